@@ -1,0 +1,160 @@
+"""The invoice model every reader produces and every writer consumes.
+
+Frozen dataclasses so that layers pass values, not live objects (STYLE §8).
+Amounts are ``Decimal`` exactly as the source wrote them (scale kept), dates are
+``datetime.date``. Field names follow the pivot's own vocabulary where it has one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+INVOICE = "380"
+CREDIT_NOTE = "381"
+
+# TypeIdentifiant of Fournisseur (MAPPING.md)
+ID_SIRET = "1"
+ID_EU_VAT = "2"
+ID_OUTSIDE_EU = "3"
+
+
+@dataclass(frozen=True)
+class Supplier:
+    """Fournisseur: who issued the invoice."""
+
+    identifier: str
+    identifier_type: str  # TypeIdentifiant, "1".."7"
+    name: str
+    country_code: str  # ISO 3166-1 alpha-2
+    iban: str | None = None  # ReferenceBancaire/Compte
+    bic: str | None = None  # ReferenceBancaire/Etablissement
+    bank_reference_type: str = "IBAN"  # "IBAN" or "RIB"
+    payee_name: str | None = None  # ReferenceBancaire/RaisonSocialeEncaisseur
+
+
+@dataclass(frozen=True)
+class Debiteur:
+    """The recipient structure (and service) the invoice is addressed to."""
+
+    siret: str | None  # None when the source carries no identifier at all
+    name: str | None = None
+    service_code: str | None = None
+    service_name: str | None = None
+    # what the source carried when it is not a SIRET, for precise rejections
+    raw_identifier: str | None = None
+    raw_scheme: str | None = None
+
+
+@dataclass(frozen=True)
+class VatLine:
+    """One TVA entry: a rate with its taxable base and tax amount."""
+
+    rate: Decimal
+    base_ht: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Line:
+    """One invoice line (Ligne), numbered from 1 in document order."""
+
+    number: int
+    unit_price: Decimal
+    quantity: Decimal
+    amount_ht: Decimal
+    product_ref: str | None = None
+    vat_rate: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """PJ: a file carried with the invoice; ``type_code`` 01 = the invoice itself."""
+
+    name: str
+    mime_type: str
+    content: bytes
+    type_code: str = "02"
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """One invoice or credit note, independent of the syntax it arrived in."""
+
+    number: str  # DonneesFacture/Id
+    type_code: str  # "380" or "381"
+    issue_date: date
+    currency: str
+    supplier: Supplier
+    debiteur: Debiteur
+    amount_ht: Decimal
+    amount_ttc: Decimal
+    amount_net: Decimal
+    payment_means_code: str | None = None
+    delivery_date: date | None = None  # the pivot writes the issue date when absent
+    cadre: str = "A1"
+    origin_invoice_id: str | None = None  # IdFactureOrigine, for credit notes
+    renvoi: str | None = None  # "Non", "Complétée", "Recyclée"
+    engagement_number: str | None = None  # NumeroEngagement (BT-13)
+    contract_number: str | None = None  # NumeroMarche (BT-12)
+    vat_lines: tuple[VatLine, ...] = ()
+    lines: tuple[Line, ...] = ()
+    attachments: tuple[Attachment, ...] = field(default=(), repr=False)
+    reception_date: date | None = None  # DateReception; set by the hub at deposit
+
+    @property
+    def year(self) -> int:
+        """The year that, with supplier and number, makes an invoice unique."""
+        return self.issue_date.year
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Enveloppe of a pivot or status file: who sends it to whom, which flow."""
+
+    flow_id: str  # IdFlx
+    produced_at: date  # DtPrd
+    sender_id: str  # Emetteur/Id, 3 to 8 characters
+    receiver_id: str  # Recepteur/Id, 3 to 8 characters
+    sender_label: str | None = None
+    receiver_label: str | None = None
+
+
+@dataclass(frozen=True)
+class ErrorLine:
+    """LigneErreurDetail of an integration report."""
+
+    code: str  # CodeErreur, stable
+    message: str  # LibelleErreur
+    nature: str = "Fichier"  # NatureErreur: "Fichier" or "Facture"
+    detail: str | None = None  # DescriptionErreur: element and value found
+    line_id: str | None = None  # IdLigne: invoice number or source line
+
+
+@dataclass(frozen=True)
+class FlowStatus:
+    """CPPFluxStatutUnitaire: the hub's answer about one deposited flow (CR)."""
+
+    code: str  # IdStatut: "90", "93" or "96"
+    flow_id: str  # IdFlux
+    at: datetime  # Horodatage, timezone-aware
+    complement: str | None = None  # ComplementStatut, at most 40 characters
+    comment: str | None = None  # Commentaire
+    errors: tuple[ErrorLine, ...] = ()
+
+
+@dataclass(frozen=True)
+class InvoiceStatus:
+    """CPPFactureStatutUnitaire: one lifecycle change of one invoice."""
+
+    code: str  # IdStatut, two digits
+    supplier: Supplier
+    debiteur: Debiteur
+    invoice_number: str  # IdFacture
+    at: datetime  # Horodatage, timezone-aware
+    invoice_date: date | None = None  # DateFacture
+    complement: str | None = None
+    comment: str | None = None
+    mandate: str | None = None  # IdMandatDP
+    producer_id: str | None = None  # Producteur/@Id

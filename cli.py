@@ -1,0 +1,359 @@
+"""`edi-engine`: parses, calls one edi_engine function, renders (ARCHITECTURE §8).
+
+Exit status: 0 done, 1 refused by a rule, 2 usage error, 3 the engine failed.
+Data goes to stdout (a table, or JSON with --json); messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from edi_engine import (
+    checking,
+    conversion,
+    db,
+    demo,
+    flows,
+    home,
+    partners,
+    runner,
+    settings,
+    structures,
+)
+from edi_engine.errors import EngineError
+
+HOME_HELP = "The edi-engine home (else $EDI_ENGINE_HOME, else the current directory)."
+
+
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    # a pipe gets a wide, plain table instead of one wrapped to 80 columns
+    return Console(file=stream, width=None if stream.isatty() else 200, highlight=False)
+
+
+def say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+class EngineGroup(click.Group):
+    """Translates the engine's exceptions into one sentence and an exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EngineError as exc:
+            say(f"edi-engine: {exc.message}")
+            sys.exit(exc.exit_code)
+
+
+def pass_settings(command: Callable) -> Callable:
+    """Inject the settings of the home, loaded once."""
+
+    @click.pass_context
+    @functools.wraps(command)
+    def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
+        root = ctx.find_root()
+        if "settings" not in root.meta:
+            root.meta["settings"] = settings.load(settings.resolve_home(root.params.get("home")))
+        return command(root.meta["settings"], *args, **kwargs)
+
+    return wrapper
+
+
+def json_option(command: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")(command)
+
+
+def render(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool, title: str = ""
+) -> None:
+    """The one renderer: JSON on request, else a table."""
+    if as_json:
+        click.echo(json.dumps(list(rows), indent=2, ensure_ascii=False, default=str))
+        return
+    table = Table(title=title or None, show_lines=False)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    _console().print(table)
+
+
+@click.group(cls=EngineGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False), help=HOME_HELP)
+@click.version_option(package_name="edi-engine")
+def main(home: str | None) -> None:
+    """Batch engine of the EDI channel of a public-sector e-invoicing hub.
+
+    Suppliers' flows (UBL 2.1, CII/Factur-X, pivot) are picked up from inbox/<PARTNER>/,
+    archived, validated, routed to their recipient structure and converted to the
+    CPPFacturePivot format; each flow is answered with an integration report (CR).
+    """
+    logging.basicConfig(level=logging.WARNING, format="edi-engine: %(message)s")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def init(directory: Path) -> None:
+    """Create a home in DIRECTORY: configuration, ledger, inbox/, outbox/, archive/."""
+    loaded, created = home.init(directory)
+    verb = "Created" if created else "Home already there; checked"
+    say(f"{verb} {loaded.home} (configuration {settings.CONFIG_FILE}, ledger migrated).")
+
+
+@main.command("demo")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default="demo-home")
+def demo_command(directory: Path) -> None:
+    """Build a demonstration home in DIRECTORY (default ./demo-home), run it once, show what happened."""
+    say(
+        f"Creating demo home {directory.resolve()}: partners FOUR01, FOUR02 (suppliers), DEST01 (recipient);"
+    )
+    say(
+        "3 structures (1 inactive); sample flows dropped in inbox/FOUR01 and inbox/FOUR02; running once…"
+    )
+    loaded, report = demo.run(directory)
+    _print_run(loaded, report, as_json=False)
+    say(f"Outputs are in {loaded.outbox}; try `edi-engine --home {loaded.home} flows show NUMBER`.")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Process every stable inbox file, then stop.")
+@click.option("--daemon", is_flag=True, help="Keep polling the inboxes until SIGTERM.")
+@json_option
+@pass_settings
+def run(loaded: settings.Settings, once: bool, daemon: bool, as_json: bool) -> None:
+    """Pick up, archive, validate, convert and answer every flow waiting in the inboxes."""
+    if once == daemon:
+        raise click.UsageError("Choose exactly one of --once or --daemon.")
+    if once:
+        _print_run(loaded, runner.run_once(loaded), as_json)
+        return
+    say(f"Watching {loaded.inbox} every {loaded.processing.daemon_poll_seconds}s; SIGTERM stops.")
+    runner.run_daemon(loaded, lambda report: _print_run(loaded, report, as_json))
+
+
+def _print_run(loaded: settings.Settings, report: runner.RunReport, as_json: bool) -> None:
+    for path in report.unknown:
+        say(f"Left untouched: {path} belongs to no registered partner.")
+    for number in report.incidents:
+        say(
+            f"Flow {number} failed technically (IN_INCIDENTE); see `edi-engine flows show {number}`."
+        )
+    numbers = report.processed + report.incidents
+    with db.session_scope(loaded.database_url) as session:
+        rows = flows.list_flows(session, numbers=numbers)
+        produced = flows.outputs_by_flow(session, numbers)
+    for row in rows:
+        row["outputs"] = produced.get(row["number"], [])
+    if as_json:
+        render(rows, [], True)
+        return
+    for row in rows:
+        row["outputs"] = "\n".join(row["outputs"])
+    columns = [
+        "number",
+        "partner",
+        "file_name",
+        "syntax",
+        "status",
+        "invoices",
+        "rejected",
+        "outputs",
+    ]
+    render(rows, columns, False, title=f"{report.received} flow(s) received, {len(rows)} processed")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--explain", is_flag=True, help="Add the reason xmlschema gives: what was expected.")
+@json_option
+@click.pass_context
+def validate(ctx: click.Context, files: tuple[Path, ...], explain: bool, as_json: bool) -> None:
+    """Say for each FILE its syntax, whether it is valid, and each error (exit 1 if any is invalid)."""
+    limits = _settings_or_defaults(ctx).limits
+    results = [checking.validate_file(path, limits, explain) for path in files]
+    if as_json:
+        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+    else:
+        for result in results:
+            _print_validation(result)
+    if not all(r["valid"] for r in results):
+        sys.exit(1)
+
+
+def _print_validation(result: dict[str, Any]) -> None:
+    verdict = "valid" if result["valid"] else "INVALID"
+    click.echo(f"{result['file']}: {result['syntax'] or 'unknown syntax'}: {verdict}")
+    for error in result["errors"]:
+        where = ", ".join(
+            f"{k} {error[k]}" for k in ("document", "line", "path") if error.get(k) is not None
+        )
+        click.echo(f"  [{error['code']}] {where + ': ' if where else ''}{error['message']}")
+    for reason in result.get("explanations", []):
+        click.echo(f"  explain: {reason}")
+
+
+def _settings_or_defaults(ctx: click.Context) -> settings.Settings:
+    """validate and convert work outside a home, with the default limits."""
+    return settings.load(
+        settings.resolve_home(ctx.find_root().params.get("home")), require_file=False
+    )
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here instead of stdout.",
+)
+@click.option(
+    "--partner", default="DEST", show_default=True, help="Recepteur/Id of the pivot envelope."
+)
+@click.pass_context
+def convert(ctx: click.Context, file: Path, output: Path | None, partner: str) -> None:
+    """Write the CPPFacturePivot of a UBL, CII, Factur-X or pivot FILE, or say why it cannot be."""
+    loaded = _settings_or_defaults(ctx)
+    content, count = conversion.convert_file(file, loaded, partners.check_code(partner))
+    if output is None:
+        sys.stdout.buffer.write(content)
+        return
+    output.write_bytes(content)
+    say(f"Wrote {output} ({count} invoice(s)).")
+
+
+@main.group("flows", cls=EngineGroup)
+def flows_group() -> None:
+    """Follow flows: list them, show one's timeline."""
+
+
+@flows_group.command("list")
+@click.option("--status", help="Only flows in this state, e.g. IN_REJETE.")
+@click.option("--partner", help="Only flows deposited by this partner.")
+@click.option("--limit", type=int, default=None, help="At most this many flows.")
+@json_option
+@pass_settings
+def flows_list(
+    loaded: settings.Settings,
+    status: str | None,
+    partner: str | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    """List flows, oldest first."""
+    with db.session_scope(loaded.database_url) as session:
+        rows = flows.list_flows(session, status=status, partner=partner, limit=limit)
+    columns = [
+        "number",
+        "partner",
+        "file_name",
+        "syntax",
+        "status",
+        "received_at",
+        "invoices",
+        "rejected",
+    ]
+    render(rows, columns, as_json)
+
+
+@flows_group.command("show")
+@click.argument("number")
+@json_option
+@pass_settings
+def flows_show(loaded: settings.Settings, number: str, as_json: bool) -> None:
+    """Show a flow: its state, timeline, errors, invoices and outputs."""
+    with db.session_scope(loaded.database_url) as session:
+        detail = flows.show_flow(session, number)
+    if as_json:
+        click.echo(json.dumps(detail, indent=2, ensure_ascii=False))
+        return
+    _print_flow(detail)
+
+
+def _print_flow(detail: dict[str, Any]) -> None:
+    console = _console()
+    console.print(
+        f"[bold]{detail['number']}[/bold]  {detail['status']}  partner {detail['partner']}  "
+        f"file {detail['file_name']}  syntax {detail['syntax'] or '-'}  "
+        f"invoices {detail['invoices']} (rejected {detail['rejected']})"
+    )
+    if detail["duplicate_of"]:
+        console.print(f"duplicate of flow {detail['duplicate_of']}")
+    render(detail["events"], ["at", "status", "actor", "detail"], False, title="Timeline")
+    if detail["errors"]:
+        columns = ["code", "invoice", "document", "line", "element", "value", "message"]
+        render(detail["errors"], columns, False, title="Errors")
+    if detail["invoice_list"]:
+        columns = ["number", "supplier", "recipient", "status", "pivot_file"]
+        render(detail["invoice_list"], columns, False, title="Invoices")
+    render(detail["outputs"], ["kind", "partner", "file_name"], False, title="Outputs")
+
+
+@main.group("partners", cls=EngineGroup)
+def partners_group() -> None:
+    """Register and list partners (EDI connections)."""
+
+
+@partners_group.command("add")
+@click.argument("code")
+@click.option("--name", required=True, help="The partner's name.")
+@pass_settings
+def partners_add(loaded: settings.Settings, code: str, name: str) -> None:
+    """Register partner CODE and create inbox/CODE/ and outbox/CODE/."""
+    with db.session_scope(loaded.database_url) as session:
+        added = partners.add(loaded, session, code, name)
+        session.commit()
+    say(f"Partner {added['code']} registered; it deposits in {added['inbox']}.")
+
+
+@partners_group.command("list")
+@json_option
+@pass_settings
+def partners_list(loaded: settings.Settings, as_json: bool) -> None:
+    """List partners."""
+    with db.session_scope(loaded.database_url) as session:
+        rows = partners.list_partners(loaded, session)
+    render(rows, ["code", "name", "channel", "inbox", "outbox"], as_json)
+
+
+@main.group("structures", cls=EngineGroup)
+def structures_group() -> None:
+    """Load and list the recipient structures."""
+
+
+@structures_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@pass_settings
+def structures_import(loaded: settings.Settings, file: Path) -> None:
+    """Load or update structures from a CSV with columns siret,designation,active,partner."""
+    with db.session_scope(loaded.database_url) as session:
+        counts = structures.import_csv(session, file)
+        session.commit()
+    say(
+        f"Imported {file}: {counts['created']} created, {counts['updated']} updated, {counts['unchanged']} unchanged."
+    )
+
+
+@structures_group.command("list")
+@json_option
+@pass_settings
+def structures_list(loaded: settings.Settings, as_json: bool) -> None:
+    """List structures by designation, then SIRET."""
+    with db.session_scope(loaded.database_url) as session:
+        rows = structures.list_structures(session)
+    render(rows, ["siret", "designation", "active", "partner"], as_json)
+
+
+if __name__ == "__main__":
+    main()

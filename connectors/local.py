@@ -1,0 +1,113 @@
+"""Local folders: find stable files in inboxes, write outputs atomically.
+
+Knows files and partners' folders, not invoices (ARCHITECTURE §7).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+TEMP_SUFFIX = ".tmp"
+
+
+@dataclass(frozen=True)
+class InboxFile:
+    partner: str
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+def _candidates(folder: Path) -> Iterable[os.DirEntry]:
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return []
+    # hidden and temporary names are uploads in progress (tools write then rename)
+    return [
+        e
+        for e in entries
+        if e.is_file(follow_symlinks=False)
+        and not e.name.startswith(".")
+        and not e.name.endswith((TEMP_SUFFIX, ".part", ".filepart"))
+    ]
+
+
+def stable_files(
+    folders: dict[str, Path],
+    stable_seconds: float,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[InboxFile]:
+    """Files whose size and mtime stayed the same for ``stable_seconds``, oldest first.
+
+    A file younger than the interval is looked at again once, after waiting just long
+    enough, so that a single `run --once` takes what was dropped right before it.
+    """
+    seen: dict[Path, tuple[str, int, int]] = {}
+    for partner, folder in folders.items():
+        for entry in _candidates(folder):
+            stat = entry.stat(follow_symlinks=False)
+            seen[Path(entry.path)] = (partner, stat.st_size, stat.st_mtime_ns)
+    if not seen:
+        return []
+    youngest = max(mtime for _, _, mtime in seen.values()) / 1e9
+    wait = stable_seconds - (clock() - youngest)
+    if wait > 0:
+        sleep(wait)
+    stable = []
+    for path, (partner, size, mtime) in seen.items():
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        if stat.st_size == size and stat.st_mtime_ns == mtime:
+            stable.append(InboxFile(partner, path, size, mtime))
+    return sorted(stable, key=lambda f: (f.mtime_ns, f.path.name))
+
+
+def unknown_folders(inbox: Path, partners: Iterable[str]) -> list[Path]:
+    """Entries of the inbox that belong to no registered partner (left untouched)."""
+    known = set(partners)
+    try:
+        entries = sorted(os.scandir(inbox), key=lambda e: e.name)
+    except FileNotFoundError:
+        return []
+    return [Path(e.path) for e in entries if e.name not in known and not e.name.startswith(".")]
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or an unlink in ``folder`` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(target: Path, content: bytes, fsync: bool = True) -> None:
+    """Write under a temporary name, fsync, then rename: readers never see half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}{TEMP_SUFFIX}")
+    with open(temp, "wb") as handle:
+        handle.write(content)
+        if fsync:
+            handle.flush()
+            os.fsync(handle.fileno())
+    os.replace(temp, target)
+    if fsync:
+        fsync_dir(target.parent)
+
+
+def acknowledge(path: Path, fsync: bool = True) -> None:
+    """Remove a file from its inbox once it is safely archived and recorded."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
+    if fsync:
+        fsync_dir(path.parent)

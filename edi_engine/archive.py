@@ -1,0 +1,65 @@
+"""The archive: every original, stored once by content hash and fsynced.
+
+Content addressing makes a re-delivered file cost no space and gives the duplicate
+check its key (ARCHITECTURE §9).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from connectors.local import fsync_dir
+
+from .errors import StorageError
+
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Archived:
+    content_hash: str
+    size: int
+    relative_path: str  # inside the archive folder
+
+
+def relative_path(content_hash: str) -> str:
+    return f"{content_hash[:2]}/{content_hash[2:4]}/{content_hash}"
+
+
+def store(archive: Path, source: Path, fsync: bool = True) -> Archived:
+    """Copy ``source`` into the archive, hashing it on the way."""
+    temp_dir = archive / "tmp"
+    temp = temp_dir / uuid.uuid4().hex
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        with open(source, "rb") as reader, open(temp, "wb") as writer:
+            while chunk := reader.read(CHUNK):
+                digest.update(chunk)
+                writer.write(chunk)
+                size += len(chunk)
+            if fsync:
+                writer.flush()
+                os.fsync(writer.fileno())
+        content_hash = digest.hexdigest()
+        target = archive / relative_path(content_hash)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temp, target)
+        if fsync:
+            fsync_dir(target.parent)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise StorageError(f"Cannot archive {source}: {exc.strerror or exc}.") from exc
+    return Archived(content_hash, size, relative_path(content_hash))
+
+
+def read(archive: Path, relative: str) -> bytes:
+    try:
+        return (archive / relative).read_bytes()
+    except OSError as exc:
+        raise StorageError(f"Cannot read archived original {relative}: {exc}.") from exc

@@ -1,0 +1,65 @@
+"""`edi-engine convert`: one file to a pivot, or the precise reason it cannot be."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from pivot_format import pivot
+from pivot_format.model import Envelope
+
+from . import clock, documents, outputs, reading, siret
+from .errors import DocumentInvalid
+from .identify import PIVOT
+from .problems import FlowRejected
+from .settings import Settings
+
+
+def convert_file(path: Path, settings: Settings, receiver: str) -> tuple[bytes, int]:
+    """The pivot document and the number of invoices it carries."""
+    try:
+        unpacked = documents.unpacked(path.read_bytes(), path.name, settings.limits)
+    except OSError as exc:
+        raise DocumentInvalid(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    except FlowRejected as rejected:
+        raise DocumentInvalid(f"{path} cannot be converted: {rejected}") from rejected
+    invoices = []
+    for document in unpacked.documents:
+        if document.problems:
+            first = document.problems[0]
+            line = f" (line {first.line})" if first.line else ""
+            raise DocumentInvalid(
+                f"{document.name} is not valid{line}: {first.message} "
+                f"`edi-engine validate --explain` says more."
+            )
+        for read in reading.invoices(document):
+            if read.problem:
+                where = f" at {read.problem.element}" if read.problem.element else ""
+                raise DocumentInvalid(
+                    f"Invoice {read.number or '?'} of {document.name} cannot be converted: "
+                    f"{read.problem.code}: {read.problem.message}{where}"
+                )
+            invoice = read.invoice
+            if not invoice.debiteur.siret or not siret.is_valid(invoice.debiteur.siret):
+                found = invoice.debiteur.siret or invoice.debiteur.raw_identifier
+                raise DocumentInvalid(
+                    f"Invoice {invoice.number} of {document.name} cannot be converted: the buyer's "
+                    f"identifier {found!r} is not a valid SIRET, and the pivot's Debiteur needs one."
+                )
+            invoices.append(
+                replace(invoice, reception_date=invoice.reception_date or clock.now().date())
+            )
+    if not invoices:
+        raise DocumentInvalid(f"{path} carries no invoice to convert.")
+    envelope = Envelope(
+        flow_id=path.stem[:50],
+        produced_at=clock.now().date(),
+        sender_id=settings.hub.id,
+        receiver_id=receiver,
+        sender_label=settings.hub.name,
+    )
+    content = pivot.write_pivot(invoices, envelope)
+    try:
+        return outputs.checked(PIVOT, content, "the pivot"), len(invoices)
+    except outputs.OutputInvalid as exc:
+        raise DocumentInvalid(f"{path} cannot be converted: {exc.message}") from exc

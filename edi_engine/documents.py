@@ -1,0 +1,125 @@
+"""From a flow's bytes to its documents: unpacked, parsed once, identified, validated.
+
+Used by the pipeline and by `edi-engine validate`, so both say the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from lxml import etree
+
+from pivot_format.model import Attachment
+
+from . import identify, unpack, validation, xmlsafe
+from .identify import Container
+from .problems import FlowRejected, Problem
+from .settings import LimitSettings
+from .states import Syntax
+
+XML_MIME = "application/xml"
+PDF_MIME = "application/pdf"
+
+
+@dataclass(frozen=True)
+class Document:
+    """One XML document of a flow; ``tree`` is None when it could not be taken further."""
+
+    name: str
+    syntax: Syntax | None
+    tree: etree._ElementTree | None
+    problems: tuple[Problem, ...]
+    original: Attachment | None  # the document as deposited: PJ 01 of its pivot
+
+    @property
+    def valid(self) -> bool:
+        return self.tree is not None and not self.problems
+
+
+@dataclass(frozen=True)
+class Unpacked:
+    container: Container
+    documents: tuple[Document, ...]
+
+    @property
+    def syntax(self) -> str | None:
+        found = {d.syntax for d in self.documents if d.syntax}
+        if len(found) == 1:
+            return found.pop()
+        return Syntax.MIXED if found else None
+
+
+def unpacked(content: bytes, name: str, limits: LimitSettings) -> Unpacked:
+    """Raises FlowRejected when the flow as a whole cannot be opened."""
+    if not content:
+        raise FlowRejected(Problem("EMPTY_FILE", f"The file {name!r} is empty."))
+    kind = identify.container(content)
+    if kind is Container.ZIP:
+        members = unpack.zip_members(content, limits)
+    elif kind is Container.TAR_GZ:
+        members = unpack.tar_members(content, limits)
+    else:
+        return Unpacked(kind, (document(name, content, limits),))
+    documents = tuple(_member(m, limits) for m in list(members))
+    if not documents:
+        raise FlowRejected(Problem("EMPTY_BATCH", f"The batch {name!r} holds no document."))
+    return Unpacked(kind, documents)
+
+
+def _member(member: unpack.Member, limits: LimitSettings) -> Document:
+    if identify.container(member.content) in (Container.ZIP, Container.TAR_GZ):
+        problem = Problem(
+            "NESTED_ARCHIVE",
+            f"Batch member {member.name!r} is itself an archive; batches cannot be nested.",
+        )
+        return _failed(member.name, problem)
+    return document(member.name, member.content, limits)
+
+
+def document(name: str, content: bytes, limits: LimitSettings) -> Document:
+    """Parse, identify and validate one document; never raises for bad input."""
+    try:
+        if not content:
+            raise FlowRejected(Problem("EMPTY_FILE", f"The document {name!r} is empty."))
+        if identify.container(content) is Container.PDF:
+            return _facturx(name, content, limits)
+        return _xml(name, content, limits, Attachment(name, XML_MIME, content, "01"))
+    except FlowRejected as rejected:
+        return _failed(name, *rejected.problems)
+
+
+def _xml(name: str, content: bytes, limits: LimitSettings, original: Attachment) -> Document:
+    tree = xmlsafe.parse(content, limits.huge_xml)
+    syntax = identify.syntax_of(tree.getroot())
+    problems = tuple(p.at(document=name) for p in validation.problems(tree))
+    return Document(name, syntax, tree, problems, original)
+
+
+def _facturx(name: str, content: bytes, limits: LimitSettings) -> Document:
+    """A Factur-X PDF: its embedded CII is the invoice, the PDF itself is PJ 01."""
+    import facturx  # pypdf is heavy to import; only PDF flows pay for it
+
+    try:
+        _, xml = facturx.get_xml_from_pdf(content, check_xsd=False)
+    except Exception as exc:  # pypdf raises many kinds on a damaged PDF
+        raise FlowRejected(
+            Problem("FACTURX_UNREADABLE", f"The PDF {name!r} cannot be read: {exc}.")
+        ) from exc
+    if not xml:
+        raise FlowRejected(
+            Problem("FACTURX_NO_XML", f"The PDF {name!r} carries no embedded Factur-X XML.")
+        )
+    found = _xml(name, xml, limits, Attachment(name, PDF_MIME, content, "01"))
+    if found.syntax is not Syntax.CII:
+        problem = Problem("FACTURX_NO_XML", f"The XML embedded in {name!r} is not a CII invoice.")
+        return _failed(name, problem)
+    return Document(name, Syntax.FACTURX, found.tree, found.problems, found.original)
+
+
+def _failed(name: str, *problems: Problem) -> Document:
+    return Document(name, None, None, tuple(p.at(document=name) for p in problems), None)
+
+
+def all_problems(documents: Iterable[Document]) -> list[Problem]:
+    return [p for d in documents for p in d.problems]

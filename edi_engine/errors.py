@@ -1,0 +1,65 @@
+"""One exception tree; ``cli.py`` maps it to exit codes (ARCHITECTURE §8).
+
+The class docstring is the default message. Errors from lxml, SQLAlchemy or the
+file system are wrapped ``from exc`` where they arise.
+"""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """The engine failed."""
+
+    exit_code = 3
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+        self.message = message or (self.__doc__ or "").strip()
+
+
+class RefusedError(EngineError):
+    """The request was refused by a rule."""
+
+    exit_code = 1
+
+
+class UsageError(EngineError):
+    """The command was used in a way it cannot work."""
+
+    exit_code = 2
+
+
+class ConfigurationError(UsageError):
+    """The configuration is invalid."""
+
+
+class HomeNotFound(UsageError):
+    """No edi-engine home here: run `edi-engine init DIR` or pass --home."""
+
+
+class PartnerExists(RefusedError):
+    """A partner with this code is already registered."""
+
+
+class UnknownPartner(RefusedError):
+    """No partner is registered with this code."""
+
+
+class InvalidPartnerCode(UsageError):
+    """A partner code has 3 to 8 characters: capital letters, digits or '-'."""
+
+
+class ImportRefused(RefusedError):
+    """The import file was refused; nothing was imported."""
+
+
+class FlowNotFound(RefusedError):
+    """No flow has this number."""
+
+
+class DocumentInvalid(RefusedError):
+    """The document is not valid."""
+
+
+class StorageError(EngineError):
+    """The archive or an output folder could not be written."""

@@ -1,0 +1,110 @@
+"""What operators see of flows: lists and timelines, as plain dicts for JSON and tables.
+
+The JSON keys are public contracts (issue 2): users' scripts read them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from . import clock
+from .errors import FlowNotFound
+from .models import Flow
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return clock.aware(moment).isoformat() if moment else None
+
+
+def summary(flow: Flow) -> dict[str, Any]:
+    return {
+        "number": flow.number,
+        "partner": flow.partner_code,
+        "file_name": flow.file_name,
+        "syntax": flow.syntax,
+        "status": flow.status,
+        "received_at": _iso(flow.received_at),
+        "invoices": flow.invoice_count,
+        "rejected": flow.rejected_count,
+    }
+
+
+def list_flows(
+    session: Session,
+    status: str | None = None,
+    partner: str | None = None,
+    numbers: list[str] | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    query = select(Flow).order_by(Flow.id)
+    if status:
+        query = query.where(Flow.status == status)
+    if partner:
+        query = query.where(Flow.partner_code == partner)
+    if numbers is not None:
+        query = query.where(Flow.number.in_(numbers))
+    if limit:
+        query = query.limit(limit)
+    return [summary(flow) for flow in session.scalars(query)]
+
+
+def outputs_by_flow(session: Session, numbers: list[str]) -> dict[str, list[str]]:
+    query = select(Flow).where(Flow.number.in_(numbers)).options(selectinload(Flow.outputs))
+    return {f.number: [o.file_name for o in f.outputs] for f in session.scalars(query)}
+
+
+def show_flow(session: Session, number: str) -> dict[str, Any]:
+    query = (
+        select(Flow)
+        .where(Flow.number == number)
+        .options(
+            selectinload(Flow.events),
+            selectinload(Flow.errors),
+            selectinload(Flow.invoices),
+            selectinload(Flow.outputs),
+        )
+    )
+    flow = session.scalars(query).first()
+    if flow is None:
+        raise FlowNotFound(
+            f"No flow has the number {number!r}; `edi-engine flows list` shows them."
+        )
+    detail = summary(flow)
+    detail["duplicate_of"] = flow.duplicate_of
+    detail["size"] = flow.size
+    detail["sha256"] = flow.content_hash
+    detail["events"] = [
+        {"at": _iso(e.at), "status": e.status, "actor": e.actor, "detail": e.detail}
+        for e in flow.events
+    ]
+    detail["errors"] = [
+        {
+            "code": e.code,
+            "message": e.message,
+            "line": e.line,
+            "path": e.path,
+            "element": e.element,
+            "value": e.value,
+            "document": e.document,
+            "invoice": e.invoice_seq,
+        }
+        for e in flow.errors
+    ]
+    detail["invoice_list"] = [
+        {
+            "number": i.number,
+            "supplier": i.supplier_id,
+            "recipient": i.recipient_siret,
+            "status": i.status,
+            "pivot_file": i.pivot_file,
+        }
+        for i in flow.invoices
+    ]
+    detail["outputs"] = [
+        {"kind": o.kind, "partner": o.partner_code, "file_name": o.file_name} for o in flow.outputs
+    ]
+    return detail

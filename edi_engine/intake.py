@@ -1,0 +1,101 @@
+"""Receive: archive each stable inbox file, record it IN_RECU, then acknowledge it.
+
+Nothing leaves an inbox before its archive copy is fsynced and its ledger row is
+committed (ARCHITECTURE §9); a crash in between leaves the file where it was, and its
+hash recognises it when it is taken again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors import local
+
+from . import archive, clock
+from .models import Flow, FlowEvent, Partner
+from .settings import Settings
+from .states import FlowState
+
+ENGINE_ACTOR = "engine"
+
+
+@dataclass
+class IntakeResult:
+    flow_ids: list[int] = field(default_factory=list)
+    unknown: list[Path] = field(default_factory=list)  # inbox entries of no known partner
+
+
+def flow_number(flow_id: int) -> str:
+    """Unique and sortable: the ledger's id, zero-padded."""
+    return f"FL{flow_id:010d}"
+
+
+def receive(settings: Settings, session: Session) -> IntakeResult:
+    partners = list(session.scalars(select(Partner.code)))
+    result = IntakeResult(unknown=local.unknown_folders(settings.inbox, partners))
+    folders = {code: settings.inbox / code for code in partners}
+    files = local.stable_files(folders, settings.pickup.stable_seconds)
+    size = max(1, settings.pickup.batch_size)
+    for start in range(0, len(files), size):
+        result.flow_ids += _receive_batch(settings, session, files[start : start + size])
+    return result
+
+
+def _receive_batch(settings: Settings, session: Session, files: list[local.InboxFile]) -> list[int]:
+    fsync = settings.processing.fsync
+    flows = []
+    first_by_hash: dict[str, Flow] = {}
+    for inbox_file in files:
+        stored = archive.store(settings.archive, inbox_file.path, fsync)
+        original = first_by_hash.get(stored.content_hash) or _original(session, stored.content_hash)
+        flow = _record(session, inbox_file, stored, original)
+        first_by_hash.setdefault(stored.content_hash, flow)
+        flows.append(flow)
+    session.commit()
+    for inbox_file in files:
+        local.acknowledge(inbox_file.path, fsync)
+    return [flow.id for flow in flows]
+
+
+def _original(session: Session, content_hash: str) -> Flow | None:
+    query = (
+        select(Flow)
+        .where(Flow.content_hash == content_hash, Flow.duplicate_of.is_(None))
+        .order_by(Flow.id)
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
+def _record(
+    session: Session, inbox_file: local.InboxFile, stored: archive.Archived, original: Flow | None
+) -> Flow:
+    at = clock.now()
+    flow = Flow(
+        partner_code=inbox_file.partner,
+        file_name=inbox_file.path.name,
+        content_hash=stored.content_hash,
+        size=stored.size,
+        archive_path=stored.relative_path,
+        status=FlowState.IN_RECU,
+        received_at=at,
+        updated_at=at,
+        invoice_count=0,
+        rejected_count=0,
+        attempts=0,
+        duplicate_of=original.number if original else None,
+    )
+    session.add(flow)
+    session.flush()
+    flow.number = flow_number(flow.id)
+    detail = f"received {inbox_file.path.name} ({stored.size} bytes, sha256 {stored.content_hash})"
+    session.add(
+        FlowEvent(
+            flow_id=flow.id, at=at, status=FlowState.IN_RECU, actor=ENGINE_ACTOR, detail=detail
+        )
+    )
+    return flow

@@ -1,0 +1,159 @@
+"""The ledger's tables. Alembic migrations are the only way they change."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Partner(Base):
+    __tablename__ = "partners"
+
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(16), default="local")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Structure(Base):
+    __tablename__ = "structures"
+
+    siret: Mapped[str] = mapped_column(String(14), primary_key=True)
+    designation: Mapped[str] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean)
+    partner_code: Mapped[str] = mapped_column(ForeignKey("partners.code"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Flow(Base):
+    __tablename__ = "flows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    partner_code: Mapped[str] = mapped_column(ForeignKey("partners.code"), index=True)
+    file_name: Mapped[str] = mapped_column(String(255))
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    archive_path: Mapped[str] = mapped_column(String(500))
+    syntax: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    invoice_count: Mapped[int] = mapped_column(Integer, default=0)
+    rejected_count: Mapped[int] = mapped_column(Integer, default=0)
+    duplicate_of: Mapped[str | None] = mapped_column(String(20))
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    events: Mapped[list[FlowEvent]] = relationship(order_by="FlowEvent.id")
+    errors: Mapped[list[FlowError]] = relationship(order_by="FlowError.id")
+    invoices: Mapped[list[Invoice]] = relationship(order_by="Invoice.seq")
+    outputs: Mapped[list[Output]] = relationship(order_by="Output.id")
+
+
+class FlowEvent(Base):
+    """Append-only: every state change of a flow, with who made it."""
+
+    __tablename__ = "flow_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flow_id: Mapped[int] = mapped_column(ForeignKey("flows.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class FlowError(Base):
+    """One reason a flow or one of its invoices was rejected (a CR error line)."""
+
+    __tablename__ = "flow_errors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flow_id: Mapped[int] = mapped_column(ForeignKey("flows.id"), index=True)
+    invoice_seq: Mapped[int | None] = mapped_column(Integer)
+    document: Mapped[str | None] = mapped_column(String(255))  # batch member name
+    code: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    line: Mapped[int | None] = mapped_column(Integer)
+    path: Mapped[str | None] = mapped_column(Text)
+    element: Mapped[str | None] = mapped_column(String(255))
+    value: Mapped[str | None] = mapped_column(Text)
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("flow_id", "seq"),
+        Index("ix_invoices_key", "supplier_id", "number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flow_id: Mapped[int] = mapped_column(ForeignKey("flows.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # 1-based position in the flow
+    number: Mapped[str] = mapped_column(String(40))
+    type_code: Mapped[str | None] = mapped_column(String(3))
+    issue_date: Mapped[date | None] = mapped_column(Date)
+    supplier_id: Mapped[str | None] = mapped_column(String(100))
+    supplier_name: Mapped[str | None] = mapped_column(String(300))
+    recipient_siret: Mapped[str | None] = mapped_column(String(100), index=True)
+    recipient_partner: Mapped[str | None] = mapped_column(String(8))
+    service_code: Mapped[str | None] = mapped_column(String(100))
+    engagement: Mapped[str | None] = mapped_column(String(50))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    # amounts as written by the supplier, kept exact (no binary floats)
+    amount_ht: Mapped[str | None] = mapped_column(String(40))
+    amount_ttc: Mapped[str | None] = mapped_column(String(40))
+    amount_net: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(40), index=True)
+    status_code: Mapped[str] = mapped_column(String(2))
+    status_date: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    pivot_file: Mapped[str | None] = mapped_column(String(255))
+
+    events: Mapped[list[InvoiceEvent]] = relationship(order_by="InvoiceEvent.id")
+
+
+class InvoiceEvent(Base):
+    """Append-only lifecycle history of an invoice."""
+
+    __tablename__ = "invoice_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(40))
+    status_code: Mapped[str] = mapped_column(String(2))
+    actor: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Output(Base):
+    """A file the engine wrote for a flow (CR, PIVOT, STATUT)."""
+
+    __tablename__ = "outputs"
+    __table_args__ = (UniqueConstraint("partner_code", "file_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flow_id: Mapped[int | None] = mapped_column(ForeignKey("flows.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    partner_code: Mapped[str] = mapped_column(String(8))
+    file_name: Mapped[str] = mapped_column(String(255))
+    written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,32 @@
+"""A problem found in a flow: one error line of the CR, one row of ``flow_errors``.
+
+Codes are stable public contracts (users' scripts match on them); the catalogue of
+codes lives with the step that raises them and is listed in docs/errors.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+    line: int | None = None
+    path: str | None = None  # XPath-like location in the document
+    element: str | None = None
+    value: str | None = None
+    document: str | None = None  # batch member name, when the flow is a batch
+    invoice_seq: int | None = None
+
+    def at(self, **where: object) -> Problem:
+        return replace(self, **where)
+
+
+class FlowRejected(Exception):
+    """The whole flow (or one document of a batch) cannot be taken further."""
+
+    def __init__(self, *problems: Problem) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems

@@ -1,0 +1,67 @@
+"""Read each invoice of a valid document into the model; a bad invoice never stops the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from lxml import etree
+
+from pivot_format import cii, pivot, ubl
+from pivot_format.errors import ConversionError
+from pivot_format.model import Invoice
+
+from .documents import Document
+from .problems import Problem
+from .states import Syntax
+
+_NUMBER = {
+    Syntax.UBL: etree.XPath("string(*[local-name()='ID'])"),
+    Syntax.CII: etree.XPath("string(*[local-name()='ExchangedDocument']/*[local-name()='ID'])"),
+    Syntax.FACTURX: etree.XPath("string(*[local-name()='ExchangedDocument']/*[local-name()='ID'])"),
+    Syntax.PIVOT: etree.XPath("string(*[local-name()='DonneesFacture']/*[local-name()='Id'])"),
+}
+
+
+@dataclass(frozen=True)
+class Read:
+    """One invoice of a document: read, or the reason it could not be."""
+
+    number: str  # best effort when unreadable, for the CR and the ledger
+    document: str
+    invoice: Invoice | None = None
+    problem: Problem | None = None
+    source_line: int | None = None
+
+
+def invoices(document: Document) -> Iterator[Read]:
+    if document.tree is None or document.syntax is None:
+        return
+    root = document.tree.getroot()
+    if document.syntax is Syntax.PIVOT:
+        for element in pivot.invoice_elements(root):
+            yield _read(document, element, pivot.read_invoice, keep_attachments=True)
+    elif document.syntax is Syntax.UBL:
+        yield _read(document, root, ubl.read_invoice)
+    elif document.syntax in (Syntax.CII, Syntax.FACTURX):
+        yield _read(document, root, cii.read_invoice)
+
+
+def _read(document: Document, element, reader, keep_attachments: bool = False) -> Read:
+    number = _NUMBER[document.syntax](element).strip()
+    try:
+        invoice = reader(element)
+    except ConversionError as exc:
+        problem = Problem(
+            exc.code,
+            exc.message,
+            line=element.sourceline,
+            element=exc.element or None,
+            value=exc.value or None,
+            document=document.name,
+        )
+        return Read(number, document.name, problem=problem, source_line=element.sourceline)
+    if not keep_attachments and document.original is not None:
+        # the deposited document itself travels with the pivot as PJ 01
+        invoice = replace(invoice, attachments=(document.original, *invoice.attachments))
+    return Read(invoice.number, document.name, invoice=invoice, source_line=element.sourceline)

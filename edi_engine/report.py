@@ -1,0 +1,63 @@
+"""The integration report (CR) answering each deposited flow (ARCHITECTURE §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pivot_format import statut
+from pivot_format.model import Envelope, ErrorLine, FlowStatus
+
+from . import clock, outputs
+from .identify import STATUT
+from .models import Flow
+from .problems import Problem
+from .settings import Settings
+from .states import CR_CODE, FlowState
+
+
+def error_line(problem: Problem) -> ErrorLine:
+    """Name the code, the element and the value found, so the depositor can act."""
+    where = [
+        f"{label}={value}"
+        for label, value in (
+            ("document", problem.document),
+            ("line", problem.line),
+            ("element", problem.element),
+            ("value", problem.value),
+            ("path", problem.path),
+        )
+        if value is not None
+    ]
+    return ErrorLine(
+        code=problem.code,
+        message=problem.message,
+        nature="Facture" if problem.invoice_seq is not None else "Fichier",
+        detail="; ".join(where) or None,
+        line_id=str(problem.invoice_seq if problem.invoice_seq is not None else problem.line or "")
+        or None,
+    )
+
+
+def integration_report(
+    settings: Settings, flow: Flow, state: FlowState, problems: Sequence[Problem]
+) -> bytes:
+    accepted = flow.invoice_count - flow.rejected_count
+    status = FlowStatus(
+        code=CR_CODE[state],
+        flow_id=flow.number,
+        at=clock.now(),
+        complement=state.value,
+        comment=(
+            f"{flow.file_name}: {accepted} invoice(s) integrated, {flow.rejected_count} rejected"
+        ),
+        errors=tuple(error_line(p) for p in problems),
+    )
+    envelope = Envelope(
+        flow_id=flow.number,
+        produced_at=clock.now().date(),
+        sender_id=settings.hub.id,
+        receiver_id=flow.partner_code,
+        sender_label=settings.hub.name,
+    )
+    name = outputs.file_name(outputs.CR, flow.partner_code, flow.number)
+    return outputs.checked(STATUT, statut.write_flow_statuses([status], envelope), name)

@@ -1,0 +1,94 @@
+"""`run --once` and the simple daemon loop: receive, lease, process, repeat."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from . import clock, db, intake, leasing, pipeline, routing
+from .models import Flow, FlowEvent
+from .settings import Settings
+from .states import FlowState
+
+log = logging.getLogger(__name__)
+LEASE_BATCH = 50
+
+
+@dataclass
+class RunReport:
+    received: int = 0
+    processed: list[str] = field(default_factory=list)  # flow numbers, in order
+    incidents: list[str] = field(default_factory=list)
+    unknown: list[Path] = field(default_factory=list)
+
+
+def run_once(settings: Settings, progress: Callable[[str], None] | None = None) -> RunReport:
+    report = RunReport()
+    worker = leasing.worker_id()
+    with db.session_scope(settings.database_url) as session:
+        taken = intake.receive(settings, session)
+        report.received = len(taken.flow_ids)
+        report.unknown = taken.unknown
+        structures = routing.directory(session)
+        while flows := leasing.lease(
+            session, worker, LEASE_BATCH, settings.processing.lease_seconds
+        ):
+            for flow in flows:
+                _process_one(settings, session, flow, structures, worker, report)
+                if progress:
+                    progress(flow.number)
+    return report
+
+
+def _process_one(
+    settings: Settings,
+    session: Session,
+    flow: Flow,
+    structures: dict[str, routing.Recipient],
+    worker: str,
+    report: RunReport,
+) -> None:
+    number, flow_id = flow.number, flow.id
+    try:
+        pipeline.process_flow(settings, session, flow, structures, worker)
+        session.commit()
+        report.processed.append(number)
+    except Exception as exc:  # a bug or a technical failure must not stop the run
+        session.rollback()
+        log.exception("flow %s: technical failure", number)
+        _mark_incident(session, flow_id, worker, exc)
+        report.incidents.append(number)
+
+
+def _mark_incident(session: Session, flow_id: int, worker: str, exc: Exception) -> None:
+    flow = session.get(Flow, flow_id)
+    at = clock.now()
+    flow.status = FlowState.IN_INCIDENTE
+    flow.updated_at = at
+    flow.lease_owner = None
+    flow.lease_expires_at = None
+    detail = f"technical failure: {type(exc).__name__}: {exc}"
+    session.add(
+        FlowEvent(
+            flow_id=flow_id, at=at, status=FlowState.IN_INCIDENTE, actor=worker, detail=detail
+        )
+    )
+    session.commit()
+
+
+def run_daemon(settings: Settings, on_report: Callable[[RunReport], None]) -> None:
+    """Poll and process until SIGTERM or SIGINT; the current flow always finishes."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.is_set():
+        report = run_once(settings)
+        if report.received or report.processed or report.incidents:
+            on_report(report)
+        stop.wait(settings.processing.daemon_poll_seconds)

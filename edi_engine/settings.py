@@ -1,0 +1,180 @@
+"""The one place that reads configuration (ARCHITECTURE §7, STYLE §11).
+
+Precedence: command-line flag (the home), then ``EDI_ENGINE_<SECTION>_<KEY>``
+environment variables, then the home's ``edi-engine.toml``, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError, HomeNotFound
+
+CONFIG_FILE = "edi-engine.toml"
+ENV_PREFIX = "EDI_ENGINE_"
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    id: str = "EDIHUB"  # Emetteur/Id of every file the hub writes (3 to 8 characters)
+    name: str = "edi-engine hub"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    # a SQLAlchemy URL; a relative SQLite path is relative to the home
+    url: str = "sqlite:///ledger.db"
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    inbox: str = "inbox"
+    outbox: str = "outbox"
+    archive: str = "archive"
+
+
+@dataclass(frozen=True)
+class PickupSettings:
+    # a file is taken only once its size and mtime have not changed for this long
+    stable_seconds: float = 1.0
+    # flows archived and recorded per ledger transaction
+    batch_size: int = 200
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    max_file_bytes: int = 100 * MiB
+    max_member_bytes: int = 100 * MiB  # one document inside a zip or tar.gz batch
+    max_batch_bytes: int = 1024 * MiB  # all members of a batch, uncompressed
+    max_batch_ratio: int = 200  # uncompressed / compressed size of a batch
+    max_batch_members: int = 10_000
+    huge_xml: bool = False  # lxml's huge_tree: very deep or very large text nodes
+
+
+@dataclass(frozen=True)
+class ProcessingSettings:
+    lease_seconds: int = 600  # a flow leased by a dead worker is taken again after this
+    fsync: bool = True  # fsync archives and outputs before they count as written
+    daemon_poll_seconds: float = 5.0
+
+
+SECTIONS: dict[str, type] = {
+    "hub": HubSettings,
+    "database": DatabaseSettings,
+    "paths": PathSettings,
+    "pickup": PickupSettings,
+    "limits": LimitSettings,
+    "processing": ProcessingSettings,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    hub: HubSettings = field(default_factory=HubSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    paths: PathSettings = field(default_factory=PathSettings)
+    pickup: PickupSettings = field(default_factory=PickupSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    processing: ProcessingSettings = field(default_factory=ProcessingSettings)
+
+    @property
+    def inbox(self) -> Path:
+        return self.home / self.paths.inbox
+
+    @property
+    def outbox(self) -> Path:
+        return self.home / self.paths.outbox
+
+    @property
+    def archive(self) -> Path:
+        return self.home / self.paths.archive
+
+    @property
+    def database_url(self) -> str:
+        """The ledger URL, a relative SQLite file placed in the home."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            relative = url[len(prefix) :]
+            if relative and relative != ":memory:":
+                return prefix + str(self.home / relative)
+        return url
+
+
+def env_name(section: str, key: str) -> str:
+    return f"{ENV_PREFIX}{section}_{key}".upper()
+
+
+def resolve_home(flag: str | None) -> Path:
+    """--home, else $EDI_ENGINE_HOME, else the current directory."""
+    return Path(flag or os.environ.get(ENV_PREFIX + "HOME") or os.getcwd()).resolve()
+
+
+def load(home: Path, require_file: bool = True) -> Settings:
+    config = home / CONFIG_FILE
+    if require_file and not config.is_file():
+        raise HomeNotFound(
+            f"No edi-engine home at {home} ({CONFIG_FILE} is missing): "
+            "run `edi-engine init DIR` or pass --home / set EDI_ENGINE_HOME."
+        )
+    values = _read_toml(config) if config.is_file() else {}
+    sections = {
+        name: _section(name, cls, values.pop(name, {}), config) for name, cls in SECTIONS.items()
+    }
+    if values:
+        raise ConfigurationError(f"{config}: unknown section(s) {', '.join(sorted(values))}.")
+    return Settings(home=home, **sections)
+
+
+def _read_toml(config: Path) -> dict[str, Any]:
+    try:
+        with config.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{config} is not valid TOML: {exc}.") from exc
+
+
+def _section(name: str, cls: type, given: Any, config: Path) -> Any:
+    if not isinstance(given, dict):
+        raise ConfigurationError(f"{config}: [{name}] must be a table.")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(given) - set(known)
+    if unknown:
+        raise ConfigurationError(
+            f"{config}: unknown key(s) in [{name}]: {', '.join(sorted(unknown))}."
+        )
+    defaults = cls()
+    values = {}
+    for key in known:
+        default = getattr(defaults, key)
+        raw = os.environ.get(env_name(name, key), given.get(key, default))
+        values[key] = _coerce(raw, default, f"{name}.{key}")
+    return cls(**values)
+
+
+def _coerce(raw: Any, default: Any, key: str) -> Any:
+    kind = type(default)
+    if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
+        return raw
+    if isinstance(raw, str):
+        text = raw.strip()
+        try:
+            if kind is bool:
+                if text.lower() in {"1", "true", "yes", "on"}:
+                    return True
+                if text.lower() in {"0", "false", "no", "off"}:
+                    return False
+                raise ValueError(text)
+            return kind(text)
+        except ValueError:
+            pass
+    if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
+        return float(raw)
+    raise ConfigurationError(f"Setting {key} must be a {kind.__name__}; found {raw!r}.")

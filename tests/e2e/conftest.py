@@ -1,0 +1,99 @@
+"""End-to-end fixtures: a real home on disk driven through the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import config
+from cli import main
+
+SUPPLIER_1 = "FOUR01"
+SUPPLIER_2 = "FOUR02"
+RECIPIENT = "DEST01"
+VALBRUNE = "21990101400015"  # active
+MONTCLAIR = "26990202900017"  # active
+HAUT_VERNAY = "25990303700010"  # inactive
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never inherit a user's EDI_ENGINE_* settings; files are taken at once."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("EDI_ENGINE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("EDI_ENGINE_PICKUP_STABLE_SECONDS", "0")
+    monkeypatch.setenv("EDI_ENGINE_PROCESSING_FSYNC", "false")
+
+
+@dataclass
+class Home:
+    path: Path
+    invoke: Callable[..., Result]
+
+    def drop(
+        self, partner: str, name: str, content: bytes | None = None, sample: str | None = None
+    ) -> Path:
+        target = self.path / "inbox" / partner / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if sample is not None:
+            shutil.copyfile(config.path(f"demo/{sample}"), target)
+        else:
+            target.write_bytes(content or b"")
+        return target
+
+    def run(self) -> list[dict]:
+        return json.loads(self.invoke("run", "--once", "--json").stdout)
+
+    def show(self, number: str) -> dict:
+        return json.loads(self.invoke("flows", "show", number, "--json").stdout)
+
+    def outbox(self, partner: str) -> list[str]:
+        folder = self.path / "outbox" / partner
+        return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def sample(name: str) -> bytes:
+    return config.path(f"demo/{name}").read_bytes()
+
+
+@pytest.fixture
+def run_cli() -> Callable[..., Result]:
+    runner = CliRunner()
+
+    def invoke(*args: str, code: int | None = 0) -> Result:
+        result = runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+        if code is not None:
+            assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+        return result
+
+    return invoke
+
+
+@pytest.fixture
+def bare_home(tmp_path: Path, run_cli: Callable[..., Result]) -> Home:
+    path = tmp_path / "home"
+    run_cli("init", path)
+
+    def invoke(*args: str, code: int | None = 0) -> Result:
+        return run_cli("--home", path, *args, code=code)
+
+    return Home(path, invoke)
+
+
+@pytest.fixture
+def home(bare_home: Home) -> Home:
+    """A home with the demo's partners and structures."""
+    bare_home.invoke("partners", "add", SUPPLIER_1, "--name", "Papeteries Delorme SAS")
+    bare_home.invoke("partners", "add", SUPPLIER_2, "--name", "Ateliers Numériques Garnier SARL")
+    bare_home.invoke("partners", "add", RECIPIENT, "--name", "Recipient system")
+    bare_home.invoke("structures", "import", config.path("demo/structures.csv"))
+    return bare_home

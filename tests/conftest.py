@@ -35,9 +35,13 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def official_pivot_schema() -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(_shared("reference/chorus-pro/CPPFacturePivot_V2_02.xsd"))))
+    return etree.XMLSchema(
+        etree.parse(str(_shared("reference/chorus-pro/CPPFacturePivot_V2_02.xsd")))
+    )
 
 
 @pytest.fixture(scope="session")
 def official_statut_schema() -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(_shared("reference/chorus-pro/CPPStatutPivot_V1_19.xsd"))))
+    return etree.XMLSchema(
+        etree.parse(str(_shared("reference/chorus-pro/CPPStatutPivot_V1_19.xsd")))
+    )

@@ -54,6 +54,11 @@ class EngineGroup(click.Group):
         except EngineError as exc:
             say(f"edi-engine: {exc.message}")
             sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception:  # a bug: say so, keep the traceback for the report, exit 3
+            logging.getLogger("edi_engine").exception("edi-engine failed unexpectedly")
+            sys.exit(3)
 
 
 def pass_settings(command: Callable) -> Callable:

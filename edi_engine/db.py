@@ -81,6 +81,11 @@ def session_scope(url: str) -> Iterator[Session]:
     session = _sessions(url)()
     try:
         yield session
+    except SQLAlchemyError as exc:
+        session.rollback()
+        raise LedgerError(
+            f"The ledger failed: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
+        ) from exc
     except BaseException:
         session.rollback()
         raise

@@ -1,0 +1,95 @@
+"""`validate` and `convert`: what a supplier's developer runs on a file before sending it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from lxml import etree
+
+import config
+
+INVALID = str(config.path("demo/xsd-invalid.xml"))
+GOOD = [
+    str(config.path(f"demo/{n}")) for n in ("ubl-invoice.xml", "cii-invoice.xml", "pivot-multi.xml")
+]
+
+
+def test_every_corpus_file_is_reported_valid(
+    corpus_files: list[Path], run_cli: Callable[..., Result]
+) -> None:
+    results = json.loads(run_cli("validate", "--json", *corpus_files).stdout)
+    assert len(results) == len(corpus_files)
+    assert [r["file"] for r in results if not r["valid"]] == []
+    syntaxes = {r["syntax"] for r in results}
+    assert syntaxes == {"IN_DP_E1_UBL_INVOICE", "IN_DP_E1_CII_16B"}
+
+
+def test_valid_files_exit_zero_and_name_their_syntax(run_cli: Callable[..., Result]) -> None:
+    out = run_cli("validate", *GOOD).stdout
+    assert "ubl-invoice.xml: IN_DP_E1_UBL_INVOICE: valid" in out
+    assert "cii-invoice.xml: IN_DP_E1_CII_16B: valid" in out
+    assert "pivot-multi.xml: IN_DP_E2_CPP_FACTURE: valid" in out
+
+
+def test_invalid_file_exits_one_with_line_and_path(run_cli: Callable[..., Result]) -> None:
+    result = run_cli("validate", GOOD[0], INVALID, code=1)
+    assert "xsd-invalid.xml: IN_DP_E1_UBL_INVOICE: INVALID" in result.stdout
+    (error,) = [line for line in result.stdout.splitlines() if "[XSD_INVALID]" in line][:1]
+    assert "line " in error and "path /" in error and "DocumentCurrencyCode" in error
+
+
+def test_explain_says_what_was_expected(run_cli: Callable[..., Result]) -> None:
+    result = run_cli("validate", "--explain", "--json", INVALID, code=1)
+    (report,) = json.loads(result.stdout)
+    assert report["explanations"]
+    assert any("DocumentCurrencyCode" in reason for reason in report["explanations"])
+
+
+def test_validate_names_what_is_wrong_with_a_non_invoice(
+    tmp_path: Path, run_cli: Callable[..., Result]
+) -> None:
+    empty = tmp_path / "empty.xml"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.xml"
+    text.write_text("hello")
+    (r1, r2) = json.loads(run_cli("validate", "--json", empty, text, code=1).stdout)
+    assert [e["code"] for e in r1["errors"]] == ["EMPTY_FILE"]
+    assert [e["code"] for e in r2["errors"]] == ["NOT_XML"]
+
+
+def test_convert_writes_a_pivot_the_official_schema_accepts(
+    tmp_path: Path, run_cli: Callable[..., Result], official_pivot_schema: etree.XMLSchema
+) -> None:
+    out = tmp_path / "pivot.xml"
+    result = run_cli("convert", GOOD[1], "-o", out, "--partner", "DEST01")
+    assert "1 invoice" in result.stderr
+    pivot = etree.parse(str(out))
+    assert official_pivot_schema.validate(pivot), official_pivot_schema.error_log
+    assert pivot.findtext(".//DonneesFacture/Id") == "F02-2026-000501"
+    assert pivot.findtext(".//Recepteur/Id") == "DEST01"
+
+
+def test_convert_prints_to_stdout_without_output(run_cli: Callable[..., Result]) -> None:
+    result = run_cli("convert", GOOD[0])
+    assert result.stdout.startswith("<?xml")
+    assert "<CPPFacturePivot" in result.stdout
+
+
+def test_convert_refuses_an_invalid_file_saying_why(run_cli: Callable[..., Result]) -> None:
+    result = run_cli("convert", INVALID, code=1)
+    assert "xsd-invalid.xml is not valid" in result.stderr
+    assert "DocumentCurrencyCode" in result.stderr
+
+
+def test_convert_refuses_a_buyer_without_siret(
+    corpus_dir: Path, run_cli: Callable[..., Result]
+) -> None:
+    foreign = corpus_dir / "en16931-ubl" / "ubl-tc434-example1.xml"
+    if not foreign.exists():
+        pytest.skip(f"{foreign} is absent")
+    result = run_cli("convert", foreign, code=1)
+    assert "not a valid SIRET" in result.stderr

@@ -1,0 +1,77 @@
+"""Configuration precedence: environment, then the home's file, then the defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import config
+from edi_engine import settings
+from edi_engine.errors import ConfigurationError, HomeNotFound
+
+
+@pytest.fixture(autouse=True)
+def no_user_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("EDI_ENGINE_"):
+            monkeypatch.delenv(name)
+
+
+def _home(tmp_path: Path, text: str) -> Path:
+    (tmp_path / settings.CONFIG_FILE).write_text(text)
+    return tmp_path
+
+
+def test_shipped_configuration_states_exactly_the_defaults() -> None:
+    with config.path(config.DEFAULT_CONFIG).open("rb") as handle:
+        shipped = tomllib.load(handle)
+    defaults = {name: dataclasses.asdict(cls()) for name, cls in settings.SECTIONS.items()}
+    assert shipped == defaults
+
+
+def test_file_overrides_defaults_and_environment_overrides_file(
+    tmp_path: Path, monkeypatch
+) -> None:
+    home = _home(tmp_path, '[hub]\nid = "FILE01"\n[pickup]\nstable_seconds = 4\n')
+    loaded = settings.load(home)
+    assert (loaded.hub.id, loaded.pickup.stable_seconds, loaded.pickup.batch_size) == (
+        "FILE01",
+        4.0,
+        200,
+    )
+
+    monkeypatch.setenv("EDI_ENGINE_HUB_ID", "ENV01")
+    monkeypatch.setenv("EDI_ENGINE_PROCESSING_FSYNC", "false")
+    loaded = settings.load(home)
+    assert (loaded.hub.id, loaded.processing.fsync) == ("ENV01", False)
+
+
+def test_relative_sqlite_url_lives_in_the_home(tmp_path: Path) -> None:
+    loaded = settings.load(_home(tmp_path, ""))
+    assert loaded.database_url == f"sqlite:///{tmp_path}/ledger.db"
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="stable_secs"):
+        settings.load(_home(tmp_path, "[pickup]\nstable_secs = 1\n"))
+
+
+def test_wrong_type_names_the_key(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("EDI_ENGINE_LIMITS_MAX_FILE_BYTES", "lots")
+    with pytest.raises(ConfigurationError, match=r"limits\.max_file_bytes.*'lots'"):
+        settings.load(_home(tmp_path, ""))
+
+
+def test_invalid_toml_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="not valid TOML"):
+        settings.load(_home(tmp_path, "[hub\n"))
+
+
+def test_missing_home_says_how_to_create_one(tmp_path: Path) -> None:
+    with pytest.raises(HomeNotFound, match="edi-engine init"):
+        settings.load(tmp_path)

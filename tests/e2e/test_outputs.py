@@ -1,0 +1,100 @@
+"""Everything the engine writes validates against the official Chorus Pro schemas."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lxml import etree
+
+from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_2, Home, sample
+
+
+def _facturx_pdf() -> bytes:
+    import facturx
+    from pypdf import PdfWriter
+
+    blank = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    writer.write(blank)
+    return facturx.generate_from_binary(blank.getvalue(), sample("cii-invoice.xml"), check_xsd=True)
+
+
+def test_every_output_of_a_busy_run_validates_officially(
+    home: Home, official_pivot_schema: etree.XMLSchema, official_statut_schema: etree.XMLSchema
+) -> None:
+    for name in ("ubl-invoice.xml", "ubl-creditnote.xml", "ubl-inactive.xml", "xsd-invalid.xml"):
+        home.drop(SUPPLIER_1, name, sample=name)
+    for name in ("cii-invoice.xml", "pivot-multi.xml"):
+        home.drop(SUPPLIER_2, name, sample=name)
+    home.drop(SUPPLIER_1, "empty.xml", b"")
+    home.run()
+
+    written = sorted((home.path / "outbox").rglob("*.xml"))
+    assert len(written) == 7 + 5  # a CR per flow, a pivot per accepted invoice
+    for path in written:
+        schema = official_pivot_schema if path.name.startswith("PIVOT_") else official_statut_schema
+        assert schema.validate(etree.parse(str(path))), (path.name, schema.error_log)
+    assert not [p for p in (home.path / "outbox").rglob("*") if p.name.startswith(".")]
+
+
+def test_facturx_pdf_is_read_and_travels_as_pj_01(home: Home) -> None:
+    pdf = _facturx_pdf()
+    home.drop(SUPPLIER_2, "facture.pdf", pdf)
+
+    (flow,) = home.run()
+
+    assert (flow["syntax"], flow["status"]) == ("IN_DP_E2_CII_FACTURX", "IN_INTEGRE")
+    (name,) = home.outbox(RECIPIENT)
+    unit = etree.parse(str(home.path / "outbox" / RECIPIENT / name)).find(
+        ".//CPPFacturePivotUnitaire"
+    )
+    assert unit.findtext("DonneesFacture/Id") == "F02-2026-000501"
+    (original,) = [pj for pj in unit.findall("PJ") if pj.findtext("TypePJ") == "01"]
+    assert original.findtext("MimeTypePJ") == "application/pdf"
+    assert base64.b64decode(original.findtext("Contenu")) == pdf
+
+
+def test_pdf_without_embedded_invoice_is_rejected(home: Home) -> None:
+    from pypdf import PdfWriter
+
+    blank = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    writer.write(blank)
+    home.drop(SUPPLIER_2, "scan.pdf", blank.getvalue())
+
+    (flow,) = home.run()
+
+    assert flow["status"] == "IN_REJETE"
+    assert [e["code"] for e in home.show(flow["number"])["errors"]] == ["FACTURX_NO_XML"]
+
+
+def test_daemon_processes_a_new_file_and_stops_on_sigterm(home: Home) -> None:
+    env = {k: v for k, v in os.environ.items()}
+    env["EDI_ENGINE_PROCESSING_DAEMON_POLL_SECONDS"] = "0.2"
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "cli", "--home", str(home.path), "run", "--daemon"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        home.drop(SUPPLIER_1, "ubl-invoice.xml", sample="ubl-invoice.xml")
+        deadline = time.monotonic() + 30
+        while not home.outbox(SUPPLIER_1) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert home.outbox(SUPPLIER_1), "the daemon wrote no CR within 30 s"
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err
+    assert b"IN_INTEGRE" in out

@@ -1,0 +1,443 @@
+"""CPPFacturePivot V2_02 ↔ invoice model.
+
+The pivot is what the hub delivers to recipient structures and what some suppliers
+deposit directly. ``write_pivot`` builds the tree with ``SubElement`` in the official
+XSD's element order and checks the model's values against the format's closed lists
+first, so every file it returns validates without per-invoice schema work.
+``read_invoice`` is its exact inverse for every field the pivot carries.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator, Sequence
+from datetime import date
+
+from lxml import etree
+
+from pivot_format.cpp import (
+    check_length,
+    check_one_of,
+    date_text,
+    decimal_text,
+    kids,
+    optional_text,
+    parse_count,
+    parse_date,
+    parse_decimal,
+    path_of,
+    read_debiteur,
+    read_envelope,
+    read_supplier_identity,
+    required,
+    required_text,
+    sub,
+    sub_opt,
+    to_bytes,
+    write_debiteur,
+    write_envelope,
+    write_supplier_identity,
+    write_units,
+)
+from pivot_format.errors import ConversionError
+from pivot_format.model import (
+    CREDIT_NOTE,
+    INVOICE,
+    Attachment,
+    Envelope,
+    Invoice,
+    Line,
+    Supplier,
+    VatLine,
+)
+
+__all__ = [
+    "PIVOT_VERSION",
+    "invoice_elements",
+    "pivot_attachment_name",
+    "read_envelope",
+    "read_invoice",
+    "write_pivot",
+]
+
+_Element = etree._Element
+
+PIVOT_VERSION = "V2_02"
+INVOICE_TYPES = frozenset({INVOICE, CREDIT_NOTE})
+CADRES = frozenset(f"A{n}" for n in (*range(1, 11), *range(12, 26)))  # no A11 in V2_02
+PAYMENT_MEANS = frozenset({"10", "20", "30", "31", "42", "48", "49", "97"})
+RENVOIS = frozenset({"Non", "Complétée", "Recyclée"})
+ATTACHMENT_TYPES = frozenset({"01", "02"})
+BANK_REFERENCE_TYPES = frozenset({"IBAN", "RIB"})
+EMISSION_MODE = "flux"  # ModeEmission: the hub only ever receives invoices as data
+MAX_ATTACHMENT_NAME = 50
+
+_UNITS = etree.XPath("CPPFactures/CPPFacturePivotUnitaire")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_EXTENSION = re.compile(r"[A-Za-z0-9]{1,10}")
+# RFC 2045 type/subtype, optional parameters; kept equal to the pattern in our XSD
+_MIME = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+\-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+\-]*([ \t]*;[^\r\n]*)?"
+)
+# NomPJ needs an extension; when the source name has none it comes from the MIME type
+_MIME_EXTENSIONS = {
+    "application/pdf": "pdf",
+    "application/xml": "xml",
+    "text/xml": "xml",
+    "text/plain": "txt",
+    "text/csv": "csv",
+    "text/html": "html",
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/tiff": "tif",
+    "image/gif": "gif",
+    "application/zip": "zip",
+    "application/msword": "doc",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "application/vnd.oasis.opendocument.text": "odt",
+    "application/vnd.oasis.opendocument.spreadsheet": "ods",
+}
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_pivot(invoices: Sequence[Invoice], envelope: Envelope) -> bytes:
+    """One CPPFacturePivot document carrying ``invoices`` in order, UTF-8 with declaration."""
+    if not invoices:
+        raise ConversionError("NO_INVOICE", "a pivot flow carries at least one invoice")
+    root = etree.Element("CPPFacturePivot", Version=PIVOT_VERSION)
+    write_envelope(root, envelope)
+    factures = sub(root, "CPPFactures", Compteur=str(len(invoices)))
+    write_units(factures, "CPPFacturePivotUnitaire", invoices, _write_invoice)
+    return to_bytes(root)
+
+
+def _write_invoice(unit: _Element, invoice: Invoice) -> None:
+    _check_invoice(invoice)
+    _write_supplier(unit, invoice.supplier)
+    write_debiteur(unit, invoice.debiteur)
+    _write_data(sub(unit, "DonneesFacture"), invoice)
+    _write_attachments(unit, invoice.attachments)
+
+
+def _check_invoice(invoice: Invoice) -> None:
+    """The invoice values the official XSD restricts and the model does not."""
+    check_length(invoice.number, 20, "DonneesFacture/Id")
+    if invoice.renvoi:
+        check_one_of(invoice.renvoi, RENVOIS, "DonneesFacture/Renvoi")
+    check_length(invoice.origin_invoice_id, 20, "DonneesFacture/IdFactureOrigine", False)
+    check_one_of(invoice.type_code, INVOICE_TYPES, "DonneesFacture/Type")
+    check_one_of(invoice.cadre, CADRES, "DonneesFacture/Cadre")
+    check_one_of(invoice.payment_means_code, PAYMENT_MEANS, "DonneesFacture/ModePaiement/Code")
+    if not _CURRENCY.fullmatch(invoice.currency):
+        raise ConversionError(
+            "INVALID_FORMAT",
+            "a currency is three upper-case letters (ISO 4217)",
+            "DonneesFacture/Devise",
+            invoice.currency,
+        )
+    check_length(invoice.contract_number, 50, "DonneesFacture/Engagement/NumeroMarche", False)
+    check_length(invoice.engagement_number, 50, "DonneesFacture/Engagement/NumeroEngagement", False)
+    for line in invoice.lines:
+        if line.number < 0:
+            raise ConversionError(
+                "INVALID_FORMAT",
+                "a line number is not negative",
+                "DonneesFacture/Lignes/Ligne/@NumOrdre",
+                str(line.number),
+            )
+
+
+def _write_supplier(unit: _Element, supplier: Supplier) -> None:
+    element = sub(unit, "Fournisseur")
+    write_supplier_identity(element, supplier, country_required=True)
+    if supplier.iban or supplier.bic or supplier.payee_name:
+        check_one_of(
+            supplier.bank_reference_type,
+            BANK_REFERENCE_TYPES,
+            "Fournisseur/ReferenceBancaire/@Type",
+        )
+        bank = sub(element, "ReferenceBancaire", Type=supplier.bank_reference_type)
+        sub_opt(bank, "Compte", supplier.iban)
+        sub_opt(bank, "Etablissement", supplier.bic)
+        sub_opt(bank, "RaisonSocialeEncaisseur", supplier.payee_name)
+    sub(element, "ModeEmission", EMISSION_MODE)
+
+
+def _write_data(data: _Element, invoice: Invoice) -> None:
+    """DonneesFacture; the two dates the hub must always give default to the issue date."""
+    sub(data, "Id", invoice.number)
+    sub_opt(data, "Renvoi", invoice.renvoi)
+    sub_opt(data, "IdFactureOrigine", invoice.origin_invoice_id)
+    sub(data, "Type", invoice.type_code)
+    sub(data, "Cadre", invoice.cadre)
+    sub(data, "DateEmissionFacture", date_text(invoice.issue_date))
+    sub(data, "DateLivraison", date_text(invoice.delivery_date or invoice.issue_date))
+    sub(sub(data, "ModePaiement"), "Code", invoice.payment_means_code)
+    sub(data, "DateReception", date_text(invoice.reception_date or invoice.issue_date))
+    sub(data, "Devise", invoice.currency)
+    amounts = sub(data, "Montants")
+    sub(amounts, "MontantHT", decimal_text(invoice.amount_ht, "DonneesFacture/Montants/MontantHT"))
+    sub(
+        amounts,
+        "MontantTTC",
+        decimal_text(invoice.amount_ttc, "DonneesFacture/Montants/MontantTTC"),
+    )
+    sub(
+        amounts,
+        "MontantNetAPayer",
+        decimal_text(invoice.amount_net, "DonneesFacture/Montants/MontantNetAPayer"),
+    )
+    if invoice.vat_lines:
+        vats = sub(data, "TVAs")
+        for vat in invoice.vat_lines:
+            element = sub(vats, "TVA")
+            sub(element, "Taux", decimal_text(vat.rate, "DonneesFacture/TVAs/TVA/Taux"))
+            sub(element, "BaseHt", decimal_text(vat.base_ht, "DonneesFacture/TVAs/TVA/BaseHt"))
+            sub(
+                element,
+                "MontantTVA",
+                decimal_text(vat.amount, "DonneesFacture/TVAs/TVA/MontantTVA"),
+            )
+    if invoice.contract_number or invoice.engagement_number:
+        engagement = sub(data, "Engagement")
+        sub_opt(engagement, "NumeroMarche", invoice.contract_number)
+        sub_opt(engagement, "NumeroEngagement", invoice.engagement_number)
+    if invoice.lines:
+        _write_lines(sub(data, "Lignes"), invoice.lines)
+
+
+def _write_lines(parent: _Element, lines: Sequence[Line]) -> None:
+    for line in lines:
+        element = sub(parent, "Ligne", NumOrdre=str(line.number))
+        sub_opt(element, "ReferenceProduit", line.product_ref)
+        sub(
+            element,
+            "PrixUnitaire",
+            decimal_text(line.unit_price, "DonneesFacture/Lignes/Ligne/PrixUnitaire"),
+        )
+        sub(
+            element, "Quantite", decimal_text(line.quantity, "DonneesFacture/Lignes/Ligne/Quantite")
+        )
+        sub(
+            element,
+            "MontantHT",
+            decimal_text(line.amount_ht, "DonneesFacture/Lignes/Ligne/MontantHT"),
+        )
+        if line.vat_rate is not None:
+            sub(
+                element,
+                "TauxTVA",
+                decimal_text(line.vat_rate, "DonneesFacture/Lignes/Ligne/TauxTVA"),
+            )
+
+
+def _write_attachments(unit: _Element, attachments: Sequence[Attachment]) -> None:
+    """PJ, mandatory in V2_02: the engine always adds the original document as TypePJ 01."""
+    if not attachments:
+        raise ConversionError(
+            "MISSING_ATTACHMENT",
+            "the pivot requires at least one attachment (the invoice itself, TypePJ 01)",
+            "PJ",
+        )
+    for position, (attachment, name) in enumerate(
+        zip(attachments, _attachment_names(attachments), strict=True), 1
+    ):
+        check_one_of(attachment.type_code, ATTACHMENT_TYPES, f"PJ[{position}]/TypePJ")
+        if not _MIME.fullmatch(attachment.mime_type):
+            raise ConversionError(
+                "INVALID_FORMAT",
+                "a MIME type reads type/subtype (RFC 2045)",
+                f"PJ[{position}]/MimeTypePJ",
+                attachment.mime_type,
+            )
+        pj = sub(unit, "PJ", NumOrdre=str(position))
+        sub(pj, "Contenu", base64.b64encode(attachment.content).decode("ascii"))
+        sub(pj, "NomPJ", name)
+        sub(pj, "TypePJ", attachment.type_code)
+        sub(pj, "MimeTypePJ", attachment.mime_type)
+
+
+def pivot_attachment_name(name: str, mime_type: str, suffix: str = "") -> str:
+    """NomPJ: at most 50 characters ending with an extension.
+
+    A long name loses the end of its stem, never its extension, so the recipient can
+    still open the file; a name without extension gets one from its MIME type.
+    ``suffix`` (``~2``) tells apart two names that shortening made identical.
+    """
+    if "\n" in name or "\r" in name:  # the XSD pattern's "." matches neither
+        name = " ".join(name.splitlines())
+    stem, dot, extension = name.rpartition(".")
+    if not (dot and stem.strip() and _EXTENSION.fullmatch(extension)):
+        mime = mime_type.split(";", 1)[0].strip().lower()
+        stem, extension = name, _MIME_EXTENSIONS.get(mime, "bin")
+    room = MAX_ATTACHMENT_NAME - len(extension) - 1 - len(suffix)
+    if suffix or len(stem) > room:
+        stem = stem[:room].rstrip(" .")
+    if not stem.strip():
+        stem = "PJ"
+    return f"{stem}{suffix}.{extension}"
+
+
+def _attachment_names(attachments: Sequence[Attachment]) -> list[str]:
+    """NomPJ of each attachment, distinct when shortening would make two alike."""
+    names: list[str] = []
+    for attachment in attachments:
+        name = pivot_attachment_name(attachment.name, attachment.mime_type)
+        count = 1
+        while name != attachment.name and name in names:
+            count += 1
+            name = pivot_attachment_name(attachment.name, attachment.mime_type, f"~{count}")
+        names.append(name)
+    return names
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def invoice_elements(root: _Element) -> Iterator[_Element]:
+    """Each CPPFacturePivotUnitaire of a parsed pivot document, in document order."""
+    if root.tag != "CPPFacturePivot":
+        raise ConversionError(
+            "NOT_A_PIVOT", "the document is not a CPPFacturePivot", path_of(root), str(root.tag)
+        )
+    return iter(_UNITS(root))
+
+
+def read_invoice(element: _Element, *, max_attachment_size: int | None = None) -> Invoice:
+    """The invoice one CPPFacturePivotUnitaire carries.
+
+    ``max_attachment_size`` (bytes) refuses oversized attachments before decoding them.
+    """
+    children = kids(element)
+    data = required(element, children, "DonneesFacture")
+    fields = kids(data)
+    amounts = required(data, fields, "Montants")
+    totals = kids(amounts)
+    return Invoice(
+        number=required_text(data, fields, "Id"),
+        type_code=required_text(data, fields, "Type"),
+        issue_date=parse_date(required(data, fields, "DateEmissionFacture")),
+        currency=required_text(data, fields, "Devise"),
+        supplier=_read_supplier(required(element, children, "Fournisseur")),
+        debiteur=read_debiteur(required(element, children, "Debiteur")),
+        amount_ht=parse_decimal(required(amounts, totals, "MontantHT")),
+        amount_ttc=parse_decimal(required(amounts, totals, "MontantTTC")),
+        amount_net=parse_decimal(required(amounts, totals, "MontantNetAPayer")),
+        payment_means_code=_payment_means(fields.get("ModePaiement")),
+        delivery_date=_optional_date(fields.get("DateLivraison")),
+        cadre=required_text(data, fields, "Cadre"),
+        origin_invoice_id=optional_text(fields, "IdFactureOrigine"),
+        renvoi=optional_text(fields, "Renvoi"),
+        engagement_number=_engagement(fields.get("Engagement"), "NumeroEngagement"),
+        contract_number=_engagement(fields.get("Engagement"), "NumeroMarche"),
+        vat_lines=_read_vat_lines(fields.get("TVAs")),
+        lines=_read_lines(fields.get("Lignes")),
+        attachments=tuple(
+            _read_attachment(pj, max_attachment_size) for pj in element.iterchildren("PJ")
+        ),
+        reception_date=_optional_date(fields.get("DateReception")),
+    )
+
+
+def _read_supplier(element: _Element) -> Supplier:
+    bank = element.find("ReferenceBancaire")
+    if bank is None:
+        return Supplier(**read_supplier_identity(element))
+    account = kids(bank)
+    return Supplier(
+        **read_supplier_identity(element),
+        iban=optional_text(account, "Compte"),
+        bic=optional_text(account, "Etablissement"),
+        bank_reference_type=bank.get("Type", "IBAN"),
+        payee_name=optional_text(account, "RaisonSocialeEncaisseur"),
+    )
+
+
+def _payment_means(element: _Element | None) -> str | None:
+    if element is None:
+        return None
+    code = optional_text(kids(element), "Code")
+    return code.strip() if code else None  # xs:integer in the XSD: whitespace collapses
+
+
+def _optional_date(element: _Element | None) -> date | None:
+    return parse_date(element) if element is not None and element.text else None
+
+
+def _engagement(element: _Element | None, tag: str) -> str | None:
+    return optional_text(kids(element), tag) if element is not None else None
+
+
+def _read_vat_lines(element: _Element | None) -> tuple[VatLine, ...]:
+    if element is None:
+        return ()
+    vat_lines = []
+    for vat in element.iterchildren("TVA"):
+        found = kids(vat)
+        vat_lines.append(
+            VatLine(
+                rate=parse_decimal(required(vat, found, "Taux")),
+                base_ht=parse_decimal(required(vat, found, "BaseHt")),
+                amount=parse_decimal(required(vat, found, "MontantTVA")),
+            )
+        )
+    return tuple(vat_lines)
+
+
+def _read_lines(element: _Element | None) -> tuple[Line, ...]:
+    if element is None:
+        return ()
+    lines = []
+    for line in element.iterchildren("Ligne"):
+        found = kids(line)
+        rate = found.get("TauxTVA")
+        lines.append(
+            Line(
+                number=parse_count(line.get("NumOrdre"), line),
+                unit_price=parse_decimal(required(line, found, "PrixUnitaire")),
+                quantity=parse_decimal(required(line, found, "Quantite")),
+                amount_ht=parse_decimal(required(line, found, "MontantHT")),
+                product_ref=optional_text(found, "ReferenceProduit"),
+                vat_rate=parse_decimal(rate) if rate is not None else None,
+            )
+        )
+    return tuple(lines)
+
+
+def _read_attachment(pj: _Element, limit: int | None) -> Attachment:
+    found = kids(pj)
+    content = required(pj, found, "Contenu")
+    return Attachment(
+        name=required_text(pj, found, "NomPJ"),
+        mime_type=required_text(pj, found, "MimeTypePJ"),
+        content=_decode(content, limit),
+        type_code=required_text(pj, found, "TypePJ"),
+    )
+
+
+def _decode(element: _Element, limit: int | None) -> bytes:
+    """Base64 content; line breaks some producers insert are tolerated."""
+    text = element.text or ""
+    if limit is not None and len(text) // 4 * 3 > limit:
+        raise ConversionError(
+            "ATTACHMENT_TOO_LARGE",
+            f"an attachment is limited to {limit} bytes",
+            path_of(element),
+            f"{len(text) // 4 * 3} bytes",
+        )
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        pass
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except binascii.Error:
+        raise ConversionError(
+            "INVALID_BASE64", "the attachment content is not base64", path_of(element), text[:40]
+        ) from None

@@ -1,0 +1,213 @@
+"""CPPStatut V1_19 ↔ status model: integration reports (CR) and invoice status flows.
+
+A ``CPPStatut`` carries either ``CPPFluxStatuts`` — the hub's answer about each
+deposited flow — or ``CPPFactureStatuts`` — lifecycle changes of invoices, outbound to
+suppliers and inbound from recipients and their accountant. Both share the envelope
+and parties of the pivot (``pivot_format.cpp``).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+
+from lxml import etree
+
+from pivot_format.cpp import (
+    check_one_of,
+    check_present,
+    date_text,
+    datetime_text,
+    kids,
+    missing,
+    optional_text,
+    parse_date,
+    parse_datetime,
+    path_of,
+    read_debiteur,
+    read_envelope,
+    read_supplier_identity,
+    required,
+    required_text,
+    sub,
+    sub_opt,
+    to_bytes,
+    write_debiteur,
+    write_envelope,
+    write_supplier_identity,
+    write_units,
+)
+from pivot_format.errors import ConversionError
+from pivot_format.model import Envelope, ErrorLine, FlowStatus, InvoiceStatus, Supplier
+
+__all__ = [
+    "STATUT_VERSION",
+    "read_statut",
+    "write_flow_statuses",
+    "write_invoice_statuses",
+]
+
+_Element = etree._Element
+
+STATUT_VERSION = "V1_19"
+FLOW_STATUS_CODES = frozenset({"90", "91", "92", "93", "94", "95", "96"})
+INVOICE_STATUS_CODES = frozenset(f"{n:02d}" for n in range(1, 42))
+MAX_FLOW_COMPLEMENT = 40  # CPPFluxStatuts/…/ComplementStatut
+ELLIPSIS = "…"
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_flow_statuses(statuses: Sequence[FlowStatus], envelope: Envelope) -> bytes:
+    """The integration report (CR) of deposited flows: one unit per flow."""
+    root = _root(envelope, statuses)
+    parent = sub(root, "CPPFluxStatuts", compteur=str(len(statuses)))
+    write_units(parent, "CPPFluxStatutUnitaire", statuses, _write_flow_status)
+    return to_bytes(root)
+
+
+def write_invoice_statuses(statuses: Sequence[InvoiceStatus], envelope: Envelope) -> bytes:
+    """A status flow: one unit per lifecycle change of an invoice."""
+    root = _root(envelope, statuses)
+    parent = sub(root, "CPPFactureStatuts", compteur=str(len(statuses)))
+    write_units(parent, "CPPFactureStatutUnitaire", statuses, _write_invoice_status)
+    return to_bytes(root)
+
+
+def shorten(text: str | None, limit: int) -> str | None:
+    """At most ``limit`` characters, cut before a whole character (base and accents),
+    ending with an ellipsis so a reader knows the text went on."""
+    if text is None or len(text) <= limit:
+        return text
+    cut = limit - len(ELLIPSIS)
+    while cut > 0 and unicodedata.combining(text[cut]):
+        cut -= 1  # the accent at the cut would lose its letter: drop both
+    return text[:cut].rstrip() + ELLIPSIS
+
+
+def _root(envelope: Envelope, statuses: Sequence[object]) -> _Element:
+    if not statuses:
+        raise ConversionError("NO_STATUS", "a status flow carries at least one status")
+    root = etree.Element("CPPStatut", Version=STATUT_VERSION)
+    write_envelope(root, envelope)
+    return root
+
+
+def _write_flow_status(unit: _Element, status: FlowStatus) -> None:
+    check_one_of(status.code, FLOW_STATUS_CODES, "DonneesStatut/IdStatut")
+    check_present(status.flow_id, "DonneesStatut/IdFlux")
+    data = sub(unit, "DonneesStatut")
+    sub(data, "IdStatut", status.code)
+    sub_opt(data, "ComplementStatut", shorten(status.complement, MAX_FLOW_COMPLEMENT))
+    sub_opt(data, "Commentaire", status.comment)
+    sub(data, "Horodatage", datetime_text(status.at, "DonneesStatut/Horodatage"))
+    sub(data, "IdFlux", status.flow_id)
+    if status.errors:
+        details = sub(data, "Details", NbLignesErreur=str(len(status.errors)))
+        for error in status.errors:
+            _write_error(details, error)
+
+
+def _write_error(details: _Element, error: ErrorLine) -> None:
+    if error.line_id:
+        line = sub(details, "LigneErreurDetail", IdLigne=error.line_id)
+    else:
+        line = sub(details, "LigneErreurDetail")
+    sub(line, "NatureErreur", error.nature)
+    sub(line, "CodeErreur", error.code)
+    sub(line, "LibelleErreur", error.message)
+    sub_opt(line, "DescriptionErreur", error.detail)
+
+
+def _write_invoice_status(unit: _Element, status: InvoiceStatus) -> None:
+    check_one_of(status.code, INVOICE_STATUS_CODES, "DonneesStatut/IdStatut")
+    # no length limit: a status may concern an invoice refused for a too long number
+    check_present(status.invoice_number, "DonneesStatut/IdFacture")
+    write_supplier_identity(sub(unit, "Fournisseur"), status.supplier, country_required=False)
+    write_debiteur(unit, status.debiteur)
+    data = sub(unit, "DonneesStatut")
+    sub(data, "IdStatut", status.code)
+    sub_opt(data, "ComplementStatut", status.complement)
+    sub_opt(data, "Commentaire", status.comment)
+    sub(data, "Horodatage", datetime_text(status.at, "DonneesStatut/Horodatage"))
+    if status.producer_id is not None:
+        sub(data, "Producteur", Id=status.producer_id)
+    sub(data, "IdFacture", status.invoice_number)
+    if status.invoice_date is not None:
+        sub(data, "DateFacture", date_text(status.invoice_date))
+    sub_opt(data, "IdMandatDP", status.mandate)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_statut(root: _Element) -> tuple[Envelope, list[FlowStatus] | list[InvoiceStatus]]:
+    """The envelope and the statuses of a parsed CPPStatut, whichever kind it carries."""
+    if root.tag != "CPPStatut":
+        raise ConversionError(
+            "NOT_A_STATUT", "the document is not a CPPStatut", path_of(root), str(root.tag)
+        )
+    envelope = read_envelope(root)
+    flows = root.find("CPPFluxStatuts")
+    if flows is not None:
+        units = flows.iterchildren("CPPFluxStatutUnitaire")
+        return envelope, [_read_flow_status(unit) for unit in units]
+    invoices = root.find("CPPFactureStatuts")
+    if invoices is None:
+        raise missing(root, "CPPFactureStatuts")
+    units = invoices.iterchildren("CPPFactureStatutUnitaire")
+    return envelope, [_read_invoice_status(unit) for unit in units]
+
+
+def _read_flow_status(unit: _Element) -> FlowStatus:
+    data = required(unit, kids(unit), "DonneesStatut")
+    found = kids(data)
+    details = found.get("Details")
+    return FlowStatus(
+        code=required_text(data, found, "IdStatut").strip(),
+        flow_id=required_text(data, found, "IdFlux"),
+        at=parse_datetime(required(data, found, "Horodatage")),
+        complement=optional_text(found, "ComplementStatut"),
+        comment=optional_text(found, "Commentaire"),
+        errors=()
+        if details is None
+        else tuple(_read_error(line) for line in details.iterchildren("LigneErreurDetail")),
+    )
+
+
+def _read_error(line: _Element) -> ErrorLine:
+    found = kids(line)
+    return ErrorLine(
+        code=optional_text(found, "CodeErreur") or "",
+        message=optional_text(found, "LibelleErreur") or "",
+        nature=optional_text(found, "NatureErreur") or "",
+        detail=optional_text(found, "DescriptionErreur"),
+        line_id=line.get("IdLigne"),
+    )
+
+
+def _read_invoice_status(unit: _Element) -> InvoiceStatus:
+    children = kids(unit)
+    data = required(unit, children, "DonneesStatut")
+    found = kids(data)
+    producer = found.get("Producteur")
+    invoice_date = found.get("DateFacture")
+    return InvoiceStatus(
+        code=_two_digits(required_text(data, found, "IdStatut")),
+        supplier=Supplier(**read_supplier_identity(required(unit, children, "Fournisseur"))),
+        debiteur=read_debiteur(required(unit, children, "Debiteur")),
+        invoice_number=required_text(data, found, "IdFacture"),
+        at=parse_datetime(required(data, found, "Horodatage")),
+        invoice_date=parse_date(invoice_date) if invoice_date is not None else None,
+        complement=optional_text(found, "ComplementStatut"),
+        comment=optional_text(found, "Commentaire"),
+        mandate=optional_text(found, "IdMandatDP"),
+        producer_id=producer.get("Id") if producer is not None else None,
+    )
+
+
+def _two_digits(code: str) -> str:
+    """IdStatut is an integer in the official XSD, so "7" means "07"."""
+    code = code.strip()
+    return code.zfill(2) if len(code) == 1 and code.isdigit() else code

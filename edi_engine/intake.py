@@ -47,13 +47,12 @@ def receive(settings: Settings, session: Session) -> IntakeResult:
 
 def _receive_batch(settings: Settings, session: Session, files: list[local.InboxFile]) -> list[int]:
     fsync = settings.processing.fsync
+    stored = [archive.store(settings.archive, f.path, fsync) for f in files]
+    originals = _originals(session, {s.content_hash for s in stored})
     flows = []
-    first_by_hash: dict[str, Flow] = {}
-    for inbox_file in files:
-        stored = archive.store(settings.archive, inbox_file.path, fsync)
-        original = first_by_hash.get(stored.content_hash) or _original(session, stored.content_hash)
-        flow = _record(session, inbox_file, stored, original)
-        first_by_hash.setdefault(stored.content_hash, flow)
+    for inbox_file, archived in zip(files, stored, strict=True):
+        flow = _record(session, inbox_file, archived, originals.get(archived.content_hash))
+        originals.setdefault(archived.content_hash, flow.number)
         flows.append(flow)
     session.commit()
     for inbox_file in files:
@@ -61,18 +60,18 @@ def _receive_batch(settings: Settings, session: Session, files: list[local.Inbox
     return [flow.id for flow in flows]
 
 
-def _original(session: Session, content_hash: str) -> Flow | None:
+def _originals(session: Session, hashes: set[str]) -> dict[str, str]:
+    """The number of the first flow that brought each content, for those already seen."""
     query = (
-        select(Flow)
-        .where(Flow.content_hash == content_hash, Flow.duplicate_of.is_(None))
-        .order_by(Flow.id)
-        .limit(1)
+        select(Flow.content_hash, Flow.number)
+        .where(Flow.content_hash.in_(hashes), Flow.duplicate_of.is_(None))
+        .order_by(Flow.id.desc())
     )
-    return session.scalars(query).first()
+    return dict(session.execute(query).tuples().all())
 
 
 def _record(
-    session: Session, inbox_file: local.InboxFile, stored: archive.Archived, original: Flow | None
+    session: Session, inbox_file: local.InboxFile, stored: archive.Archived, original: str | None
 ) -> Flow:
     at = clock.now()
     flow = Flow(
@@ -87,7 +86,7 @@ def _record(
         invoice_count=0,
         rejected_count=0,
         attempts=0,
-        duplicate_of=original.number if original else None,
+        duplicate_of=original,
     )
     session.add(flow)
     session.flush()

@@ -56,3 +56,23 @@ def lease(session: Session, worker: str, limit: int, lease_seconds: int) -> list
         )
     session.commit()
     return flows
+
+
+def release(session: Session, flow: Flow, worker: str) -> None:
+    """Give back a leased flow that will not be processed now (the worker is stopping)."""
+    now = clock.now()
+    flow.status = FlowState.IN_RECU
+    flow.lease_owner = None
+    flow.lease_expires_at = None
+    flow.attempts -= 1
+    flow.updated_at = now
+    session.add(
+        FlowEvent(
+            flow_id=flow.id,
+            at=now,
+            status=FlowState.IN_RECU,
+            actor=worker,
+            detail="lease released: worker stopping",
+        )
+    )
+    session.commit()

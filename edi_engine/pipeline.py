@@ -51,7 +51,8 @@ def process_flow(
     settings: Settings, session: Session, flow: Flow, structures: dict[str, Recipient], actor: str
 ) -> FlowRun:
     run = FlowRun(settings, session, flow, structures, actor)
-    _forget_previous_attempt(session, flow)
+    if flow.attempts > 1:
+        _forget_previous_attempt(session, flow)
     try:
         unpacked = _open(settings, flow)
     except FlowRejected as rejected:

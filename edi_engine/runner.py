@@ -18,6 +18,7 @@ from .settings import Settings
 from .states import FlowState
 
 log = logging.getLogger(__name__)
+LEASE_BATCH = 20  # flows leased per transaction; released if asked to stop
 
 
 @dataclass
@@ -42,10 +43,16 @@ def run_once(
         report.unknown = taken.unknown
         structures = routing.directory(session)
         lease_seconds = settings.processing.lease_seconds
-        while not should_stop() and (flows := leasing.lease(session, worker, 1, lease_seconds)):
-            _process_one(settings, session, flows[0], structures, worker, report)
-            if progress:
-                progress(flows[0].number)
+        while not should_stop() and (
+            flows := leasing.lease(session, worker, LEASE_BATCH, lease_seconds)
+        ):
+            for flow in flows:
+                if should_stop():
+                    leasing.release(session, flow, worker)
+                    continue
+                _process_one(settings, session, flow, structures, worker, report)
+                if progress:
+                    progress(flow.number)
     return report
 
 

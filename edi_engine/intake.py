@@ -67,7 +67,7 @@ def _originals(session: Session, hashes: set[str]) -> dict[str, str]:
         .where(Flow.content_hash.in_(hashes), Flow.duplicate_of.is_(None))
         .order_by(Flow.id.desc())
     )
-    return dict(session.execute(query).tuples().all())
+    return {content_hash: number for content_hash, number in session.execute(query)}
 
 
 def _record(

@@ -1,0 +1,401 @@
+"""What the UBL and CII readers share: value parsing, identifiers, pivot code mappings.
+
+Both syntaxes carry the same EN 16931 business terms in different places; the readers
+only know the places, and everything that decides what a value means for the pivot
+lives here, once. Decisions MAPPING.md leaves to the readers, one per line, with why:
+
+- Type 380 <- 380, 384 corrected, 386 prepayment, 326 partial, 393 factored, 82 metered
+  services, 875/876/877 construction invoices: each is the supplier's own request for
+  payment, which is all the pivot's 380 says.
+- Type 381 <- 381, 81 and 83 credit notes (goods/services, financial adjustment), 262
+  consolidated, 396 factored, 532 forwarder's credit note: each lowers what the buyer owes,
+  the pivot's 381.
+- Refused (UNSUPPORTED_TYPE): 389 self-billed invoice and 261 self-billed credit note,
+  because the buyer issues them and the supplier channel carries only the supplier's own
+  documents.
+- Refused (UNSUPPORTED_TYPE): 751 invoice information for accounting purposes, because it
+  asks for no payment and the pivot has no type for it.
+- Refused (UNSUPPORTED_TYPE): every other code, because an unknown document must never
+  become a payable invoice by default.
+- A UBL document without a type code takes its root's type (Invoice 380, CreditNote 381),
+  because UBL 2.1 makes the code optional while the root already says it.
+- Payment means 58 SEPA credit transfer -> 30, 59 SEPA direct debit -> 49, 54/55 credit and
+  debit cards -> 48, 21-23/25/26/91/92 drafts and cheques -> 20: the pivot keeps one code
+  per family.
+- Other UNCL 4461 codes (1 not defined, 57 standing agreement, 68 online service, 70-78
+  bills, ZZZ...) -> 30, because a public accountant pays by credit transfer whatever was
+  offered.
+- No payment means -> 30, because ModePaiement is mandatory in the pivot and credit transfer
+  is how public bodies pay.
+- Several payment means -> the first one's code (EN 16931 CII-SR-467 wants them equal
+  anyway), and the bank account of the first means that carries one.
+- A payment means code outside UNCL 4461 -> INVALID_VALUE, because it is a broken document,
+  not an unusual payment.
+- Cadre: an exact A-code of the pivot (A1-A10, A12-A25) in ProfileID/BusinessProcess is
+  kept, anything else means A1; A0, A11 and A26+ are refused, because a declared frame the
+  pivot does not know cannot be guessed.
+- Identifiers lose their spaces before the 14-digit SIRET test, because SIRETs are often
+  written "123 456 789 00012".
+- Supplier id when neither SIRET nor EU VAT: legal id, else VAT number, else party id,
+  because the legal id is the most stable and the supplier id is part of the duplicate key.
+- A French supplier without SIRET, or an EU one without VAT number, gets type 3, because a
+  reader reports what the document says and the engine's controls decide on it.
+- Buyer SIRET is also taken from the Peppol endpoint (cbc:EndpointID / ram:URIID) under a
+  SIRET scheme, because French public buyers are addressed that way on Peppol.
+- A VAT breakdown without a rate (category O, outside the scope of VAT) has rate 0, because
+  the pivot's Taux is mandatory.
+- Text limits of the pivot (number 20, origin invoice 20, engagement and contract 50,
+  service code 100) are refused, never truncated, because a cut reference points at
+  something else.
+- Empty elements count as absent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
+
+from lxml import etree
+
+from ._paths import Record, Text
+from .errors import ConversionError
+from .model import (
+    CREDIT_NOTE,
+    ID_EU_VAT,
+    ID_OUTSIDE_EU,
+    ID_SIRET,
+    INVOICE,
+    Attachment,
+    Debiteur,
+    Line,
+    VatLine,
+)
+
+# Pivot text limits (CPPFacturePivot_V2_02.xsd)
+NUMBER_MAX = 20
+ORIGIN_MAX = 20
+ENGAGEMENT_MAX = 50
+SERVICE_CODE_MAX = 100
+
+SIRET_SCHEMES = frozenset({"1", "0009", "0002"})
+# fmt: off
+EU_COUNTRIES = frozenset({
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
+    "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+})
+# fmt: on
+PIVOT_CADRES = frozenset(f"A{n}" for n in range(1, 26) if n != 11)
+
+_TYPE_CODES = {
+    **dict.fromkeys(("380", "384", "386", "326", "393", "82", "875", "876", "877"), INVOICE),
+    **dict.fromkeys(("381", "81", "83", "262", "396", "532"), CREDIT_NOTE),
+}
+_TYPE_REFUSALS = {
+    "389": "a self-billed invoice is issued by the buyer, not deposited by its supplier",
+    "261": "a self-billed credit note is issued by the buyer, not deposited by its supplier",
+    "751": "invoice information for accounting purposes asks for no payment",
+}
+
+DEFAULT_PAYMENT_MEANS = "30"
+_PAYMENT_MEANS = {
+    "10": "10",
+    **dict.fromkeys(("20", "21", "22", "23", "25", "26", "91", "92"), "20"),
+    **dict.fromkeys(("30", "58"), "30"),
+    "31": "31",
+    "42": "42",
+    **dict.fromkeys(("48", "54", "55"), "48"),
+    **dict.fromkeys(("49", "59"), "49"),
+    "97": "97",
+}
+# UNCL 4461 as EN 16931 lists it (Factur-X code list 25)
+_UNCL4461 = frozenset([str(n) for n in (*range(1, 71), *range(74, 79), *range(91, 99))] + ["ZZZ"])
+
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:Z|[+-]\d{2}:\d{2})?")
+_DATE_102 = re.compile(r"(\d{4})(\d{2})(\d{2})")
+_A_CODE = re.compile(r"A\d+")
+
+
+def missing(element: str) -> ConversionError:
+    return ConversionError(
+        "MISSING_ELEMENT", f"{element} is required by the pivot and is absent", element
+    )
+
+
+def invalid(element: str, value: str, expected: str) -> ConversionError:
+    return ConversionError("INVALID_VALUE", f"{element} must be {expected}", element, value)
+
+
+# -- values -----------------------------------------------------------------------
+
+
+def to_decimal(value: str, element: str) -> Decimal:
+    """An xs:decimal as written (scale kept); Decimal alone would take 'NaN' or '1_0'."""
+    if not _DECIMAL.fullmatch(value):
+        raise invalid(element, value, "a decimal number")
+    try:
+        return Decimal(value)
+    except InvalidOperation as exc:  # pragma: no cover - the pattern already vouches
+        raise invalid(element, value, "a decimal number") from exc
+
+
+def required(value: str | None, element: str) -> str:
+    if value is None:
+        raise missing(element)
+    return value
+
+
+def amount(value: str | None, element: str) -> Decimal:
+    """A mandatory amount."""
+    return to_decimal(required(value, element), element)
+
+
+def _make_date(match: re.Match[str] | None, value: str, element: str, expected: str) -> date:
+    if match is None:
+        raise invalid(element, value, expected)
+    try:
+        return date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError as exc:
+        raise invalid(element, value, "an existing calendar date") from exc
+
+
+def iso_date(value: str, element: str) -> date:
+    """An xs:date (UBL): YYYY-MM-DD with an optional time zone, which the pivot drops."""
+    return _make_date(_ISO_DATE.fullmatch(value), value, element, "a date YYYY-MM-DD")
+
+
+def date_102(value: str, fmt: str | None, element: str) -> date:
+    """A CII DateTimeString; only format 102 (YYYYMMDD) names a day, so only it is read."""
+    if fmt not in (None, "102"):
+        raise invalid(element + "/@format", fmt, "102 (YYYYMMDD)")
+    return _make_date(_DATE_102.fullmatch(value), value, element, "a date YYYYMMDD (format 102)")
+
+
+def bounded(value: str | None, limit: int, element: str) -> str | None:
+    """A text the pivot limits; refused, not truncated, when longer."""
+    if value is not None and len(value) > limit:
+        raise ConversionError(
+            "VALUE_TOO_LONG",
+            f"{element} has {len(value)} characters, the pivot allows at most {limit}",
+            element,
+            value,
+        )
+    return value
+
+
+def invoice_number(value: str, element: str) -> str:
+    if len(value) > NUMBER_MAX:
+        raise ConversionError(
+            "INVOICE_NUMBER_TOO_LONG",
+            f"{element} has {len(value)} characters, the pivot invoice number at most {NUMBER_MAX}",
+            element,
+            value,
+        )
+    return value
+
+
+# -- code mappings ----------------------------------------------------------------
+
+
+def pivot_type_code(code: str, element: str) -> str:
+    """EN 16931 document type (UNCL 1001) to the pivot's 380/381, or refused."""
+    mapped = _TYPE_CODES.get(code)
+    if mapped is not None:
+        return mapped
+    reason = _TYPE_REFUSALS.get(code, "the pivot carries only invoices and credit notes")
+    raise ConversionError(
+        "UNSUPPORTED_TYPE",
+        f"{element}: document type {code} is not accepted: {reason}",
+        element,
+        code,
+    )
+
+
+def pivot_payment_means(code: str | None, element: str) -> str:
+    """UNCL 4461 payment means to the pivot's eight codes (see the module docstring)."""
+    if code is None:
+        return DEFAULT_PAYMENT_MEANS
+    if code not in _UNCL4461:
+        raise invalid(element, code, "a UNCL 4461 payment means code")
+    return _PAYMENT_MEANS.get(code, DEFAULT_PAYMENT_MEANS)
+
+
+def pivot_cadre(value: str | None, element: str) -> str:
+    """The billing frame (Cadre) when BT-23 holds an A-code, else A1."""
+    if value is None or not _A_CODE.fullmatch(value):
+        return "A1"
+    if value not in PIVOT_CADRES:
+        raise invalid(element, value, "a billing frame of the pivot (A1-A10, A12-A25)")
+    return value
+
+
+# -- parties ----------------------------------------------------------------------
+
+Identifier = tuple[str, str | None]  # (value, schemeID)
+
+
+def identifiers(elements: Iterable[etree._Element]) -> list[Identifier]:
+    """The non-empty identifiers of the elements, with their schemeID."""
+    found = []
+    for element in elements:
+        value = (element.text or "").strip()
+        if value:
+            found.append((value, element.get("schemeID")))
+    return found
+
+
+def _fourteen_digits(value: str) -> str | None:
+    compact = value.replace(" ", "")
+    return compact if len(compact) == 14 and compact.isdigit() else None
+
+
+def _siret_under_scheme(candidates: Iterable[Identifier]) -> str | None:
+    for value, scheme in candidates:
+        if scheme in SIRET_SCHEMES and (siret := _fourteen_digits(value)):
+            return siret
+    return None
+
+
+def _siret_without_scheme(candidates: Iterable[Identifier]) -> str | None:
+    for value, scheme in candidates:
+        if scheme is None and (siret := _fourteen_digits(value)):
+            return siret
+    return None
+
+
+def supplier_identity(
+    country: str,
+    party_ids: Sequence[Identifier],
+    legal_ids: Sequence[Identifier],
+    vat_ids: Sequence[Identifier],
+    element: str,
+) -> tuple[str, str]:
+    """(Identifiant, TypeIdentifiant) of the supplier: SIRET, EU VAT number, or other."""
+    siret = _siret_under_scheme((*party_ids, *legal_ids))
+    if siret is None and country == "FR":
+        siret = _siret_without_scheme(legal_ids)
+    if siret is not None:
+        return siret, ID_SIRET
+    if vat_ids and country in EU_COUNTRIES and country != "FR":
+        return vat_ids[0][0], ID_EU_VAT
+    other = next(iter((*legal_ids, *vat_ids, *party_ids)), None)
+    if other is None:
+        raise missing(element)
+    return other[0], ID_OUTSIDE_EU
+
+
+def debiteur(
+    party_ids: Sequence[Identifier],
+    legal_ids: Sequence[Identifier],
+    endpoints: Sequence[Identifier],
+    name: str | None,
+    service_code: str | None,
+    service_element: str,
+) -> Debiteur:
+    """The recipient; without a SIRET it keeps what was found, for the routing rejection."""
+    service_code = bounded(service_code, SERVICE_CODE_MAX, service_element)
+    siret = _siret_under_scheme((*party_ids, *legal_ids, *endpoints))
+    if siret is None:
+        siret = _siret_without_scheme(legal_ids)
+    if siret is not None:
+        return Debiteur(siret=siret, name=name, service_code=service_code)
+    raw, scheme = next(iter((*party_ids, *legal_ids)), (None, None))
+    return Debiteur(
+        siret=None, name=name, service_code=service_code, raw_identifier=raw, raw_scheme=scheme
+    )
+
+
+# -- repeated groups --------------------------------------------------------------
+
+
+class VatPaths(NamedTuple):
+    """A VAT breakdown's paths (relative to it) or, once read, its values."""
+
+    base: str | None
+    tax: str | None
+    rate: str | None
+
+
+class LinePaths(NamedTuple):
+    """A line's paths (relative to it) or, once read, its values."""
+
+    price: str | None
+    quantity: str | None
+    amount: str | None
+    seller_id: str | None
+    name: str | None
+    rate: str | None
+
+
+def vat_lines(
+    found: Sequence[etree._Element], record: Record[VatPaths], path: str
+) -> tuple[VatLine, ...]:
+    """One VatLine per breakdown, in document order."""
+    result = []
+    for index, node in enumerate(found, start=1):
+        prefix = f"{path}[{index}]/"
+        values, paths = record(node), record.paths
+        rate = values.rate
+        result.append(
+            VatLine(
+                rate=Decimal(0) if rate is None else to_decimal(rate, prefix + paths.rate),
+                base_ht=amount(values.base, prefix + paths.base),
+                amount=amount(values.tax, prefix + paths.tax),
+            )
+        )
+    return tuple(result)
+
+
+def lines(
+    found: Sequence[etree._Element], record: Record[LinePaths], path: str
+) -> tuple[Line, ...]:
+    """Lines numbered from 1 in document order (the pivot's NumOrdre)."""
+    result = []
+    paths = record.paths
+    for number, node in enumerate(found, start=1):
+        prefix = f"{path}[{number}]/"
+        values = record(node)
+        rate = values.rate
+        result.append(
+            Line(
+                number=number,
+                unit_price=amount(values.price, prefix + paths.price),
+                quantity=amount(values.quantity, prefix + paths.quantity),
+                amount_ht=amount(values.amount, prefix + paths.amount),
+                product_ref=values.seller_id or values.name,
+                vat_rate=None if rate is None else to_decimal(rate, prefix + paths.rate),
+            )
+        )
+    return tuple(result)
+
+
+def attachments(
+    references: Sequence[etree._Element], reference_id: Text, binary: etree.XPath, path: str
+) -> tuple[Attachment, ...]:
+    """Files embedded in document references; a reference by URI carries no content."""
+    found = []
+    for index, reference in enumerate(references, start=1):
+        objects = binary(reference)
+        if objects:
+            element = f"{path}[{index}]/{binary.path}"
+            found.append(attachment(objects[0], reference_id(reference), element))
+    return tuple(found)
+
+
+def attachment(binary: etree._Element, reference_id: str | None, element: str) -> Attachment:
+    """An embedded file (TypePJ 02) from its base64 element."""
+    encoded = "".join((binary.text or "").split())
+    try:
+        content = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise invalid(element, encoded[:40], "base64-encoded content") from exc
+    name = (binary.get("filename") or "").strip() or reference_id
+    if not name:
+        raise missing(element + "/@filename")
+    mime = (binary.get("mimeCode") or "").strip() or "application/octet-stream"
+    return Attachment(name=name, mime_type=mime, content=content, type_code="02")

@@ -157,25 +157,19 @@ def _print_run(loaded: settings.Settings, report: runner.RunReport, as_json: boo
     numbers = report.processed + report.incidents
     with db.session_scope(loaded.database_url) as session:
         rows = flows.list_flows(session, numbers=numbers)
-        produced = flows.outputs_by_flow(session, numbers)
+        found = flows.outcomes(session, numbers)
     for row in rows:
-        row["outputs"] = produced.get(row["number"], [])
+        row.update(found.get(row["number"], {}))
     if as_json:
         render(rows, [], True)
         return
     for row in rows:
         row["outputs"] = "\n".join(row["outputs"])
-    columns = [
-        "number",
-        "partner",
-        "file_name",
-        "syntax",
-        "status",
-        "invoices",
-        "rejected",
-        "outputs",
-    ]
-    render(rows, columns, False, title=f"{report.received} flow(s) received, {len(rows)} processed")
+        if row["why"] and len(row["why"]) > 90:
+            row["why"] = row["why"][:89] + "…"
+    columns = ["number", "partner", "file_name", "syntax", "status", "invoices", "rejected"]
+    title = f"{report.received} flow(s) received, {len(rows)} processed"
+    render(rows, [*columns, "outputs", "why"], False, title=title)
 
 
 @main.command()

@@ -52,9 +52,22 @@ def list_flows(
     return [summary(flow) for flow in session.scalars(query)]
 
 
-def outputs_by_flow(session: Session, numbers: list[str]) -> dict[str, list[str]]:
-    query = select(Flow).where(Flow.number.in_(numbers)).options(selectinload(Flow.outputs))
-    return {f.number: [o.file_name for o in f.outputs] for f in session.scalars(query)}
+def outcomes(session: Session, numbers: list[str]) -> dict[str, dict[str, Any]]:
+    """The files each flow produced and, when something was refused, the first reason."""
+    query = (
+        select(Flow)
+        .where(Flow.number.in_(numbers))
+        .options(selectinload(Flow.outputs), selectinload(Flow.errors))
+    )
+    found = {}
+    for flow in session.scalars(query):
+        why = None
+        if flow.errors:
+            first = flow.errors[0]
+            more = f" (+{len(flow.errors) - 1} more)" if len(flow.errors) > 1 else ""
+            why = f"{first.code}: {first.message}{more}"
+        found[flow.number] = {"outputs": [o.file_name for o in flow.outputs], "why": why}
+    return found
 
 
 def show_flow(session: Session, number: str) -> dict[str, Any]:

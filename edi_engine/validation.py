@@ -48,17 +48,20 @@ def compiled(root_tag: str) -> etree.XMLSchema:
 
 def problems(tree: etree._ElementTree) -> list[Problem]:
     """XSD errors of a document whose root tag is known, each with line and path."""
-    schema = compiled(tree.getroot().tag)
+    root = tree.getroot()
+    schema = compiled(root.tag)
     if schema.validate(tree):
         return []
+    prefixes = {uri: prefix for prefix, uri in root.nsmap.items() if prefix}
     found = []
     for entry in list(schema.error_log)[:MAX_ERRORS]:
-        match = _ELEMENT.search(entry.message)
-        element = _short(match.group(1)) if match else None
+        message = _prefixed(entry.message, prefixes)
+        match = _ELEMENT.search(message)
+        element = match.group(1) if match else None
         found.append(
             Problem(
                 "XSD_INVALID",
-                entry.message,
+                message,
                 line=entry.line or None,
                 path=entry.path or None,
                 element=element,
@@ -96,5 +99,11 @@ def explanations(tree: etree._ElementTree) -> list[str]:
     return reasons
 
 
-def _short(qualified: str) -> str:
-    return qualified.rsplit("}", 1)[-1]
+_CLARK = re.compile(r"\{([^}]*)\}")
+
+
+def _prefixed(message: str, prefixes: dict[str, str]) -> str:
+    """'{urn:…CommonBasicComponents-2}ID' reads as the document wrote it: 'cbc:ID'."""
+    return _CLARK.sub(
+        lambda m: f"{prefixes[m.group(1)]}:" if m.group(1) in prefixes else "", message
+    )

@@ -7,14 +7,21 @@ format cannot silently miss the other.
 
 Writers refuse, with a ``ConversionError``, every value the official XSDs would
 refuse: the engine must always emit valid files and cannot afford schema validation
-per invoice. Readers refuse values the model cannot hold, naming the element path.
+per invoice. They write each value in one canonical form.
+
+Readers accept every lexical form the official XSDs accept for a value — integers
+written ``01`` or ``+1``, dates with a time zone, decimals written ``+12.0`` or ``12.``,
+timestamps with or without an offset — and bring it back to the model's one value, so
+that read → write gives the canonical form. They refuse values the model cannot hold,
+naming the element path.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
 from typing import TypeVar
 
 from lxml import etree
@@ -29,6 +36,16 @@ DATE_OF_PRODUCTION = "DtPrd"
 FLOW_ID = "IdFlx"
 SUPPLIER_ID_TYPES = frozenset("1234567")
 SIRET_ID_TYPE = "1"  # Debiteur/TypeIdentifiant: the only value both formats allow
+
+# XSD 1.0 lexical spaces (Part 2, §3.2), once white space is collapsed
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NON_NEGATIVE = re.compile(r"\+?[0-9]+|-0+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_ZONE = r"(Z|[+-][0-9]{2}:[0-9]{2})?"
+_DATE = re.compile(r"(-?[0-9]{4,})-([0-9]{2})-([0-9]{2})" + _ZONE)
+_DATETIME = re.compile(
+    r"(-?[0-9]{4,})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?" + _ZONE
+)
 
 
 # --------------------------------------------------------------------------- writing
@@ -239,11 +256,30 @@ def optional_text(children: dict[str, _Element], tag: str) -> str | None:
     return (element.text or None) if element is not None else None
 
 
+def integer_text(text: str) -> str:
+    """An xs:integer in canonical form: ``01``, ``+1`` and `` 1 `` all are ``1``.
+
+    The official XSDs type codes such as TypeIdentifiant and ModePaiement/Code as
+    integers, so every such form is the same code. Text that is no integer comes back
+    stripped, for the caller's checks to report as found.
+    """
+    text = text.strip()
+    return str(int(text)) if _INTEGER.fullmatch(text) else text
+
+
 def parse_date(element: _Element) -> date:
-    """xs:date as the pivot writes it."""
+    """xs:date: ``YYYY-MM-DD``, possibly with a time zone (``2026-11-02Z``,
+    ``2026-11-02+01:00``), which the official XSDs accept.
+
+    An invoice date is a calendar date, not an instant: the date is kept as written and
+    the zone dropped. Years outside 1–9999 (valid xs:date) cannot be held and are refused.
+    """
     text = (element.text or "").strip()
+    match = _DATE.fullmatch(text)
     try:
-        return date.fromisoformat(text)
+        if match is None:
+            raise ValueError(text)
+        return date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
         raise ConversionError(
             "INVALID_DATE", "expected a date YYYY-MM-DD", path_of(element), text
@@ -251,44 +287,70 @@ def parse_date(element: _Element) -> date:
 
 
 def parse_decimal(element: _Element) -> Decimal:
-    """xs:decimal, scale kept; no exponent, no NaN or infinity."""
+    """xs:decimal in any lexical form (``+12.0``, ``12.``, ``.5``, ``012.50``), scale kept
+    (``12.50`` keeps two places, ``12.`` has none); negative zero is zero. No exponent,
+    NaN or infinity: xs:decimal has none."""
     text = (element.text or "").strip()
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        value = None
-    if value is None or not value.is_finite() or "e" in text or "E" in text:
+    if not _DECIMAL.fullmatch(text):
         raise ConversionError(
             "INVALID_DECIMAL", "expected a decimal number such as 1250.00", path_of(element), text
         )
-    return value
+    value = Decimal(text)
+    return value.copy_abs() if value.is_zero() else value
 
 
 def parse_datetime(element: _Element) -> datetime:
-    """xs:dateTime with an offset; a naive timestamp cannot be placed in time."""
+    """xs:dateTime in any lexical form the official XSDs accept, as an aware datetime.
+
+    A timestamp without an offset is read as UTC: the official format does not say
+    which zone it would be in, and the hub works in UTC. ``24:00:00`` is midnight at the
+    end of the day; fractions of a second beyond microseconds are truncated.
+    """
     text = (element.text or "").strip()
+    match = _DATETIME.fullmatch(text)
     try:
-        if text[10:11] != "T":  # fromisoformat would take a bare date for midnight
+        if match is None:
             raise ValueError(text)
-        value = datetime.fromisoformat(text)
-    except ValueError:
+        year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+        fraction = match[7] or ""
+        microsecond = int(fraction[:6].ljust(6, "0"))
+        end_of_day = hour == 24
+        if end_of_day and (minute or second or fraction.strip("0")):
+            raise ValueError(text)
+        value = datetime(
+            year,
+            month,
+            day,
+            0 if end_of_day else hour,
+            minute,
+            second,
+            microsecond,
+            tzinfo=_zone(match[8]),
+        )
+        if end_of_day:
+            value += timedelta(days=1)
+    except (ValueError, OverflowError):
         raise ConversionError(
             "INVALID_DATETIME",
             "expected a timestamp such as 2024-05-02T10:15:00+02:00",
             path_of(element),
             text,
         ) from None
-    if value.tzinfo is None:
-        raise ConversionError(
-            "MISSING_TIMEZONE", "the timestamp has no time zone offset", path_of(element), text
-        )
     return value
 
 
+def _zone(text: str | None) -> tzinfo:
+    """The zone of an xs:dateTime: none (read as UTC), ``Z`` or ``±hh:mm``."""
+    if text is None or text == "Z":
+        return UTC
+    offset = timedelta(hours=int(text[1:3]), minutes=int(text[4:6]))
+    return timezone(-offset if text[0] == "-" else offset)
+
+
 def parse_count(text: str | None, where: _Element) -> int:
-    """NumOrdre and counters: non-negative integers."""
+    """NumOrdre and counters: xs:nonNegativeInteger (``1``, ``01``, ``+1``)."""
     value = (text or "").strip()
-    if not (value.isascii() and value.isdigit()):
+    if not _NON_NEGATIVE.fullmatch(value):
         raise ConversionError(
             "INVALID_INTEGER", "expected a non-negative integer", path_of(where), value
         )
@@ -328,13 +390,14 @@ def read_envelope(root: _Element) -> Envelope:
 
 
 def read_supplier_identity(element: _Element) -> dict[str, str]:
-    """The Supplier fields both formats carry, as keyword arguments."""
+    """The Supplier fields both formats carry, as keyword arguments: TypeIdentifiant is
+    an integer (``01`` is ``1``), CodePays an ISO code (``fr`` is ``FR``)."""
     children = kids(element)
     return {
-        "identifier_type": required_text(element, children, "TypeIdentifiant").strip(),
+        "identifier_type": integer_text(required_text(element, children, "TypeIdentifiant")),
         "identifier": required_text(element, children, "Identifiant"),
         "name": required_text(element, children, "RaisonSociale"),
-        "country_code": optional_text(children, "CodePays") or "",
+        "country_code": (optional_text(children, "CodePays") or "").upper(),
     }
 
 

@@ -4,7 +4,10 @@ The pivot is what the hub delivers to recipient structures and what some supplie
 deposit directly. ``write_pivot`` builds the tree with ``SubElement`` in the official
 XSD's element order and checks the model's values against the format's closed lists
 first, so every file it returns validates without per-invoice schema work.
-``read_invoice`` is its exact inverse for every field the pivot carries.
+``read_invoice`` is its exact inverse for every field the pivot carries, and also reads
+every other lexical form the official XSD accepts (``01`` for TypeIdentifiant, ``030``
+for ModePaiement/Code, dates with a time zone, decimals such as ``+12.0``) as the value
+the writer writes canonically.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pivot_format.cpp import (
     check_one_of,
     date_text,
     decimal_text,
+    integer_text,
     kids,
     optional_text,
     parse_count,
@@ -363,7 +367,7 @@ def _payment_means(element: _Element | None) -> str | None:
     if element is None:
         return None
     code = optional_text(kids(element), "Code")
-    return code.strip() if code else None  # xs:integer in the XSD: whitespace collapses
+    return integer_text(code) if code else None  # xs:integer: "030" and "+30" are 30
 
 
 def _optional_date(element: _Element | None) -> date | None:
@@ -413,9 +417,9 @@ def _read_lines(element: _Element | None) -> tuple[Line, ...]:
 def _read_attachment(pj: _Element, limit: int | None) -> Attachment:
     found = kids(pj)
     content = required(pj, found, "Contenu")
-    return Attachment(
-        name=required_text(pj, found, "NomPJ"),
-        mime_type=required_text(pj, found, "MimeTypePJ"),
+    return Attachment(  # our XSD lets white space surround the name and the MIME type
+        name=required_text(pj, found, "NomPJ").strip(),
+        mime_type=required_text(pj, found, "MimeTypePJ").strip(),
         content=_decode(content, limit),
         type_code=required_text(pj, found, "TypePJ"),
     )

@@ -4,6 +4,10 @@ A ``CPPStatut`` carries either ``CPPFluxStatuts`` — the hub's answer about eac
 deposited flow — or ``CPPFactureStatuts`` — lifecycle changes of invoices, outbound to
 suppliers and inbound from recipients and their accountant. Both share the envelope
 and parties of the pivot (``pivot_format.cpp``).
+
+The writers write IdStatut with two digits and Horodatage with an offset. The reader
+takes every form the official XSD accepts: IdStatut is an integer there, so ``7``,
+``07`` and ``+7`` all are ``07``; a Horodatage without an offset is read as UTC.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pivot_format.cpp import (
     check_present,
     date_text,
     datetime_text,
+    integer_text,
     kids,
     missing,
     optional_text,
@@ -165,7 +170,7 @@ def _read_flow_status(unit: _Element) -> FlowStatus:
     found = kids(data)
     details = found.get("Details")
     return FlowStatus(
-        code=required_text(data, found, "IdStatut").strip(),
+        code=_two_digits(required_text(data, found, "IdStatut")),
         flow_id=required_text(data, found, "IdFlux"),
         at=parse_datetime(required(data, found, "Horodatage")),
         complement=optional_text(found, "ComplementStatut"),
@@ -208,6 +213,6 @@ def _read_invoice_status(unit: _Element) -> InvoiceStatus:
 
 
 def _two_digits(code: str) -> str:
-    """IdStatut is an integer in the official XSD, so "7" means "07"."""
-    code = code.strip()
-    return code.zfill(2) if len(code) == 1 and code.isdigit() else code
+    """IdStatut is an integer in the official XSD: "7", "007" and "+7" all mean "07"."""
+    code = integer_text(code)
+    return code.zfill(2) if code.isdigit() else code

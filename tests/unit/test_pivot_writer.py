@@ -543,15 +543,36 @@ REFUSED_BY_BOTH = {
     "no-attachment": remove("//PJ"),
     "no-payment-means": remove("//ModePaiement"),
     "no-fournisseur": remove("//Fournisseur"),
+    # near misses of the lexical forms both accept (test_pivot_inbound.py)
+    "type-identifiant-8": set_text("//Fournisseur/TypeIdentifiant", "08"),
+    "type-identifiant-0": set_text("//Fournisseur/TypeIdentifiant", "00"),
+    "type-identifiant-decimal": set_text("//Fournisseur/TypeIdentifiant", "1.0"),
+    "debiteur-type-2": set_text("//Debiteur/TypeIdentifiant", "+2"),
+    "payment-decimal": set_text("//ModePaiement/Code", "30.0"),
+    "typepj-1": set_text("//PJ[1]/TypePJ", "1"),  # xs:string: "01" only
+    "type-padded": set_text("//DonneesFacture/Type", " 380"),  # xs:string: no collapse
+    "date-with-time": set_text("//DateEmissionFacture", "2024-04-30T00:00:00"),
+    "date-zone-15h": set_text("//DateEmissionFacture", "2024-04-30+15:00"),
+    "date-zone-no-colon": set_text("//DateEmissionFacture", "2024-04-30+0200"),
+    "date-year-0": set_text("//DateEmissionFacture", "0000-04-30"),
+    "amount-exponent": set_text("//Montants/MontantHT", "1.5E2"),
+    "amount-dot-only": set_text("//Montants/MontantHT", "."),
+    "amount-inner-space": set_text("//Montants/MontantHT", "150 .00"),
+    "country-3-letters": set_text("//Fournisseur/CodePays", "FRA"),
+    "line-number-negative": lambda root: root.find(".//Ligne").set("NumOrdre", "-1"),
 }
 
 REFUSED_BY_OURS_ONLY = {
     "nompj-without-extension": set_text("//PJ[1]/NomPJ", "facture"),
-    "date-with-zone": set_text("//DateEmissionFacture", "2024-04-30+02:00"),
-    "type-identifiant-01": set_text("//Fournisseur/TypeIdentifiant", "01"),
     "contenu-not-base64": set_text("//PJ[1]/Contenu", "ab!d"),
+    "contenu-unpadded": set_text("//PJ[1]/Contenu", "PEludm9pY2UvPg"),
+    "no-contenu": remove("//PJ[1]/Contenu"),
     "mime-type-word": set_text("//PJ[1]/MimeTypePJ", "pdf"),
     "empty-raison-sociale": set_text("//Fournisseur/RaisonSociale", ""),
+    "empty-identifiant": set_text("//Fournisseur/Identifiant", ""),
+    "empty-invoice-id": set_text("//DonneesFacture/Id", ""),
+    "country-digits": set_text("//Fournisseur/CodePays", "F1"),
+    "siret-with-letter": set_text("//Debiteur/Identifiant", "1975000160001A"),
 }
 
 

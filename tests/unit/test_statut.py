@@ -316,7 +316,10 @@ def set_text(root: etree._Element, xpath: str, value: str) -> None:
     [
         ("2024-05-02", "INVALID_DATETIME"),
         ("hier", "INVALID_DATETIME"),
-        ("2024-05-02T10:00:00", "MISSING_TIMEZONE"),
+        ("2024-05-02T10:00", "INVALID_DATETIME"),
+        ("2024-05-02 10:00:00Z", "INVALID_DATETIME"),
+        ("2024-05-02T24:00:01Z", "INVALID_DATETIME"),
+        ("12024-05-02T10:00:00Z", "INVALID_DATETIME"),  # valid xs:dateTime, beyond the model
     ],
 )
 def test_reader_refuses_unusable_timestamps(value: str, code: str) -> None:
@@ -352,6 +355,13 @@ REFUSED_BY_BOTH = {
     "timestamp-date-only": ("//Horodatage", "2024-05-02"),
     "nb-lignes-negative": None,  # attribute, handled below
     "partner-id-2": ("//Emetteur/Id", "HU"),
+    # near misses of the lexical forms both accept
+    "flow-status-00": ("//IdStatut", "00"),
+    "flow-status-decimal": ("//IdStatut", "90.0"),
+    "timestamp-no-seconds": ("//Horodatage", "2024-05-02T10:15Z"),
+    "timestamp-space": ("//Horodatage", "2024-05-02 10:15:00Z"),
+    "timestamp-zone-15h": ("//Horodatage", "2024-05-02T10:15:00+15:00"),
+    "timestamp-24h-past": ("//Horodatage", "2024-05-02T24:00:01Z"),
 }
 
 
@@ -374,8 +384,14 @@ def test_invoice_status_refusals_shared_with_official(
 ) -> None:
     for xpath, value in (
         ("//IdStatut", "42"),
+        ("//IdStatut", "00"),
+        ("//IdStatut", "-1"),
         ("//Debiteur/Identifiant", "123"),
         ("//Fournisseur/TypeIdentifiant", "8"),
+        ("//Fournisseur/TypeIdentifiant", "008"),
+        ("//Debiteur/TypeIdentifiant", "02"),
+        ("//DateFacture", "2024-04-30T00:00:00"),
+        ("//Fournisseur/CodePays", "FRA"),
     ):
         root = parse(write_invoice_statuses([invoice_status()], ENVELOPE))
         set_text(root, xpath, value)
@@ -384,20 +400,176 @@ def test_invoice_status_refusals_shared_with_official(
 
 
 @pytest.mark.parametrize(
-    ("xpath", "value"),
+    ("write", "xpath", "value"),
     [
-        ("//Horodatage", "2024-06-10T08:00:00"),
-        ("//IdStatut", "7"),
-        ("//DateFacture", "2024-04-30Z"),
+        (write_invoice_statuses, "//IdFacture", ""),
+        (write_invoice_statuses, "//Fournisseur/Identifiant", ""),
+        (write_invoice_statuses, "//Fournisseur/RaisonSociale", ""),
+        (write_invoice_statuses, "//Fournisseur/CodePays", "F1"),
+        (write_invoice_statuses, "//Debiteur/Identifiant", "1975000160001A"),
+        (write_flow_statuses, "//IdFlux", ""),
     ],
 )
 def test_ours_is_stricter_where_intended(
+    write: object,
     xpath: str,
     value: str,
     our_statut_schema: etree.XMLSchema,
     official_statut_schema: etree.XMLSchema,
 ) -> None:
-    root = parse(write_invoice_statuses([invoice_status()], ENVELOPE))
+    """Only what the engine cannot work without: see the comment atop CPPStatut.xsd."""
+    status = invoice_status() if write is write_invoice_statuses else flow_status()
+    root = parse(write([status], ENVELOPE))  # type: ignore[operator]
     set_text(root, xpath, value)
     assert official_statut_schema.validate(root), official_statut_schema.error_log
     assert not our_statut_schema.validate(root)
+
+
+def test_a_document_part_is_no_statut_for_us(
+    our_statut_schema: etree.XMLSchema, official_statut_schema: etree.XMLSchema
+) -> None:
+    """The official schema declares every element globally; ours has one root."""
+    root = parse(write_invoice_statuses([invoice_status()], ENVELOPE))
+    part = etree.fromstring(etree.tostring(root.find(".//Debiteur")))
+    assert official_statut_schema.validate(part), official_statut_schema.error_log
+    assert not our_statut_schema.validate(part)
+
+
+# --------------------------------------------------------------------------- inbound forms
+
+# Statuses whose timestamps are UTC midnight, so that every form below (24:00:00 of the
+# day before included) reads back as the very value written and writes back byte for byte.
+AT_UTC = datetime(2024, 6, 10, tzinfo=UTC)
+INVOICE_STATUSES = [invoice_status(code="07", at=AT_UTC), invoice_status(code="11", at=AT_UTC)]
+FLOW_STATUSES = [flow_status(code="96", at=AT_UTC), flow_status(code="90", at=AT_UTC, errors=())]
+UNIT = "/CPPStatut/CPPFactureStatuts/CPPFactureStatutUnitaire[1]"
+UNIT_2 = "/CPPStatut/CPPFactureStatuts/CPPFactureStatutUnitaire[2]"
+FLOW_UNIT = "/CPPStatut/CPPFluxStatuts/CPPFluxStatutUnitaire[1]"
+
+SAME_VALUE = {
+    "invoice-status-7": (f"{UNIT}/DonneesStatut/IdStatut", "7"),
+    "invoice-status-007": (f"{UNIT}/DonneesStatut/IdStatut", "007"),
+    "invoice-status-plus": (f"{UNIT}/DonneesStatut/IdStatut", "+7"),
+    "invoice-status-padded": (f"{UNIT}/DonneesStatut/IdStatut", "\n 07 \n"),
+    "invoice-status-011": (f"{UNIT_2}/DonneesStatut/IdStatut", "011"),
+    "timestamp-naive": (f"{UNIT}/DonneesStatut/Horodatage", "2024-06-10T00:00:00"),
+    "timestamp-z": (f"{UNIT}/DonneesStatut/Horodatage", "2024-06-10T00:00:00Z"),
+    "timestamp-fraction": (f"{UNIT}/DonneesStatut/Horodatage", "2024-06-10T00:00:00.000"),
+    "timestamp-minus-0": (f"{UNIT}/DonneesStatut/Horodatage", "2024-06-10T00:00:00-00:00"),
+    "timestamp-24h": (f"{UNIT}/DonneesStatut/Horodatage", "2024-06-09T24:00:00+00:00"),
+    "invoice-date-z": (f"{UNIT}/DonneesStatut/DateFacture", "2024-04-30Z"),
+    "invoice-date-plus-2": (f"{UNIT}/DonneesStatut/DateFacture", "2024-04-30+02:00"),
+    "supplier-type-01": (f"{UNIT}/Fournisseur/TypeIdentifiant", "01"),
+    "supplier-type-plus": (f"{UNIT}/Fournisseur/TypeIdentifiant", "+1"),
+    "debiteur-type-01": (f"{UNIT}/Debiteur/TypeIdentifiant", "01"),
+    "country-lower": (f"{UNIT}/Fournisseur/CodePays", "fr"),
+    "production-date-z": ("//ParametreIndiv[Code='DtPrd']/Valeurparametre", "2024-05-02Z"),
+    "flow-status-096": (f"{FLOW_UNIT}/DonneesStatut/IdStatut", "096"),
+    "flow-status-plus": (f"{FLOW_UNIT}/DonneesStatut/IdStatut", "+96"),
+    "flow-status-padded": (f"{FLOW_UNIT}/DonneesStatut/IdStatut", " 96\n"),
+    "flow-timestamp-naive": (f"{FLOW_UNIT}/DonneesStatut/Horodatage", "2024-06-10T00:00:00"),
+    "flow-timestamp-24h": (f"{FLOW_UNIT}/DonneesStatut/Horodatage", "2024-06-09T24:00:00.0Z"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAME_VALUE))
+def test_each_official_form_is_accepted_read_and_rewritten_canonically(
+    name: str, our_statut_schema: etree.XMLSchema, official_statut_schema: etree.XMLSchema
+) -> None:
+    xpath, value = SAME_VALUE[name]
+    if xpath.startswith(FLOW_UNIT):
+        statuses, write = FLOW_STATUSES, write_flow_statuses
+    else:
+        statuses, write = INVOICE_STATUSES, write_invoice_statuses
+    canonical = write(statuses, ENVELOPE)
+    root = parse(canonical)
+    set_text(root, xpath, value)
+    assert official_statut_schema.validate(root), official_statut_schema.error_log
+    assert our_statut_schema.validate(root), our_statut_schema.error_log
+    envelope, read_back = read_statut(root)
+    assert (envelope, read_back) == (ENVELOPE, statuses)
+    assert all(status.at.utcoffset() is not None for status in read_back)
+    assert write(read_back, envelope) == canonical
+
+
+def test_other_version_and_empty_parameter_are_read_past(
+    our_statut_schema: etree.XMLSchema, official_statut_schema: etree.XMLSchema
+) -> None:
+    canonical = write_flow_statuses(FLOW_STATUSES, ENVELOPE)
+    root = parse(canonical)
+    root.set("Version", "1.19")
+    root.find(".//Parametres").append(
+        etree.fromstring("<ParametreIndiv><Code>Note1</Code><Valeurparametre/></ParametreIndiv>")
+    )
+    assert official_statut_schema.validate(root), official_statut_schema.error_log
+    assert our_statut_schema.validate(root), our_statut_schema.error_log
+    assert write_flow_statuses(read_statut(root)[1], ENVELOPE) == canonical
+
+
+@pytest.mark.parametrize(
+    ("written", "expected", "rewritten"),
+    [
+        (
+            "2024-06-10T10:00:00",
+            datetime(2024, 6, 10, 10, 0, tzinfo=UTC),
+            "2024-06-10T10:00:00+00:00",
+        ),
+        (
+            "2024-06-10T10:00:00.5",
+            datetime(2024, 6, 10, 10, 0, 0, 500000, tzinfo=UTC),
+            "2024-06-10T10:00:00.500000+00:00",
+        ),
+        (
+            "2024-06-10T10:00:00.1234567Z",
+            datetime(2024, 6, 10, 10, 0, 0, 123456, tzinfo=UTC),
+            "2024-06-10T10:00:00.123456+00:00",
+        ),
+        (
+            "2024-12-31T24:00:00-00:00",
+            datetime(2025, 1, 1, tzinfo=UTC),
+            "2025-01-01T00:00:00+00:00",
+        ),
+        (
+            "2024-06-10T12:00:00+02:00",
+            datetime(2024, 6, 10, 10, 0, tzinfo=UTC),
+            "2024-06-10T12:00:00+02:00",
+        ),
+        (
+            "2024-06-10T05:30:00-04:30",
+            datetime(2024, 6, 10, 10, 0, tzinfo=UTC),
+            "2024-06-10T05:30:00-04:30",
+        ),
+    ],
+)
+def test_timestamps_in_every_xs_datetime_form(
+    written: str,
+    expected: datetime,
+    rewritten: str,
+    our_statut_schema: etree.XMLSchema,
+    official_statut_schema: etree.XMLSchema,
+) -> None:
+    """A timestamp without an offset is UTC; one with an offset keeps it when written back."""
+    root = parse(write_invoice_statuses([invoice_status()], ENVELOPE))
+    set_text(root, "//Horodatage", written)
+    assert official_statut_schema.validate(root), official_statut_schema.error_log
+    assert our_statut_schema.validate(root), our_statut_schema.error_log
+    _, (status,) = read_statut(root)
+    assert status.at == expected
+    assert status.at.utcoffset() is not None
+    again = parse(write_invoice_statuses([status], ENVELOPE))
+    assert texts(again, "//Horodatage/text()") == [rewritten]
+    assert our_statut_schema.validate(again), our_statut_schema.error_log
+    assert official_statut_schema.validate(again), official_statut_schema.error_log
+
+
+@pytest.mark.parametrize("written", [" 2024-06-10T08:00:00Z", "2024-06-10T08:00:00\n"])
+def test_padded_timestamps_are_judged_as_the_official_schema_judges_them(
+    written: str, our_statut_schema: etree.XMLSchema, official_statut_schema: etree.XMLSchema
+) -> None:
+    """libxml2 refuses white space around a built-in xs:dateTime; ours, of the same type,
+    never accepts what the official refuses. Whatever is accepted reads as the instant."""
+    root = parse(write_invoice_statuses([invoice_status()], ENVELOPE))
+    set_text(root, "//Horodatage", written)
+    assert our_statut_schema.validate(root) == official_statut_schema.validate(root)
+    _, (status,) = read_statut(root)
+    assert status.at == datetime(2024, 6, 10, 8, 0, tzinfo=UTC)

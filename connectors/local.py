@@ -5,9 +5,11 @@ Knows files and partners' folders, not invoices (ARCHITECTURE §7).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,3 +108,19 @@ def acknowledge(path: Path, fsync: bool = True) -> None:
         return
     if fsync:
         fsync_dir(path.parent)
+
+
+@contextmanager
+def exclusive(lock_file: Path) -> Iterator[bool]:
+    """Try to hold an advisory lock; yields False at once when another process holds it."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

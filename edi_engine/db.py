@@ -33,10 +33,18 @@ def engine_for(url: str) -> Engine:
         raise LedgerError(f"Cannot open the ledger {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
     return engine
 
 
+def _sqlite_begin_immediate(connection) -> None:
+    """Take SQLite's write lock at BEGIN: two processes (a daemon and an operator's
+    `run --once`) then never lease the same flow from a stale snapshot."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # transactions are begun by the hook above
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # a committed flow survives a power cut

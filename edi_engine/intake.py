@@ -7,6 +7,7 @@ hash recognises it when it is taken again.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from .settings import Settings
 from .states import FlowState
 
 ENGINE_ACTOR = "engine"
+LOCK_FILE = ".intake.lock"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,21 +39,32 @@ def flow_number(flow_id: int) -> str:
 
 def receive(settings: Settings, session: Session) -> IntakeResult:
     partners = list(session.scalars(select(Partner.code)))
+    session.commit()  # hold no ledger lock while waiting for files to settle
     result = IntakeResult(unknown=local.unknown_folders(settings.inbox, partners))
-    folders = {code: settings.inbox / code for code in partners}
-    files = local.stable_files(folders, settings.pickup.stable_seconds)
-    size = max(1, settings.pickup.batch_size)
-    for start in range(0, len(files), size):
-        result.flow_ids += _receive_batch(settings, session, files[start : start + size])
+    with local.exclusive(settings.inbox / LOCK_FILE) as mine:
+        if not mine:  # another process of this home is receiving the same files
+            log.info("intake skipped: another process holds %s", settings.inbox / LOCK_FILE)
+            return result
+        folders = {code: settings.inbox / code for code in partners}
+        files = local.stable_files(folders, settings.pickup.stable_seconds)
+        size = max(1, settings.pickup.batch_size)
+        for start in range(0, len(files), size):
+            result.flow_ids += _receive_batch(settings, session, files[start : start + size])
     return result
 
 
 def _receive_batch(settings: Settings, session: Session, files: list[local.InboxFile]) -> list[int]:
     fsync = settings.processing.fsync
     stored = [archive.store(settings.archive, f.path, fsync) for f in files]
-    originals = _originals(session, {s.content_hash for s in stored})
+    hashes = {s.content_hash for s in stored}
+    originals = _originals(session, hashes)
+    recorded = _recorded_sources(session, hashes)
     flows = []
     for inbox_file, archived in zip(files, stored, strict=True):
+        if _source_key(inbox_file, archived.content_hash) in recorded:
+            # recorded by a run that stopped before acknowledging: acknowledge, record nothing
+            log.warning("%s was already recorded; removing it from the inbox", inbox_file.path)
+            continue
         flow = _record(session, inbox_file, archived, originals.get(archived.content_hash))
         originals.setdefault(archived.content_hash, flow.number)
         flows.append(flow)
@@ -58,6 +72,16 @@ def _receive_batch(settings: Settings, session: Session, files: list[local.Inbox
     for inbox_file in files:
         local.acknowledge(inbox_file.path, fsync)
     return [flow.id for flow in flows]
+
+
+def _source_key(inbox_file: local.InboxFile, content_hash: str) -> tuple:
+    return (inbox_file.partner, inbox_file.path.name, inbox_file.mtime_ns, content_hash)
+
+
+def _recorded_sources(session: Session, hashes: set[str]) -> set[tuple]:
+    """The very files (same partner, name, mtime and content) already recorded."""
+    query = select(Flow.partner_code, Flow.file_name, Flow.source_mtime_ns, Flow.content_hash)
+    return {tuple(row) for row in session.execute(query.where(Flow.content_hash.in_(hashes)))}
 
 
 def _originals(session: Session, hashes: set[str]) -> dict[str, str]:
@@ -79,6 +103,7 @@ def _record(
         file_name=inbox_file.path.name,
         content_hash=stored.content_hash,
         size=stored.size,
+        source_mtime_ns=inbox_file.mtime_ns,
         archive_path=stored.relative_path,
         status=FlowState.IN_RECU,
         received_at=at,

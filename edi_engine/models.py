@@ -51,6 +51,8 @@ class Flow(Base):
     file_name: Mapped[str] = mapped_column(String(255))
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
+    # with partner, name and hash, recognises a file recorded but not yet acknowledged
+    source_mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
     archive_path: Mapped[str] = mapped_column(String(500))
     syntax: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32), index=True)

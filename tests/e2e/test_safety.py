@@ -75,3 +75,56 @@ def test_technical_failure_marks_the_flow_and_the_run_goes_on(
     events = home.show(flows["a.xml"]["number"])["events"]
     assert events[-1]["status"] == "IN_INCIDENTE"
     assert "bug in routing" in events[-1]["detail"]
+
+
+def test_a_file_recorded_but_not_acknowledged_is_not_taken_twice(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dropped = home.drop(SUPPLIER_1, "ubl-invoice.xml", sample="ubl-invoice.xml")
+
+    def crash(_path, _fsync=True) -> None:
+        raise RuntimeError("power cut between commit and acknowledgement")
+
+    monkeypatch.setattr("connectors.local.acknowledge", crash)
+    home.invoke("run", "--once", code=3)
+    monkeypatch.undo()
+    assert dropped.exists()
+    (recorded,) = json.loads(home.invoke("flows", "list", "--json").stdout)
+    assert recorded["status"] == "IN_RECU"
+
+    home.invoke("run", "--once")
+
+    assert not dropped.exists()
+    (flow,) = json.loads(home.invoke("flows", "list", "--json").stdout)
+    assert (flow["file_name"], flow["status"]) == ("ubl-invoice.xml", "IN_INTEGRE")
+
+
+def test_two_processes_on_one_home_take_each_file_once(home: Home) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from .conftest import sample
+
+    template = sample("ubl-invoice.xml").decode()
+    for n in range(30):
+        number = f"C-{n:06d}"
+        home.drop(SUPPLIER_1, f"{number}.xml", template.replace("F01-2026-000101", number).encode())
+    command = [sys.executable, "-m", "cli", "--home", str(home.path), "run", "--once", "--json"]
+    repo = Path(__file__).resolve().parents[2]
+    workers = [
+        subprocess.Popen(
+            command, cwd=repo, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    outputs = [w.communicate(timeout=120) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], [err for _, err in outputs]
+
+    processed = [f["number"] for out, _ in outputs for f in json.loads(out)]
+    assert len(processed) == 30 == len(set(processed))
+    flows = json.loads(home.invoke("flows", "list", "--json").stdout)
+    assert len(flows) == 30
+    assert {f["status"] for f in flows} == {"IN_INTEGRE"}
+    assert len(home.outbox("DEST01")) == 30

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 21:12:08.857966
+Create Date: 2026-11-27 21:26:18.680841
 """
 
 from alembic import op
@@ -31,6 +31,7 @@ def upgrade() -> None:
     sa.Column('file_name', sa.String(length=255), nullable=False),
     sa.Column('content_hash', sa.String(length=64), nullable=False),
     sa.Column('size', sa.BigInteger(), nullable=False),
+    sa.Column('source_mtime_ns', sa.BigInteger(), nullable=True),
     sa.Column('archive_path', sa.String(length=500), nullable=False),
     sa.Column('syntax', sa.String(length=32), nullable=True),
     sa.Column('status', sa.String(length=32), nullable=False),

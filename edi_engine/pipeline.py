@@ -185,25 +185,18 @@ def _record_invoice(
         row.amount_ht = str(invoice.amount_ht)
         row.amount_ttc = str(invoice.amount_ttc)
         row.amount_net = str(invoice.amount_net)
-    run.session.add(row)
-    run.session.flush()
     details = {
         InvoiceState.DEPOSEE: f"accepted in flow {run.flow.number}",
         InvoiceState.EN_COURS_ACHEMINEMENT: f"pivot {pivot_file} written",
         InvoiceState.MISE_A_DISPOSITION: f"delivered to partner {row.recipient_partner}",
         InvoiceState.REJETEE: f"rejected at reception in flow {run.flow.number}",
     }
-    run.session.add_all(
-        InvoiceEvent(
-            invoice_id=row.id,
-            at=at,
-            status=s,
-            status_code=s.code,
-            actor=run.actor,
-            detail=details[s],
-        )
+    # no flush per invoice: the unit of work inserts a flow's rows in a few batches
+    row.events = [
+        InvoiceEvent(at=at, status=s, status_code=s.code, actor=run.actor, detail=details[s])
         for s in states
-    )
+    ]
+    run.session.add(row)
 
 
 def _finish(run: FlowRun) -> None:

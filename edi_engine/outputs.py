@@ -3,6 +3,7 @@ written atomically, recorded in the ledger (ARCHITECTURE §8, §9)."""
 
 from __future__ import annotations
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from connectors import local
@@ -44,8 +45,5 @@ def deliver(
     content: bytes,
 ) -> None:
     local.write_atomic(settings.outbox / partner / name, content, settings.processing.fsync)
-    session.add(
-        Output(
-            flow_id=flow_id, kind=kind, partner_code=partner, file_name=name, written_at=clock.now()
-        )
-    )
+    values = {"kind": kind, "partner_code": partner, "file_name": name, "written_at": clock.now()}
+    session.execute(insert(Output).values(flow_id=flow_id, **values))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from pivot_format import pivot
@@ -21,9 +21,10 @@ from .identify import PIVOT
 from .models import Flow, FlowError, FlowEvent, InvoiceEvent, Output
 from .models import Invoice as InvoiceRow
 from .problems import FlowRejected, Problem
+from .recording import InvoiceRecorder
 from .routing import Recipient, route
 from .settings import Settings
-from .states import FlowState, InvoiceState, Syntax
+from .states import FlowState, Syntax
 
 
 @dataclass
@@ -39,6 +40,9 @@ class FlowRun:
     problems: list[Problem] = field(default_factory=list)
     accepted: int = 0
     rejected: int = 0
+
+    def __post_init__(self) -> None:
+        self.recorder = InvoiceRecorder(self.session, self.flow.id, self.flow.number, self.actor)
 
     @property
     def state(self) -> FlowState:
@@ -120,7 +124,7 @@ def _take_document(run: FlowRun, document: documents.Document) -> None:
         run.rejected += 1
         problem = problem.at(invoice_seq=seq, document=document.name)
         run.problems.append(problem)
-        _record_invoice(run, seq, read, None, None)
+        run.recorder.add(seq, read, None, None)
 
 
 def _deliver(run: FlowRun, seq: int, read: reading.Read) -> Problem | None:
@@ -148,76 +152,32 @@ def _deliver(run: FlowRun, seq: int, read: reading.Read) -> Problem | None:
     outputs.deliver(
         run.settings, run.session, flow.id, outputs.PIVOT, found.partner_code, name, content
     )
-    _record_invoice(run, seq, read, found, name)
+    run.recorder.add(seq, read, found, name)
     return None
 
 
-def _record_invoice(
-    run: FlowRun, seq: int, read: reading.Read, recipient: Recipient | None, pivot_file: str | None
-) -> None:
-    at = clock.now()
-    invoice = read.invoice
-    states = (
-        [InvoiceState.DEPOSEE, InvoiceState.EN_COURS_ACHEMINEMENT, InvoiceState.MISE_A_DISPOSITION]
-        if pivot_file
-        else [InvoiceState.REJETEE]
-    )
-    row = InvoiceRow(
-        flow_id=run.flow.id,
-        seq=seq,
-        number=read.number[:40],
-        status=states[-1],
-        status_code=states[-1].code,
-        status_date=at,
-        pivot_file=pivot_file,
-        recipient_partner=recipient.partner_code if recipient else None,
-    )
-    if invoice is not None:
-        debiteur = invoice.debiteur
-        row.type_code = invoice.type_code
-        row.issue_date = invoice.issue_date
-        row.supplier_id = invoice.supplier.identifier
-        row.supplier_name = invoice.supplier.name
-        row.recipient_siret = debiteur.siret or debiteur.raw_identifier
-        row.service_code = debiteur.service_code
-        row.engagement = invoice.engagement_number
-        row.currency = invoice.currency
-        row.amount_ht = str(invoice.amount_ht)
-        row.amount_ttc = str(invoice.amount_ttc)
-        row.amount_net = str(invoice.amount_net)
-    details = {
-        InvoiceState.DEPOSEE: f"accepted in flow {run.flow.number}",
-        InvoiceState.EN_COURS_ACHEMINEMENT: f"pivot {pivot_file} written",
-        InvoiceState.MISE_A_DISPOSITION: f"delivered to partner {row.recipient_partner}",
-        InvoiceState.REJETEE: f"rejected at reception in flow {run.flow.number}",
-    }
-    # no flush per invoice: the unit of work inserts a flow's rows in a few batches
-    row.events = [
-        InvoiceEvent(at=at, status=s, status_code=s.code, actor=run.actor, detail=details[s])
-        for s in states
-    ]
-    run.session.add(row)
-
-
 def _finish(run: FlowRun) -> None:
+    run.recorder.flush()
     flow, at, state = run.flow, clock.now(), run.state
     flow.syntax = run.syntax
     flow.invoice_count = run.accepted + run.rejected
     flow.rejected_count = run.rejected
-    for problem in run.problems:
-        run.session.add(
-            FlowError(
-                flow_id=flow.id,
-                invoice_seq=problem.invoice_seq,
-                document=problem.document,
-                code=problem.code,
-                message=problem.message,
-                line=problem.line,
-                path=problem.path,
-                element=problem.element,
-                value=problem.value,
-            )
-        )
+    if run.problems:
+        rows = [
+            {
+                "flow_id": flow.id,
+                "invoice_seq": p.invoice_seq,
+                "document": p.document,
+                "code": p.code,
+                "message": p.message,
+                "line": p.line,
+                "path": p.path,
+                "element": p.element,
+                "value": p.value,
+            }
+            for p in run.problems
+        ]
+        run.session.execute(insert(FlowError), rows)
     name = outputs.file_name(outputs.CR, flow.partner_code, flow.number)
     content = report.integration_report(run.settings, flow, state, run.problems)
     outputs.deliver(

@@ -58,8 +58,9 @@ def store(archive: Path, source: Path, fsync: bool = True) -> Archived:
     return Archived(content_hash, size, relative_path(content_hash))
 
 
-def read(archive: Path, relative: str) -> bytes:
-    try:
-        return (archive / relative).read_bytes()
-    except OSError as exc:
-        raise StorageError(f"Cannot read archived original {relative}: {exc}.") from exc
+def path(archive: Path, relative: str) -> Path:
+    """The archived original, which must still be there."""
+    found = archive / relative
+    if not found.is_file():
+        raise StorageError(f"The archived original {found} is missing.")
+    return found

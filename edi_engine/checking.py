@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import documents, validation
+from . import documents, streaming, validation
 from .problems import FlowRejected, Problem
 from .settings import LimitSettings
+from .states import Syntax
 
 
 def _problem(p: Problem) -> dict[str, Any]:
@@ -27,30 +28,31 @@ def validate_file(path: Path, limits: LimitSettings, explain: bool = False) -> d
     try:
         size = path.stat().st_size
         if size > limits.max_file_bytes:
-            raise FlowRejected(
-                Problem(
-                    "FILE_TOO_LARGE",
-                    f"The file is {size} bytes, over the limit of {limits.max_file_bytes}.",
-                )
-            )
-        unpacked = documents.unpacked(path.read_bytes(), path.name, limits)
+            message = f"The file is {size} bytes, over the limit of {limits.max_file_bytes}."
+            raise FlowRejected(Problem("FILE_TOO_LARGE", message))
+        if streaming.applies(path, size, limits):
+            problems = streaming.check(path, path.name, limits)  # in bounded memory
+            result.update(syntax=Syntax.PIVOT, valid=not problems)
+            result["errors"] = [_problem(p) for p in problems]
+            return result
+        unpacked = documents.unpacked(path, path.name, limits)
+        found = list(unpacked.documents)
     except OSError as exc:
-        result["errors"] = [
-            _problem(Problem("UNREADABLE", f"Cannot read the file: {exc.strerror or exc}."))
-        ]
+        problem = Problem("UNREADABLE", f"Cannot read the file: {exc.strerror or exc}.")
+        result["errors"] = [_problem(problem)]
         return result
     except FlowRejected as rejected:
         result["errors"] = [_problem(p) for p in rejected.problems]
         return result
-    result["syntax"] = unpacked.syntax
+    result["syntax"] = documents.combined_syntax(d.syntax for d in found)
     result["container"] = unpacked.container.value
-    problems = documents.all_problems(unpacked.documents)
+    problems = documents.all_problems(found)
     result["valid"] = not problems
     result["errors"] = [_problem(p) for p in problems]
     if explain:
         result["explanations"] = [
             reason
-            for d in unpacked.documents
+            for d in found
             if d.tree is not None and d.problems
             for reason in validation.explanations(d.tree)
         ]

@@ -18,13 +18,13 @@ from .settings import Settings
 def convert_file(path: Path, settings: Settings, receiver: str) -> tuple[bytes, int]:
     """The pivot document and the number of invoices it carries."""
     try:
-        unpacked = documents.unpacked(path.read_bytes(), path.name, settings.limits)
+        found = list(documents.unpacked(path, path.name, settings.limits).documents)
     except OSError as exc:
         raise DocumentInvalid(f"Cannot read {path}: {exc.strerror or exc}.") from exc
     except FlowRejected as rejected:
         raise DocumentInvalid(f"{path} cannot be converted: {rejected}") from rejected
     invoices = []
-    for document in unpacked.documents:
+    for document in found:
         if document.problems:
             first = document.problems[0]
             line = f" (line {first.line})" if first.line else ""

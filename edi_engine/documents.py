@@ -5,8 +5,9 @@ Used by the pipeline and by `edi-engine validate`, so both say the same thing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from lxml import etree
 
@@ -39,32 +40,43 @@ class Document:
 
 @dataclass(frozen=True)
 class Unpacked:
+    """A flow opened: its documents come one at a time, so a batch is never held whole."""
+
     container: Container
-    documents: tuple[Document, ...]
-
-    @property
-    def syntax(self) -> str | None:
-        found = {d.syntax for d in self.documents if d.syntax}
-        if len(found) == 1:
-            return found.pop()
-        return Syntax.MIXED if found else None
+    documents: Iterator[Document]
 
 
-def unpacked(content: bytes, name: str, limits: LimitSettings) -> Unpacked:
-    """Raises FlowRejected when the flow as a whole cannot be opened."""
-    if not content:
+def combined_syntax(syntaxes: Iterable[Syntax | None]) -> str | None:
+    """A batch's syntax is its members' when they agree, MIXED otherwise."""
+    found = {s for s in syntaxes if s}
+    if len(found) == 1:
+        return found.pop()
+    return Syntax.MIXED if found else None
+
+
+def unpacked(path: Path, name: str, limits: LimitSettings) -> Unpacked:
+    """Raises FlowRejected when the flow as a whole cannot be opened (OSError if unreadable)."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if not head:
         raise FlowRejected(Problem("EMPTY_FILE", f"The file {name!r} is empty."))
-    kind = identify.container(content)
+    kind = identify.container(head)
     if kind is Container.ZIP:
-        members = unpack.zip_members(content, limits)
-    elif kind is Container.TAR_GZ:
-        members = unpack.tar_members(content, limits)
-    else:
-        return Unpacked(kind, (document(name, content, limits),))
-    documents = tuple(_member(m, limits) for m in list(members))
-    if not documents:
+        return Unpacked(kind, _batch(unpack.zip_members(path, limits), name, limits))
+    if kind is Container.TAR_GZ:
+        return Unpacked(kind, _batch(unpack.tar_members(path, limits), name, limits))
+    return Unpacked(kind, iter((document(name, path.read_bytes(), limits),)))
+
+
+def _batch(
+    members: Iterator[unpack.Member], name: str, limits: LimitSettings
+) -> Iterator[Document]:
+    empty = True
+    for member in members:
+        empty = False
+        yield _member(member, limits)
+    if empty:
         raise FlowRejected(Problem("EMPTY_BATCH", f"The batch {name!r} holds no document."))
-    return Unpacked(kind, documents)
 
 
 def _member(member: unpack.Member, limits: LimitSettings) -> Document:

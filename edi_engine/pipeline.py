@@ -7,6 +7,7 @@ deterministic names, so a flow taken again after a crash replaces them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import delete, insert, select
@@ -16,7 +17,7 @@ from pivot_format import pivot
 from pivot_format.errors import ConversionError
 from pivot_format.model import Envelope
 
-from . import archive, clock, documents, outputs, reading, report
+from . import archive, clock, documents, outputs, reading, report, streaming
 from .identify import PIVOT
 from .models import Flow, FlowError, FlowEvent, InvoiceEvent, Output
 from .models import Invoice as InvoiceRow
@@ -36,7 +37,7 @@ class FlowRun:
     flow: Flow
     structures: dict[str, Recipient]
     actor: str
-    syntax: str | None = None
+    syntaxes: list[Syntax | None] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     accepted: int = 0
     rejected: int = 0
@@ -58,13 +59,9 @@ def process_flow(
     if flow.attempts > 1:
         _forget_previous_attempt(session, flow)
     try:
-        unpacked = _open(settings, flow)
+        _take_flow(run)
     except FlowRejected as rejected:
         run.problems.extend(rejected.problems)
-    else:
-        run.syntax = unpacked.syntax
-        for document in unpacked.documents:
-            _take_document(run, document)
     if run.accepted == 0 and not run.problems:
         run.problems.append(Problem("NO_INVOICE", "The flow carries no invoice."))
     _finish(run)
@@ -80,7 +77,9 @@ def _forget_previous_attempt(session: Session, flow: Flow) -> None:
     session.execute(delete(Output).where(Output.flow_id == flow.id))
 
 
-def _open(settings: Settings, flow: Flow) -> documents.Unpacked:
+def _take_flow(run: FlowRun) -> None:
+    """Open the archived original and take its documents, or its invoices when streamed."""
+    settings, flow = run.settings, run.flow
     if flow.duplicate_of:
         raise FlowRejected(
             Problem(
@@ -98,11 +97,17 @@ def _open(settings: Settings, flow: Flow) -> documents.Unpacked:
                 value=str(flow.size),
             )
         )
-    content = archive.read(settings.archive, flow.archive_path)
-    return documents.unpacked(content, flow.file_name, settings.limits)
+    path = archive.path(settings.archive, flow.archive_path)
+    if streaming.applies(path, flow.size, settings.limits):
+        run.syntaxes.append(Syntax.PIVOT)
+        _take_reads(run, streaming.reads(path, flow.file_name, settings.limits), flow.file_name)
+        return
+    for document in documents.unpacked(path, flow.file_name, settings.limits).documents:
+        _take_document(run, document)
 
 
 def _take_document(run: FlowRun, document: documents.Document) -> None:
+    run.syntaxes.append(document.syntax)
     run.problems.extend(document.problems)
     if not document.valid:
         return
@@ -115,15 +120,18 @@ def _take_document(run: FlowRun, document: documents.Document) -> None:
             )
         )
         return
-    for read in reading.invoices(document):
+    _take_reads(run, reading.invoices(document), document.name)
+
+
+def _take_reads(run: FlowRun, reads: Iterable[reading.Read], document_name: str) -> None:
+    for read in reads:
         seq = run.accepted + run.rejected + 1
         problem = read.problem or _deliver(run, seq, read)
         if problem is None:
             run.accepted += 1
             continue
         run.rejected += 1
-        problem = problem.at(invoice_seq=seq, document=document.name)
-        run.problems.append(problem)
+        run.problems.append(problem.at(invoice_seq=seq, document=document_name))
         run.recorder.add(seq, read, None, None)
 
 
@@ -159,7 +167,7 @@ def _deliver(run: FlowRun, seq: int, read: reading.Read) -> Problem | None:
 def _finish(run: FlowRun) -> None:
     run.recorder.flush()
     flow, at, state = run.flow, clock.now(), run.state
-    flow.syntax = run.syntax
+    flow.syntax = documents.combined_syntax(run.syntaxes)
     flow.invoice_count = run.accepted + run.rejected
     flow.rejected_count = run.rejected
     if run.problems:

@@ -40,14 +40,14 @@ def invoices(document: Document) -> Iterator[Read]:
     root = document.tree.getroot()
     if document.syntax is Syntax.PIVOT:
         for element in pivot.invoice_elements(root):
-            yield _read(document, element, pivot.read_invoice, keep_attachments=True)
+            yield read_one(document, element, pivot.read_invoice, keep_attachments=True)
     elif document.syntax is Syntax.UBL:
-        yield _read(document, root, ubl.read_invoice)
+        yield read_one(document, root, ubl.read_invoice)
     elif document.syntax in (Syntax.CII, Syntax.FACTURX):
-        yield _read(document, root, cii.read_invoice)
+        yield read_one(document, root, cii.read_invoice)
 
 
-def _read(document: Document, element, reader, keep_attachments: bool = False) -> Read:
+def read_one(document: Document, element, reader, keep_attachments: bool = False) -> Read:
     number = _NUMBER[document.syntax](element).strip()
     try:
         invoice = reader(element)

@@ -55,6 +55,8 @@ class LimitSettings:
     max_batch_ratio: int = 200  # uncompressed / compressed size of a batch
     max_batch_members: int = 10_000
     huge_xml: bool = False  # lxml's huge_tree: very deep or very large text nodes
+    # a pivot flow this large is read invoice by invoice instead of as one tree
+    stream_bytes: int = 32 * MiB
 
 
 @dataclass(frozen=True)

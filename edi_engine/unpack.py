@@ -5,13 +5,12 @@ A member's declared size is not trusted: reads stop at the limit (zip bombs).
 
 from __future__ import annotations
 
-import io
 import tarfile
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import IO
 
 from .problems import FlowRejected, Problem
@@ -42,12 +41,14 @@ def check_member_name(name: str) -> str:
 
 
 class _Budget:
-    """Counts what a batch inflates to and stops at the first limit crossed."""
+    """Counts what a batch inflates to and stops at the first limit crossed: first on the
+    sizes members declare, then on the bytes actually read (declarations can lie)."""
 
     def __init__(self, limits: LimitSettings, packed_size: int) -> None:
         self.limits = limits
         self.packed = max(packed_size, 1)
-        self.total = 0
+        self.declared = 0
+        self.read_so_far = 0
         self.count = 0
 
     def admit(self, name: str, declared: int) -> None:
@@ -57,12 +58,13 @@ class _Budget:
                 "ARCHIVE_BOMB",
                 f"The batch holds more than {self.limits.max_batch_members} members.",
             )
-        self._check(name, declared, self.total + declared)
+        self.declared += declared
+        self._check(name, declared, self.declared)
 
     def read(self, name: str, stream: IO[bytes]) -> bytes:
         data = stream.read(self.limits.max_member_bytes + 1)
-        self._check(name, len(data), self.total + len(data))
-        self.total += len(data)
+        self.read_so_far += len(data)
+        self._check(name, len(data), self.read_so_far)
         return data
 
     def _check(self, name: str, size: int, total: int) -> None:
@@ -82,10 +84,11 @@ class _Budget:
             )
 
 
-def zip_members(content: bytes, limits: LimitSettings) -> Iterator[Member]:
-    budget = _Budget(limits, len(content))
+def zip_members(path: Path, limits: LimitSettings) -> Iterator[Member]:
+    """Every member's name and declared size is checked before the first is read."""
+    budget = _Budget(limits, path.stat().st_size)
     try:
-        with zipfile.ZipFile(io.BytesIO(content)) as batch:
+        with zipfile.ZipFile(path) as batch:
             infos = sorted(
                 (i for i in batch.infolist() if not i.is_dir()), key=lambda i: i.filename
             )
@@ -103,10 +106,12 @@ def zip_members(content: bytes, limits: LimitSettings) -> Iterator[Member]:
         raise _reject("CORRUPT_ARCHIVE", f"The zip batch cannot be read: {exc}.") from exc
 
 
-def tar_members(content: bytes, limits: LimitSettings) -> Iterator[Member]:
-    budget = _Budget(limits, len(content))
+def tar_members(path: Path, limits: LimitSettings) -> Iterator[Member]:
+    """A first pass reads every header, so a bad member refuses the batch before any is used."""
+    budget = _Budget(limits, path.stat().st_size)
     try:
-        with tarfile.open(fileobj=io.BytesIO(content), mode="r:gz") as batch:
+        with tarfile.open(path, mode="r:gz") as batch:
+            infos = []
             for info in batch:
                 if info.isdir():
                     continue
@@ -118,6 +123,8 @@ def tar_members(content: bytes, limits: LimitSettings) -> Iterator[Member]:
                         name,
                     )
                 budget.admit(name, info.size)
+                infos.append((name, info))
+            for name, info in infos:
                 stream = batch.extractfile(info)
                 yield Member(name, budget.read(name, stream) if stream else b"")
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:

@@ -99,7 +99,8 @@ def explanations(tree: etree._ElementTree) -> list[str]:
     return reasons
 
 
-_CLARK = re.compile(r"\{([^}]*)\}")
+# a namespace in Clark notation is an absolute URI: '{3}' in a pattern facet is not one
+_CLARK = re.compile(r"\{([A-Za-z][\w+.-]*:[^{}\s']*)\}(?=[A-Za-z_])")
 
 
 def _prefixed(message: str, prefixes: dict[str, str]) -> str:

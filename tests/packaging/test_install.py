@@ -90,4 +90,3 @@ def test_installed_validate_finds_the_schemas(installed: Path, tmp_path: Path) -
     )
     assert result.returncode == 0, result.stderr
     assert "IN_DP_E1_UBL_INVOICE: valid" in result.stdout
-

@@ -132,7 +132,22 @@ def load(home: Path, require_file: bool = True) -> Settings:
     }
     if values:
         raise ConfigurationError(f"{config}: unknown section(s) {', '.join(sorted(values))}.")
-    return Settings(home=home, **sections)
+    loaded = Settings(home=home, **sections)
+    _check(loaded, config)
+    return loaded
+
+
+def _check(loaded: Settings, config: Path) -> None:
+    """Values that would make every output invalid are refused at start-up, not per flow."""
+    hub_id = loaded.hub.id
+    if not (3 <= len(hub_id) <= 8) or "_" in hub_id or not hub_id.isascii():
+        raise ConfigurationError(
+            f"{config}: hub.id {hub_id!r} must have 3 to 8 characters without '_' "
+            "(it is the Emetteur/Id of every file the hub writes)."
+        )
+    for section, key in (("pickup", "batch_size"), ("processing", "lease_seconds")):
+        if getattr(getattr(loaded, section), key) < 1:
+            raise ConfigurationError(f"{config}: {section}.{key} must be at least 1.")
 
 
 def _read_toml(config: Path) -> dict[str, Any]:

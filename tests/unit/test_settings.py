@@ -75,3 +75,14 @@ def test_invalid_toml_is_a_configuration_error(tmp_path: Path) -> None:
 def test_missing_home_says_how_to_create_one(tmp_path: Path) -> None:
     with pytest.raises(HomeNotFound, match="edi-engine init"):
         settings.load(tmp_path)
+
+
+@pytest.mark.parametrize("hub_id", ["AB", "TOOLONGID", "HUB_1"])
+def test_hub_id_that_cannot_sign_a_pivot_is_refused_at_start(tmp_path: Path, hub_id: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"hub\.id"):
+        settings.load(_home(tmp_path, f'[hub]\nid = "{hub_id}"\n'))
+
+
+def test_batch_size_below_one_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"pickup\.batch_size"):
+        settings.load(_home(tmp_path, "[pickup]\nbatch_size = 0\n"))

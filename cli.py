@@ -179,8 +179,8 @@ def _print_run(loaded: settings.Settings, report: runner.RunReport, as_json: boo
 @click.pass_context
 def validate(ctx: click.Context, files: tuple[Path, ...], explain: bool, as_json: bool) -> None:
     """Say for each FILE its syntax, whether it is valid, and each error (exit 1 if any is invalid)."""
-    limits = _settings_or_defaults(ctx).limits
-    results = [checking.validate_file(path, limits, explain) for path in files]
+    loaded = _settings_or_defaults(ctx)
+    results = [checking.validate_file(path, loaded, explain) for path in files]
     if as_json:
         click.echo(json.dumps(results, indent=2, ensure_ascii=False))
     else:
@@ -203,7 +203,7 @@ def _print_validation(result: dict[str, Any]) -> None:
 
 
 def _settings_or_defaults(ctx: click.Context) -> settings.Settings:
-    """validate and convert work outside a home, with the default limits."""
+    """validate and convert work outside a home, with the default settings."""
     return settings.load(
         settings.resolve_home(ctx.find_root().params.get("home")), require_file=False
     )

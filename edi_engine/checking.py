@@ -7,7 +7,7 @@ from typing import Any
 
 from . import documents, streaming, validation
 from .problems import FlowRejected, Problem
-from .settings import LimitSettings
+from .settings import Settings
 from .states import Syntax
 
 
@@ -22,11 +22,11 @@ def _problem(p: Problem) -> dict[str, Any]:
     }
 
 
-def validate_file(path: Path, limits: LimitSettings, explain: bool = False) -> dict[str, Any]:
+def validate_file(path: Path, settings: Settings, explain: bool = False) -> dict[str, Any]:
     """Syntax, validity and every error (line and path) of one file; never raises for bad input."""
     result: dict[str, Any] = {"file": str(path), "syntax": None, "valid": False, "errors": []}
     try:
-        size = path.stat().st_size
+        size, limits = path.stat().st_size, settings.limits
         if size > limits.max_file_bytes:
             message = f"The file is {size} bytes, over the limit of {limits.max_file_bytes}."
             raise FlowRejected(Problem("FILE_TOO_LARGE", message))
@@ -35,7 +35,7 @@ def validate_file(path: Path, limits: LimitSettings, explain: bool = False) -> d
             result.update(syntax=Syntax.PIVOT, valid=not problems)
             result["errors"] = [_problem(p) for p in problems]
             return result
-        unpacked = documents.unpacked(path, path.name, limits)
+        unpacked = documents.unpacked(path, path.name, settings)
         found = list(unpacked.documents)
     except OSError as exc:
         problem = Problem("UNREADABLE", f"Cannot read the file: {exc.strerror or exc}.")
@@ -54,6 +54,6 @@ def validate_file(path: Path, limits: LimitSettings, explain: bool = False) -> d
             reason
             for d in found
             if d.tree is not None and d.problems
-            for reason in validation.explanations(d.tree)
+            for reason in validation.explanations(d.tree, settings.cii_schema)
         ]
     return result

@@ -18,7 +18,7 @@ from .settings import Settings
 def convert_file(path: Path, settings: Settings, receiver: str) -> tuple[bytes, int]:
     """The pivot document and the number of invoices it carries."""
     try:
-        found = list(documents.unpacked(path, path.name, settings.limits).documents)
+        found = list(documents.unpacked(path, path.name, settings).documents)
     except OSError as exc:
         raise DocumentInvalid(f"Cannot read {path}: {exc.strerror or exc}.") from exc
     except FlowRejected as rejected:
@@ -32,7 +32,7 @@ def convert_file(path: Path, settings: Settings, receiver: str) -> tuple[bytes, 
                 f"{document.name} is not valid{line}: {first.message} "
                 f"`edi-engine validate --explain` says more."
             )
-        for read in reading.invoices(document):
+        for read in reading.invoices(document, settings.limits):
             if read.problem:
                 where = f" at {read.problem.element}" if read.problem.element else ""
                 raise DocumentInvalid(

@@ -16,7 +16,7 @@ from pivot_format.model import Attachment
 from . import identify, unpack, validation, xmlsafe
 from .identify import Container
 from .problems import FlowRejected, Problem
-from .settings import LimitSettings
+from .settings import Settings
 from .states import Syntax
 
 XML_MIME = "application/xml"
@@ -54,61 +54,60 @@ def combined_syntax(syntaxes: Iterable[Syntax | None]) -> str | None:
     return Syntax.MIXED if found else None
 
 
-def unpacked(path: Path, name: str, limits: LimitSettings) -> Unpacked:
+def unpacked(path: Path, name: str, settings: Settings) -> Unpacked:
     """Raises FlowRejected when the flow as a whole cannot be opened (OSError if unreadable)."""
+    limits = settings.limits
     with open(path, "rb") as handle:
         head = handle.read(8)
     if not head:
         raise FlowRejected(Problem("EMPTY_FILE", f"The file {name!r} is empty."))
     kind = identify.container(head)
     if kind is Container.ZIP:
-        return Unpacked(kind, _batch(unpack.zip_members(path, limits), name, limits))
+        return Unpacked(kind, _batch(unpack.zip_members(path, limits), name, settings))
     if kind is Container.TAR_GZ:
-        return Unpacked(kind, _batch(unpack.tar_members(path, limits), name, limits))
-    return Unpacked(kind, iter((document(name, path.read_bytes(), limits),)))
+        return Unpacked(kind, _batch(unpack.tar_members(path, limits), name, settings))
+    return Unpacked(kind, iter((document(name, path.read_bytes(), settings),)))
 
 
-def _batch(
-    members: Iterator[unpack.Member], name: str, limits: LimitSettings
-) -> Iterator[Document]:
+def _batch(members: Iterator[unpack.Member], name: str, settings: Settings) -> Iterator[Document]:
     empty = True
     for member in members:
         empty = False
-        yield _member(member, limits)
+        yield _member(member, settings)
     if empty:
         raise FlowRejected(Problem("EMPTY_BATCH", f"The batch {name!r} holds no document."))
 
 
-def _member(member: unpack.Member, limits: LimitSettings) -> Document:
+def _member(member: unpack.Member, settings: Settings) -> Document:
     if identify.container(member.content) in (Container.ZIP, Container.TAR_GZ):
         problem = Problem(
             "NESTED_ARCHIVE",
             f"Batch member {member.name!r} is itself an archive; batches cannot be nested.",
         )
         return _failed(member.name, problem)
-    return document(member.name, member.content, limits)
+    return document(member.name, member.content, settings)
 
 
-def document(name: str, content: bytes, limits: LimitSettings) -> Document:
+def document(name: str, content: bytes, settings: Settings) -> Document:
     """Parse, identify and validate one document; never raises for bad input."""
     try:
         if not content:
             raise FlowRejected(Problem("EMPTY_FILE", f"The document {name!r} is empty."))
         if identify.container(content) is Container.PDF:
-            return _facturx(name, content, limits)
-        return _xml(name, content, limits, Attachment(name, XML_MIME, content, "01"))
+            return _facturx(name, content, settings)
+        return _xml(name, content, settings, Attachment(name, XML_MIME, content, "01"))
     except FlowRejected as rejected:
         return _failed(name, *rejected.problems)
 
 
-def _xml(name: str, content: bytes, limits: LimitSettings, original: Attachment) -> Document:
-    tree = xmlsafe.parse(content, limits.huge_xml)
+def _xml(name: str, content: bytes, settings: Settings, original: Attachment) -> Document:
+    tree = xmlsafe.parse(content, settings.limits.huge_xml)
     syntax = identify.syntax_of(tree.getroot())
-    problems = tuple(p.at(document=name) for p in validation.problems(tree))
+    problems = tuple(p.at(document=name) for p in validation.problems(tree, settings.cii_schema))
     return Document(name, syntax, tree, problems, original)
 
 
-def _facturx(name: str, content: bytes, limits: LimitSettings) -> Document:
+def _facturx(name: str, content: bytes, settings: Settings) -> Document:
     """A Factur-X PDF: its embedded CII is the invoice, the PDF itself is PJ 01."""
     import facturx  # pypdf is heavy to import; only PDF flows pay for it
 
@@ -122,7 +121,7 @@ def _facturx(name: str, content: bytes, limits: LimitSettings) -> Document:
         raise FlowRejected(
             Problem("FACTURX_NO_XML", f"The PDF {name!r} carries no embedded Factur-X XML.")
         )
-    found = _xml(name, xml, limits, Attachment(name, PDF_MIME, content, "01"))
+    found = _xml(name, xml, settings, Attachment(name, PDF_MIME, content, "01"))
     if found.syntax is not Syntax.CII:
         problem = Problem("FACTURX_NO_XML", f"The XML embedded in {name!r} is not a CII invoice.")
         return _failed(name, problem)

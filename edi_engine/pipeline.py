@@ -102,7 +102,7 @@ def _take_flow(run: FlowRun) -> None:
         run.syntaxes.append(Syntax.PIVOT)
         _take_reads(run, streaming.reads(path, flow.file_name, settings.limits), flow.file_name)
         return
-    for document in documents.unpacked(path, flow.file_name, settings.limits).documents:
+    for document in documents.unpacked(path, flow.file_name, settings).documents:
         _take_document(run, document)
 
 
@@ -120,7 +120,7 @@ def _take_document(run: FlowRun, document: documents.Document) -> None:
             )
         )
         return
-    _take_reads(run, reading.invoices(document), document.name)
+    _take_reads(run, reading.invoices(document, run.settings.limits), document.name)
 
 
 def _take_reads(run: FlowRun, reads: Iterable[reading.Read], document_name: str) -> None:

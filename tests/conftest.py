@@ -45,3 +45,8 @@ def official_statut_schema() -> etree.XMLSchema:
     return etree.XMLSchema(
         etree.parse(str(_shared("reference/chorus-pro/CPPStatutPivot_V1_19.xsd")))
     )
+
+
+@pytest.fixture(scope="session")
+def cii_d16b_dir() -> Path:
+    return _shared("reference/cii-d16b")

@@ -28,6 +28,9 @@ from .settings import Settings
 from .states import FlowState, Syntax
 
 
+FIRST_DELIVERY = "Non"  # Renvoi: not a new delivery of an invoice already made available
+
+
 @dataclass
 class FlowRun:
     """One flow being processed: what it needs and what happened so far."""
@@ -142,7 +145,11 @@ def _deliver(run: FlowRun, seq: int, read: reading.Read) -> Problem | None:
     if isinstance(found, Problem):
         return found
     flow = run.flow
-    invoice = replace(read.invoice, reception_date=clock.aware(flow.received_at).date())
+    invoice = replace(
+        read.invoice,
+        reception_date=clock.aware(flow.received_at).date(),
+        renvoi=read.invoice.renvoi or FIRST_DELIVERY,  # "Recyclée"/"Complétée" come later
+    )
     name = outputs.file_name(outputs.PIVOT, found.partner_code, flow.number, seq)
     envelope = Envelope(
         flow_id=flow.number,

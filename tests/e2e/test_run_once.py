@@ -67,6 +67,7 @@ def test_accepted_invoice_becomes_a_pivot_in_the_recipient_outbox(
     assert official_pivot_schema.validate(pivot), official_pivot_schema.error_log
     unit = pivot.getroot().find("CPPFactures/CPPFacturePivotUnitaire")
     assert unit.findtext("DonneesFacture/Id") == "F01-2026-000101"
+    assert unit.findtext("DonneesFacture/Renvoi") == "Non"  # a first delivery
     assert unit.findtext("Debiteur/Identifiant") == VALBRUNE
     assert unit.findtext("Debiteur/CodeService") == "SERV-SCOL"
     assert unit.findtext("DonneesFacture/Engagement/NumeroEngagement") == "EJ-VAL-2026-0412"

@@ -30,7 +30,8 @@ from edi_engine import (
     settings,
     structures,
 )
-from edi_engine.errors import EngineError
+from edi_engine.errors import EngineError, UsageError
+from edi_engine.states import FlowState
 
 HOME_HELP = "The edi-engine home (else $EDI_ENGINE_HOME, else the current directory)."
 
@@ -128,6 +129,7 @@ def demo_command(directory: Path) -> None:
     )
     loaded, report = demo.run(directory)
     _print_run(loaded, report, as_json=False)
+    _exit_if_incidents(report)
     say(f"Outputs are in {loaded.outbox}; try `edi-engine --home {loaded.home} flows show NUMBER`.")
 
 
@@ -141,10 +143,18 @@ def run(loaded: settings.Settings, once: bool, daemon: bool, as_json: bool) -> N
     if once == daemon:
         raise click.UsageError("Choose exactly one of --once or --daemon.")
     if once:
-        _print_run(loaded, runner.run_once(loaded), as_json)
+        report = runner.run_once(loaded)
+        _print_run(loaded, report, as_json)
+        _exit_if_incidents(report)
         return
     say(f"Watching {loaded.inbox} every {loaded.processing.daemon_poll_seconds}s; SIGTERM stops.")
     runner.run_daemon(loaded, lambda report: _print_run(loaded, report, as_json))
+
+
+def _exit_if_incidents(report: runner.RunReport) -> None:
+    """A flow left IN_INCIDENTE is the engine failing (exit 3), so cron and scripts see it."""
+    if report.incidents:
+        sys.exit(3)
 
 
 def _print_run(loaded: settings.Settings, report: runner.RunReport, as_json: bool) -> None:
@@ -155,7 +165,7 @@ def _print_run(loaded: settings.Settings, report: runner.RunReport, as_json: boo
             f"Flow {number} failed technically (IN_INCIDENTE); see `edi-engine flows show {number}`."
         )
     numbers = report.processed + report.incidents
-    with db.session_scope(loaded.database_url) as session:
+    with db.session_scope(loaded.database_url, write=False) as session:
         rows = flows.list_flows(session, numbers=numbers)
         found = flows.outcomes(session, numbers)
     for row in rows:
@@ -228,7 +238,10 @@ def convert(ctx: click.Context, file: Path, output: Path | None, partner: str) -
     if output is None:
         sys.stdout.buffer.write(content)
         return
-    output.write_bytes(content)
+    try:
+        output.write_bytes(content)
+    except OSError as exc:
+        raise UsageError(f"Cannot write {output}: {exc.strerror or exc}.") from exc
     say(f"Wrote {output} ({count} invoice(s)).")
 
 
@@ -238,9 +251,11 @@ def flows_group() -> None:
 
 
 @flows_group.command("list")
-@click.option("--status", help="Only flows in this state, e.g. IN_REJETE.")
+@click.option(
+    "--status", type=click.Choice([s.value for s in FlowState]), help="Only flows in this state."
+)
 @click.option("--partner", help="Only flows deposited by this partner.")
-@click.option("--limit", type=int, default=None, help="At most this many flows.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many flows.")
 @json_option
 @pass_settings
 def flows_list(
@@ -251,7 +266,7 @@ def flows_list(
     as_json: bool,
 ) -> None:
     """List flows, oldest first."""
-    with db.session_scope(loaded.database_url) as session:
+    with db.session_scope(loaded.database_url, write=False) as session:
         rows = flows.list_flows(session, status=status, partner=partner, limit=limit)
     columns = [
         "number",
@@ -272,7 +287,7 @@ def flows_list(
 @pass_settings
 def flows_show(loaded: settings.Settings, number: str, as_json: bool) -> None:
     """Show a flow: its state, timeline, errors, invoices and outputs."""
-    with db.session_scope(loaded.database_url) as session:
+    with db.session_scope(loaded.database_url, write=False) as session:
         detail = flows.show_flow(session, number)
     if as_json:
         click.echo(json.dumps(detail, indent=2, ensure_ascii=False))
@@ -321,7 +336,7 @@ def partners_add(loaded: settings.Settings, code: str, name: str) -> None:
 @pass_settings
 def partners_list(loaded: settings.Settings, as_json: bool) -> None:
     """List partners."""
-    with db.session_scope(loaded.database_url) as session:
+    with db.session_scope(loaded.database_url, write=False) as session:
         rows = partners.list_partners(loaded, session)
     render(rows, ["code", "name", "channel", "inbox", "outbox"], as_json)
 
@@ -349,7 +364,7 @@ def structures_import(loaded: settings.Settings, file: Path) -> None:
 @pass_settings
 def structures_list(loaded: settings.Settings, as_json: bool) -> None:
     """List structures by designation, then SIRET."""
-    with db.session_scope(loaded.database_url) as session:
+    with db.session_scope(loaded.database_url, write=False) as session:
         rows = structures.list_structures(session)
     render(rows, ["siret", "designation", "active", "partner"], as_json)
 

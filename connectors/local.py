@@ -24,19 +24,48 @@ class InboxFile:
     mtime_ns: int
 
 
+def _in_progress(name: str) -> bool:
+    """Hidden and temporary names are uploads in progress (tools write, then rename)."""
+    return name.startswith(".") or name.endswith((TEMP_SUFFIX, ".part", ".filepart"))
+
+
 def _candidates(folder: Path) -> Iterable[os.DirEntry]:
     try:
         entries = list(os.scandir(folder))
     except FileNotFoundError:
         return []
-    # hidden and temporary names are uploads in progress (tools write then rename)
-    return [
-        e
-        for e in entries
-        if e.is_file(follow_symlinks=False)
-        and not e.name.startswith(".")
-        and not e.name.endswith((TEMP_SUFFIX, ".part", ".filepart"))
-    ]
+    return [e for e in entries if e.is_file(follow_symlinks=False) and not _in_progress(e.name)]
+
+
+def strays(folders: dict[str, Path]) -> list[Path]:
+    """Subfolders, links and devices in partners' inboxes: never taken, so reported."""
+    found = []
+    for folder in folders.values():
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            continue
+        found += [
+            Path(e.path)
+            for e in entries
+            if not e.is_file(follow_symlinks=False) and not _in_progress(e.name)
+        ]
+    return sorted(found)
+
+
+def display_name(name: str) -> str:
+    """A file name as the ledger and reports can carry it: valid UTF-8, no control characters."""
+    text = os.fsencode(name).decode("utf-8", errors="replace")
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)
+
+
+def unchanged(inbox_file: InboxFile) -> bool:
+    """Still the very file that was judged stable (an upload may resume after a pause)."""
+    try:
+        stat = inbox_file.path.stat()
+    except FileNotFoundError:
+        return False
+    return (stat.st_size, stat.st_mtime_ns) == (inbox_file.size, inbox_file.mtime_ns)
 
 
 def stable_files(folders: dict[str, Path], stable_seconds: float) -> list[InboxFile]:
@@ -53,7 +82,8 @@ def stable_files(folders: dict[str, Path], stable_seconds: float) -> list[InboxF
     if not seen:
         return []
     youngest = max(mtime for _, _, mtime in seen.values()) / 1e9
-    wait = stable_seconds - (time.time() - youngest)
+    # a future mtime (a client's clock, `put -p`) must not make us wait until then
+    wait = min(stable_seconds, stable_seconds - (time.time() - youngest))
     if wait > 0:
         time.sleep(wait)
     stable = []

@@ -19,6 +19,10 @@ from .errors import StorageError
 CHUNK = 1024 * 1024
 
 
+class SourceGone(StorageError):
+    """The file to archive was removed or renamed by its depositor in the meantime."""
+
+
 @dataclass(frozen=True)
 class Archived:
     content_hash: str
@@ -52,6 +56,11 @@ def store(archive: Path, source: Path, fsync: bool = True) -> Archived:
         os.replace(temp, target)
         if fsync:
             fsync_dir(target.parent)
+    except FileNotFoundError as exc:
+        temp.unlink(missing_ok=True)
+        if not source.exists():
+            raise SourceGone(f"{source} disappeared before it was archived.") from exc
+        raise StorageError(f"Cannot archive {source}: {exc.strerror or exc}.") from exc
     except OSError as exc:
         temp.unlink(missing_ok=True)
         raise StorageError(f"Cannot archive {source}: {exc.strerror or exc}.") from exc

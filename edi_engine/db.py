@@ -11,8 +11,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import EngineError
@@ -24,23 +24,49 @@ class LedgerError(EngineError):
     """The ledger database could not be opened or migrated."""
 
 
+IMMEDIATE = "edi_engine_immediate"  # execution option of the engine that writes
+
+
+def shown(url: str) -> str:
+    """A URL fit for messages and logs: never its password (ARCHITECTURE §9)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<an invalid database URL>"
+
+
+def describe(exc: SQLAlchemyError) -> str:
+    """One sentence for an operator; a busy SQLite ledger says so plainly."""
+    cause = getattr(exc, "orig", None) or exc
+    if "database is locked" in str(cause):
+        return "the ledger is busy: another edi-engine process kept it locked too long; try again"
+    return f"{exc.__class__.__name__}: {cause}"
+
+
 @cache
 def engine_for(url: str) -> Engine:
     """One engine per URL per process; SQLite tuned for safety with concurrent readers."""
     try:
-        engine = create_engine(url, future=True)
+        engine = create_engine(url)
+    except ImportError as exc:
+        raise LedgerError(
+            f"The database driver for {shown(url)} is not installed ({exc.name}); "
+            "for PostgreSQL: pip install 'psycopg[binary]'."
+        ) from exc
     except (SQLAlchemyError, ValueError) as exc:
-        raise LedgerError(f"Cannot open the ledger {url!r}: {exc}") from exc
+        raise LedgerError(f"Cannot open the ledger {shown(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
-def _sqlite_begin_immediate(connection) -> None:
-    """Take SQLite's write lock at BEGIN: two processes (a daemon and an operator's
-    `run --once`) then never lease the same flow from a stale snapshot."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(connection) -> None:
+    """Writers take SQLite's write lock at BEGIN, so that two processes (a daemon and an
+    operator's `run --once`) never lease the same flow from a stale snapshot; readers
+    begin deferred and, with WAL, never wait for a writer."""
+    immediate = connection.get_execution_options().get(IMMEDIATE)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -74,26 +100,29 @@ def migrate(url: str) -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
-        raise LedgerError(f"Cannot migrate the ledger {url!r}: {exc}") from exc
+        raise LedgerError(
+            f"Cannot bring the ledger {shown(url)} up to date: {describe(exc)}."
+        ) from exc
 
 
 @cache
-def _sessions(url: str) -> sessionmaker[Session]:
+def _sessions(url: str, write: bool) -> sessionmaker[Session]:
     migrate(url)
-    return sessionmaker(engine_for(url), expire_on_commit=False)
+    engine = engine_for(url)
+    bind = engine.execution_options(**{IMMEDIATE: True}) if write else engine
+    return sessionmaker(bind, expire_on_commit=False)
 
 
 @contextmanager
-def session_scope(url: str) -> Iterator[Session]:
-    """A session whose caller commits (STYLE §10); rolled back on error, always closed."""
-    session = _sessions(url)()
+def session_scope(url: str, write: bool = True) -> Iterator[Session]:
+    """A session whose caller commits (STYLE §10); rolled back on error, always closed.
+    Commands that only read pass ``write=False`` and never wait for a writer."""
+    session = _sessions(url, write)()
     try:
         yield session
     except SQLAlchemyError as exc:
         session.rollback()
-        raise LedgerError(
-            f"The ledger failed: {exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}"
-        ) from exc
+        raise LedgerError(f"The ledger failed: {describe(exc)}.") from exc
     except BaseException:
         session.rollback()
         raise

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class IntakeResult:
     flow_ids: list[int] = field(default_factory=list)
-    unknown: list[Path] = field(default_factory=list)  # inbox entries of no known partner
+    # inbox entries never taken: folders of no known partner, subfolders and links
+    unknown: list[Path] = field(default_factory=list)
 
 
 def flow_number(flow_id: int) -> str:
@@ -46,6 +47,7 @@ def receive(settings: Settings, session: Session) -> IntakeResult:
             log.info("intake skipped: another process holds %s", settings.inbox / LOCK_FILE)
             return result
         folders = {code: settings.inbox / code for code in partners}
+        result.unknown += local.strays(folders)
         files = local.stable_files(folders, settings.pickup.stable_seconds)
         size = max(1, settings.pickup.batch_size)
         for start in range(0, len(files), size):
@@ -55,7 +57,9 @@ def receive(settings: Settings, session: Session) -> IntakeResult:
 
 def _receive_batch(settings: Settings, session: Session, files: list[local.InboxFile]) -> list[int]:
     fsync = settings.processing.fsync
-    stored = [archive.store(settings.archive, f.path, fsync) for f in files]
+    files, stored = _archived(settings, files)
+    if not files:
+        return []
     hashes = {s.content_hash for s in stored}
     originals = _originals(session, hashes)
     recorded = _recorded_sources(session, hashes)
@@ -70,12 +74,37 @@ def _receive_batch(settings: Settings, session: Session, files: list[local.Inbox
         flows.append(flow)
     session.commit()
     for inbox_file in files:
-        local.acknowledge(inbox_file.path, fsync)
+        if local.unchanged(inbox_file):
+            local.acknowledge(inbox_file.path, fsync)
+        else:  # rewritten since it was archived: keep it, it will be taken as a new flow
+            log.warning(
+                "%s changed while it was being received; left in the inbox", inbox_file.path
+            )
     return [flow.id for flow in flows]
 
 
+def _archived(
+    settings: Settings, files: list[local.InboxFile]
+) -> tuple[list[local.InboxFile], list[archive.Archived]]:
+    """Archive each file; one that vanished or changed meanwhile is left for a later run."""
+    kept, stored = [], []
+    for inbox_file in files:
+        try:
+            archived = archive.store(settings.archive, inbox_file.path, settings.processing.fsync)
+        except archive.SourceGone as gone:
+            log.warning("%s", gone.message)
+            continue
+        if archived.size != inbox_file.size or not local.unchanged(inbox_file):
+            log.warning("%s is still being written; left for a later run", inbox_file.path)
+            continue
+        kept.append(inbox_file)
+        stored.append(archived)
+    return kept, stored
+
+
 def _source_key(inbox_file: local.InboxFile, content_hash: str) -> tuple:
-    return (inbox_file.partner, inbox_file.path.name, inbox_file.mtime_ns, content_hash)
+    name = local.display_name(inbox_file.path.name)
+    return (inbox_file.partner, name, inbox_file.mtime_ns, content_hash)
 
 
 def _recorded_sources(session: Session, hashes: set[str]) -> set[tuple]:
@@ -100,7 +129,7 @@ def _record(
     at = clock.now()
     flow = Flow(
         partner_code=inbox_file.partner,
-        file_name=inbox_file.path.name,
+        file_name=local.display_name(inbox_file.path.name),
         content_hash=stored.content_hash,
         size=stored.size,
         source_mtime_ns=inbox_file.mtime_ns,
@@ -116,7 +145,7 @@ def _record(
     session.add(flow)
     session.flush()
     flow.number = flow_number(flow.id)
-    detail = f"received {inbox_file.path.name} ({stored.size} bytes, sha256 {stored.content_hash})"
+    detail = f"received {flow.file_name} ({stored.size} bytes, sha256 {stored.content_hash})"
     session.add(
         FlowEvent(
             flow_id=flow.id, at=at, status=FlowState.IN_RECU, actor=ENGINE_ACTOR, detail=detail

@@ -3,6 +3,8 @@ written atomically, recorded in the ledger (ARCHITECTURE §8, §9)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
@@ -16,6 +18,24 @@ from .settings import Settings
 CR = "CR"
 PIVOT = "PIVOT"
 STATUT = "STATUT"
+
+
+# Session.info key: files written in the current transaction, withdrawn if it rolls back
+WRITTEN = "edi_engine.written"
+
+
+def withdraw(session: Session) -> list[Path]:
+    """Remove the files written in a transaction that was rolled back: no output of a flow
+    may exist that the ledger does not know (the flow is taken again as a whole)."""
+    written = session.info.pop(WRITTEN, [])
+    for path in written:
+        path.unlink(missing_ok=True)
+    return written
+
+
+def forget_written(session: Session) -> None:
+    """The transaction committed: its files are the ledger's now."""
+    session.info.pop(WRITTEN, None)
 
 
 class OutputInvalid(EngineError):
@@ -44,6 +64,8 @@ def deliver(
     name: str,
     content: bytes,
 ) -> None:
-    local.write_atomic(settings.outbox / partner / name, content, settings.processing.fsync)
+    target = settings.outbox / partner / name
+    local.write_atomic(target, content, settings.processing.fsync)
+    session.info.setdefault(WRITTEN, []).append(target)
     values = {"kind": kind, "partner_code": partner, "file_name": name, "written_at": clock.now()}
     session.execute(insert(Output).values(flow_id=flow_id, **values))

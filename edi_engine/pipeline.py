@@ -27,7 +27,6 @@ from .routing import Recipient, route
 from .settings import Settings
 from .states import FlowState, Syntax
 
-
 FIRST_DELIVERY = "Non"  # Renvoi: not a new delivery of an invoice already made available
 
 

@@ -11,13 +11,14 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from . import clock, db, intake, leasing, pipeline, routing
+from . import clock, db, intake, leasing, outputs, pipeline, routing
 from .errors import EngineError
 from .models import Flow, FlowEvent
 from .settings import Settings
 from .states import FlowState
 
 log = logging.getLogger(__name__)
+MAX_DAEMON_PAUSE = 300.0  # seconds between two attempts after repeated failures
 LEASE_BATCH = 20  # flows leased per transaction; released if asked to stop
 
 
@@ -68,9 +69,12 @@ def _process_one(
     try:
         pipeline.process_flow(settings, session, flow, structures, worker)
         session.commit()
+        outputs.forget_written(session)
         report.processed.append(number)
     except Exception as exc:  # a bug or a technical failure must not stop the run
         session.rollback()
+        for path in outputs.withdraw(session):
+            log.warning("flow %s: withdrew %s written before the failure", number, path)
         if isinstance(exc, EngineError):
             log.error("flow %s: technical failure: %s", number, exc.message)
         else:
@@ -100,8 +104,16 @@ def run_daemon(settings: Settings, on_report: Callable[[RunReport], None]) -> No
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    pause = settings.processing.daemon_poll_seconds
+    failures = 0
     while not stop.is_set():
-        report = run_once(settings, should_stop=stop.is_set)
-        if report.received or report.processed or report.incidents:
-            on_report(report)
-        stop.wait(settings.processing.daemon_poll_seconds)
+        try:
+            report = run_once(settings, should_stop=stop.is_set)
+        except EngineError as exc:  # the ledger or the disk: wait, longer each time, and retry
+            failures += 1
+            log.error("run failed (%d in a row), retrying: %s", failures, exc.message)
+        else:
+            failures = 0
+            if report.received or report.processed or report.incidents:
+                on_report(report)
+        stop.wait(min(pause * 2**failures, MAX_DAEMON_PAUSE))

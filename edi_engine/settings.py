@@ -172,13 +172,15 @@ def _check(loaded: Settings, config: Path) -> None:
     hub_id = loaded.hub.id
     if not (3 <= len(hub_id) <= 8) or "_" in hub_id or not hub_id.isascii():
         raise ConfigurationError(
-            f"{config}: hub.id {hub_id!r} must have 3 to 8 characters without '_' "
+            f"hub.id {hub_id!r} ({config} or {env_name('hub', 'id')}) must have 3 to 8 characters without '_' "
             "(it is the Emetteur/Id of every file the hub writes)."
         )
     _ = loaded.cii_schema  # a strict schema folder that holds no schema is refused now
     for section, key in (("pickup", "batch_size"), ("processing", "lease_seconds")):
         if getattr(getattr(loaded, section), key) < 1:
-            raise ConfigurationError(f"{config}: {section}.{key} must be at least 1.")
+            raise ConfigurationError(
+                f"{section}.{key} ({config} or {env_name(section, key)}) must be at least 1."
+            )
 
 
 def _read_toml(config: Path) -> dict[str, Any]:

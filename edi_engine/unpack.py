@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from connectors.local import display_name
+
 from .problems import FlowRejected, Problem
 from .settings import LimitSettings
 
@@ -29,7 +31,7 @@ def _reject(code: str, message: str, value: str | None = None) -> FlowRejected:
 
 def check_member_name(name: str) -> str:
     """Refuse absolute paths, drive letters and '..': a member cannot leave its folder."""
-    normalised = name.replace("\\", "/")
+    normalised = display_name(name).replace("\\", "/")
     parts = PurePosixPath(normalised).parts
     if normalised.startswith("/") or (parts and ":" in parts[0]) or ".." in parts or not parts:
         raise _reject(
@@ -99,10 +101,15 @@ def zip_members(path: Path, limits: LimitSettings) -> Iterator[Member]:
                 budget.admit(name, info.file_size)
             for info in infos:
                 with batch.open(info) as stream:
-                    yield Member(
-                        info.filename.replace("\\", "/"), budget.read(info.filename, stream)
-                    )
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
+                    name = check_member_name(info.filename)
+                    yield Member(name, budget.read(name, stream))
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        EOFError,
+        NotImplementedError,
+        zlib.error,
+    ) as exc:
         raise _reject("CORRUPT_ARCHIVE", f"The zip batch cannot be read: {exc}.") from exc
 
 

@@ -341,3 +341,32 @@ def test_hidden_and_temporary_names_are_not_taken(home: Home) -> None:
 def test_run_needs_exactly_one_mode(home: Home) -> None:
     result = home.invoke("run", code=2)
     assert "--once" in result.stderr
+
+
+def test_nested_archive_member_is_refused_and_the_others_go_on(home: Home) -> None:
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as nested:
+        nested.writestr("x.xml", sample("batch/ubl-batch-2.xml"))
+    outer = io.BytesIO()
+    with zipfile.ZipFile(outer, "w") as batch:
+        batch.writestr("inner.zip", inner.getvalue())
+        batch.writestr("ok.xml", sample("batch/ubl-batch-1.xml"))
+    home.drop(SUPPLIER_1, "outer.zip", outer.getvalue())
+
+    (flow,) = home.run()
+
+    assert (flow["status"], flow["invoices"]) == ("IN_INTEGRE_PARTIEL", 1)
+    (error,) = home.show(flow["number"])["errors"]
+    assert (error["code"], error["document"]) == ("NESTED_ARCHIVE", "inner.zip")
+
+
+def test_empty_batch_is_refused(home: Home) -> None:
+    empty = io.BytesIO()
+    with zipfile.ZipFile(empty, "w"):
+        pass
+    home.drop(SUPPLIER_1, "empty.zip", empty.getvalue())
+
+    (flow,) = home.run()
+
+    assert flow["status"] == "IN_REJETE"
+    assert [e["code"] for e in home.show(flow["number"])["errors"]] == ["EMPTY_BATCH"]

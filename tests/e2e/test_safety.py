@@ -10,23 +10,28 @@ from sqlalchemy.orm import Session
 
 from edi_engine import archive
 
-from .conftest import SUPPLIER_1, Home
+from .conftest import RECIPIENT, SUPPLIER_1, Home
 
 
-def test_failed_commit_leaves_the_file_in_its_inbox(
+def test_failed_commit_after_archiving_leaves_the_file_in_its_inbox(
     home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dropped = home.drop(SUPPLIER_1, "ubl-invoice.xml", sample="ubl-invoice.xml")
+    archive_dir = home.path / "archive"
+    real_commit = Session.commit
 
-    def database_gone(self: Session) -> None:
-        raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+    def commit_fails_once_archived(self: Session) -> None:
+        if any(p.is_file() for p in archive_dir.rglob("*")):
+            raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+        real_commit(self)
 
-    monkeypatch.setattr(Session, "commit", database_gone)
+    monkeypatch.setattr(Session, "commit", commit_fails_once_archived)
     result = home.invoke("run", "--once", code=3)
     monkeypatch.undo()
 
-    assert "disk I/O error" in result.stderr or result.exception is not None
+    assert "disk I/O error" in result.stderr
     assert dropped.exists()
+    assert any(p.is_file() for p in archive_dir.rglob("*"))  # the copy was made first
     assert json.loads(home.invoke("flows", "list", "--json").stdout) == []
 
     # taken again next time, once and only once
@@ -50,31 +55,36 @@ def test_failed_archive_leaves_the_file_in_its_inbox(
     assert dropped.exists()
 
 
-def test_technical_failure_marks_the_flow_and_the_run_goes_on(
+def test_technical_failure_withdraws_its_outputs_and_the_run_goes_on(
     home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home.drop(SUPPLIER_1, "a.xml", sample="ubl-invoice.xml")
     home.drop(SUPPLIER_1, "b.xml", sample="ubl-creditnote.xml")
-    from edi_engine import routing
+    from edi_engine import report
 
-    real = routing.route
+    real = report.integration_report
     calls = []
 
-    def route_once_broken(invoice, structures):
-        calls.append(invoice.number)
-        if len(calls) == 1:
-            raise RuntimeError("bug in routing")
-        return real(invoice, structures)
+    def cr_fails_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:  # the pivot of a.xml is written by then
+            raise RuntimeError("bug in the CR")
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr("edi_engine.pipeline.route", route_once_broken)
-    result = home.invoke("run", "--once", "--json")
+    monkeypatch.setattr("edi_engine.pipeline.report.integration_report", cr_fails_once)
+    result = home.invoke("run", "--once", "--json", code=3)
 
     flows = {f["file_name"]: f for f in json.loads(result.stdout)}
     assert flows["a.xml"]["status"] == "IN_INCIDENTE"
     assert flows["b.xml"]["status"] == "IN_INTEGRE"
-    events = home.show(flows["a.xml"]["number"])["events"]
-    assert events[-1]["status"] == "IN_INCIDENTE"
-    assert "bug in routing" in events[-1]["detail"]
+    detail = home.show(flows["a.xml"]["number"])
+    assert detail["events"][-1]["status"] == "IN_INCIDENTE"
+    assert "bug in the CR" in detail["events"][-1]["detail"]
+    assert detail["outputs"] == [] and detail["invoice_list"] == []
+    # nothing on disk that the ledger does not know: only b.xml's pivot and CR
+    number_a, number_b = flows["a.xml"]["number"], flows["b.xml"]["number"]
+    assert not any(number_a in name for name in home.outbox(RECIPIENT) + home.outbox(SUPPLIER_1))
+    assert home.outbox(RECIPIENT) == [f"PIVOT_{RECIPIENT}_{number_b}_1.xml"]
 
 
 def test_a_file_recorded_but_not_acknowledged_is_not_taken_twice(

@@ -7,6 +7,7 @@ so only the project itself is built and installed, from a copy of its sources.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import site
@@ -77,8 +78,28 @@ def test_installed_package_is_used_not_the_sources(installed: Path, tmp_path: Pa
 def test_installed_demo_runs_from_another_directory(installed: Path, tmp_path: Path) -> None:
     result = _run(installed, tmp_path, str(installed / "bin" / "edi-engine"), "demo", "here")
     assert result.returncode == 0, result.stderr
-    assert "IN_INTEGRE_PARTIEL" in result.stdout and "IN_REJETE" in result.stdout
     assert (tmp_path / "here" / "edi-engine.toml").is_file()
+    listed = _run(
+        installed,
+        tmp_path,
+        str(installed / "bin" / "edi-engine"),
+        "--home",
+        "here",
+        "flows",
+        "list",
+        "--json",
+    )
+    states = {f["file_name"]: f["status"] for f in json.loads(listed.stdout)}
+    assert states == {
+        "ubl-invoice.xml": "IN_INTEGRE",
+        "ubl-creditnote.xml": "IN_INTEGRE",
+        "ubl-inactive.xml": "IN_REJETE",
+        "xsd-invalid.xml": "IN_REJETE",
+        "cii-invoice.xml": "IN_INTEGRE",
+        "pivot-multi.xml": "IN_INTEGRE_PARTIEL",
+        "resent.xml": "IN_REJETE",
+        "batch.zip": "IN_INTEGRE",
+    }
     assert list((tmp_path / "here" / "outbox" / "DEST01").glob("PIVOT_DEST01_*.xml"))
 
 

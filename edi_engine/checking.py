@@ -11,17 +11,6 @@ from .settings import Settings
 from .states import Syntax
 
 
-def _problem(p: Problem) -> dict[str, Any]:
-    return {
-        "code": p.code,
-        "message": p.message,
-        "line": p.line,
-        "path": p.path,
-        "element": p.element,
-        "document": p.document,
-    }
-
-
 def validate_file(path: Path, settings: Settings, explain: bool = False) -> dict[str, Any]:
     """Syntax, validity and every error (line and path) of one file; never raises for bad input."""
     result: dict[str, Any] = {"file": str(path), "syntax": None, "valid": False, "errors": []}
@@ -33,22 +22,22 @@ def validate_file(path: Path, settings: Settings, explain: bool = False) -> dict
         if streaming.applies(path, size, limits):
             problems = streaming.check(path, path.name, limits)  # in bounded memory
             result.update(syntax=Syntax.PIVOT, valid=not problems)
-            result["errors"] = [_problem(p) for p in problems]
+            result["errors"] = [p.as_dict() for p in problems]
             return result
         unpacked = documents.unpacked(path, path.name, settings)
         found = list(unpacked.documents)
     except OSError as exc:
         problem = Problem("UNREADABLE", f"Cannot read the file: {exc.strerror or exc}.")
-        result["errors"] = [_problem(problem)]
+        result["errors"] = [problem.as_dict()]
         return result
     except FlowRejected as rejected:
-        result["errors"] = [_problem(p) for p in rejected.problems]
+        result["errors"] = [p.as_dict() for p in rejected.problems]
         return result
     result["syntax"] = documents.combined_syntax(d.syntax for d in found)
     result["container"] = unpacked.container.value
     problems = documents.all_problems(found)
     result["valid"] = not problems
-    result["errors"] = [_problem(p) for p in problems]
+    result["errors"] = [p.as_dict() for p in problems]
     if explain:
         result["explanations"] = [
             reason

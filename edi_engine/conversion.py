@@ -6,7 +6,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from pivot_format import pivot
-from pivot_format.model import Envelope
 
 from . import clock, documents, outputs, reading, siret
 from .errors import DocumentInvalid
@@ -51,14 +50,7 @@ def convert_file(path: Path, settings: Settings, receiver: str) -> tuple[bytes, 
             )
     if not invoices:
         raise DocumentInvalid(f"{path} carries no invoice to convert.")
-    envelope = Envelope(
-        flow_id=path.stem[:50],
-        produced_at=clock.now().date(),
-        sender_id=settings.hub.id,
-        receiver_id=receiver,
-        sender_label=settings.hub.name,
-    )
-    content = pivot.write_pivot(invoices, envelope)
+    content = pivot.write_pivot(invoices, outputs.envelope(settings, path.stem[:50], receiver))
     try:
         return outputs.checked(PIVOT, content, "the pivot"), len(invoices)
     except outputs.OutputInvalid as exc:

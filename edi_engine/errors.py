@@ -41,10 +41,6 @@ class PartnerExists(RefusedError):
     """A partner with this code is already registered."""
 
 
-class UnknownPartner(RefusedError):
-    """No partner is registered with this code."""
-
-
 class InvalidPartnerCode(UsageError):
     """A partner code has 3 to 8 characters: capital letters, digits or '-'."""
 

@@ -9,6 +9,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from connectors import local
+from pivot_format.model import Envelope
 
 from . import clock, validation
 from .errors import EngineError
@@ -17,7 +18,6 @@ from .settings import Settings
 
 CR = "CR"
 PIVOT = "PIVOT"
-STATUT = "STATUT"
 
 
 # Session.info key: files written in the current transaction, withdrawn if it rolls back
@@ -40,6 +40,17 @@ def forget_written(session: Session) -> None:
 
 class OutputInvalid(EngineError):
     """A file the engine produced does not validate against its own schema."""
+
+
+def envelope(settings: Settings, flow_id: str, receiver: str) -> Envelope:
+    """Every file the hub writes is signed by the hub and addressed to one partner."""
+    return Envelope(
+        flow_id=flow_id,
+        produced_at=clock.now().date(),
+        sender_id=settings.hub.id,
+        receiver_id=receiver,
+        sender_label=settings.hub.name,
+    )
 
 
 def file_name(kind: str, partner: str, flow_number: str, n: int | None = None) -> str:

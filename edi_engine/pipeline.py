@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from pivot_format import pivot
 from pivot_format.errors import ConversionError
-from pivot_format.model import Envelope
 
 from . import archive, clock, documents, outputs, reading, report, streaming
 from .identify import PIVOT
@@ -150,13 +149,7 @@ def _deliver(run: FlowRun, seq: int, read: reading.Read) -> Problem | None:
         renvoi=read.invoice.renvoi or FIRST_DELIVERY,  # "Recyclée"/"Complétée" come later
     )
     name = outputs.file_name(outputs.PIVOT, found.partner_code, flow.number, seq)
-    envelope = Envelope(
-        flow_id=flow.number,
-        produced_at=clock.now().date(),
-        sender_id=run.settings.hub.id,
-        receiver_id=found.partner_code,
-        sender_label=run.settings.hub.name,
-    )
+    envelope = outputs.envelope(run.settings, flow.number, found.partner_code)
     try:
         content = outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), name)
     except ConversionError as exc:
@@ -177,23 +170,9 @@ def _finish(run: FlowRun) -> None:
     flow.invoice_count = run.accepted + run.rejected
     flow.rejected_count = run.rejected
     if run.problems:
-        rows = [
-            {
-                "flow_id": flow.id,
-                "invoice_seq": p.invoice_seq,
-                "document": p.document,
-                "code": p.code,
-                "message": p.message,
-                "line": p.line,
-                "path": p.path,
-                "element": p.element,
-                "value": p.value,
-            }
-            for p in run.problems
-        ]
+        rows = [{"flow_id": flow.id, **p.as_dict()} for p in run.problems]
         run.session.execute(insert(FlowError), rows)
-    name = outputs.file_name(outputs.CR, flow.partner_code, flow.number)
-    content = report.integration_report(run.settings, flow, state, run.problems)
+    name, content = report.integration_report(run.settings, flow, state, run.problems)
     outputs.deliver(
         run.settings, run.session, flow.id, outputs.CR, flow.partner_code, name, content
     )

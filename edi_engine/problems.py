@@ -6,7 +6,7 @@ codes lives with the step that raises them and is listed in docs/errors.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,10 @@ class Problem:
 
     def at(self, **where: object) -> Problem:
         return replace(self, **where)
+
+    def as_dict(self) -> dict[str, object]:
+        """The keys are those of ``flow_errors`` and of the errors in `--json` output."""
+        return asdict(self)
 
 
 class FlowRejected(Exception):

@@ -32,7 +32,6 @@ class Read:
     document: str
     invoice: Invoice | None = None
     problem: Problem | None = None
-    source_line: int | None = None
 
 
 def invoices(document: Document, limits: LimitSettings) -> Iterator[Read]:
@@ -67,7 +66,7 @@ def read_one(
             value=exc.value or None,
             document=document.name,
         )
-        return Read(number, document.name, problem=problem, source_line=element.sourceline)
+        return Read(number, document.name, problem=problem)
     if not keep_attachments and document.original is not None:
         # the deposited document itself travels with the pivot as PJ 01
         invoice = replace(invoice, attachments=(document.original, *invoice.attachments))
@@ -77,7 +76,7 @@ def read_one(
         return Read(
             invoice.number, document.name, problem=problem.at(line=line, document=document.name)
         )
-    return Read(invoice.number, document.name, invoice=invoice, source_line=line)
+    return Read(invoice.number, document.name, invoice=invoice)
 
 
 def _attachments_problem(invoice: Invoice, limits: LimitSettings) -> Problem | None:

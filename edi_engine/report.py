@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pivot_format import statut
-from pivot_format.model import Envelope, ErrorLine, FlowStatus
+from pivot_format.model import ErrorLine, FlowStatus
 
 from . import clock, outputs
 from .identify import STATUT
@@ -40,7 +40,8 @@ def error_line(problem: Problem) -> ErrorLine:
 
 def integration_report(
     settings: Settings, flow: Flow, state: FlowState, problems: Sequence[Problem]
-) -> bytes:
+) -> tuple[str, bytes]:
+    """The CR's file name and content, checked against our status schema."""
     accepted = flow.invoice_count - flow.rejected_count
     status = FlowStatus(
         code=CR_CODE[state],
@@ -52,12 +53,6 @@ def integration_report(
         ),
         errors=tuple(error_line(p) for p in problems),
     )
-    envelope = Envelope(
-        flow_id=flow.number,
-        produced_at=clock.now().date(),
-        sender_id=settings.hub.id,
-        receiver_id=flow.partner_code,
-        sender_label=settings.hub.name,
-    )
+    envelope = outputs.envelope(settings, flow.number, flow.partner_code)
     name = outputs.file_name(outputs.CR, flow.partner_code, flow.number)
-    return outputs.checked(STATUT, statut.write_flow_statuses([status], envelope), name)
+    return name, outputs.checked(STATUT, statut.write_flow_statuses([status], envelope), name)

@@ -14,10 +14,6 @@ class FlowState(StrEnum):
     IN_INCIDENTE = "IN_INCIDENTE"
 
 
-FINAL_FLOW_STATES = frozenset(
-    {FlowState.IN_INTEGRE, FlowState.IN_INTEGRE_PARTIEL, FlowState.IN_REJETE}
-)
-
 # CR flow-status codes (CPPFluxStatuts/IdStatut)
 CR_RECEIVED = "90"
 CR_REJECTED = "93"

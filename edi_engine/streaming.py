@@ -14,13 +14,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from lxml import etree
 
 from pivot_format import pivot
 
-from . import identify, reading, validation
+from . import identify, reading, validation, xmlsafe
 from .documents import Document
 from .problems import FlowRejected, Problem
 from .settings import LimitSettings
@@ -41,20 +40,13 @@ def applies(path: Path, size: int, limits: LimitSettings) -> bool:
             return False  # batches, PDFs and refused DOCTYPEs take the usual road
         handle.seek(0)
         try:
-            for _, element in etree.iterparse(handle, events=("start",), **_options(limits)):
+            for _, element in etree.iterparse(
+                handle, events=("start",), **xmlsafe.options(limits.huge_xml)
+            ):
                 return element.tag == identify.PIVOT
         except etree.XMLSyntaxError:
             return False  # the usual road says precisely why
     return False
-
-
-def _options(limits: LimitSettings) -> dict[str, Any]:
-    return {
-        "resolve_entities": False,
-        "no_network": True,
-        "load_dtd": False,
-        "huge_tree": limits.huge_xml,
-    }
 
 
 def _drop(element: etree._Element) -> None:
@@ -129,7 +121,7 @@ def check(path: Path, name: str, limits: LimitSettings) -> list[Problem]:
     try:
         with open(path, "rb") as handle:
             for event, element in etree.iterparse(
-                handle, events=("start", "end"), **_options(limits)
+                handle, events=("start", "end"), **xmlsafe.options(limits.huge_xml)
             ):
                 if root is None:
                     root = element
@@ -155,7 +147,9 @@ def reads(path: Path, name: str, limits: LimitSettings) -> Iterator[reading.Read
         raise FlowRejected(*problems)
     document = Document(name, Syntax.PIVOT, None, (), None)
     with open(path, "rb") as handle:
-        for _, element in etree.iterparse(handle, events=("end",), tag=UNIT, **_options(limits)):
+        for _, element in etree.iterparse(
+            handle, events=("end",), tag=UNIT, **xmlsafe.options(limits.huge_xml)
+        ):
             yield reading.read_one(
                 document, element, pivot.read_invoice, limits, keep_attachments=True
             )

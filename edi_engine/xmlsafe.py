@@ -11,18 +11,16 @@ from .problems import FlowRejected, Problem
 _local = threading.local()  # lxml parsers are not safe to share between threads
 
 
+def options(huge: bool) -> dict[str, bool]:
+    """Parser options of every parse, whole or streamed: no entity, no network, no DTD."""
+    return {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": huge}
+
+
 def _parser(huge: bool) -> etree.XMLParser:
     key = f"parser_{huge}"
     parser = getattr(_local, key, None)
     if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            dtd_validation=False,
-            huge_tree=huge,
-            remove_comments=False,
-        )
+        parser = etree.XMLParser(**options(huge))
         setattr(_local, key, parser)
     return parser
 

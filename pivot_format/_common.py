@@ -38,12 +38,24 @@ lives here, once. Decisions MAPPING.md leaves to the readers, one per line, with
   written "123 456 789 00012".
 - Supplier id when neither SIRET nor EU VAT: legal id, else VAT number, else party id,
   because the legal id is the most stable and the supplier id is part of the duplicate key.
-- A French supplier without SIRET, or an EU one without VAT number, gets type 3, because a
-  reader reports what the document says and the engine's controls decide on it.
+- A supplier in France (BT-40 = FR) without SIRET is refused (MISSING_ELEMENT), because the
+  pivot identifies French suppliers by SIRET only (TypeIdentifiant 1) and the accountant's
+  mandates (Helios statuses 09/11) find invoices by supplier SIRET: a French supplier
+  labelled "outside the EU" could never be paid through the hub.
+- An EU supplier without VAT number gets type 3 with its legal id (else party id), because
+  type 2 is defined by the VAT number and CodePays still says where the supplier is.
 - Buyer SIRET is also taken from the Peppol endpoint (cbc:EndpointID / ram:URIID) under a
   SIRET scheme, because French public buyers are addressed that way on Peppol.
 - A VAT breakdown without a rate (category O, outside the scope of VAT) has rate 0, because
   the pivot's Taux is mandatory.
+- One TVA per VAT breakdown of the source, in its order, even when two share a rate (Z and
+  E at 0 %): merging them would hide how the base splits, and the amounts stay exact.
+- PrixUnitaire is the net price of ONE unit: BT-146 / BT-149 (price base quantity, 1 when
+  absent), exact when the division ends (with at least the price's decimals), else rounded
+  half-even to 10 decimals; a base quantity of 0 is refused. One exception: when the
+  undivided price times the quantity gives the line amount (BT-131, to its last decimal)
+  and the divided one does not, the base quantity contradicts the line and is ignored
+  (generators that copy the price into BasisQuantity, as the CEN CII examples do).
 - Text limits of the pivot (number 20, origin invoice 20, engagement and contract 50,
   service code 100) are refused, never truncated, because a cut reference points at
   something else.
@@ -57,7 +69,7 @@ import binascii
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, Inexact, InvalidOperation, localcontext
 from typing import NamedTuple
 
 from lxml import etree
@@ -75,6 +87,9 @@ from .model import (
     Line,
     VatLine,
 )
+
+# Decimals of a unit price whose division by the base quantity does not end
+UNIT_PRICE_PLACES = 10
 
 # Pivot text limits (CPPFacturePivot_V2_02.xsd)
 NUMBER_MAX = 20
@@ -281,7 +296,14 @@ def supplier_identity(
         siret = _siret_without_scheme(legal_ids)
     if siret is not None:
         return siret, ID_SIRET
-    if vat_ids and country in EU_COUNTRIES and country != "FR":
+    if country == "FR":
+        raise ConversionError(
+            "MISSING_ELEMENT",
+            f"{element}: a supplier in France is identified in the pivot by its SIRET "
+            "(TypeIdentifiant 1); give it as 14 digits under scheme 0009 (or 0002, 1)",
+            element,
+        )
+    if vat_ids and country in EU_COUNTRIES:
         return vat_ids[0][0], ID_EU_VAT
     other = next(iter((*legal_ids, *vat_ids, *party_ids)), None)
     if other is None:
@@ -325,6 +347,7 @@ class LinePaths(NamedTuple):
     """A line's paths (relative to it) or, once read, its values."""
 
     price: str | None
+    base_quantity: str | None
     quantity: str | None
     amount: str | None
     seller_id: str | None
@@ -360,18 +383,64 @@ def lines(
     for number, node in enumerate(found, start=1):
         prefix = f"{path}[{number}]/"
         values = record(node)
-        rate = values.rate
+        rate, base = values.rate, values.base_quantity
+        quantity = amount(values.quantity, prefix + paths.quantity)
+        line_amount = amount(values.amount, prefix + paths.amount)
         result.append(
             Line(
                 number=number,
-                unit_price=amount(values.price, prefix + paths.price),
-                quantity=amount(values.quantity, prefix + paths.quantity),
-                amount_ht=amount(values.amount, prefix + paths.amount),
+                unit_price=unit_price(
+                    amount(values.price, prefix + paths.price),
+                    None if base is None else to_decimal(base, prefix + paths.base_quantity),
+                    quantity,
+                    line_amount,
+                    prefix + paths.base_quantity,
+                ),
+                quantity=quantity,
+                amount_ht=line_amount,
                 product_ref=values.seller_id or values.name,
                 vat_rate=None if rate is None else to_decimal(rate, prefix + paths.rate),
             )
         )
     return tuple(result)
+
+
+def unit_price(
+    price: Decimal, base: Decimal | None, quantity: Decimal, line_amount: Decimal, element: str
+) -> Decimal:
+    """PrixUnitaire: the net price (BT-146) of ONE unit, where the source gives it for
+    ``base`` units (BT-149); see the module docstring for the one exception."""
+    if base is None or base == 1:
+        return price
+    if base == 0:
+        raise invalid(element, str(base), "a price base quantity other than zero")
+    divided = _divide(price, base)
+    if _gives(price, quantity, line_amount) and not _gives(divided, quantity, line_amount):
+        return price
+    return divided
+
+
+def _divide(price: Decimal, base: Decimal) -> Decimal:
+    """price / base, exact when the division ends, never with fewer decimals than price."""
+    scale = -price.as_tuple().exponent
+    with localcontext() as context:
+        context.prec = 60
+        context.clear_flags()
+        quotient = price / base
+        if context.flags[Inexact]:
+            places = max(UNIT_PRICE_PLACES, scale)
+            quotient = quotient.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+        elif -quotient.as_tuple().exponent < scale:
+            quotient = quotient.quantize(Decimal(1).scaleb(-scale))
+    return quotient.copy_abs() if quotient.is_zero() else quotient  # no -0 in a price
+
+
+def _gives(price: Decimal, quantity: Decimal, line_amount: Decimal) -> bool:
+    """price x quantity rounds to the line amount at the amount's last decimal."""
+    with localcontext() as context:
+        context.prec = 60
+        half_unit = Decimal(1).scaleb(line_amount.as_tuple().exponent) / 2
+        return abs(price * quantity - line_amount) <= half_unit
 
 
 def attachments(

@@ -114,10 +114,12 @@ _VAT = Record(
 )
 
 _LINE_PATH = _TX + "ram:IncludedSupplyChainTradeLineItem"
+_NET_PRICE = "ram:SpecifiedLineTradeAgreement[1]/ram:NetPriceProductTradePrice[1]/"
 _LINES = xpath(_LINE_PATH, NS)
 _LINE = Record(
     c.LinePaths(
-        price="ram:SpecifiedLineTradeAgreement[1]/ram:NetPriceProductTradePrice/ram:ChargeAmount",
+        price=_NET_PRICE + "ram:ChargeAmount",
+        base_quantity=_NET_PRICE + "ram:BasisQuantity",
         quantity="ram:SpecifiedLineTradeDelivery[1]/ram:BilledQuantity",
         amount="ram:SpecifiedLineTradeSettlement[1]"
         "/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount",

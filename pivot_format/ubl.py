@@ -124,6 +124,7 @@ class _Kind(NamedTuple):
 def _line_record(quantity: str) -> Record[c.LinePaths]:
     paths = c.LinePaths(
         price="cac:Price[1]/cbc:PriceAmount",
+        base_quantity="cac:Price[1]/cbc:BaseQuantity",
         quantity=quantity,
         amount="cbc:LineExtensionAmount[1]",
         seller_id="cac:Item[1]/cac:SellersItemIdentification/cbc:ID",

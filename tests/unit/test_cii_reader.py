@@ -27,6 +27,7 @@ AGR = TX + "ram:ApplicableHeaderTradeAgreement/"
 STL = TX + "ram:ApplicableHeaderTradeSettlement/"
 SUM = STL + "ram:SpecifiedTradeSettlementHeaderMonetarySummation/"
 SELLER = AGR + "ram:SellerTradeParty/"
+NET_PRICE = "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/"
 BUYER = AGR + "ram:BuyerTradeParty/"
 GUIDELINE = "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID"
 
@@ -289,6 +290,48 @@ def test_supplier_siret_as_global_id(load) -> None:
     set_text(root, SELLER + "ram:GlobalID", "35600000000048", schemeID="0009")
 
     assert cii.read_invoice(root).supplier.identifier_type == "1"
+
+
+def test_french_supplier_without_siret_is_refused(load) -> None:
+    root = load("CII_example2.xml")
+    set_text(root, SELLER + "ram:PostalTradeAddress/ram:CountryID", "FR")
+
+    error = refused(root)
+
+    assert (error.code, error.element) == (
+        "MISSING_ELEMENT",
+        SELLER + "ram:SpecifiedLegalOrganization/ram:ID",
+    )
+
+
+def test_unit_price_per_base_quantity(load) -> None:
+    """huf_example_cii.xml prices fuel per 100 litres: PrixUnitaire is per litre."""
+    line = cii.read_invoice(load("huf_example_cii.xml")).lines[0]
+
+    assert (str(line.unit_price), str(line.quantity), str(line.amount_ht)) == (
+        "361.09",
+        "64",
+        "23440.00",
+    )
+
+
+def test_base_quantity_that_copies_the_price_is_ignored(load) -> None:
+    """CII_example2 line 5: 0.75 per 0.75 m, 250 m, 187.5: the line says 0.75 per metre."""
+    root = load("CII_example2.xml")
+    price = f"{TX}ram:IncludedSupplyChainTradeLineItem[5]/{NET_PRICE}"
+    assert first(root, price + "ram:BasisQuantity").text == "0.75"
+
+    assert str(cii.read_invoice(root).lines[4].unit_price) == "0.75"
+
+
+def test_price_base_quantity_of_zero_is_refused(load) -> None:
+    root = load("huf_example_cii.xml")
+    base = f"{TX}ram:IncludedSupplyChainTradeLineItem[2]/{NET_PRICE}ram:BasisQuantity"
+    set_text(root, base, "0.00")
+
+    error = refused(root)
+
+    assert (error.code, error.element, error.value) == ("INVALID_VALUE", base, "0.00")
 
 
 # -- pivot vocabulary -------------------------------------------------------------

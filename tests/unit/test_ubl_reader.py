@@ -284,6 +284,30 @@ def test_supplier_siret_under_chorus_scheme_1(load) -> None:
     assert (supplier.identifier, supplier.identifier_type) == ("35600000000048", "1")
 
 
+def test_french_supplier_without_siret_is_refused(load) -> None:
+    """The pivot names French suppliers by SIRET; a VAT number alone would read as type 3."""
+    root = load("ubl-tc434-example2.xml")
+    set_text(root, SUPPLIER + "cac:PostalAddress/cac:Country/cbc:IdentificationCode", "FR")
+
+    error = refused(root)
+
+    assert (error.code, error.element) == (
+        "MISSING_ELEMENT",
+        SUPPLIER + "cac:PartyLegalEntity/cbc:CompanyID",
+    )
+    assert "SIRET" in error.message
+
+
+def test_eu_supplier_without_vat_number_keeps_its_legal_id(load) -> None:
+    root = load("ubl-tc434-example2.xml")
+    set_text(root, SUPPLIER + "cac:PostalAddress/cac:Country/cbc:IdentificationCode", "SE")
+    remove(root, SUPPLIER + "cac:PartyTaxScheme")
+
+    supplier = ubl.read_invoice(root).supplier
+
+    assert (supplier.identifier, supplier.identifier_type) == ("123456789", "3")
+
+
 def test_party_name_is_kept_even_with_the_record_separator(load) -> None:
     root = load("ubl-tc434-example2.xml")
     set_text(root, SUPPLIER + "cac:PartyLegalEntity/cbc:RegistrationName", "A\ue000B")
@@ -406,6 +430,50 @@ def test_supplier_without_any_identifier(load) -> None:
     assert (error.code, error.element) == (
         "MISSING_ELEMENT",
         SUPPLIER + "cac:PartyLegalEntity/cbc:CompanyID",
+    )
+
+
+def _price_per(root: etree._Element, base: str) -> None:
+    price = first(root, "cac:InvoiceLine[1]/cac:Price")
+    quantity = etree.SubElement(price, f"{{{NS['cbc']}}}BaseQuantity", unitCode="EA")
+    quantity.text = base
+
+
+@pytest.mark.parametrize(
+    ("price", "base", "amount", "unit_price"),
+    [
+        ("150.00", "100", "12.00", "1.50"),  # exact: the price's two decimals kept
+        ("36109.00", "100.", "2888.72", "361.09"),
+        ("10.00", "3", "26.67", "3.3333333333"),  # never ends: 10 decimals, half-even
+        ("10.00", "1.000", "80.00", "10.00"),  # a base of one changes nothing
+        ("2.00", "2.00", "16.00", "2.00"),  # the base copies the price and the line agrees
+    ],
+)
+def test_unit_price_is_per_one_unit(
+    load, price: str, base: str, amount: str, unit_price: str
+) -> None:
+    root = load("ubl-tc434-example1.xml")
+    set_text(root, "cac:InvoiceLine[1]/cbc:InvoicedQuantity", "8")
+    set_text(root, "cac:InvoiceLine[1]/cac:Price/cbc:PriceAmount", price)
+    set_text(root, "cac:InvoiceLine[1]/cbc:LineExtensionAmount", amount)
+    _price_per(root, base)
+
+    line = ubl.read_invoice(root).lines[0]
+
+    assert str(line.unit_price) == unit_price
+    assert str(line.amount_ht) == amount
+
+
+def test_price_base_quantity_of_zero_is_refused(load) -> None:
+    root = load("ubl-tc434-example1.xml")
+    _price_per(root, "0")
+
+    error = refused(root)
+
+    assert (error.code, error.element, error.value) == (
+        "INVALID_VALUE",
+        "cac:InvoiceLine[1]/cac:Price/cbc:BaseQuantity",
+        "0",
     )
 
 

@@ -1,0 +1,450 @@
+"""Real-world fidelity (issue 3, item 6): every EN 16931 example of ../shared/corpus.
+
+Given a French public buyer (a fixture edits the parsed tree in memory: a SIRET under
+the schemes French buyers use, and a service code where there is none), each file must
+become a pivot that the official CPPFacturePivot_V2_02.xsd accepts and that says what
+the source says: number, issue date, currency, totals, VAT breakdown, line count, and
+every attachment byte for byte. The expected values are read from the source tree with
+this file's own XPaths, never through the readers under test.
+
+As it is, no corpus buyer has a SIRET: `edi-engine convert` must refuse each file and
+say so.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from lxml import etree
+
+from cli import main
+from edi_engine import siret
+from pivot_format import cii, pivot, ubl
+from pivot_format.model import Attachment, Envelope, Invoice
+
+PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
+BUYER_SIRET = "12345678200010"
+SERVICE_CODE = "SERVICE-ACHATS"
+ENVELOPE = Envelope(
+    flow_id="CORPUS", produced_at=date(2026, 1, 15), sender_id="HUB001", receiver_id="DEST01"
+)
+
+UBL_NS = {
+    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+}
+CII_NS = {
+    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+    "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
+}
+
+# Parametrizing needs the names at collection time; same lookup as conftest.SHARED.
+_SHARED = Path(
+    os.environ.get("EDI_SHARED_DIR", Path(__file__).resolve().parents[2].parent / "shared")
+)
+_CORPUS = _SHARED / "corpus"
+NAMES = sorted(str(p.relative_to(_CORPUS)) for p in _CORPUS.rglob("*") if p.is_file())
+
+
+# -- what the source says, read independently ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The values a recipient must find unchanged in the pivot."""
+
+    number: str
+    issue_date: date
+    currency: str
+    totals: tuple  # HT, TTC, net to pay: as written, or their exact() values
+    vat: list[tuple]  # rate (none: 0), base, amount: as written, or their exact() values
+    lines: int
+    attachments: list[bytes]  # embedded files, decoded
+
+
+def _texts(root: etree._Element, path: str, ns: dict[str, str]) -> list[str]:
+    return [(e.text or "").strip() for e in root.xpath(path, namespaces=ns)]
+
+
+def _text(root: etree._Element, path: str, ns: dict[str, str]) -> str:
+    (value,) = _texts(root, path, ns)
+    return value
+
+
+def _decoded(root: etree._Element, path: str, ns: dict[str, str]) -> list[bytes]:
+    return [base64.b64decode("".join(t.split())) for t in _texts(root, path, ns)]
+
+
+def ubl_facts(root: etree._Element) -> Facts:
+    ns = UBL_NS
+    total = "cac:LegalMonetaryTotal/cbc:"
+    vat = [
+        (
+            (s.findtext("cac:TaxCategory/cbc:Percent", None, ns) or "0").strip(),
+            s.findtext("cbc:TaxableAmount", None, ns).strip(),
+            s.findtext("cbc:TaxAmount", None, ns).strip(),
+        )
+        for s in root.xpath("cac:TaxTotal/cac:TaxSubtotal", namespaces=ns)
+    ]
+    return Facts(
+        number=_text(root, "cbc:ID", ns),
+        issue_date=date.fromisoformat(_text(root, "cbc:IssueDate", ns)[:10]),
+        currency=_text(root, "cbc:DocumentCurrencyCode", ns),
+        totals=(
+            _text(root, total + "TaxExclusiveAmount", ns),
+            _text(root, total + "TaxInclusiveAmount", ns),
+            _text(root, total + "PayableAmount", ns),
+        ),
+        vat=vat,
+        lines=len(root.xpath("cac:InvoiceLine | cac:CreditNoteLine", namespaces=ns)),
+        attachments=_decoded(
+            root,
+            "cac:AdditionalDocumentReference/cac:Attachment/cbc:EmbeddedDocumentBinaryObject",
+            ns,
+        ),
+    )
+
+
+def cii_facts(root: etree._Element) -> Facts:
+    ns = CII_NS
+    deal = "rsm:SupplyChainTradeTransaction/"
+    settlement = deal + "ram:ApplicableHeaderTradeSettlement/"
+    total = settlement + "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:"
+    vat = [
+        (
+            (t.findtext("ram:RateApplicablePercent", None, ns) or "0").strip(),
+            t.findtext("ram:BasisAmount", None, ns).strip(),
+            t.findtext("ram:CalculatedAmount", None, ns).strip(),
+        )
+        for t in root.xpath(settlement + "ram:ApplicableTradeTax", namespaces=ns)
+    ]
+    issued = _text(root, "rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString", ns)
+    return Facts(
+        number=_text(root, "rsm:ExchangedDocument/ram:ID", ns),
+        issue_date=datetime.strptime(issued, "%Y%m%d").date(),
+        currency=_text(root, settlement + "ram:InvoiceCurrencyCode", ns),
+        totals=(
+            _text(root, total + "TaxBasisTotalAmount", ns),
+            _text(root, total + "GrandTotalAmount", ns),
+            _text(root, total + "DuePayableAmount", ns),
+        ),
+        vat=vat,
+        lines=len(root.xpath(deal + "ram:IncludedSupplyChainTradeLineItem", namespaces=ns)),
+        attachments=_decoded(
+            root,
+            deal + "ram:ApplicableHeaderTradeAgreement/ram:AdditionalReferencedDocument"
+            "/ram:AttachmentBinaryObject",
+            ns,
+        ),
+    )
+
+
+# -- giving the buyer a SIRET and a service code ------------------------------------
+
+
+def _child(
+    parent: etree._Element, tag: str, ns: dict[str, str], before: tuple[str, ...]
+) -> etree._Element:
+    """``parent``'s first ``tag`` child, created in schema order when absent."""
+    prefix, local = tag.split(":")
+    found = parent.find(tag, ns)
+    if found is not None:
+        return found
+    element = etree.Element(f"{{{ns[prefix]}}}{local}")
+    successors = {f"{{{ns[t.split(':')[0]]}}}{t.split(':')[1]}" for t in before}
+    for child in parent:
+        if child.tag in successors:
+            child.addprevious(element)
+            return element
+    parent.append(element)
+    return element
+
+
+_UBL_AFTER_BUYER_REFERENCE = (
+    "cac:InvoicePeriod",
+    "cac:DiscrepancyResponse",
+    "cac:OrderReference",
+    "cac:BillingReference",
+    "cac:DespatchDocumentReference",
+    "cac:ReceiptDocumentReference",
+    "cac:StatementDocumentReference",
+    "cac:OriginatorDocumentReference",
+    "cac:ContractDocumentReference",
+    "cac:AdditionalDocumentReference",
+    "cac:ProjectReference",
+    "cac:Signature",
+    "cac:AccountingSupplierParty",
+)
+_UBL_AFTER_LEGAL_ENTITY = (
+    "cac:Contact",
+    "cac:Person",
+    "cac:AgentParty",
+    "cac:ServiceProviderParty",
+    "cac:PowerOfAttorney",
+    "cac:FinancialAccount",
+)
+_UBL_AFTER_PARTY_IDENTIFICATION = (
+    "cac:PartyName",
+    "cac:Language",
+    "cac:PostalAddress",
+    "cac:PhysicalLocation",
+    "cac:PartyTaxScheme",
+    "cac:PartyLegalEntity",
+    *_UBL_AFTER_LEGAL_ENTITY,
+)
+_UBL_AFTER_COMPANY_ID = (
+    "cbc:RegistrationDate",
+    "cbc:RegistrationExpirationDate",
+    "cbc:CompanyLegalFormCode",
+    "cbc:CompanyLegalForm",
+    "cbc:SoleProprietorshipIndicator",
+    "cbc:CompanyLiquidationStatusCode",
+    "cbc:CorporateStockAmount",
+    "cbc:FullyPaidSharesIndicator",
+    "cac:RegistrationAddress",
+    "cac:CorporateRegistrationScheme",
+    "cac:HeadOfficeParty",
+    "cac:ShareholderParty",
+)
+_CII_AFTER_LEGAL_ORGANIZATION = (
+    "ram:DefinedTradeContact",
+    "ram:PostalTradeAddress",
+    "ram:URIUniversalCommunication",
+    "ram:SpecifiedTaxRegistration",
+)
+
+
+def _set(element: etree._Element, text: str, **attrib: str) -> None:
+    element.text = text
+    for key, value in attrib.items():
+        element.set(key, value)
+
+
+def give_ubl_buyer_a_siret(root: etree._Element) -> str:
+    """SIRET under scheme 0009 as BT-46 and BT-47; the service code (BT-10) kept or set."""
+    ns = UBL_NS
+    party = root.find("cac:AccountingCustomerParty/cac:Party", ns)
+    identification = _child(party, "cac:PartyIdentification", ns, _UBL_AFTER_PARTY_IDENTIFICATION)
+    _set(_child(identification, "cbc:ID", ns, ()), BUYER_SIRET, schemeID="0009")
+    legal = _child(party, "cac:PartyLegalEntity", ns, _UBL_AFTER_LEGAL_ENTITY)
+    _set(_child(legal, "cbc:CompanyID", ns, _UBL_AFTER_COMPANY_ID), BUYER_SIRET, schemeID="0009")
+    reference = _child(root, "cbc:BuyerReference", ns, _UBL_AFTER_BUYER_REFERENCE)
+    if not (reference.text or "").strip():
+        reference.text = SERVICE_CODE
+    return reference.text.strip()
+
+
+def give_cii_buyer_a_siret(root: etree._Element) -> str:
+    """SIRET under scheme 0002 as BT-47; the service code (BT-10) kept or set."""
+    ns = CII_NS
+    agreement = root.find("rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement", ns)
+    buyer = agreement.find("ram:BuyerTradeParty", ns)
+    legal = _child(buyer, "ram:SpecifiedLegalOrganization", ns, _CII_AFTER_LEGAL_ORGANIZATION)
+    identifier = legal.find("ram:ID", ns)
+    if identifier is None:
+        identifier = etree.Element(f"{{{ns['ram']}}}ID")
+        legal.insert(0, identifier)
+    _set(identifier, BUYER_SIRET, schemeID="0002")
+    reference = agreement.find("ram:BuyerReference", ns)
+    if reference is None:
+        reference = etree.Element(f"{{{ns['ram']}}}BuyerReference")
+        agreement.insert(0, reference)  # the first child of the agreement
+    if not (reference.text or "").strip():
+        reference.text = SERVICE_CODE
+    return reference.text.strip()
+
+
+@dataclass(frozen=True)
+class Source:
+    """A corpus file, its tree given a French buyer, and what it says."""
+
+    path: Path
+    content: bytes  # the file as deposited, unedited
+    root: etree._Element  # edited
+    read: Callable[[etree._Element], Invoice]
+    facts: Facts
+    service_code: str
+
+
+@pytest.fixture(params=NAMES)
+def source(request: pytest.FixtureRequest, corpus_dir: Path) -> Source:
+    path = corpus_dir / request.param
+    content = path.read_bytes()
+    root = etree.fromstring(content, PARSER)
+    if root.tag == cii.ROOT_TAG:
+        service_code = give_cii_buyer_a_siret(root)
+        return Source(path, content, root, cii.read_invoice, cii_facts(root), service_code)
+    assert root.tag in (ubl.INVOICE_TAG, ubl.CREDIT_NOTE_TAG), f"{path}: unknown syntax"
+    service_code = give_ubl_buyer_a_siret(root)
+    return Source(path, content, root, ubl.read_invoice, ubl_facts(root), service_code)
+
+
+# -- what the pivot says ------------------------------------------------------------
+
+
+def pivot_facts(document: etree._Element) -> Facts:
+    (unit,) = document.findall("CPPFactures/CPPFacturePivotUnitaire")
+    data = unit.find("DonneesFacture")
+    return Facts(
+        number=data.findtext("Id"),
+        issue_date=date.fromisoformat(data.findtext("DateEmissionFacture")),
+        currency=data.findtext("Devise"),
+        totals=tuple(
+            data.findtext(f"Montants/{tag}")
+            for tag in ("MontantHT", "MontantTTC", "MontantNetAPayer")
+        ),
+        vat=[
+            (t.findtext("Taux"), t.findtext("BaseHt"), t.findtext("MontantTVA"))
+            for t in data.findall("TVAs/TVA")
+        ],
+        lines=len(data.findall("Lignes/Ligne")),
+        attachments=[
+            base64.b64decode(pj.findtext("Contenu"))
+            for pj in unit.findall("PJ")
+            if pj.findtext("TypePJ") == "02"
+        ],
+    )
+
+
+def exact(text: str) -> tuple:
+    """A decimal's value and scale: ``12.50`` is not ``12.5``; ``100.`` is ``100``."""
+    return tuple(Decimal(text).as_tuple())
+
+
+def exactly(facts: Facts) -> Facts:
+    """The facts with every amount as its value and scale, to compare with the pivot."""
+    return Facts(
+        number=facts.number,
+        issue_date=facts.issue_date,
+        currency=facts.currency,
+        totals=tuple(exact(t) for t in facts.totals),
+        vat=[tuple(exact(v) for v in vat) for vat in facts.vat],
+        lines=facts.lines,
+        attachments=facts.attachments,
+    )
+
+
+def convert(source: Source) -> etree._Element:
+    invoice = source.read(source.root)
+    original = Attachment(source.path.name, "application/xml", source.content, "01")
+    invoice = replace(invoice, attachments=(original, *invoice.attachments))
+    written = pivot.write_pivot([invoice], ENVELOPE)
+    return etree.fromstring(written)
+
+
+# -- the tests ----------------------------------------------------------------------
+
+
+def test_every_corpus_file_is_checked(corpus_files: list[Path], corpus_dir: Path) -> None:
+    assert sorted(str(p.relative_to(corpus_dir)) for p in corpus_files) == NAMES
+    assert NAMES, "the corpus is empty"
+
+
+def test_buyer_siret_is_a_valid_siret() -> None:
+    assert siret.is_valid(BUYER_SIRET)
+
+
+def test_pivot_validates_against_the_official_schema(
+    source: Source, official_pivot_schema: etree.XMLSchema
+) -> None:
+    document = convert(source)
+
+    assert official_pivot_schema.validate(document), official_pivot_schema.error_log
+
+
+def test_pivot_says_what_the_source_says(source: Source) -> None:
+    found = pivot_facts(convert(source))
+
+    assert exactly(found) == exactly(source.facts)
+
+
+def test_pivot_is_addressed_to_the_buyer_siret_and_service(source: Source) -> None:
+    debiteur = convert(source).find("CPPFactures/CPPFacturePivotUnitaire/Debiteur")
+
+    assert debiteur.findtext("TypeIdentifiant") == "1"
+    assert debiteur.findtext("Identifiant") == BUYER_SIRET
+    assert debiteur.findtext("CodeService") == source.service_code
+
+
+def test_the_deposited_document_travels_first_and_whole(source: Source) -> None:
+    first = convert(source).find("CPPFactures/CPPFacturePivotUnitaire/PJ")
+
+    assert first.get("NumOrdre") == "1"
+    assert first.findtext("TypePJ") == "01"
+    assert base64.b64decode(first.findtext("Contenu")) == source.content
+    name = first.findtext("NomPJ")
+    assert len(name) <= pivot.MAX_ATTACHMENT_NAME
+    assert name.rpartition(".")[2] == source.path.suffix[1:]  # the extension survives
+
+
+def test_long_attachment_names_are_shortened_keeping_their_extension(corpus_dir: Path) -> None:
+    """huf_example_cii.xml embeds a PDF whose name has 52 characters."""
+    path = corpus_dir / "en16931-cii" / "huf_example_cii.xml"
+    root = etree.fromstring(path.read_bytes(), PARSER)
+    give_cii_buyer_a_siret(root)
+    source = Source(path, path.read_bytes(), root, cii.read_invoice, cii_facts(root), "")
+
+    names = [pj.findtext("NomPJ") for pj in convert(source).iter("PJ")]
+
+    assert names == [
+        "huf_example_cii.xml",
+        "843312_2021-09-30_HU_E-INVOICE_21-620198615-00.pdf",
+    ]
+    assert len(names[1]) == pivot.MAX_ATTACHMENT_NAME
+
+
+# -- as deposited: the engine refuses, and says why ---------------------------------
+
+
+@pytest.fixture
+def run_convert(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[Path], Result]:
+    """`edi-engine convert FILE` outside any home, with no EDI_ENGINE_* setting inherited."""
+    for name in list(os.environ):
+        if name.startswith("EDI_ENGINE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def run(path: Path) -> Result:
+        return runner.invoke(main, ["convert", str(path)], catch_exceptions=False)
+
+    return run
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_corpus_file_as_deposited_is_refused_for_its_buyer(
+    name: str, corpus_dir: Path, run_convert: Callable[[Path], Result]
+) -> None:
+    result = run_convert(corpus_dir / name)
+
+    assert result.exit_code == 1, result.output
+    assert "buyer" in result.stderr
+    assert "not a valid SIRET" in result.stderr
+    assert result.stdout == ""
+
+
+def test_edited_file_is_delivered_by_the_engine(
+    source: Source,
+    tmp_path: Path,
+    run_convert: Callable[[Path], Result],
+    official_pivot_schema: etree.XMLSchema,
+) -> None:
+    """The edited source is still a valid document the engine takes end to end."""
+    edited = tmp_path / source.path.name
+    edited.write_bytes(etree.tostring(source.root, xml_declaration=True, encoding="UTF-8"))
+
+    result = run_convert(edited)
+
+    assert result.exit_code == 0, result.stderr
+    document = etree.fromstring(result.stdout_bytes)
+    assert official_pivot_schema.validate(document), official_pivot_schema.error_log
+    assert exactly(pivot_facts(document)) == exactly(source.facts)

@@ -32,8 +32,10 @@ _DLV = _TX + "ram:ApplicableHeaderTradeDelivery[1]/"
 _STL = _TX + "ram:ApplicableHeaderTradeSettlement[1]/"
 _SUM = _STL + "ram:SpecifiedTradeSettlementHeaderMonetarySummation[1]/"
 _MEANS = _STL + "ram:SpecifiedTradeSettlementPaymentMeans"
-# bank details come from the first payment means that has an IBAN (see _common)
-_ACCOUNT_MEANS = _MEANS + "[ram:PayeePartyCreditorFinancialAccount/ram:IBANID][1]/"
+# bank details come from the first payment means that has an account (see _common): its
+# IBAN, else its proprietary id (BT-84 either way, as UBL's PayeeFinancialAccount/ID)
+_CREDITOR = "ram:PayeePartyCreditorFinancialAccount"
+_ACCOUNT_MEANS = _MEANS + f"[{_CREDITOR}[ram:IBANID or ram:ProprietaryID]][1]/"
 _SELLER = _AGR + "ram:SellerTradeParty[1]/"
 _BUYER = _AGR + "ram:BuyerTradeParty[1]/"
 _ISSUE = _DOC + "ram:IssueDateTime/udt:DateTimeString"
@@ -57,6 +59,7 @@ class _Header(NamedTuple):
     buyer_reference: str | None
     payment_means: str | None
     iban: str | None
+    proprietary_account: str | None
     bic: str | None
     payee_name: str | None
     ht: str | None
@@ -83,7 +86,8 @@ _HEADER = Record(
         contract=_AGR + "ram:ContractReferencedDocument/ram:IssuerAssignedID",
         buyer_reference=_AGR + "ram:BuyerReference",
         payment_means=_MEANS + "[1]/ram:TypeCode",
-        iban=_ACCOUNT_MEANS + "ram:PayeePartyCreditorFinancialAccount/ram:IBANID",
+        iban=_ACCOUNT_MEANS + _CREDITOR + "/ram:IBANID",
+        proprietary_account=_ACCOUNT_MEANS + _CREDITOR + "/ram:ProprietaryID",
         bic=_ACCOUNT_MEANS + "ram:PayeeSpecifiedCreditorFinancialInstitution/ram:BICID",
         payee_name=_STL + "ram:PayeeTradeParty/ram:Name",
         ht=_SUM + "ram:TaxBasisTotalAmount",
@@ -195,7 +199,7 @@ def _supplier(root: etree._Element, h: _Header) -> Supplier:
         identifier_type=identifier_type,
         name=c.required(h.seller_name, _P.seller_name),
         country_code=country,
-        iban=h.iban,
+        iban=h.iban or h.proprietary_account,
         bic=h.bic,
         payee_name=h.payee_name,
     )

@@ -28,6 +28,7 @@ STL = TX + "ram:ApplicableHeaderTradeSettlement/"
 SUM = STL + "ram:SpecifiedTradeSettlementHeaderMonetarySummation/"
 SELLER = AGR + "ram:SellerTradeParty/"
 NET_PRICE = "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/"
+CREDITOR = "ram:PayeePartyCreditorFinancialAccount"
 BUYER = AGR + "ram:BuyerTradeParty/"
 GUIDELINE = "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID"
 
@@ -290,6 +291,15 @@ def test_supplier_siret_as_global_id(load) -> None:
     set_text(root, SELLER + "ram:GlobalID", "35600000000048", schemeID="0009")
 
     assert cii.read_invoice(root).supplier.identifier_type == "1"
+
+
+def test_account_without_iban_is_its_proprietary_id(load) -> None:
+    """BT-84 is an IBAN or, for other accounts, a proprietary id: both are the Compte."""
+    root = load("CII_example2.xml")
+    account = first(root, STL + "ram:SpecifiedTradeSettlementPaymentMeans/" + CREDITOR)
+    first(account, "ram:IBANID").tag = f"{{{NS['ram']}}}ProprietaryID"
+
+    assert cii.read_invoice(root).supplier.iban == "NO9386011117947"
 
 
 def test_french_supplier_without_siret_is_refused(load) -> None:

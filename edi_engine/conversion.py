@@ -41,9 +41,10 @@ def convert_file(path: Path, settings: Settings, receiver: str) -> tuple[bytes, 
             invoice = read.invoice
             if not invoice.debiteur.siret or not siret.is_valid(invoice.debiteur.siret):
                 found = invoice.debiteur.siret or invoice.debiteur.raw_identifier
+                carried = f"it is identified by {found!r}" if found else "it carries no identifier"
                 raise DocumentInvalid(
-                    f"Invoice {invoice.number} of {document.name} cannot be converted: the buyer's "
-                    f"identifier {found!r} is not a valid SIRET, and the pivot's Debiteur needs one."
+                    f"Invoice {invoice.number} of {document.name} cannot be converted: the buyer "
+                    f"has no valid SIRET ({carried}); the pivot's Debiteur is a French structure's SIRET."
                 )
             invoices.append(
                 replace(invoice, reception_date=invoice.reception_date or clock.now().date())

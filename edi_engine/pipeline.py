@@ -146,7 +146,9 @@ def _deliver(run: FlowRun, seq: int, read: reading.Read) -> Problem | None:
     invoice = replace(
         read.invoice,
         reception_date=clock.aware(flow.received_at).date(),
-        renvoi=read.invoice.renvoi or FIRST_DELIVERY,  # "Recyclée"/"Complétée" come later
+        # the hub says whether a delivery is a first one, never the depositor: a supplier's
+        # pivot cannot claim "Recyclée" (recycling and completion set it themselves)
+        renvoi=FIRST_DELIVERY,
     )
     name = outputs.file_name(outputs.PIVOT, found.partner_code, flow.number, seq)
     envelope = outputs.envelope(run.settings, flow.number, found.partner_code)

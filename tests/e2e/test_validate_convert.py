@@ -92,4 +92,4 @@ def test_convert_refuses_a_buyer_without_siret(
     if not foreign.exists():
         pytest.skip(f"{foreign} is absent")
     result = run_cli("convert", foreign, code=1)
-    assert "not a valid SIRET" in result.stderr
+    assert "no valid SIRET" in result.stderr

@@ -428,7 +428,7 @@ def test_corpus_file_as_deposited_is_refused_for_its_buyer(
 
     assert result.exit_code == 1, result.output
     assert "buyer" in result.stderr
-    assert "not a valid SIRET" in result.stderr
+    assert "no valid SIRET" in result.stderr
     assert result.stdout == ""
 
 

@@ -74,8 +74,9 @@ def sub_opt(parent: _Element, tag: str, text: str | None) -> None:
 
 
 def decimal_text(value: Decimal, where: str) -> str:
-    """Plain notation with the source's scale (``12.50`` stays ``12.50``), never NaN."""
-    text = format(value, "f")
+    """Plain notation with the source's scale (``12.50`` stays ``12.50``), never NaN; zero
+    without sign (``-0.00`` is ``0.00``, as ``parse_decimal`` reads it back)."""
+    text = format(value.copy_abs() if value.is_zero() else value, "f")
     if not text[-1].isdigit():  # NaN, Infinity: xs:decimal has no such values
         raise ConversionError("INVALID_DECIMAL", "the amount is not a finite number", where, text)
     return text

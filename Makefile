@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean openssh-server
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("edi-engine needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -16,7 +16,15 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(BIN)/edi-engine demo demo-home
 
-test: $(STAMP)
+# the SFTP tests run a real OpenSSH sshd on 127.0.0.1; without one they skip, saying why
+openssh-server:
+	@if [ ! -x /usr/sbin/sshd ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing openssh-server for the SFTP tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null) \
+	  || echo "openssh-server could not be installed: the SFTP tests will skip"; \
+	fi
+
+test: $(STAMP) openssh-server
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -30,6 +31,39 @@ class Partner(Base):
     name: Mapped[str] = mapped_column(String(200))
     channel: Mapped[str] = mapped_column(String(16), default="local")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # SFTP channel (channel = "sftp"); the private key stays in its file, never here
+    sftp_host: Mapped[str | None] = mapped_column(String(255))
+    sftp_port: Mapped[int | None] = mapped_column(Integer)
+    sftp_user: Mapped[str | None] = mapped_column(String(100))
+    sftp_key_file: Mapped[str | None] = mapped_column(String(500))
+    known_hosts_file: Mapped[str | None] = mapped_column(String(500))
+    remote_in: Mapped[str | None] = mapped_column(String(500))
+    remote_out: Mapped[str | None] = mapped_column(String(500))
+    remote_done: Mapped[str | None] = mapped_column(String(500))
+    markers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    certificates: Mapped[list[Certificate]] = relationship(order_by="Certificate.id")
+
+
+class Certificate(Base):
+    """A key or certificate of a partner's connection (fiche de raccordement).
+
+    A fingerprint belongs to one partner only; the rule is enforced when one is added,
+    and `partners check` reports any that an import may have let in twice."""
+
+    __tablename__ = "certificates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner_code: Mapped[str] = mapped_column(ForeignKey("partners.code"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # openssh, x509
+    algorithm: Mapped[str] = mapped_column(String(50))
+    fingerprint: Mapped[str] = mapped_column(String(120), index=True)
+    ssh_fingerprint: Mapped[str | None] = mapped_column(String(120))
+    label: Mapped[str | None] = mapped_column(String(500))
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    not_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    public_text: Mapped[str] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Structure(Base):

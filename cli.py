@@ -316,19 +316,98 @@ def _print_flow(detail: dict[str, Any]) -> None:
 
 @main.group("partners", cls=EngineGroup)
 def partners_group() -> None:
-    """Register and list partners (EDI connections)."""
+    """Register partners (EDI connections), their SFTP channel and certificates."""
+
+
+def sftp_options(command: Callable) -> Callable:
+    """The SFTP channel of a partner, shared by `partners add` and `partners update`."""
+    options = [
+        click.option("--sftp-host", help="SFTP server the partner's flows are fetched from."),
+        click.option("--sftp-port", type=click.IntRange(1, 65535), help="Its port (default 22)."),
+        click.option("--sftp-user", help="User name on that server."),
+        click.option(
+            "--sftp-key",
+            type=click.Path(dir_okay=False),
+            help="Private key file to log in with (its path is kept, never its content).",
+        ),
+        click.option(
+            "--known-hosts",
+            type=click.Path(dir_okay=False),
+            help="known_hosts file holding the server's host key: no other key is accepted.",
+        ),
+        click.option("--remote-in", help="Remote folder the partner drops its flows in."),
+        click.option("--remote-out", help="Remote folder the hub delivers CRs and pivots to."),
+        click.option("--remote-done", help="Move taken files here instead of deleting them."),
+        click.option(
+            "--markers/--no-markers",
+            default=None,
+            help="Take a file only once its NAME.done marker exists.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _channel(values: dict[str, Any]) -> partners.SftpChannel:
+    return partners.SftpChannel(
+        host=values["sftp_host"],
+        port=values["sftp_port"],
+        user=values["sftp_user"],
+        key_file=values["sftp_key"],
+        known_hosts=values["known_hosts"],
+        remote_in=values["remote_in"],
+        remote_out=values["remote_out"],
+        remote_done=values["remote_done"],
+        markers=values["markers"],
+    )
 
 
 @partners_group.command("add")
 @click.argument("code")
 @click.option("--name", required=True, help="The partner's name.")
+@sftp_options
 @pass_settings
-def partners_add(loaded: settings.Settings, code: str, name: str) -> None:
-    """Register partner CODE and create inbox/CODE/ and outbox/CODE/."""
+def partners_add(loaded: settings.Settings, code: str, name: str, **sftp: Any) -> None:
+    """Register partner CODE and create inbox/CODE/ and outbox/CODE/ (SFTP options: its channel)."""
     with db.session_scope(loaded.database_url) as session:
-        added = partners.add(loaded, session, code, name)
+        added = partners.add(loaded, session, code, name, _channel(sftp))
         session.commit()
-    say(f"Partner {added['code']} registered; it deposits in {added['inbox']}.")
+    if added["channel"] == "sftp":
+        say(
+            f"Partner {added['code']} registered; its flows are fetched from {added['sftp']['host']}."
+        )
+    else:
+        say(f"Partner {added['code']} registered; it deposits in {added['inbox']}.")
+
+
+@partners_group.command("update")
+@click.argument("code")
+@click.option("--name", help="The partner's new name.")
+@sftp_options
+@pass_settings
+def partners_update(loaded: settings.Settings, code: str, name: str | None, **sftp: Any) -> None:
+    """Change partner CODE's name or SFTP channel; what is not given stays as it was."""
+    with db.session_scope(loaded.database_url) as session:
+        updated = partners.update(loaded, session, code, name, _channel(sftp))
+        session.commit()
+    say(f"Partner {updated['code']} updated (channel {updated['channel']}).")
+
+
+@partners_group.command("show")
+@click.argument("code")
+@json_option
+@pass_settings
+def partners_show(loaded: settings.Settings, code: str, as_json: bool) -> None:
+    """Show partner CODE: folders, channel and certificates (never a secret)."""
+    with db.session_scope(loaded.database_url, write=False) as session:
+        shown = partners.show(loaded, session, code)
+    if as_json:
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+        return
+    rows = [{"field": k, "value": v} for k, v in shown.items() if not isinstance(v, dict)]
+    rows += [{"field": f"sftp.{k}", "value": v} for k, v in shown.get("sftp", {}).items()]
+    render(rows, ["field", "value"], False, title=f"Partner {code}")
 
 
 @partners_group.command("list")

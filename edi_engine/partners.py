@@ -1,20 +1,64 @@
-"""Partners: the EDI connections (fiches de raccordement) and their folders."""
+"""Partners: the EDI connections (fiches de raccordement), their folders and channels."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import clock
-from .errors import InvalidPartnerCode, PartnerExists
+from .errors import InvalidPartnerCode, PartnerExists, RefusedError, UsageError
 from .models import Partner
 from .settings import Settings
 
 # Recepteur/Emetteur Id of the pivot: 3 to 8 characters; no '_' (file names split on it)
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,7}$")
+
+
+class UnknownPartner(RefusedError):
+    """No partner is registered with this code."""
+
+
+@dataclass(frozen=True)
+class SftpChannel:
+    """Where a partner's flows are fetched from and its outputs pushed to.
+
+    The private key stays in its file: the ledger keeps its path, never its content."""
+
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    key_file: str | None = None
+    known_hosts: str | None = None
+    remote_in: str | None = None
+    remote_out: str | None = None
+    remote_done: str | None = None
+    markers: bool | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
+
+
+COLUMNS = {
+    "host": "sftp_host",
+    "port": "sftp_port",
+    "user": "sftp_user",
+    "key_file": "sftp_key_file",
+    "known_hosts": "known_hosts_file",
+    "remote_in": "remote_in",
+    "remote_out": "remote_out",
+    "remote_done": "remote_done",
+    "markers": "markers",
+}
+REQUIRED = ("host", "user", "key_file", "known_hosts", "remote_in", "remote_out")
+FLAGS = {"host": "--sftp-host", "user": "--sftp-user", "key_file": "--sftp-key",
+         "known_hosts": "--known-hosts", "remote_in": "--remote-in", "remote_out": "--remote-out"}  # fmt: skip
 
 
 def check_code(code: str) -> str:
@@ -26,20 +70,69 @@ def check_code(code: str) -> str:
     return code
 
 
-def add(settings: Settings, session: Session, code: str, name: str) -> dict[str, Any]:
+def get(session: Session, code: str) -> Partner:
+    partner = session.get(Partner, code)
+    if partner is None:
+        raise UnknownPartner(f"No partner is registered with the code {code!r}.")
+    return partner
+
+
+def add(
+    settings: Settings, session: Session, code: str, name: str, channel: SftpChannel | None = None
+) -> dict[str, Any]:
     """Register a partner and create its inbox and outbox; the caller commits."""
     check_code(code)
     if session.get(Partner, code) is not None:
         raise PartnerExists(f"Partner {code} is already registered.")
     partner = Partner(code=code, name=name.strip() or code, channel="local", created_at=clock.now())
+    partner.markers = False
+    if channel is not None and channel.given():
+        _set_channel(partner, channel)
     session.add(partner)
     for folder in (settings.inbox / code, settings.outbox / code):
         folder.mkdir(parents=True, exist_ok=True)
     return describe(settings, partner)
 
 
+def update(
+    settings: Settings, session: Session, code: str, name: str | None, channel: SftpChannel
+) -> dict[str, Any]:
+    """Change a partner's name or SFTP channel; what is not given stays as it was."""
+    partner = get(session, code)
+    if name is not None:
+        partner.name = name.strip() or partner.name
+    if channel.given():
+        _set_channel(partner, channel)
+    return describe(settings, partner)
+
+
+def _set_channel(partner: Partner, channel: SftpChannel) -> None:
+    for key, value in channel.given().items():
+        if key in ("key_file", "known_hosts"):
+            value = _readable_file(value, FLAGS[key])
+        setattr(partner, COLUMNS[key], value)
+    if partner.sftp_port is None:
+        partner.sftp_port = 22
+    missing = [FLAGS[k] for k in REQUIRED if getattr(partner, COLUMNS[k]) in (None, "")]
+    if missing:
+        raise UsageError(
+            f"Partner {partner.code}: an SFTP channel needs {', '.join(missing)} as well."
+        )
+    if not 0 < partner.sftp_port < 65536:
+        raise UsageError(f"Partner {partner.code}: --sftp-port {partner.sftp_port} is not a port.")
+    partner.channel = "sftp"
+
+
+def _readable_file(value: str, flag: str) -> str:
+    path = Path(value).expanduser().resolve()
+    if not path.is_file():
+        raise UsageError(f"{flag} {value}: no such file.")
+    return str(path)
+
+
 def describe(settings: Settings, partner: Partner) -> dict[str, Any]:
-    return {
+    """What an operator may see of a partner: paths and settings, never a secret."""
+    described = {
         "code": partner.code,
         "name": partner.name,
         "channel": partner.channel,
@@ -47,6 +140,13 @@ def describe(settings: Settings, partner: Partner) -> dict[str, Any]:
         "outbox": str(settings.outbox / partner.code),
         "created_at": clock.aware(partner.created_at).isoformat(),
     }
+    if partner.channel == "sftp":
+        described["sftp"] = {key: getattr(partner, column) for key, column in COLUMNS.items()}
+    return described
+
+
+def show(settings: Settings, session: Session, code: str) -> dict[str, Any]:
+    return describe(settings, get(session, code))
 
 
 def list_partners(settings: Settings, session: Session) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from edi_engine import (
     demo,
     flows,
     home,
+    keyring,
     partners,
     runner,
     settings,
@@ -367,11 +368,22 @@ def _channel(values: dict[str, Any]) -> partners.SftpChannel:
 @click.argument("code")
 @click.option("--name", required=True, help="The partner's name.")
 @sftp_options
+@click.option(
+    "--cert",
+    "certs",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A file of OpenSSH public keys or X.509 certificates (PEM or DER); repeatable.",
+)
 @pass_settings
-def partners_add(loaded: settings.Settings, code: str, name: str, **sftp: Any) -> None:
+def partners_add(
+    loaded: settings.Settings, code: str, name: str, certs: tuple[Path, ...], **sftp: Any
+) -> None:
     """Register partner CODE and create inbox/CODE/ and outbox/CODE/ (SFTP options: its channel)."""
     with db.session_scope(loaded.database_url) as session:
         added = partners.add(loaded, session, code, name, _channel(sftp))
+        for path in certs:
+            keyring.add(session, code, path)
         session.commit()
     if added["channel"] == "sftp":
         say(
@@ -405,8 +417,12 @@ def partners_show(loaded: settings.Settings, code: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
         return
-    rows = [{"field": k, "value": v} for k, v in shown.items() if not isinstance(v, dict)]
+    rows = [{"field": k, "value": v} for k, v in shown.items() if isinstance(v, str)]
     rows += [{"field": f"sftp.{k}", "value": v} for k, v in shown.get("sftp", {}).items()]
+    rows += [
+        {"field": f"certificate {c['kind']}", "value": f"{c['fingerprint']} {c['label'] or ''}"}
+        for c in shown["certificates"]
+    ]
     render(rows, ["field", "value"], False, title=f"Partner {code}")
 
 
@@ -418,6 +434,81 @@ def partners_list(loaded: settings.Settings, as_json: bool) -> None:
     with db.session_scope(loaded.database_url, write=False) as session:
         rows = partners.list_partners(loaded, session)
     render(rows, ["code", "name", "channel", "inbox", "outbox"], as_json)
+
+
+@partners_group.group("cert", cls=EngineGroup)
+def cert_group() -> None:
+    """A partner's certificates: OpenSSH public keys and X.509 certificates."""
+
+
+@cert_group.command("add")
+@click.argument("code")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@pass_settings
+def cert_add(loaded: settings.Settings, code: str, file: Path) -> None:
+    """Register the keys or certificates of FILE for partner CODE (refused if another holds one)."""
+    with db.session_scope(loaded.database_url) as session:
+        added = keyring.add(session, code, file)
+        session.commit()
+    for row in added:
+        say(
+            f"Registered {row['kind']} {row['fingerprint']} ({row['label'] or row['algorithm']}) for {code}."
+        )
+    if not added:
+        say(f"Every certificate of {file} was already registered for {code}.")
+
+
+@cert_group.command("list")
+@click.argument("code", required=False)
+@json_option
+@pass_settings
+def cert_list(loaded: settings.Settings, code: str | None, as_json: bool) -> None:
+    """List the certificates of every partner, or of partner CODE."""
+    with db.session_scope(loaded.database_url, write=False) as session:
+        rows = keyring.list_certificates(session, code)
+    render(rows, ["partner", "kind", "algorithm", "fingerprint", "label", "not_after"], as_json)
+
+
+@partners_group.command("check")
+@click.option(
+    "--days", type=click.IntRange(min=0), default=30, show_default=True, help="Expiry window."
+)
+@json_option
+@pass_settings
+def partners_check(loaded: settings.Settings, days: int, as_json: bool) -> None:
+    """Report fingerprints held by several partners and certificates expiring soon (exit 1 if any)."""
+    with db.session_scope(loaded.database_url, write=False) as session:
+        found = keyring.check(session, within_days=days)
+    if as_json:
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+    else:
+        for duplicate in found["duplicates"]:
+            click.echo(
+                f"DUPLICATE {duplicate['fingerprint']} held by {', '.join(duplicate['partners'])}"
+            )
+        for cert in found["expiring"]:
+            click.echo(
+                f"EXPIRING {cert['partner']} {cert['fingerprint']} ({cert['label']}) on {cert['not_after']}"
+            )
+        if not found["duplicates"] and not found["expiring"]:
+            say(f"No duplicate certificate, none expiring within {days} days.")
+    if found["duplicates"] or found["expiring"]:
+        sys.exit(1)
+
+
+@partners_group.command("authorized-keys")
+@click.argument("code", required=False)
+@click.option(
+    "--root",
+    default="/",
+    show_default=True,
+    help="The folder holding the partners' folders, as a partner sees it inside its chroot.",
+)
+@pass_settings
+def partners_authorized_keys(loaded: settings.Settings, code: str | None, root: str) -> None:
+    """Print restricted authorized_keys lines, one block per partner (docs/sftp-landing.md)."""
+    with db.session_scope(loaded.database_url, write=False) as session:
+        click.echo(keyring.authorized_keys(session, code, root), nl=False)
 
 
 @main.group("structures", cls=EngineGroup)

@@ -26,7 +26,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from .errors import InvalidPartnerCode, RefusedError, UsageError
+from .errors import RefusedError, UsageError
+from .partners import check_code
 
 OPENSSH = "openssh"
 X509 = "x509"
@@ -42,7 +43,6 @@ MAX_FILE_BYTES = 1024 * 1024  # a key file is a few kB; a chain of certificates,
 
 # same rule as partners.CODE, repeated so that this module stays free of the ledger;
 # it also keeps the forced command of an authorized_keys line free of quotes and spaces
-PARTNER_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,7}$")
 SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
 KEY_TYPE = re.compile(r"^[a-z0-9][a-z0-9@.-]{1,63}$")
 PEM_BEGIN = re.compile(r"^-----BEGIN ([A-Z0-9 ]{1,40})-----\s*$")
@@ -191,8 +191,7 @@ def authorized_keys_line(
             f"The {certificate.algorithm} key of {certificate.label or certificate.fingerprint} "
             "cannot be used by OpenSSH, so it cannot log in over SFTP."
         )
-    if not PARTNER_CODE.match(partner_code):
-        raise InvalidPartnerCode(f"Partner code {partner_code!r} is invalid.")
+    check_code(partner_code)
     parts = chroot_root.split("/")
     if not SAFE_PATH.match(chroot_root) or ".." in parts:
         raise UsageError(

@@ -142,6 +142,15 @@ def describe(settings: Settings, partner: Partner) -> dict[str, Any]:
     }
     if partner.channel == "sftp":
         described["sftp"] = {key: getattr(partner, column) for key, column in COLUMNS.items()}
+    described["certificates"] = [
+        {
+            "kind": c.kind,
+            "fingerprint": c.fingerprint,
+            "label": c.label,
+            "not_after": clock.aware(c.not_after).isoformat() if c.not_after else None,
+        }
+        for c in partner.certificates
+    ]
     return described
 
 

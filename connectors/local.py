@@ -68,12 +68,16 @@ def unchanged(inbox_file: InboxFile) -> bool:
     return (stat.st_size, stat.st_mtime_ns) == (inbox_file.size, inbox_file.mtime_ns)
 
 
-def stable_files(folders: dict[str, Path], stable_seconds: float) -> list[InboxFile]:
+def stable_files(
+    folders: dict[str, Path], stable_seconds: float, ready: Iterable[Path] = ()
+) -> list[InboxFile]:
     """Files whose size and mtime stayed the same for ``stable_seconds``, oldest first.
 
     A file younger than the interval is looked at again once, after waiting just long
-    enough, so that a single `run --once` takes what was dropped right before it.
+    enough, so that a single `run --once` takes what was dropped right before it. Files
+    in ``ready`` were announced closed by their writer (inotify): no wait for them.
     """
+    ready = set(ready)
     seen: dict[Path, tuple[str, int, int]] = {}
     for partner, folder in folders.items():
         for entry in _candidates(folder):
@@ -81,9 +85,10 @@ def stable_files(folders: dict[str, Path], stable_seconds: float) -> list[InboxF
             seen[Path(entry.path)] = (partner, stat.st_size, stat.st_mtime_ns)
     if not seen:
         return []
-    youngest = max(mtime for _, _, mtime in seen.values()) / 1e9
+    waiting = [mtime for path, (_, _, mtime) in seen.items() if path not in ready]
+    youngest = max(waiting, default=0) / 1e9
     # a future mtime (a client's clock, `put -p`) must not make us wait until then
-    wait = min(stable_seconds, stable_seconds - (time.time() - youngest))
+    wait = min(stable_seconds, stable_seconds - (time.time() - youngest)) if waiting else 0
     if wait > 0:
         time.sleep(wait)
     stable = []

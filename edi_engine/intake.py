@@ -8,6 +8,7 @@ hash recognises it when it is taken again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def flow_number(flow_id: int) -> str:
     return f"FL{flow_id:010d}"
 
 
-def receive(settings: Settings, session: Session) -> IntakeResult:
+def receive(settings: Settings, session: Session, ready: Iterable[Path] = ()) -> IntakeResult:
     partners = list(session.scalars(select(Partner.code)))
     session.commit()  # hold no ledger lock while waiting for files to settle
     result = IntakeResult(unknown=local.unknown_folders(settings.inbox, partners))
@@ -48,7 +49,7 @@ def receive(settings: Settings, session: Session) -> IntakeResult:
             return result
         folders = {code: settings.inbox / code for code in partners}
         result.unknown += local.strays(folders)
-        files = local.stable_files(folders, settings.pickup.stable_seconds)
+        files = local.stable_files(folders, settings.pickup.stable_seconds, ready)
         size = max(1, settings.pickup.batch_size)
         for start in range(0, len(files), size):
             result.flow_ids += _receive_batch(settings, session, files[start : start + size])

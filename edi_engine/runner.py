@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.orm import Session
+
+from connectors.watch import InboxWatcher
 
 from . import clock, db, intake, leasing, outputs, pipeline, routing
 from .errors import EngineError
@@ -34,12 +36,13 @@ def run_once(
     settings: Settings,
     progress: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    ready: Iterable[Path] = (),
 ) -> RunReport:
     """Receive every stable inbox file, then process every waiting flow."""
     report = RunReport()
     worker = leasing.worker_id()
     with db.session_scope(settings.database_url) as session:
-        taken = intake.receive(settings, session)
+        taken = intake.receive(settings, session, ready)
         report.received = len(taken.flow_ids)
         report.unknown = taken.unknown
         structures = routing.directory(session)
@@ -100,20 +103,38 @@ def _mark_incident(session: Session, flow_id: int, worker: str, exc: Exception) 
 
 
 def run_daemon(settings: Settings, on_report: Callable[[RunReport], None]) -> None:
-    """Poll and process until SIGTERM or SIGINT; the current flow always finishes."""
+    """Process until SIGTERM or SIGINT; the current flow always finishes.
+
+    inotify wakes the loop as soon as a file is written into an inbox; every
+    ``daemon_poll_seconds`` a full scan runs anyway, for what the watch missed."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     pause = settings.processing.daemon_poll_seconds
-    failures = 0
-    while not stop.is_set():
-        try:
-            report = run_once(settings, should_stop=stop.is_set)
-        except EngineError as exc:  # the ledger or the disk: wait, longer each time, and retry
-            failures += 1
-            log.error("run failed (%d in a row), retrying: %s", failures, exc.message)
-        else:
+    watcher = InboxWatcher()
+    failures, ready = 0, set()
+    try:
+        while not stop.is_set():
+            watcher.watch(_inbox_folders(settings))
+            try:
+                report = run_once(settings, should_stop=stop.is_set, ready=ready)
+            except EngineError as exc:  # the ledger or the disk: wait, longer each time
+                failures += 1
+                log.error("run failed (%d in a row), retrying: %s", failures, exc.message)
+                stop.wait(min(pause * 2**failures, MAX_DAEMON_PAUSE))
+                continue
             failures = 0
             if report.received or report.processed or report.incidents:
                 on_report(report)
-        stop.wait(min(pause * 2**failures, MAX_DAEMON_PAUSE))
+            if not stop.is_set():
+                ready = watcher.wait(pause, stop.is_set)
+    finally:
+        watcher.close()
+
+
+def _inbox_folders(settings: Settings) -> list[Path]:
+    """Every partner folder of the inbox (folders of unknown partners are reported, not watched)."""
+    try:
+        return [p for p in settings.inbox.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except FileNotFoundError:
+        return []

@@ -17,10 +17,11 @@ def test_daemon_retries_after_an_engine_error_and_stops_on_sigterm(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = Settings(home=tmp_path, processing=ProcessingSettings(daemon_poll_seconds=0.01))
+    (tmp_path / "inbox").mkdir()
     calls: list[int] = []
     reports: list[runner.RunReport] = []
 
-    def run_once(_settings, should_stop):
+    def run_once(_settings, should_stop, ready=()):
         calls.append(1)
         if len(calls) == 1:
             raise LedgerError("The ledger failed: the ledger is busy")

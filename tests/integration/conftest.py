@@ -1,0 +1,255 @@
+"""A real OpenSSH sshd on 127.0.0.1 for the SFTP connector (issue 4 item 7).
+
+The server gets its own host key, an authorised client key and a config file in a
+temporary folder; it serves SFTP (internal-sftp) to the current user, so the server-side
+folders are plain local folders the tests can look into. Without OpenSSH, or when sshd
+cannot start here, the tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from connectors.sftp import SftpEndpoint
+
+SSHD = Path("/usr/sbin/sshd")
+SSH_KEYGEN = Path(os.environ.get("SSH_KEYGEN", "/usr/bin/ssh-keygen"))
+PRIVSEP_DIR = Path("/run/sshd")
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class SshServer:
+    host: str
+    port: int
+    user: str
+    client_key: Path  # authorised
+    stranger_key: Path  # a valid key the server does not know
+    host_key_pub: Path
+    other_host_key_pub: Path  # not the server's
+    known_hosts: Path  # holds the server's real host key
+    log: Path
+    pid: int
+
+    def session_pids(self) -> list[int]:
+        """The processes sshd forked for open connections (all its descendants)."""
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+        found, todo = [], [self.pid]
+        while todo:
+            kids = children.get(todo.pop(), [])
+            found += kids
+            todo += kids
+        return found
+
+    def drop_connections(self) -> int:
+        """Kill every process serving a connection, as a crash or a cut cable would."""
+        pids = self.session_pids()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return len(pids)
+
+
+@dataclass(frozen=True)
+class SftpSite:
+    """One test's server-side folders (absolute; the server sees the same paths)."""
+
+    remote_in: Path
+    remote_out: Path
+    remote_done: Path
+    endpoint: Callable[..., SftpEndpoint]
+
+
+def _keygen(path: Path) -> Path:
+    subprocess.run(
+        [SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", path],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def known_hosts_line(port: int, public_key: Path) -> str:
+    """A known_hosts entry as OpenSSH writes it for a port other than 22."""
+    key_type, blob = public_key.read_text().split()[:2]
+    return f"[{HOST}]:{port} {key_type} {blob}\n"
+
+
+def _config(home: Path, port: int, host_key: Path, authorized: Path, subsystem: str) -> Path:
+    config = home / "sshd_config"
+    config.write_text(
+        f"""ListenAddress {HOST}
+Port {port}
+HostKey {host_key}
+PidFile {home / "sshd.pid"}
+AuthorizedKeysFile {authorized}
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PermitRootLogin prohibit-password
+AllowUsers {getpass.getuser()}
+AllowTcpForwarding no
+X11Forwarding no
+UseDNS no
+Subsystem sftp {subsystem}
+LogLevel VERBOSE
+"""
+    )
+    return config
+
+
+def _wait_until_listening(process: subprocess.Popen, port: int, log: Path) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+            pytest.skip(f"sshd exited at start ({process.returncode}): {' / '.join(tail)}")
+        try:
+            socket.create_connection((HOST, port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    pytest.skip(f"sshd did not listen on {HOST}:{port} within 10 s (log: {log})")
+
+
+@dataclass(frozen=True)
+class SshKeys:
+    home: Path
+    host_key: Path
+    other_host_key: Path  # a host key no server uses, for known-hosts files that lie
+    client_key: Path
+    stranger_key: Path
+    authorized: Path
+
+
+@pytest.fixture(scope="session")
+def ssh_keys(tmp_path_factory: pytest.TempPathFactory) -> SshKeys:
+    for tool in (SSHD, SSH_KEYGEN):
+        if not os.access(tool, os.X_OK):
+            pytest.skip(
+                f"{tool} is missing: the SFTP tests need OpenSSH (`make test` installs "
+                f"openssh-server when it runs as root)"
+            )
+    try:
+        PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
+    except OSError as exc:
+        pytest.skip(f"sshd needs its privilege separation folder {PRIVSEP_DIR}: {exc.strerror}")
+    home = tmp_path_factory.mktemp("ssh-keys")
+    client_key = _keygen(home / "client_ed25519")
+    authorized = home / "authorized_keys"
+    authorized.write_text(client_key.with_suffix(".pub").read_text())
+    return SshKeys(
+        home=home,
+        host_key=_keygen(home / "ssh_host_ed25519_key"),
+        other_host_key=_keygen(home / "other_host_ed25519_key"),
+        client_key=client_key,
+        stranger_key=_keygen(home / "stranger_ed25519"),
+        authorized=authorized,
+    )
+
+
+def _serve(keys: SshKeys, home: Path, subsystem: str) -> Iterator[SshServer]:
+    """Run sshd in the foreground until the generator is closed."""
+    port = _free_port()
+    config = _config(home, port, keys.host_key, keys.authorized, subsystem)
+    check = subprocess.run([SSHD, "-t", "-f", config], capture_output=True, text=True)
+    if check.returncode != 0:
+        pytest.skip(f"sshd refuses the test configuration here: {check.stderr.strip()}")
+    known_hosts = home / "known_hosts"
+    known_hosts.write_text(known_hosts_line(port, keys.host_key.with_suffix(".pub")))
+    log = home / "sshd.log"
+    process = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", config, "-E", log],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_until_listening(process, port, log)
+        yield SshServer(
+            host=HOST,
+            port=port,
+            user=getpass.getuser(),
+            client_key=keys.client_key,
+            stranger_key=keys.stranger_key,
+            host_key_pub=keys.host_key.with_suffix(".pub"),
+            other_host_key_pub=keys.other_host_key.with_suffix(".pub"),
+            known_hosts=known_hosts,
+            log=log,
+            pid=process.pid,
+        )
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def sshd(ssh_keys: SshKeys, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
+    yield from _serve(ssh_keys, tmp_path_factory.mktemp("sshd"), "internal-sftp")
+
+
+@pytest.fixture(scope="session")
+def sshd_without_posix_rename(
+    ssh_keys: SshKeys, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SshServer]:
+    """A server that denies posix-rename@openssh.com, as some partners' servers lack it."""
+    home = tmp_path_factory.mktemp("sshd-no-posix-rename")
+    yield from _serve(ssh_keys, home, "internal-sftp -P posix-rename")
+
+
+@pytest.fixture
+def sftp_site(sshd: SshServer, tmp_path: Path) -> SftpSite:
+    """Fresh in, out and done folders on the server, and endpoints that point at them."""
+    folders = {name: tmp_path / "server" / name for name in ("in", "out", "done")}
+    for folder in folders.values():
+        folder.mkdir(parents=True)
+    base = SftpEndpoint(
+        partner="ABC001",
+        host=sshd.host,
+        port=sshd.port,
+        user=sshd.user,
+        key_file=sshd.client_key,
+        known_hosts=sshd.known_hosts,
+        remote_in=str(folders["in"]),
+        remote_out=str(folders["out"]),
+        connect_timeout=5,
+        read_timeout=5,
+        retry_attempts=1,
+        retry_backoff_seconds=0.01,
+    )
+
+    def endpoint(**changes: object) -> SftpEndpoint:
+        return replace(base, **changes)
+
+    return SftpSite(folders["in"], folders["out"], folders["done"], endpoint)

@@ -153,8 +153,9 @@ def run(loaded: settings.Settings, once: bool, daemon: bool, as_json: bool) -> N
 
 
 def _exit_if_incidents(report: runner.RunReport) -> None:
-    """A flow left IN_INCIDENTE is the engine failing (exit 3), so cron and scripts see it."""
-    if report.incidents:
+    """A flow left IN_INCIDENTE, or an SFTP channel that failed, is the engine failing
+    (exit 3), so cron and scripts see it; what was done is reported all the same."""
+    if report.incidents or report.sftp.problems:
         sys.exit(3)
 
 
@@ -165,6 +166,8 @@ def _print_run(loaded: settings.Settings, report: runner.RunReport, as_json: boo
         say(
             f"Flow {number} failed technically (IN_INCIDENTE); see `edi-engine flows show {number}`."
         )
+    for problem in report.sftp.problems:
+        say(f"SFTP: {problem}")
     numbers = report.processed + report.incidents
     with db.session_scope(loaded.database_url, write=False) as session:
         rows = flows.list_flows(session, numbers=numbers)

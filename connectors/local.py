@@ -69,7 +69,7 @@ def unchanged(inbox_file: InboxFile) -> bool:
 
 
 def stable_files(
-    folders: dict[str, Path], stable_seconds: float, ready: Iterable[Path] = ()
+    folders: Iterable[tuple[str, Path]], stable_seconds: float, ready: Iterable[Path] = ()
 ) -> list[InboxFile]:
     """Files whose size and mtime stayed the same for ``stable_seconds``, oldest first.
 
@@ -79,7 +79,7 @@ def stable_files(
     """
     ready = set(ready)
     seen: dict[Path, tuple[str, int, int]] = {}
-    for partner, folder in folders.items():
+    for partner, folder in folders:
         for entry in _candidates(folder):
             stat = entry.stat(follow_symlinks=False)
             seen[Path(entry.path)] = (partner, stat.st_size, stat.st_mtime_ns)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from connectors import local
 
-from . import archive, clock
+from . import archive, channels, clock
 from .models import Flow, FlowEvent, Partner
 from .settings import Settings
 from .states import FlowState
@@ -32,6 +32,7 @@ class IntakeResult:
     flow_ids: list[int] = field(default_factory=list)
     # inbox entries never taken: folders of no known partner, subfolders and links
     unknown: list[Path] = field(default_factory=list)
+    sftp: channels.ChannelReport = field(default_factory=lambda: channels.ChannelReport())
 
 
 def flow_number(flow_id: int) -> str:
@@ -40,23 +41,36 @@ def flow_number(flow_id: int) -> str:
 
 
 def receive(settings: Settings, session: Session, ready: Iterable[Path] = ()) -> IntakeResult:
-    partners = list(session.scalars(select(Partner.code)))
+    """Fetch SFTP partners' files, then take every stable file of every partner."""
+    partners = {p.code: p for p in session.scalars(select(Partner))}
+    remote = [p for p in partners.values() if p.channel == "sftp"]
     session.commit()  # hold no ledger lock while waiting for files to settle
     result = IntakeResult(unknown=local.unknown_folders(settings.inbox, partners))
     with local.exclusive(settings.inbox / LOCK_FILE) as mine:
         if not mine:  # another process of this home is receiving the same files
             log.info("intake skipped: another process holds %s", settings.inbox / LOCK_FILE)
             return result
-        folders = {code: settings.inbox / code for code in partners}
-        result.unknown += local.strays(folders)
+        inboxes = {code: settings.inbox / code for code in partners}
+        result.unknown += local.strays(inboxes)
+        channels.fetch(settings, remote, result.sftp)
+        landed = [(p.code, channels.landing(settings, p.code)) for p in remote]
+        ready = {*ready, *(f for _, folder in landed for f in _files(folder))}  # complete
+        folders = [*inboxes.items(), *landed]
         files = local.stable_files(folders, settings.pickup.stable_seconds, ready)
         size = max(1, settings.pickup.batch_size)
         for start in range(0, len(files), size):
-            result.flow_ids += _receive_batch(settings, session, files[start : start + size])
+            batch = files[start : start + size]
+            result.flow_ids += _receive_batch(settings, session, batch, partners)
     return result
 
 
-def _receive_batch(settings: Settings, session: Session, files: list[local.InboxFile]) -> list[int]:
+def _files(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+
+
+def _receive_batch(
+    settings: Settings, session: Session, files: list[local.InboxFile], partners: dict[str, Partner]
+) -> list[int]:
     fsync = settings.processing.fsync
     files, stored = _archived(settings, files)
     if not files:
@@ -74,7 +88,11 @@ def _receive_batch(settings: Settings, session: Session, files: list[local.Inbox
         originals.setdefault(archived.content_hash, flow.number)
         flows.append(flow)
     session.commit()
+    landed = [f.path for f in files if channels.is_landed(settings, f.path)]
+    channels.acknowledge(settings, partners, landed)
     for inbox_file in files:
+        if inbox_file.path in landed:
+            continue
         if local.unchanged(inbox_file):
             local.acknowledge(inbox_file.path, fsync)
         else:  # rewritten since it was archived: keep it, it will be taken as a new flow

@@ -193,3 +193,7 @@ class Output(Base):
     partner_code: Mapped[str] = mapped_column(String(8))
     file_name: Mapped[str] = mapped_column(String(255))
     written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # SFTP partners: the local outbox file is the queue; delivered once uploaded
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    delivery_error: Mapped[str | None] = mapped_column(Text)

@@ -17,11 +17,8 @@ from .routing import Recipient
 from .states import InvoiceState
 
 BATCH = 500
-DELIVERED = (
-    InvoiceState.DEPOSEE,
-    InvoiceState.EN_COURS_ACHEMINEMENT,
-    InvoiceState.MISE_A_DISPOSITION,
-)
+QUEUED = (InvoiceState.DEPOSEE, InvoiceState.EN_COURS_ACHEMINEMENT)
+DELIVERED = (*QUEUED, InvoiceState.MISE_A_DISPOSITION)
 REJECTED = (InvoiceState.REJETEE,)
 
 
@@ -40,7 +37,8 @@ class InvoiceRecorder:
         self, seq: int, read: Read, recipient: Recipient | None, pivot_file: str | None
     ) -> None:
         at = clock.now()
-        states = DELIVERED if pivot_file else REJECTED
+        # a pivot for an SFTP partner is made available once uploaded (channels.deliver)
+        states = REJECTED if not pivot_file else QUEUED if recipient.remote else DELIVERED
         partner = recipient.partner_code if recipient else None
         self._rows.append(self._row(seq, read, states[-1], at, partner, pivot_file))
         details = {

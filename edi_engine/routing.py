@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from pivot_format.model import Invoice
 
 from . import siret as siret_rules
-from .models import Structure
+from .models import Partner, Structure
 from .problems import Problem
 
 ELEMENT = "Debiteur/Identifiant"
@@ -22,14 +22,21 @@ class Recipient:
     designation: str
     active: bool
     partner_code: str
+    remote: bool = False  # its partner is reached over SFTP: delivered once uploaded
 
 
 def directory(session: Session) -> dict[str, Recipient]:
     """Every structure, read once per run: routing must not cost a query per invoice."""
     rows = session.execute(
-        select(Structure.siret, Structure.designation, Structure.active, Structure.partner_code)
+        select(
+            Structure.siret,
+            Structure.designation,
+            Structure.active,
+            Structure.partner_code,
+            Partner.channel == "sftp",
+        ).join(Partner, Partner.code == Structure.partner_code)
     )
-    return {row.siret: Recipient(*row) for row in rows}
+    return {row[0]: Recipient(*row) for row in rows}
 
 
 def route(invoice: Invoice, structures: dict[str, Recipient]) -> Recipient | Problem:

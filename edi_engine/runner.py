@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from connectors.watch import InboxWatcher
 
-from . import clock, db, intake, leasing, outputs, pipeline, routing
+from . import channels, clock, db, intake, leasing, outputs, pipeline, routing
 from .errors import EngineError
 from .models import Flow, FlowEvent
 from .settings import Settings
@@ -29,6 +29,8 @@ class RunReport:
     received: int = 0
     processed: list[str] = field(default_factory=list)  # flow numbers, in order
     incidents: list[str] = field(default_factory=list)
+    # SFTP channels: files fetched and delivered, one sentence per failure
+    sftp: channels.ChannelReport = field(default_factory=lambda: channels.ChannelReport())
     unknown: list[Path] = field(default_factory=list)
 
 
@@ -45,6 +47,7 @@ def run_once(
         taken = intake.receive(settings, session, ready)
         report.received = len(taken.flow_ids)
         report.unknown = taken.unknown
+        report.sftp = taken.sftp
         structures = routing.directory(session)
         lease_seconds = settings.processing.lease_seconds
         while not should_stop() and (
@@ -57,6 +60,8 @@ def run_once(
                 _process_one(settings, session, flow, structures, worker, report)
                 if progress:
                     progress(flow.number)
+        if not should_stop():
+            channels.deliver(settings, session, report.sftp)
     return report
 
 

@@ -41,7 +41,7 @@ def test_announced_files_are_taken_without_waiting(tmp_path: Path, monkeypatch) 
     waits: list[float] = []
     monkeypatch.setattr(local.time, "sleep", waits.append)
 
-    found = local.stable_files({"ABC001": inbox}, 30, ready={inbox / "closed.xml"})
+    found = local.stable_files([("ABC001", inbox)], 30, ready={inbox / "closed.xml"})
 
     assert [f.path.name for f in found] == ["closed.xml"]
     assert waits == []

@@ -1,8 +1,8 @@
-"""partner channels and certificates
+"""partner channels, certificates and deliveries
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-27 22:33:45.992397
+Create Date: 2026-11-27 22:46:29.415186
 """
 
 from alembic import op
@@ -36,6 +36,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_certificates_fingerprint'), ['fingerprint'], unique=False)
         batch_op.create_index(batch_op.f('ix_certificates_partner_code'), ['partner_code'], unique=False)
 
+    with op.batch_alter_table('outputs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('delivery_attempts', sa.Integer(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('delivery_error', sa.Text(), nullable=True))
+
     with op.batch_alter_table('partners', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sftp_host', sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column('sftp_port', sa.Integer(), nullable=True))
@@ -45,7 +50,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('remote_in', sa.String(length=500), nullable=True))
         batch_op.add_column(sa.Column('remote_out', sa.String(length=500), nullable=True))
         batch_op.add_column(sa.Column('remote_done', sa.String(length=500), nullable=True))
-        batch_op.add_column(sa.Column('markers', sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column('markers', sa.Boolean(), server_default=sa.false(), nullable=False))
 
     # ### end Alembic commands ###
 
@@ -62,6 +67,11 @@ def downgrade() -> None:
         batch_op.drop_column('sftp_user')
         batch_op.drop_column('sftp_port')
         batch_op.drop_column('sftp_host')
+
+    with op.batch_alter_table('outputs', schema=None) as batch_op:
+        batch_op.drop_column('delivery_error')
+        batch_op.drop_column('delivery_attempts')
+        batch_op.drop_column('delivered_at')
 
     with op.batch_alter_table('certificates', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_certificates_partner_code'))

@@ -1,0 +1,177 @@
+"""Partners' SFTP channels: fetch their flows into a landing folder, push their outputs.
+
+Pickup: stable remote files are downloaded to ``landing/<PARTNER>/`` (complete, or not
+at all) and from there take the road of any inbox file; the remote file is acknowledged
+only after its archive copy and ledger row are committed (ARCHITECTURE §9). A landing
+file keeps the remote mtime, so a file fetched again after a crash is recognised.
+
+Delivery: a CR or pivot for an SFTP partner is written to its local outbox first; that
+file is the queue. It is uploaded under a temporary name and renamed, then marked
+delivered; a failure leaves it queued for the next run, and an upload that is repeated
+replaces the same name instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from connectors import sftp
+
+from . import clock
+from .models import Invoice, InvoiceEvent, Output, Partner
+from .settings import Settings
+from .states import InvoiceState
+
+log = logging.getLogger(__name__)
+LANDING = "landing"
+
+
+@dataclass
+class ChannelReport:
+    fetched: int = 0
+    delivered: int = 0
+    problems: list[str] = field(default_factory=list)  # one sentence per partner failure
+
+
+def endpoint(partner: Partner) -> sftp.SftpEndpoint:
+    return sftp.SftpEndpoint(
+        partner=partner.code,
+        host=partner.sftp_host,
+        port=partner.sftp_port or 22,
+        user=partner.sftp_user,
+        key_file=Path(partner.sftp_key_file),
+        known_hosts=Path(partner.known_hosts_file),
+        remote_in=partner.remote_in,
+        remote_out=partner.remote_out,
+        remote_done=partner.remote_done,
+        markers=bool(partner.markers),
+    )
+
+
+def landing(settings: Settings, code: str) -> Path:
+    return settings.home / LANDING / code
+
+
+def sftp_partners(session: Session) -> list[Partner]:
+    return list(
+        session.scalars(select(Partner).where(Partner.channel == "sftp").order_by(Partner.code))
+    )
+
+
+def fetch(settings: Settings, partners: Iterable[Partner], report: ChannelReport) -> None:
+    """Download each partner's stable remote files; one partner's failure spares the others."""
+    for partner in partners:
+        folder = landing(settings, partner.code)
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            with sftp.SftpConnection(endpoint(partner)) as connection:
+                limit = settings.pickup.batch_size
+                for remote in connection.list_stable(settings.pickup.stable_seconds, limit):
+                    target = folder / remote.name
+                    connection.download(remote, target)
+                    os.utime(target, (remote.mtime, remote.mtime))
+                    report.fetched += 1
+        except sftp.SftpError as exc:
+            report.problems.append(str(exc))
+            log.error("%s", exc)
+
+
+def acknowledge(settings: Settings, partners: dict[str, Partner], landed: Iterable[Path]) -> None:
+    """Remove fetched files at their source, then their landing copy (after the commit)."""
+    by_partner: dict[str, list[Path]] = {}
+    for path in landed:
+        by_partner.setdefault(path.parent.name, []).append(path)
+    for code, paths in by_partner.items():
+        try:
+            with sftp.SftpConnection(endpoint(partners[code])) as connection:
+                for path in paths:
+                    stat = path.stat()
+                    connection.acknowledge(
+                        sftp.RemoteFile(path.name, stat.st_size, int(stat.st_mtime))
+                    )
+                    path.unlink()
+        except sftp.SftpError as exc:  # fetched again next time, and recognised then
+            log.error("%s", exc)
+
+
+def is_landed(settings: Settings, path: Path) -> bool:
+    return path.parent.parent == settings.home / LANDING
+
+
+def deliver(settings: Settings, session: Session, report: ChannelReport) -> None:
+    """Upload every queued output of every SFTP partner, oldest first; commits each."""
+    for partner in sftp_partners(session):
+        pending = list(
+            session.scalars(
+                select(Output)
+                .where(Output.partner_code == partner.code, Output.delivered_at.is_(None))
+                .order_by(Output.id)
+            )
+        )
+        if not pending:
+            continue
+        try:
+            with sftp.SftpConnection(endpoint(partner)) as connection:
+                for output in pending:
+                    _upload(settings, session, connection, output)
+                    report.delivered += 1
+        except sftp.SftpError as exc:
+            session.rollback()
+            _note_failure(session, partner.code, str(exc))
+            report.problems.append(str(exc))
+            log.error("%s", exc)
+
+
+def _upload(
+    settings: Settings, session: Session, connection: sftp.SftpConnection, output: Output
+) -> None:
+    connection.upload(settings.outbox / output.partner_code / output.file_name, output.file_name)
+    at = clock.now()
+    output.delivered_at = at
+    output.delivery_attempts += 1
+    output.delivery_error = None
+    if output.kind == "PIVOT":
+        _made_available(session, output, at)
+    session.commit()
+
+
+def _made_available(session: Session, output: Output, at: datetime) -> None:
+    """The invoice reaches MISE_A_DISPOSITION when its pivot is on the recipient's server."""
+    state = InvoiceState.MISE_A_DISPOSITION
+    invoices = session.scalars(
+        select(Invoice).where(
+            Invoice.pivot_file == output.file_name,
+            Invoice.recipient_partner == output.partner_code,
+            Invoice.status == InvoiceState.EN_COURS_ACHEMINEMENT,
+        )
+    )
+    for invoice in invoices:
+        invoice.status, invoice.status_code, invoice.status_date = state, state.code, at
+        detail = f"pivot {output.file_name} uploaded to partner {output.partner_code}"
+        session.add(
+            InvoiceEvent(
+                invoice_id=invoice.id,
+                at=at,
+                status=state,
+                status_code=state.code,
+                actor="engine",
+                detail=detail,
+            )
+        )
+
+
+def _note_failure(session: Session, code: str, error: str) -> None:
+    session.execute(
+        update(Output)
+        .where(Output.partner_code == code, Output.delivered_at.is_(None))
+        .values(delivery_attempts=Output.delivery_attempts + 1, delivery_error=error[:2000])
+    )
+    session.commit()

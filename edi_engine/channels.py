@@ -41,8 +41,13 @@ class ChannelReport:
     problems: list[str] = field(default_factory=list)  # one sentence per partner failure
 
 
-def endpoint(partner: Partner) -> sftp.SftpEndpoint:
+def endpoint(settings: Settings, partner: Partner) -> sftp.SftpEndpoint:
+    timing = settings.sftp
     return sftp.SftpEndpoint(
+        connect_timeout=timing.connect_timeout,
+        read_timeout=timing.read_timeout,
+        retry_attempts=timing.retry_attempts,
+        retry_backoff_seconds=timing.retry_backoff_seconds,
         partner=partner.code,
         host=partner.sftp_host,
         port=partner.sftp_port or 22,
@@ -72,7 +77,7 @@ def fetch(settings: Settings, partners: Iterable[Partner], report: ChannelReport
         folder = landing(settings, partner.code)
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            with sftp.SftpConnection(endpoint(partner)) as connection:
+            with sftp.SftpConnection(endpoint(settings, partner)) as connection:
                 limit = settings.pickup.batch_size
                 for remote in connection.list_stable(settings.pickup.stable_seconds, limit):
                     target = folder / remote.name
@@ -91,7 +96,7 @@ def acknowledge(settings: Settings, partners: dict[str, Partner], landed: Iterab
         by_partner.setdefault(path.parent.name, []).append(path)
     for code, paths in by_partner.items():
         try:
-            with sftp.SftpConnection(endpoint(partners[code])) as connection:
+            with sftp.SftpConnection(endpoint(settings, partners[code])) as connection:
                 for path in paths:
                     stat = path.stat()
                     connection.acknowledge(
@@ -119,7 +124,7 @@ def deliver(settings: Settings, session: Session, report: ChannelReport) -> None
         if not pending:
             continue
         try:
-            with sftp.SftpConnection(endpoint(partner)) as connection:
+            with sftp.SftpConnection(endpoint(settings, partner)) as connection:
                 for output in pending:
                     _upload(settings, session, connection, output)
                     report.delivered += 1

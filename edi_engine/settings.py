@@ -73,6 +73,15 @@ class ProcessingSettings:
 
 
 @dataclass(frozen=True)
+class SftpSettings:
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    # tries of one operation in all (network errors, time-outs), waiting longer each time
+    retry_attempts: int = 3
+    retry_backoff_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
 class SchemaSettings:
     # a folder holding the UN/CEFACT CII D16B schema (CrossIndustryInvoice_100pD16B.xsd,
     # e.g. a copy of the UN/CEFACT publication) for a strict check of CII flows; empty:
@@ -87,6 +96,7 @@ SECTIONS: dict[str, type] = {
     "pickup": PickupSettings,
     "limits": LimitSettings,
     "processing": ProcessingSettings,
+    "sftp": SftpSettings,
     "schemas": SchemaSettings,
 }
 
@@ -100,6 +110,7 @@ class Settings:
     pickup: PickupSettings = field(default_factory=PickupSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
+    sftp: SftpSettings = field(default_factory=SftpSettings)
     schemas: SchemaSettings = field(default_factory=SchemaSettings)
 
     @property
@@ -176,7 +187,11 @@ def _check(loaded: Settings, config: Path) -> None:
             "(it is the Emetteur/Id of every file the hub writes)."
         )
     _ = loaded.cii_schema  # a strict schema folder that holds no schema is refused now
-    for section, key in (("pickup", "batch_size"), ("processing", "lease_seconds")):
+    for section, key in (
+        ("pickup", "batch_size"),
+        ("processing", "lease_seconds"),
+        ("sftp", "retry_attempts"),
+    ):
         if getattr(getattr(loaded, section), key) < 1:
             raise ConfigurationError(
                 f"{section}.{key} ({config} or {env_name(section, key)}) must be at least 1."

@@ -114,6 +114,7 @@ def test_check_reports_duplicates_from_an_import_and_expiring_certificates(
     public, fingerprint = _ssh_key(tmp_path, "imported")
     partners_home.invoke("partners", "cert", "add", "ABC001", public)
     partners_home.invoke("partners", "cert", "add", "ABC001", _x509(tmp_path, "soon", 10))
+    partners_home.invoke("partners", "cert", "add", "ABC001", _x509(tmp_path, "expired", -3))
     partners_home.invoke("partners", "cert", "add", "XYZ002", _x509(tmp_path, "later", 365))
     # an import that bypassed the rule: the same key row copied to another partner
     url = f"sqlite:///{partners_home.path / 'ledger.db'}"
@@ -130,7 +131,10 @@ def test_check_reports_duplicates_from_an_import_and_expiring_certificates(
 
     found = json.loads(result.stdout)
     assert found["duplicates"] == [{"fingerprint": fingerprint, "partners": ["ABC001", "XYZ002"]}]
-    assert [(c["partner"], c["label"]) for c in found["expiring"]] == [("ABC001", "CN=soon")]
+    assert [(c["partner"], c["label"]) for c in found["expiring"]] == [
+        ("ABC001", "CN=expired"),
+        ("ABC001", "CN=soon"),
+    ]
 
 
 def test_check_is_quiet_and_zero_when_all_is_well(partners_home: Home, tmp_path: Path) -> None:

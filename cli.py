@@ -107,6 +107,8 @@ def main(home: str | None) -> None:
     CPPFacturePivot format; each flow is answered with an integration report (CR).
     """
     logging.basicConfig(level=logging.WARNING, format="edi-engine: %(message)s")
+    # paramiko's transport thread prints tracebacks for what connectors.sftp reports in one line
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
 @main.command()

@@ -310,7 +310,7 @@ class SftpConnection:
                 size = _copy_pipelined(sftp, remote, remote_file.size, handle)
                 handle.flush()
                 os.fsync(handle.fileno())
-            if size != remote_file.size:
+            if size != remote_file.size or self._now(sftp, source) != remote_file:
                 e = self.endpoint
                 raise SftpError(
                     f"partner {e.partner}: {remote_file.name} on SFTP server {e.address} no "
@@ -323,8 +323,26 @@ class SftpConnection:
             raise
         fsync_dir(target.parent)
 
+    def _now(self, sftp: paramiko.SFTPClient, source: str) -> RemoteFile | None:
+        """The file as it is now (None when gone): rewritten in place, it is another file."""
+        try:
+            attr = sftp.stat(source)
+        except FileNotFoundError:
+            return None
+        return RemoteFile(posixpath.basename(source), attr.st_size or 0, attr.st_mtime or 0)
+
     def _acknowledge(self, sftp: paramiko.SFTPClient, remote_file: RemoteFile) -> None:
         source = posixpath.join(self.endpoint.remote_in, remote_file.name)
+        now = self._now(sftp, source)
+        if now is not None and now != remote_file:
+            # the partner sent a new version meanwhile: it is another flow, keep it
+            log.warning(
+                "partner %s: %s changed on %s since it was fetched; left there to be fetched again",
+                self.endpoint.partner,
+                remote_file.name,
+                self.endpoint.address,
+            )
+            return
         # the marker goes first: a crash in between leaves a file waiting for a new marker,
         # never a stale marker that would make a later upload of the same name look ready
         if self.endpoint.markers:

@@ -38,7 +38,19 @@ LANDING = "landing"
 class ChannelReport:
     fetched: int = 0
     delivered: int = 0
-    problems: list[str] = field(default_factory=list)  # one sentence per partner failure
+    problems: list[str] = field(default_factory=list)  # one sentence per failure
+    unreachable: set[str] = field(default_factory=set)  # partners not to be tried again now
+
+    def failed(self, code: str, exc: Exception, reachable: bool = False) -> None:
+        if isinstance(exc, sftp.SftpError):
+            self.problems.append(str(exc))
+        else:  # a bug or an unusable setting: keep the traceback, spare the other partners
+            log.exception("partner %s: SFTP channel failed unexpectedly", code)
+            self.problems.append(
+                f"partner {code}: SFTP channel failed: {type(exc).__name__}: {exc}"
+            )
+        if not reachable:
+            self.unreachable.add(code)
 
 
 def endpoint(settings: Settings, partner: Partner) -> sftp.SftpEndpoint:
@@ -72,7 +84,8 @@ def sftp_partners(session: Session) -> list[Partner]:
 
 
 def fetch(settings: Settings, partners: Iterable[Partner], report: ChannelReport) -> None:
-    """Download each partner's stable remote files; one partner's failure spares the others."""
+    """Download each partner's stable remote files; one partner's failure spares the others,
+    one file's failure spares the other files (it is looked at again next time)."""
     for partner in partners:
         folder = landing(settings, partner.code)
         folder.mkdir(parents=True, exist_ok=True)
@@ -80,17 +93,31 @@ def fetch(settings: Settings, partners: Iterable[Partner], report: ChannelReport
             with sftp.SftpConnection(endpoint(settings, partner)) as connection:
                 limit = settings.pickup.batch_size
                 for remote in connection.list_stable(settings.pickup.stable_seconds, limit):
-                    target = folder / remote.name
-                    connection.download(remote, target)
-                    os.utime(target, (remote.mtime, remote.mtime))
-                    report.fetched += 1
-        except sftp.SftpError as exc:
-            report.problems.append(str(exc))
-            log.error("%s", exc)
+                    _fetch_one(connection, remote, folder, report)
+        except Exception as exc:  # reported, and the run goes on
+            report.failed(partner.code, exc)
 
 
-def acknowledge(settings: Settings, partners: dict[str, Partner], landed: Iterable[Path]) -> None:
-    """Remove fetched files at their source, then their landing copy (after the commit)."""
+def _fetch_one(
+    connection: sftp.SftpConnection, remote: sftp.RemoteFile, folder: Path, report: ChannelReport
+) -> None:
+    target = folder / remote.name
+    try:
+        connection.download(remote, target)
+    except sftp.TransientSftpError:
+        raise  # the connection is gone: stop with this partner
+    except sftp.SftpError as exc:  # this file only (it changed after the listing, …)
+        log.warning("%s", exc)
+        return
+    os.utime(target, (remote.mtime, remote.mtime))
+    report.fetched += 1
+
+
+def acknowledge(
+    settings: Settings, partners: dict[str, Partner], landed: Iterable[Path], report: ChannelReport
+) -> None:
+    """Remove fetched files at their source, then their landing copy (after the commit).
+    A failure leaves both: the file is fetched again and recognised as already recorded."""
     by_partner: dict[str, list[Path]] = {}
     for path in landed:
         by_partner.setdefault(path.parent.name, []).append(path)
@@ -103,8 +130,8 @@ def acknowledge(settings: Settings, partners: dict[str, Partner], landed: Iterab
                         sftp.RemoteFile(path.name, stat.st_size, int(stat.st_mtime))
                     )
                     path.unlink()
-        except sftp.SftpError as exc:  # fetched again next time, and recognised then
-            log.error("%s", exc)
+        except Exception as exc:  # reported, and the run goes on
+            report.failed(code, exc, reachable=True)
 
 
 def is_landed(settings: Settings, path: Path) -> bool:
@@ -121,31 +148,38 @@ def deliver(settings: Settings, session: Session, report: ChannelReport) -> None
                 .order_by(Output.id)
             )
         )
-        if not pending:
+        session.commit()  # no ledger lock is held while talking to a server
+        if not pending or partner.code in report.unreachable:
             continue
         try:
             with sftp.SftpConnection(endpoint(settings, partner)) as connection:
                 for output in pending:
-                    _upload(settings, session, connection, output)
-                    report.delivered += 1
-        except sftp.SftpError as exc:
+                    report.delivered += _upload(settings, session, connection, output)
+        except Exception as exc:  # reported, and the run goes on
             session.rollback()
             _note_failure(session, partner.code, str(exc))
-            report.problems.append(str(exc))
-            log.error("%s", exc)
+            report.failed(partner.code, exc)
 
 
 def _upload(
     settings: Settings, session: Session, connection: sftp.SftpConnection, output: Output
-) -> None:
-    connection.upload(settings.outbox / output.partner_code / output.file_name, output.file_name)
+) -> int:
+    """1 when uploaded; 0 when its local copy is gone (noted on the output, the queue goes on)."""
+    local = settings.outbox / output.partner_code / output.file_name
+    output.delivery_attempts += 1
+    if not local.is_file():
+        output.delivery_error = f"the local copy {local} is missing; it cannot be delivered"
+        log.error("partner %s: %s", output.partner_code, output.delivery_error)
+        session.commit()
+        return 0
+    connection.upload(local, output.file_name)
     at = clock.now()
     output.delivered_at = at
-    output.delivery_attempts += 1
     output.delivery_error = None
     if output.kind == "PIVOT":
         _made_available(session, output, at)
     session.commit()
+    return 1
 
 
 def _made_available(session: Session, output: Output, at: datetime) -> None:

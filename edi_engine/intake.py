@@ -60,7 +60,7 @@ def receive(settings: Settings, session: Session, ready: Iterable[Path] = ()) ->
         size = max(1, settings.pickup.batch_size)
         for start in range(0, len(files), size):
             batch = files[start : start + size]
-            result.flow_ids += _receive_batch(settings, session, batch, partners)
+            result.flow_ids += _receive_batch(settings, session, batch, partners, result.sftp)
     return result
 
 
@@ -69,7 +69,11 @@ def _files(folder: Path) -> list[Path]:
 
 
 def _receive_batch(
-    settings: Settings, session: Session, files: list[local.InboxFile], partners: dict[str, Partner]
+    settings: Settings,
+    session: Session,
+    files: list[local.InboxFile],
+    partners: dict[str, Partner],
+    report: channels.ChannelReport,
 ) -> list[int]:
     fsync = settings.processing.fsync
     files, stored = _archived(settings, files)
@@ -89,7 +93,7 @@ def _receive_batch(
         flows.append(flow)
     session.commit()
     landed = [f.path for f in files if channels.is_landed(settings, f.path)]
-    channels.acknowledge(settings, partners, landed)
+    channels.acknowledge(settings, partners, landed, report)
     for inbox_file in files:
         if inbox_file.path in landed:
             continue

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from . import certificates, clock, partners
 from .certificates import Certificate
+from .errors import UsageError
 from .models import Certificate as CertificateRow
 
 
@@ -35,6 +36,8 @@ def add(session: Session, code: str, path: Path) -> list[dict[str, Any]]:
 
     Refused (nothing registered) when one of them is held by another partner."""
     partners.get(session, code)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file.")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -42,6 +45,13 @@ def add(session: Session, code: str, path: Path) -> list[dict[str, Any]]:
             f"Cannot read {path}: {exc.strerror or exc}."
         ) from exc
     found = certificates.parse(data, str(path))
+    now = clock.now()
+    for certificate in found:
+        if certificate.not_after is not None and certificate.not_after <= now:
+            raise certificates.CertificateRefused(
+                f"The certificate {certificate.fingerprint} ({certificate.label}) of {path} "
+                f"expired on {certificate.not_after:%Y-%m-%d}; ask the partner for a valid one."
+            )
     existing = held(session)
     added = []
     for certificate in found:
@@ -120,7 +130,8 @@ def authorized_keys(session: Session, code: str | None = None, root: str = "/") 
         partners.get(session, code)
     blocks: dict[str, list[str]] = {}
     for owner, certificate in held(session):
-        if code in (None, owner) and certificate.ssh_key is not None:
+        expired = certificate.not_after is not None and certificate.not_after <= clock.now()
+        if code in (None, owner) and certificate.ssh_key is not None and not expired:
             line = certificates.authorized_keys_line(certificate, owner, root)
             blocks.setdefault(owner, []).append(line)
     return "".join(

@@ -13,7 +13,7 @@ from pivot_format.model import Envelope
 
 from . import clock, validation
 from .errors import EngineError
-from .models import Output
+from .models import Output, Partner
 from .settings import Settings
 
 CR = "CR"
@@ -78,5 +78,9 @@ def deliver(
     target = settings.outbox / partner / name
     local.write_atomic(target, content, settings.processing.fsync)
     session.info.setdefault(WRITTEN, []).append(target)
-    values = {"kind": kind, "partner_code": partner, "file_name": name, "written_at": clock.now()}
+    at = clock.now()
+    # an SFTP partner's file is queued until uploaded; a local outbox file is delivered
+    queued = session.get(Partner, partner).channel == "sftp"
+    values = {"kind": kind, "partner_code": partner, "file_name": name, "written_at": at}
+    values["delivered_at"] = None if queued else at
     session.execute(insert(Output).values(flow_id=flow_id, **values))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -120,6 +121,16 @@ def _set_channel(partner: Partner, channel: SftpChannel) -> None:
         )
     if not 0 < partner.sftp_port < 65536:
         raise UsageError(f"Partner {partner.code}: --sftp-port {partner.sftp_port} is not a port.")
+    inbound = posixpath.normpath(partner.remote_in)
+    for flag, folder in (
+        ("--remote-out", partner.remote_out),
+        ("--remote-done", partner.remote_done),
+    ):
+        if folder and posixpath.normpath(folder) == inbound:
+            # the hub would fetch back what it delivers, or what it has already taken
+            raise UsageError(
+                f"Partner {partner.code}: {flag} must differ from --remote-in ({folder})."
+            )
     partner.channel = "sftp"
 
 

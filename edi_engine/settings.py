@@ -187,6 +187,11 @@ def _check(loaded: Settings, config: Path) -> None:
             "(it is the Emetteur/Id of every file the hub writes)."
         )
     _ = loaded.cii_schema  # a strict schema folder that holds no schema is refused now
+    for key in ("connect_timeout", "read_timeout"):
+        if getattr(loaded.sftp, key) <= 0:
+            raise ConfigurationError(
+                f"sftp.{key} ({config} or {env_name('sftp', key)}) must be more than 0 seconds."
+            )
     for section, key in (
         ("pickup", "batch_size"),
         ("processing", "lease_seconds"),

@@ -114,11 +114,20 @@ def test_check_reports_duplicates_from_an_import_and_expiring_certificates(
     public, fingerprint = _ssh_key(tmp_path, "imported")
     partners_home.invoke("partners", "cert", "add", "ABC001", public)
     partners_home.invoke("partners", "cert", "add", "ABC001", _x509(tmp_path, "soon", 10))
-    partners_home.invoke("partners", "cert", "add", "ABC001", _x509(tmp_path, "expired", -3))
     partners_home.invoke("partners", "cert", "add", "XYZ002", _x509(tmp_path, "later", 365))
-    # an import that bypassed the rule: the same key row copied to another partner
+    # an import that bypassed the rules: the same key row copied to another partner, and a
+    # certificate already expired
     url = f"sqlite:///{partners_home.path / 'ledger.db'}"
+    expired = _x509(tmp_path, "expired", -3).read_text()
     with db.engine_for(url).begin() as connection:
+        connection.execute(
+            text(
+                "insert into certificates (partner_code, kind, algorithm, fingerprint, label,"
+                " public_text, added_at) values ('ABC001', 'x509', 'EC 256', 'imported',"
+                " 'CN=expired', :pem, '2026-01-01 00:00:00')"
+            ),
+            {"pem": expired},
+        )
         connection.execute(
             text(
                 "insert into certificates (partner_code, kind, algorithm, fingerprint, ssh_fingerprint,"
@@ -160,3 +169,19 @@ def test_authorized_keys_lines_are_restricted_and_valid(
         ["ssh-keygen", "-lf", str(keys)], check=True, capture_output=True, text=True
     )
     assert fingerprint in printed.stdout
+
+
+def test_an_expired_certificate_is_refused(partners_home: Home, tmp_path: Path) -> None:
+    result = partners_home.invoke(
+        "partners", "cert", "add", "ABC001", _x509(tmp_path, "old", -3), code=1
+    )
+    assert "expired on" in result.stderr
+    assert json.loads(partners_home.invoke("partners", "cert", "list", "--json").stdout) == []
+
+
+def test_a_missing_certificate_file_is_a_usage_error(bare_home: Home, tmp_path: Path) -> None:
+    result = bare_home.invoke(
+        "partners", "add", "NEW001", "--name", "N", "--cert", tmp_path / "none.pem", code=2
+    )
+    assert "no such file" in result.stderr
+    assert json.loads(bare_home.invoke("partners", "list", "--json").stdout) == []

@@ -106,3 +106,14 @@ def test_a_local_partner_can_be_given_an_sftp_channel(bare_home: Home, key_files
 def test_unknown_partner_is_refused(bare_home: Home) -> None:
     result = bare_home.invoke("partners", "show", "NOPE01", code=1)
     assert "NOPE01" in result.stderr
+
+
+def test_remote_out_or_done_equal_to_remote_in_is_refused(bare_home: Home, key_files) -> None:
+    key, known_hosts = key_files
+    args = _sftp_args(key, known_hosts)
+    args[args.index("/retour")] = "/depot/"
+    result = bare_home.invoke("partners", "add", "ABC001", "--name", "A", *args, code=2)
+    assert "--remote-out must differ from --remote-in" in result.stderr
+    bare_home.invoke("partners", "add", "ABC001", "--name", "A", *_sftp_args(key, known_hosts))
+    result = bare_home.invoke("partners", "update", "ABC001", "--remote-done", "/depot", code=2)
+    assert "--remote-done must differ" in result.stderr

@@ -114,8 +114,10 @@ def test_a_refused_host_key_keeps_outputs_queued_until_it_is_fixed(
     ]
     (invoice,) = json.loads(hub("flows", "show", flow["number"], "--json").stdout)["invoice_list"]
     assert invoice["status"] == "MISE_A_DISPOSITION"
+    (delivered,) = server_folders["dest-out"].iterdir()
+    first_upload = delivered.stat().st_mtime_ns
     hub("run", "--once")  # nothing is delivered twice
-    assert len(list(server_folders["dest-out"].iterdir())) == 1
+    assert [p.stat().st_mtime_ns for p in server_folders["dest-out"].iterdir()] == [first_upload]
 
 
 def test_a_file_fetched_again_after_a_lost_acknowledgement_makes_one_flow(
@@ -128,8 +130,9 @@ def test_a_file_fetched_again_after_a_lost_acknowledgement_makes_one_flow(
         raise sftp.TransientSftpError("connection dropped while acknowledging")
 
     monkeypatch.setattr(sftp.SftpConnection, "acknowledge", lost)
-    hub("run", "--once")
+    result = hub("run", "--once", code=3)  # reported: the file is still at the source
     monkeypatch.undo()
+    assert "connection dropped while acknowledging" in result.stderr
     assert remote.exists()
 
     hub("run", "--once")
@@ -137,3 +140,55 @@ def test_a_file_fetched_again_after_a_lost_acknowledgement_makes_one_flow(
     assert not remote.exists()
     flows = json.loads(hub("flows", "list", "--json").stdout)
     assert [(f["file_name"], f["status"]) for f in flows] == [("facture.xml", "IN_INTEGRE")]
+
+
+def test_a_new_version_uploaded_meanwhile_is_not_acknowledged_away(
+    hub: Callable[..., Result], server_folders: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    remote = _drop(server_folders["four-in"], "facture.xml", "ubl-invoice.xml")
+    from edi_engine import channels
+
+    real = channels.acknowledge
+
+    def partner_sends_again(*args, **kwargs):
+        remote.write_bytes(config.path("demo/ubl-creditnote.xml").read_bytes())
+        os.utime(remote, (remote.stat().st_mtime + 5, remote.stat().st_mtime + 5))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(channels, "acknowledge", partner_sends_again)
+    hub("run", "--once")
+    monkeypatch.undo()
+
+    assert remote.exists()  # the new version was not deleted
+    hub("run", "--once")
+    flows = json.loads(hub("flows", "list", "--json").stdout)
+    assert [f["status"] for f in flows] == ["IN_INTEGRE", "IN_INTEGRE"]
+    assert not remote.exists()
+
+
+def test_a_local_partner_switched_to_sftp_does_not_receive_its_history_again(
+    tmp_path: Path, sshd: SshServer, server_folders: dict[str, Path]
+) -> None:
+    runner = CliRunner()
+    home = tmp_path / "local-first"
+
+    def invoke(*args: object) -> Result:
+        result = runner.invoke(main, ["--home", str(home), *map(str, args)], catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
+        return result
+
+    runner.invoke(main, ["init", str(home)], catch_exceptions=False)
+    invoke("partners", "add", "FOUR01", "--name", "Supplier")
+    invoke("partners", "add", "DEST01", "--name", "Recipient")
+    invoke("structures", "import", STRUCTURES)
+    (home / "inbox" / "FOUR01" / "facture.xml").write_bytes(
+        config.path("demo/ubl-invoice.xml").read_bytes()
+    )
+    invoke("run", "--once")
+
+    invoke("partners", "update", "FOUR01", "--sftp-host", sshd.host, "--sftp-port", sshd.port,
+           "--sftp-user", sshd.user, "--sftp-key", sshd.client_key, "--known-hosts", sshd.known_hosts,
+           "--remote-in", server_folders["four-in"], "--remote-out", server_folders["four-out"])  # fmt: skip
+    invoke("run", "--once")
+
+    assert list(server_folders["four-out"].iterdir()) == []

@@ -41,6 +41,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('delivery_attempts', sa.Integer(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('delivery_error', sa.Text(), nullable=True))
 
+    # files written before this version went to local outboxes: they are delivered
+    op.execute("UPDATE outputs SET delivered_at = written_at")
+
     with op.batch_alter_table('partners', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sftp_host', sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column('sftp_port', sa.Integer(), nullable=True))

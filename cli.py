@@ -525,12 +525,58 @@ def structures_group() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @pass_settings
 def structures_import(loaded: settings.Settings, file: Path) -> None:
-    """Load or update structures from a CSV with columns siret,designation,active,partner."""
+    """Load or update structures from a CSV with columns siret,designation,active,partner
+    (optional: engagement_required, service_code_required, engagement_or_service_code)."""
     with db.session_scope(loaded.database_url) as session:
         counts = structures.import_csv(session, file)
         session.commit()
-    say(
-        f"Imported {file}: {counts['created']} created, {counts['updated']} updated, {counts['unchanged']} unchanged."
+    say(f"Imported {file}: {_counted(counts)}.")
+
+
+@structures_group.command("import-services")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@pass_settings
+def structures_import_services(loaded: settings.Settings, file: Path) -> None:
+    """Load or update structures' services from a CSV with columns siret,code,name,active."""
+    with db.session_scope(loaded.database_url) as session:
+        counts = structures.import_services(session, file)
+        session.commit()
+    say(f"Imported {file}: {_counted(counts)}.")
+
+
+@structures_group.command("import-engagements")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@pass_settings
+def structures_import_engagements(loaded: settings.Settings, file: Path) -> None:
+    """Load or update published commitments: siret,engagement,supplier,service_code (supplier may be empty)."""
+    with db.session_scope(loaded.database_url) as session:
+        counts = structures.import_engagements(session, file)
+        session.commit()
+    say(f"Imported {file}: {_counted(counts)}.")
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return (
+        f"{counts['created']} created, {counts['updated']} updated, {counts['unchanged']} unchanged"
+    )
+
+
+@structures_group.command("show")
+@click.argument("siret")
+@json_option
+@pass_settings
+def structures_show(loaded: settings.Settings, siret: str, as_json: bool) -> None:
+    """Show a structure: its requirements, services and published commitments."""
+    with db.session_scope(loaded.database_url, write=False) as session:
+        shown = structures.show(session, siret)
+    if as_json:
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+        return
+    rows = [{"field": k, "value": v} for k, v in shown.items() if not isinstance(v, list)]
+    render(rows, ["field", "value"], False, title=f"Structure {siret}")
+    render(shown["services"], ["code", "name", "active"], False, title="Services")
+    render(
+        shown["engagements"], ["engagement", "supplier", "service_code"], False, title="Engagements"
     )
 
 

@@ -74,6 +74,45 @@ class Structure(Base):
     active: Mapped[bool] = mapped_column(Boolean)
     partner_code: Mapped[str] = mapped_column(ForeignKey("partners.code"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # what the structure requires on its invoices (ARCHITECTURE §6)
+    engagement_required: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    service_code_required: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    engagement_or_service_code: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+
+    services: Mapped[list[Service]] = relationship(order_by="Service.code")
+    engagements: Mapped[list[Engagement]] = relationship(order_by="Engagement.id")
+
+
+class Service(Base):
+    """A department of a structure (CodeService), active or not."""
+
+    __tablename__ = "services"
+    __table_args__ = (UniqueConstraint("siret", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    siret: Mapped[str] = mapped_column(ForeignKey("structures.siret"), index=True)
+    code: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean)
+
+
+class Engagement(Base):
+    """A commitment (EJ) a structure publishes, for one supplier or for any (supplier NULL)."""
+
+    __tablename__ = "engagements"
+    __table_args__ = (UniqueConstraint("siret", "engagement", "supplier"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    siret: Mapped[str] = mapped_column(ForeignKey("structures.siret"), index=True)
+    engagement: Mapped[str] = mapped_column(String(50))
+    supplier: Mapped[str | None] = mapped_column(String(100))
+    service_code: Mapped[str | None] = mapped_column(String(100))
 
 
 class Flow(Base):

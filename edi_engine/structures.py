@@ -1,24 +1,27 @@
-"""Structures: the public entities that receive invoices, loaded from CSV."""
+"""Structures: the public entities that receive invoices, their services and published
+commitments, loaded from CSV files (all or nothing, every bad line named)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from . import clock, siret
-from .errors import ImportRefused
-from .models import Partner, Structure
+from . import clock, csvfile, siret
+from .errors import RefusedError
+from .models import Engagement, Partner, Service, Structure
 
 REQUIRED = ("siret", "designation", "active", "partner")
-TRUE = {"true", "1", "oui", "yes", "o", "y", "vrai"}
-FALSE = {"false", "0", "non", "no", "n", "faux"}
-MAX_REPORTED = 20
+FLAGS = ("engagement_required", "service_code_required", "engagement_or_service_code")
+SERVICE_COLUMNS = ("siret", "code", "name", "active")
+ENGAGEMENT_COLUMNS = ("siret", "engagement", "supplier", "service_code")
+
+
+class UnknownStructure(RefusedError):
+    """No structure has this SIRET."""
 
 
 @dataclass(frozen=True)
@@ -28,70 +31,47 @@ class Row:
     designation: str
     active: bool
     partner: str
+    flags: dict[str, bool]  # only the optional columns the file has
 
 
-def parse_bool(text: str) -> bool | None:
-    value = text.strip().lower()
-    return True if value in TRUE else False if value in FALSE else None
+def _bool(value: str, column: str) -> tuple[bool | None, str | None]:
+    parsed = csvfile.parse_bool(value)
+    if parsed is None:
+        return None, f"{column} must be true/false, 1/0 or oui/non; found {value!r}"
+    return parsed, None
 
 
 def read_csv(path: Path, partners: set[str]) -> list[Row]:
-    """Every row, or ImportRefused listing each bad line with its reason."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ImportRefused(f"Cannot read {path}: {exc}. Nothing was imported.") from exc
-    first = text.splitlines()[0] if text.strip() else ""
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    header = [h.strip().lower() for h in reader.fieldnames or []]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise ImportRefused(
-            f"{path}: the header must name the columns {', '.join(REQUIRED)}; "
-            f"missing: {', '.join(missing)}. Nothing was imported."
-        )
-    reader.fieldnames = header
-    rows, errors, seen = [], [], {}
-    for record in reader:
-        line = reader.line_num
-        row, reason = _row(line, record, partners, seen)
-        if reason:
-            errors.append(f"line {line}: {reason}")
-        else:
-            rows.append(row)
-            seen[row.siret] = line
-    if errors:
-        shown = "\n  ".join(errors[:MAX_REPORTED])
-        more = f"\n  … and {len(errors) - MAX_REPORTED} more" if len(errors) > MAX_REPORTED else ""
-        raise ImportRefused(
-            f"{path}: {len(errors)} bad row(s), nothing was imported:\n  {shown}{more}"
-        )
-    return rows
+    seen: dict[str, int] = {}
 
+    def row(line: int, value: dict[str, str], header: set[str]) -> tuple[Row | None, str | None]:
+        if not siret.is_valid(value["siret"]):
+            return None, f"SIRET {value['siret']!r} is not 14 digits with a valid check key"
+        if value["siret"] in seen:
+            return None, f"SIRET {value['siret']} already appears on line {seen[value['siret']]}"
+        if not value["designation"]:
+            return None, "the designation is empty"
+        if value["partner"] not in partners:
+            return (
+                None,
+                f"partner {value['partner']!r} is not registered (`edi-engine partners add`)",
+            )
+        flags = {}
+        for column in ("active", *(f for f in FLAGS if f in header)):
+            flags[column], reason = _bool(value[column], column)
+            if reason:
+                return None, reason
+        seen[value["siret"]] = line
+        active = flags.pop("active")
+        return Row(
+            line, value["siret"], value["designation"], active, value["partner"], flags
+        ), None
 
-def _row(
-    line: int, record: dict[str, Any], partners: set[str], seen: dict[str, int]
-) -> tuple[Row | None, str | None]:
-    if None in record:
-        return None, "more fields than the header has columns"
-    value = {k: (record.get(k) or "").strip() for k in REQUIRED}
-    if not siret.is_valid(value["siret"]):
-        return None, f"SIRET {value['siret']!r} is not 14 digits with a valid check key"
-    if value["siret"] in seen:
-        return None, f"SIRET {value['siret']} already appears on line {seen[value['siret']]}"
-    if not value["designation"]:
-        return None, "the designation is empty"
-    active = parse_bool(value["active"])
-    if active is None:
-        return None, f"active must be true/false, 1/0 or oui/non; found {value['active']!r}"
-    if value["partner"] not in partners:
-        return None, f"partner {value['partner']!r} is not registered (`edi-engine partners add`)"
-    return Row(line, value["siret"], value["designation"], active, value["partner"]), None
+    return csvfile.read(path, REQUIRED, row)
 
 
 def import_csv(session: Session, path: Path) -> dict[str, int]:
-    """Load or update structures, all or nothing; the caller commits."""
+    """Load or update structures; a requirement column absent from the file keeps its value."""
     partners = set(session.scalars(select(Partner.code)))
     rows = read_csv(path, partners)
     existing = {s.siret: s for s in session.scalars(select(Structure))}
@@ -100,8 +80,11 @@ def import_csv(session: Session, path: Path) -> dict[str, int]:
     for row in rows:
         found = existing.get(row.siret)
         values = {"designation": row.designation, "active": row.active, "partner_code": row.partner}
+        values.update(row.flags)
         if found is None:
-            session.add(Structure(siret=row.siret, updated_at=now, **values))
+            session.add(
+                Structure(siret=row.siret, updated_at=now, **dict.fromkeys(FLAGS, False) | values)
+            )
             counts["created"] += 1
         elif any(getattr(found, k) != v for k, v in values.items()):
             for key, value in values.items():
@@ -113,14 +96,119 @@ def import_csv(session: Session, path: Path) -> dict[str, int]:
     return counts
 
 
+def _known_siret(sirets: set[str], value: str) -> str | None:
+    if value not in sirets:
+        return f"no structure has the SIRET {value!r} (`edi-engine structures import` first)"
+    return None
+
+
+def import_services(session: Session, path: Path) -> dict[str, int]:
+    """Load or update services (siret,code,name,active) of known structures."""
+    sirets = set(session.scalars(select(Structure.siret)))
+    seen: dict[tuple[str, str], int] = {}
+
+    def row(line: int, value: dict[str, str], _header: set[str]) -> tuple[dict | None, str | None]:
+        reason = _known_siret(sirets, value["siret"])
+        if reason:
+            return None, reason
+        if not value["code"] or len(value["code"]) > 100:
+            return None, f"the service code must have 1 to 100 characters; found {value['code']!r}"
+        key = (value["siret"], value["code"])
+        if key in seen:
+            return (
+                None,
+                f"service {value['code']} of {value['siret']} already appears on line {seen[key]}",
+            )
+        active, reason = _bool(value["active"], "active")
+        if reason:
+            return None, reason
+        seen[key] = line
+        return {
+            "siret": key[0],
+            "code": key[1],
+            "name": value["name"] or key[1],
+            "active": active,
+        }, None
+
+    rows = csvfile.read(path, SERVICE_COLUMNS, row)
+    existing = {(s.siret, s.code): s for s in session.scalars(select(Service))}
+    return _upsert(session, Service, existing, rows, ("siret", "code"))
+
+
+def import_engagements(session: Session, path: Path) -> dict[str, int]:
+    """Load or update published commitments (siret,engagement,supplier,service_code)."""
+    sirets = set(session.scalars(select(Structure.siret)))
+    seen: dict[tuple[str, str, str | None], int] = {}
+
+    def row(line: int, value: dict[str, str], _header: set[str]) -> tuple[dict | None, str | None]:
+        reason = _known_siret(sirets, value["siret"])
+        if reason:
+            return None, reason
+        if not value["engagement"] or len(value["engagement"]) > 50:
+            return (
+                None,
+                f"the engagement must have 1 to 50 characters; found {value['engagement']!r}",
+            )
+        key = (value["siret"], value["engagement"], value["supplier"] or None)
+        if key in seen:
+            return None, f"engagement {value['engagement']} already appears on line {seen[key]}"
+        seen[key] = line
+        fields = dict(zip(("siret", "engagement", "supplier"), key, strict=True))
+        return fields | {"service_code": value["service_code"] or None}, None
+
+    rows = csvfile.read(path, ENGAGEMENT_COLUMNS, row)
+    existing = {(e.siret, e.engagement, e.supplier): e for e in session.scalars(select(Engagement))}
+    return _upsert(session, Engagement, existing, rows, ("siret", "engagement", "supplier"))
+
+
+def _upsert(
+    session: Session, model: type, existing: dict, rows: list[dict], key: tuple[str, ...]
+) -> dict[str, int]:
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    for values in rows:
+        found = existing.get(tuple(values[k] for k in key))
+        if found is None:
+            session.add(model(**values))
+            counts["created"] += 1
+        elif any(getattr(found, k) != v for k, v in values.items()):
+            for name, value in values.items():
+                setattr(found, name, value)
+            counts["updated"] += 1
+        else:
+            counts["unchanged"] += 1
+    return counts
+
+
+def _summary(s: Structure) -> dict[str, Any]:
+    return {
+        "siret": s.siret,
+        "designation": s.designation,
+        "active": s.active,
+        "partner": s.partner_code,
+        **{flag: getattr(s, flag) for flag in FLAGS},
+    }
+
+
 def list_structures(session: Session) -> list[dict[str, Any]]:
     query = select(Structure).order_by(Structure.designation, Structure.siret)
-    return [
-        {
-            "siret": s.siret,
-            "designation": s.designation,
-            "active": s.active,
-            "partner": s.partner_code,
-        }
-        for s in session.scalars(query)
-    ]
+    return [_summary(s) for s in session.scalars(query)]
+
+
+def show(session: Session, number: str) -> dict[str, Any]:
+    query = (
+        select(Structure)
+        .where(Structure.siret == number)
+        .options(selectinload(Structure.services), selectinload(Structure.engagements))
+    )
+    found = session.scalars(query).first()
+    if found is None:
+        raise UnknownStructure(
+            f"No structure has the SIRET {number!r}; `edi-engine structures list` shows them."
+        )
+    return _summary(found) | {
+        "services": [{"code": s.code, "name": s.name, "active": s.active} for s in found.services],
+        "engagements": [
+            {"engagement": e.engagement, "supplier": e.supplier, "service_code": e.service_code}
+            for e in found.engagements
+        ],
+    }

@@ -141,3 +141,89 @@ def test_a_csv_without_the_required_columns_is_refused(home: Home, tmp_path: Pat
     assert (
         "designation" in result.stderr and "active" in result.stderr and "partner" in result.stderr
     )
+
+
+def test_requirement_columns_are_loaded_and_kept_when_absent(home: Home, tmp_path: Path) -> None:
+    path = _csv(
+        tmp_path,
+        "siret,designation,active,partner,engagement_required,service_code_required,engagement_or_service_code\n"
+        "21990101400015,Commune de Valbrune,true,DEST01,oui,0,false\n",
+    )
+    home.invoke("structures", "import", path)
+    # a later file without those columns changes nothing of them
+    home.invoke(
+        "structures",
+        "import",
+        _csv(tmp_path, "siret,designation,active,partner\n21990101400015,Valbrune,1,DEST01\n"),
+    )
+
+    shown = json.loads(home.invoke("structures", "show", "21990101400015", "--json").stdout)
+    assert (shown["designation"], shown["engagement_required"], shown["service_code_required"]) == (
+        "Valbrune",
+        True,
+        False,
+    )
+
+
+def test_a_bad_requirement_value_names_its_column_and_line(home: Home, tmp_path: Path) -> None:
+    path = _csv(
+        tmp_path,
+        "siret,designation,active,partner,service_code_required\n21990101400015,V,1,DEST01,peut-être\n",
+    )
+    result = home.invoke("structures", "import", path, code=1)
+    assert (
+        "line 2" in result.stderr
+        and "service_code_required" in result.stderr
+        and "peut-être" in result.stderr
+    )
+
+
+def test_services_and_engagements_are_shown_with_their_structure(
+    home: Home, tmp_path: Path
+) -> None:
+    services = tmp_path / "services.csv"
+    services.write_text(
+        "siret,code,name,active\n21990101400015,SERV-SCOL,Écoles,oui\n21990101400015,OLD,Ancien,non\n"
+    )
+    engagements = tmp_path / "engagements.csv"
+    engagements.write_text(
+        "siret,engagement,supplier,service_code\n"
+        "21990101400015,EJ-VAL-2026-0412,81234567600025,SERV-SCOL\n"
+        "21990101400015,EJ-VAL-2026-0500,,\n"
+    )
+    assert "2 created" in home.invoke("structures", "import-services", services).stderr
+    assert "2 created" in home.invoke("structures", "import-engagements", engagements).stderr
+    assert "2 unchanged" in home.invoke("structures", "import-engagements", engagements).stderr
+
+    shown = json.loads(home.invoke("structures", "show", "21990101400015", "--json").stdout)
+    assert shown["services"] == [
+        {"code": "OLD", "name": "Ancien", "active": False},
+        {"code": "SERV-SCOL", "name": "Écoles", "active": True},
+    ]
+    assert shown["engagements"] == [
+        {
+            "engagement": "EJ-VAL-2026-0412",
+            "supplier": "81234567600025",
+            "service_code": "SERV-SCOL",
+        },
+        {"engagement": "EJ-VAL-2026-0500", "supplier": None, "service_code": None},
+    ]
+    assert "SERV-SCOL" in home.invoke("structures", "show", "21990101400015").stdout
+
+
+def test_services_of_an_unknown_structure_refuse_the_file(home: Home, tmp_path: Path) -> None:
+    services = tmp_path / "services.csv"
+    services.write_text(
+        "siret,code,name,active\n21990101400015,A,A,1\n73282932000074,B,B,1\n21990101400015,A,A,1\n"
+    )
+    result = home.invoke("structures", "import-services", services, code=1)
+    assert "line 3" in result.stderr and "73282932000074" in result.stderr
+    assert "line 4" in result.stderr and "already appears on line 2" in result.stderr
+    assert (
+        json.loads(home.invoke("structures", "show", "21990101400015", "--json").stdout)["services"]
+        == []
+    )
+
+
+def test_show_of_an_unknown_structure_is_refused(home: Home) -> None:
+    assert "73282932000074" in home.invoke("structures", "show", "73282932000074", code=1).stderr

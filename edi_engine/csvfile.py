@@ -1,0 +1,66 @@
+"""Referential CSV files: read whole, every bad line named, nothing half-imported."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import ImportRefused
+
+MAX_REPORTED = 20
+TRUE = {"true", "1", "oui", "yes", "o", "y", "vrai"}
+FALSE = {"false", "0", "non", "no", "n", "faux"}
+T = TypeVar("T")
+
+
+def parse_bool(text: str) -> bool | None:
+    value = text.strip().lower()
+    return True if value in TRUE else False if value in FALSE else None
+
+
+def read(
+    path: Path,
+    required: Sequence[str],
+    row: Callable[[int, dict[str, str], set[str]], tuple[T | None, str | None]],
+) -> list[T]:
+    """Each line through ``row`` (value or reason), or ImportRefused listing every bad line.
+
+    ``row`` gets the line number, the stripped values by lower-case column name and the
+    header's columns (so optional columns can be told from empty ones). ',' or ';'."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImportRefused(f"Cannot read {path}: {exc}. Nothing was imported.") from exc
+    first = text.splitlines()[0] if text.strip() else ""
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise ImportRefused(
+            f"{path}: the header must name the columns {', '.join(required)}; "
+            f"missing: {', '.join(missing)}. Nothing was imported."
+        )
+    reader.fieldnames = header
+    values, errors = [], []
+    for record in reader:
+        line = reader.line_num
+        if None in record:
+            errors.append(f"line {line}: more fields than the header has columns")
+            continue
+        cleaned: dict[str, Any] = {k: (v or "").strip() for k, v in record.items()}
+        value, reason = row(line, cleaned, set(header))
+        if reason:
+            errors.append(f"line {line}: {reason}")
+        else:
+            values.append(value)
+    if errors:
+        shown = "\n  ".join(errors[:MAX_REPORTED])
+        more = f"\n  … and {len(errors) - MAX_REPORTED} more" if len(errors) > MAX_REPORTED else ""
+        raise ImportRefused(
+            f"{path}: {len(errors)} bad row(s), nothing was imported:\n  {shown}{more}"
+        )
+    return values

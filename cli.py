@@ -386,10 +386,11 @@ def partners_add(
 ) -> None:
     """Register partner CODE and create inbox/CODE/ and outbox/CODE/ (SFTP options: its channel)."""
     with db.session_scope(loaded.database_url) as session:
-        added = partners.add(loaded, session, code, name, _channel(sftp))
+        added = partners.add(loaded, session, code, name, _channel(sftp), folders=False)
         for path in certs:
             keyring.add(session, code, path)
         session.commit()
+    partners.make_folders(loaded, code)  # only for a partner that was registered
     if added["channel"] == "sftp":
         say(
             f"Partner {added['code']} registered; its flows are fetched from {added['sftp']['host']}."

@@ -79,7 +79,12 @@ def get(session: Session, code: str) -> Partner:
 
 
 def add(
-    settings: Settings, session: Session, code: str, name: str, channel: SftpChannel | None = None
+    settings: Settings,
+    session: Session,
+    code: str,
+    name: str,
+    channel: SftpChannel | None = None,
+    folders: bool = True,
 ) -> dict[str, Any]:
     """Register a partner and create its inbox and outbox; the caller commits."""
     check_code(code)
@@ -90,9 +95,15 @@ def add(
     if channel is not None and channel.given():
         _set_channel(partner, channel)
     session.add(partner)
+    if folders:
+        make_folders(settings, code)
+    return describe(settings, partner)
+
+
+def make_folders(settings: Settings, code: str) -> None:
+    """inbox/CODE/ and outbox/CODE/; a caller that may still refuse makes them after its commit."""
     for folder in (settings.inbox / code, settings.outbox / code):
         folder.mkdir(parents=True, exist_ok=True)
-    return describe(settings, partner)
 
 
 def update(

@@ -185,3 +185,4 @@ def test_a_missing_certificate_file_is_a_usage_error(bare_home: Home, tmp_path: 
     )
     assert "no such file" in result.stderr
     assert json.loads(bare_home.invoke("partners", "list", "--json").stdout) == []
+    assert not (bare_home.path / "inbox" / "NEW001").exists()

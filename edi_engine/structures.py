@@ -74,26 +74,21 @@ def import_csv(session: Session, path: Path) -> dict[str, int]:
     """Load or update structures; a requirement column absent from the file keeps its value."""
     partners = set(session.scalars(select(Partner.code)))
     rows = read_csv(path, partners)
-    existing = {s.siret: s for s in session.scalars(select(Structure))}
-    counts = {"created": 0, "updated": 0, "unchanged": 0}
-    now = clock.now()
-    for row in rows:
-        found = existing.get(row.siret)
-        values = {"designation": row.designation, "active": row.active, "partner_code": row.partner}
-        values.update(row.flags)
-        if found is None:
-            session.add(
-                Structure(siret=row.siret, updated_at=now, **dict.fromkeys(FLAGS, False) | values)
-            )
-            counts["created"] += 1
-        elif any(getattr(found, k) != v for k, v in values.items()):
-            for key, value in values.items():
-                setattr(found, key, value)
-            found.updated_at = now
-            counts["updated"] += 1
-        else:
-            counts["unchanged"] += 1
-    return counts
+    existing = {(s.siret,): s for s in session.scalars(select(Structure))}
+    rows_values = [
+        {
+            "siret": row.siret,
+            "designation": row.designation,
+            "active": row.active,
+            "partner_code": row.partner,
+            **row.flags,
+        }
+        for row in rows
+    ]
+    stamp = {"updated_at": clock.now()}
+    return _upsert(
+        session, Structure, existing, rows_values, ("siret",), dict.fromkeys(FLAGS, False), stamp
+    )
 
 
 def _known_siret(sirets: set[str], value: str) -> str | None:
@@ -162,16 +157,24 @@ def import_engagements(session: Session, path: Path) -> dict[str, int]:
 
 
 def _upsert(
-    session: Session, model: type, existing: dict, rows: list[dict], key: tuple[str, ...]
+    session: Session,
+    model: type,
+    existing: dict,
+    rows: list[dict],
+    key: tuple[str, ...],
+    defaults: dict | None = None,
+    stamp: dict | None = None,
 ) -> dict[str, int]:
+    """Create or update rows by key; ``defaults`` fill new rows only, ``stamp`` marks changes.
+    A column the file did not carry is absent from the values, so it keeps its value."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for values in rows:
         found = existing.get(tuple(values[k] for k in key))
         if found is None:
-            session.add(model(**values))
+            session.add(model(**(defaults or {}) | values | (stamp or {})))
             counts["created"] += 1
         elif any(getattr(found, k) != v for k, v in values.items()):
-            for name, value in values.items():
+            for name, value in (values | (stamp or {})).items():
                 setattr(found, name, value)
             counts["updated"] += 1
         else:

@@ -59,6 +59,14 @@ lives here, once. Decisions MAPPING.md leaves to the readers, one per line, with
 - Text limits of the pivot (number 20, origin invoice 20, engagement and contract 50,
   service code 100) are refused, never truncated, because a cut reference points at
   something else.
+- Document totals for the controls (BT-106 to BT-114, never written to the pivot): an
+  absent allowance, charge, prepaid or rounding total is 0, because the source could have
+  given it and did not; an absent line or VAT total stays None, because nothing says what
+  it would have been.
+- The VAT total (BT-110) is the one in the invoice currency (currencyID = BT-5), because a
+  second one may give it in the tax currency (BT-111); without such a currencyID, the first
+  one without currencyID (in UBL preferably the one with the VAT breakdown, which BT-111
+  never carries), else the only one there is.
 - Empty elements count as absent.
 """
 
@@ -168,6 +176,16 @@ def required(value: str | None, element: str) -> str:
 def amount(value: str | None, element: str) -> Decimal:
     """A mandatory amount."""
     return to_decimal(required(value, element), element)
+
+
+def optional_amount(value: str | None, element: str) -> Decimal | None:
+    """An amount the source may leave out: None when absent."""
+    return None if value is None else to_decimal(value, element)
+
+
+def amount_or_zero(value: str | None, element: str) -> Decimal:
+    """An amount whose absence means nothing of it (an allowance total, a prepaid amount)."""
+    return Decimal(0) if value is None else to_decimal(value, element)
 
 
 def _make_date(match: re.Match[str] | None, value: str, element: str, expected: str) -> date:
@@ -441,6 +459,37 @@ def _gives(price: Decimal, quantity: Decimal, line_amount: Decimal) -> bool:
         context.prec = 60
         half_unit = Decimal(1).scaleb(line_amount.as_tuple().exponent) / 2
         return abs(price * quantity - line_amount) <= half_unit
+
+
+class TaxTotal(NamedTuple):
+    """One VAT total of the document, as written (BT-110, or BT-111 in the tax currency)."""
+
+    value: str | None
+    currency: str | None  # its @currencyID
+    with_breakdown: bool  # UBL: its cac:TaxTotal has cac:TaxSubtotal; CII: always
+    element: str  # the path that names it
+
+
+def tax_total(amount: etree._Element, with_breakdown: bool, element: str) -> TaxTotal:
+    """A VAT total amount element, its text and currencyID stripped, empty as absent."""
+    currency = (amount.get("currencyID") or "").strip() or None
+    return TaxTotal((amount.text or "").strip() or None, currency, with_breakdown, element)
+
+
+def vat_total(totals: Sequence[TaxTotal], currency: str) -> Decimal | None:
+    """BT-110: the total in the invoice currency (see the module docstring); None when the
+    document carries none."""
+    given = [total for total in totals if total.value is not None]
+    unlabelled = [total for total in given if total.currency is None]
+    candidates = (
+        [total for total in given if total.currency == currency]
+        or [total for total in unlabelled if total.with_breakdown]
+        or unlabelled
+        or (given if len(given) == 1 else [])
+    )
+    if not candidates:
+        return None
+    return amount(candidates[0].value, candidates[0].element)
 
 
 def attachments(

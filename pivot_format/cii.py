@@ -9,6 +9,7 @@ business term sits is known here; what it means for the pivot is decided in
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import NamedTuple
 
 from lxml import etree
@@ -65,6 +66,11 @@ class _Header(NamedTuple):
     ht: str | None
     ttc: str | None
     net: str | None
+    line_total: str | None
+    allowance_total: str | None
+    charge_total: str | None
+    prepaid: str | None
+    rounding: str | None
     seller_name: str | None
     seller_country: str | None
     buyer_name: str | None
@@ -93,6 +99,11 @@ _HEADER = Record(
         ht=_SUM + "ram:TaxBasisTotalAmount",
         ttc=_SUM + "ram:GrandTotalAmount",
         net=_SUM + "ram:DuePayableAmount",
+        line_total=_SUM + "ram:LineTotalAmount",
+        allowance_total=_SUM + "ram:AllowanceTotalAmount",
+        charge_total=_SUM + "ram:ChargeTotalAmount",
+        prepaid=_SUM + "ram:TotalPrepaidAmount",
+        rounding=_SUM + "ram:RoundingAmount",
         seller_name=_SELLER + "ram:Name",
         seller_country=_SELLER + "ram:PostalTradeAddress/ram:CountryID",
         buyer_name=_BUYER + "ram:Name",
@@ -107,6 +118,10 @@ _SELLER_VAT_IDS = xpath(_SELLER + "ram:SpecifiedTaxRegistration/ram:ID[@schemeID
 _BUYER_IDS = xpath(f"{_BUYER}ram:ID | {_BUYER}ram:GlobalID", NS)
 _BUYER_LEGAL_IDS = xpath(_BUYER + "ram:SpecifiedLegalOrganization/ram:ID", NS)
 _BUYER_ENDPOINTS = xpath(_BUYER + "ram:URIUniversalCommunication/ram:URIID", NS)
+
+# BT-110 and, in the tax currency, BT-111 (see _common.vat_total)
+_TAX_TOTAL_PATH = _SUM + "ram:TaxTotalAmount"
+_TAX_TOTALS = xpath(_TAX_TOTAL_PATH, NS)
 
 _VAT_PATH = _STL + "ram:ApplicableTradeTax"
 _VAT_BREAKDOWNS = xpath(_VAT_PATH, NS)
@@ -163,6 +178,12 @@ def read_invoice(root: etree._Element) -> Invoice:
         amount_ht=c.amount(h.ht, _P.ht),
         amount_ttc=c.amount(h.ttc, _P.ttc),
         amount_net=c.amount(h.net, _P.net),
+        line_total=c.optional_amount(h.line_total, _P.line_total),
+        allowance_total=c.amount_or_zero(h.allowance_total, _P.allowance_total),
+        charge_total=c.amount_or_zero(h.charge_total, _P.charge_total),
+        vat_total=_vat_total(root, h),
+        prepaid=c.amount_or_zero(h.prepaid, _P.prepaid),
+        rounding=c.amount_or_zero(h.rounding, _P.rounding),
         payment_means_code=c.pivot_payment_means(h.payment_means, _P.payment_means),
         cadre=c.pivot_cadre(h.business_process, _P.business_process),
         origin_invoice_id=c.bounded(h.origin, c.ORIGIN_MAX, _P.origin),
@@ -183,6 +204,15 @@ def _delivery_date(h: _Header) -> date | None:
     if h.delivery_date is None:
         return None
     return c.date_102(h.delivery_date, h.delivery_date_format, _P.delivery_date)
+
+
+def _vat_total(root: etree._Element, h: _Header) -> Decimal | None:
+    path = readable(_TAX_TOTAL_PATH)
+    totals = [
+        c.tax_total(amount, True, f"{path}[{index}]")
+        for index, amount in enumerate(_TAX_TOTALS(root), start=1)
+    ]
+    return c.vat_total(totals, c.required(h.currency, _P.currency))
 
 
 def _supplier(root: etree._Element, h: _Header) -> Supplier:

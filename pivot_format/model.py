@@ -102,6 +102,16 @@ class Invoice:
     lines: tuple[Line, ...] = ()
     attachments: tuple[Attachment, ...] = field(default=(), repr=False)
     reception_date: date | None = None  # DateReception; set by the hub at deposit
+    # Document totals read for the business controls (issue 5), never written to the pivot,
+    # which has no place for them: the pivot reader leaves them None. From UBL and CII, the
+    # allowances, charges, prepaid and rounding amounts are 0 when absent (the source could
+    # have said and did not); the line and VAT totals are None when absent.
+    line_total: Decimal | None = None  # BT-106, sum of the invoice line net amounts
+    allowance_total: Decimal | None = None  # BT-107, document-level allowances
+    charge_total: Decimal | None = None  # BT-108, document-level charges
+    vat_total: Decimal | None = None  # BT-110, total VAT in the invoice currency
+    prepaid: Decimal | None = None  # BT-113, amount already paid
+    rounding: Decimal | None = None  # BT-114, rounding of the amount due
 
     @property
     def year(self) -> int:

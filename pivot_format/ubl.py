@@ -6,6 +6,7 @@ decided in ``_common``, and how paths are compiled and read fast in ``_paths``.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import NamedTuple
 
 from lxml import etree
@@ -50,6 +51,11 @@ class _Header(NamedTuple):
     ht: str | None
     ttc: str | None
     net: str | None
+    line_total: str | None
+    allowance_total: str | None
+    charge_total: str | None
+    prepaid: str | None
+    rounding: str | None
     supplier_legal_name: str | None
     supplier_name: str | None
     supplier_country: str | None
@@ -78,6 +84,11 @@ _HEADER = Record(
         ht=_TOTAL + "cbc:TaxExclusiveAmount",
         ttc=_TOTAL + "cbc:TaxInclusiveAmount",
         net=_TOTAL + "cbc:PayableAmount",
+        line_total=_TOTAL + "cbc:LineExtensionAmount",
+        allowance_total=_TOTAL + "cbc:AllowanceTotalAmount",
+        charge_total=_TOTAL + "cbc:ChargeTotalAmount",
+        prepaid=_TOTAL + "cbc:PrepaidAmount",
+        rounding=_TOTAL + "cbc:PayableRoundingAmount",
         supplier_legal_name=_SUPPLIER + "cac:PartyLegalEntity/cbc:RegistrationName",
         supplier_name=_SUPPLIER + "cac:PartyName/cbc:Name",
         supplier_country=_SUPPLIER + "cac:PostalAddress/cac:Country/cbc:IdentificationCode",
@@ -97,6 +108,12 @@ _SUPPLIER_VAT_IDS = xpath(
 _CUSTOMER_IDS = xpath(_CUSTOMER + "cac:PartyIdentification/cbc:ID", NS)
 _CUSTOMER_LEGAL_IDS = xpath(_CUSTOMER + "cac:PartyLegalEntity/cbc:CompanyID", NS)
 _CUSTOMER_ENDPOINTS = xpath(_CUSTOMER + "cbc:EndpointID", NS)
+
+# BT-110 and, in the tax currency, BT-111: one cac:TaxTotal each (see _common.vat_total)
+_TAX_TOTAL_PATH = "cac:TaxTotal"
+_TAX_TOTALS = xpath(_TAX_TOTAL_PATH, NS)
+_TAX_AMOUNT = xpath("cbc:TaxAmount[1]", NS)
+_WITH_BREAKDOWN = xpath("boolean(cac:TaxSubtotal)", NS)
 
 _VAT_PATH = "cac:TaxTotal/cac:TaxSubtotal"
 _VAT_BREAKDOWNS = xpath(_VAT_PATH, NS)
@@ -175,6 +192,12 @@ def read_invoice(root: etree._Element) -> Invoice:
         amount_ht=c.amount(h.ht, _P.ht),
         amount_ttc=c.amount(h.ttc, _P.ttc),
         amount_net=c.amount(h.net, _P.net),
+        line_total=c.optional_amount(h.line_total, _P.line_total),
+        allowance_total=c.amount_or_zero(h.allowance_total, _P.allowance_total),
+        charge_total=c.amount_or_zero(h.charge_total, _P.charge_total),
+        vat_total=_vat_total(root, h),
+        prepaid=c.amount_or_zero(h.prepaid, _P.prepaid),
+        rounding=c.amount_or_zero(h.rounding, _P.rounding),
         payment_means_code=c.pivot_payment_means(h.payment_means, _P.payment_means),
         cadre=c.pivot_cadre(h.profile, _P.profile),
         origin_invoice_id=c.bounded(h.origin, c.ORIGIN_MAX, _P.origin),
@@ -194,6 +217,15 @@ def _type_code(h: _Header, kind: _Kind) -> str:
     if code is None:
         return kind.default_type
     return c.pivot_type_code(code, kind.type_element)
+
+
+def _vat_total(root: etree._Element, h: _Header) -> Decimal | None:
+    totals = [
+        c.tax_total(amount, _WITH_BREAKDOWN(node), f"{_TAX_TOTAL_PATH}[{index}]/cbc:TaxAmount")
+        for index, node in enumerate(_TAX_TOTALS(root), start=1)
+        for amount in _TAX_AMOUNT(node)
+    ]
+    return c.vat_total(totals, c.required(h.currency, _P.currency))
 
 
 def _supplier(root: etree._Element, h: _Header) -> Supplier:

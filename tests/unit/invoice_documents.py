@@ -11,6 +11,11 @@ which one to use, so that the properties reach each of them.
 These are writers of test inputs, not product code: they trust the invoice they are given
 (a supplier with identifier type 1 has a SIRET, type 2 an EU VAT number) and write only
 what the readers look at, plus what the schemas make mandatory.
+
+Document totals (BT-106 to BT-114) are written as the invoice gives them, and left out
+when it leaves them None; only where a schema wants one the invoice does not give is it
+computed: UBL's VAT total when there is a VAT breakdown (the breakdown sits inside it),
+CII's line total (mandatory in Factur-X EXTENDED).
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ class Layout:
     gln_first: bool = False  # each party's first identifier a GLN (scheme 0088), no SIRET
     en16931_codes: bool = False  # payment means as 58, 59, 54, 23: the pivot's 30, 49, 48, 20
     second_means: bool = False  # a second payment means (direct debit) after the first
+    tax_currency_total: bool = False  # a second VAT total, in the tax currency (BT-111)
+    tax_currency_first: bool = False  # ... written before the one in the invoice currency
 
 
 # -- shared -----------------------------------------------------------------------
@@ -95,6 +102,24 @@ def _siret(value: str, layout: Layout) -> str:
 def _payment_code(invoice: Invoice, layout: Layout) -> str:
     code = invoice.payment_means_code or "30"
     return EN16931_PAYMENT_MEANS.get(code, code) if layout.en16931_codes else code
+
+
+def _tax_currency(invoice: Invoice) -> str:
+    """The currency VAT is accounted in (BT-6) when it is not the invoice's: a French
+    supplier's euro, else another one."""
+    return "EUR" if invoice.currency != "EUR" else "CHF"
+
+
+def _tax_currency_amount(invoice: Invoice) -> Decimal:
+    """BT-111: never the BT-110 amount, so that a reader taking the wrong total shows."""
+    return _vat_total(invoice) + Decimal("1000.00")
+
+
+def _vat_total(invoice: Invoice) -> Decimal:
+    """BT-110 as the invoice gives it, else added up from its VAT breakdown."""
+    if invoice.vat_total is not None:
+        return invoice.vat_total
+    return sum((v.amount for v in invoice.vat_lines), Decimal("0.00"))
 
 
 def _vat_number(supplier: Supplier) -> str:
@@ -160,6 +185,8 @@ def ubl_document(invoice: Invoice, layout: Layout = Layout()) -> bytes:
     if layout.type_code_written or invoice.type_code != root_type:  # only the root's own
         u.cbc(root, f"{kind}TypeCode", invoice.type_code)  # type may go unsaid
     u.cbc(root, "DocumentCurrencyCode", invoice.currency)
+    if layout.tax_currency_total:
+        u.cbc(root, "TaxCurrencyCode", _tax_currency(invoice))
     service = invoice.debiteur.service_code
     if service is not None and not layout.service_in_contact:
         u.cbc(root, "BuyerReference", service)
@@ -186,7 +213,7 @@ def ubl_document(invoice: Invoice, layout: Layout = Layout()) -> bytes:
     if invoice.delivery_date is not None:
         u.cbc(u.cac(root, "Delivery"), "ActualDeliveryDate", invoice.delivery_date.isoformat())
     _ubl_payment_means(u, root, invoice, layout)
-    _ubl_totals(u, root, invoice)
+    _ubl_totals(u, root, invoice, layout)
     for line in invoice.lines:
         _ubl_line(u, root, kind, line, layout)
     return _to_bytes(root)
@@ -252,21 +279,36 @@ def _ubl_payment_means(u: _Ubl, root: etree._Element, invoice: Invoice, layout: 
         u.cbc(u.cac(root, "PaymentMeans"), "PaymentMeansCode", DIRECT_DEBIT)
 
 
-def _ubl_totals(u: _Ubl, root: etree._Element, invoice: Invoice) -> None:
-    tax_total = u.cac(root, "TaxTotal")
-    u.amount(tax_total, "TaxAmount", sum((v.amount for v in invoice.vat_lines), Decimal("0.00")))
-    for vat in invoice.vat_lines:
-        subtotal = u.cac(tax_total, "TaxSubtotal")
-        u.amount(subtotal, "TaxableAmount", vat.base_ht)
-        u.amount(subtotal, "TaxAmount", vat.amount)
-        u.tax_category(subtotal, "TaxCategory", vat.rate)
+def _ubl_totals(u: _Ubl, root: etree._Element, invoice: Invoice, layout: Layout) -> None:
+    def tax_currency_total() -> None:
+        amount = amount_text(_tax_currency_amount(invoice))
+        u.cbc(u.cac(root, "TaxTotal"), "TaxAmount", amount, currencyID=_tax_currency(invoice))
+
+    if layout.tax_currency_total and layout.tax_currency_first:
+        tax_currency_total()
+    if invoice.vat_total is not None or invoice.vat_lines:
+        tax_total = u.cac(root, "TaxTotal")
+        u.amount(tax_total, "TaxAmount", _vat_total(invoice))
+        for vat in invoice.vat_lines:
+            subtotal = u.cac(tax_total, "TaxSubtotal")
+            u.amount(subtotal, "TaxableAmount", vat.base_ht)
+            u.amount(subtotal, "TaxAmount", vat.amount)
+            u.tax_category(subtotal, "TaxCategory", vat.rate)
+    if layout.tax_currency_total and not layout.tax_currency_first:
+        tax_currency_total()
     total = u.cac(root, "LegalMonetaryTotal")
-    u.amount(total, "LineExtensionAmount", invoice.amount_ht)
-    u.amount(total, "TaxExclusiveAmount", invoice.amount_ht)
-    u.amount(total, "TaxInclusiveAmount", invoice.amount_ttc)
-    if prepaid := invoice.amount_ttc - invoice.amount_net:
-        u.amount(total, "PrepaidAmount", prepaid)
-    u.amount(total, "PayableAmount", invoice.amount_net)
+    for tag, value in (
+        ("LineExtensionAmount", invoice.line_total),
+        ("TaxExclusiveAmount", invoice.amount_ht),
+        ("TaxInclusiveAmount", invoice.amount_ttc),
+        ("AllowanceTotalAmount", invoice.allowance_total),
+        ("ChargeTotalAmount", invoice.charge_total),
+        ("PrepaidAmount", invoice.prepaid),
+        ("PayableRoundingAmount", invoice.rounding),
+        ("PayableAmount", invoice.amount_net),
+    ):
+        if value is not None:
+            u.amount(total, tag, value)
 
 
 def _ubl_line(u: _Ubl, root: etree._Element, kind: str, line: Line, layout: Layout) -> None:
@@ -358,6 +400,14 @@ def _cii_line(transaction: etree._Element, currency: str, line: Line, layout: La
     _ram(summation, "LineTotalAmount", amount_text(line.amount_ht), currencyID=currency)
 
 
+def _cii_amount(
+    parent: etree._Element, tag: str, value: Decimal | None, currency: str | None = None
+) -> None:
+    """An optional amount, written only when given."""
+    if value is not None:
+        _ram(parent, tag, amount_text(value), **({"currencyID": currency} if currency else {}))
+
+
 def _cii_party(
     party: etree._Element, layout: Layout, siret: str | None, place: str, scheme: str | None
 ) -> None:
@@ -423,6 +473,8 @@ def _cii_agreement(agreement: etree._Element, invoice: Invoice, layout: Layout) 
 
 def _cii_settlement(settlement: etree._Element, invoice: Invoice, layout: Layout) -> None:
     supplier, currency = invoice.supplier, invoice.currency
+    if layout.tax_currency_total:
+        _ram(settlement, "TaxCurrencyCode", _tax_currency(invoice))
     _ram(settlement, "InvoiceCurrencyCode", currency)
     if supplier.payee_name is not None:
         _ram(_ram(settlement, "PayeeTradeParty"), "Name", supplier.payee_name)
@@ -442,13 +494,26 @@ def _cii_settlement(settlement: etree._Element, invoice: Invoice, layout: Layout
         _ram(tax, "CategoryCode", "S" if vat.rate else "Z")
         _ram(tax, "RateApplicablePercent", amount_text(vat.rate))
     summation = _ram(settlement, "SpecifiedTradeSettlementHeaderMonetarySummation")
-    _ram(summation, "LineTotalAmount", amount_text(invoice.amount_ht))
+    line_total = invoice.line_total
+    if line_total is None:
+        line_total = sum((line.amount_ht for line in invoice.lines), Decimal("0.00"))
+    _ram(summation, "LineTotalAmount", amount_text(line_total))
+    _cii_amount(summation, "ChargeTotalAmount", invoice.charge_total)
+    _cii_amount(summation, "AllowanceTotalAmount", invoice.allowance_total)
     _ram(summation, "TaxBasisTotalAmount", amount_text(invoice.amount_ht))
-    tax_total = sum((v.amount for v in invoice.vat_lines), Decimal("0.00"))
-    _ram(summation, "TaxTotalAmount", amount_text(tax_total), currencyID=currency)
+
+    def tax_currency_total() -> None:
+        amount, tax_currency = _tax_currency_amount(invoice), _tax_currency(invoice)
+        _cii_amount(summation, "TaxTotalAmount", amount, tax_currency)
+
+    if layout.tax_currency_total and layout.tax_currency_first:
+        tax_currency_total()
+    _cii_amount(summation, "TaxTotalAmount", invoice.vat_total, currency)
+    if layout.tax_currency_total and not layout.tax_currency_first:
+        tax_currency_total()
+    _cii_amount(summation, "RoundingAmount", invoice.rounding)
     _ram(summation, "GrandTotalAmount", amount_text(invoice.amount_ttc))
-    if prepaid := invoice.amount_ttc - invoice.amount_net:
-        _ram(summation, "TotalPrepaidAmount", amount_text(prepaid))
+    _cii_amount(summation, "TotalPrepaidAmount", invoice.prepaid)
     _ram(summation, "DuePayableAmount", amount_text(invoice.amount_net))
     if invoice.origin_invoice_id is not None:
         origin = _ram(settlement, "InvoiceReferencedDocument")

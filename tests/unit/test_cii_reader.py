@@ -17,7 +17,7 @@ from lxml import etree
 
 from pivot_format import cii
 from pivot_format.errors import ConversionError
-from pivot_format.model import VatLine
+from pivot_format.model import Invoice, VatLine
 
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 NS = cii.NS
@@ -114,6 +114,147 @@ def test_invoice_with_every_header_field(load) -> None:
         VatLine(rate=Decimal("15"), base_ht=Decimal("1"), amount=Decimal("0.15")),
         VatLine(rate=Decimal("0"), base_ht=Decimal("-25"), amount=Decimal("0")),
     )
+
+
+# -- document totals for the controls (BT-106 to BT-114) ----------------------------
+
+
+def add_total(root: etree._Element, tag: str, text: str, **attrib: str) -> None:
+    """A summation amount, before GrandTotalAmount as the schema orders RoundingAmount."""
+    element = etree.Element(f"{{{NS['ram']}}}{tag}", attrib)
+    element.text = text
+    first(root, SUM + "ram:GrandTotalAmount").addprevious(element)
+
+
+def totals(invoice: Invoice) -> tuple:
+    return (
+        invoice.line_total,
+        invoice.allowance_total,
+        invoice.charge_total,
+        invoice.vat_total,
+        invoice.prepaid,
+        invoice.rounding,
+    )
+
+
+def test_document_totals_as_written(load) -> None:
+    invoice = cii.read_invoice(load("CII_example2.xml"))
+
+    assert [str(total) for total in totals(invoice)] == [
+        "1436.5",  # BT-106
+        "100",  # BT-107
+        "100",  # BT-108
+        "365.28",  # BT-110
+        "1000",  # BT-113
+        "0",  # BT-114: absent
+    ]
+
+
+def test_rounding_amount(load) -> None:
+    root = load("CII_example1.xml")
+    add_total(root, "RoundingAmount", "0.02")
+
+    assert str(cii.read_invoice(root).rounding) == "0.02"
+
+
+def test_absent_allowances_charges_prepaid_and_rounding_are_zero(load) -> None:
+    invoice = cii.read_invoice(load("CII_example1.xml"))
+
+    assert totals(invoice) == (Decimal("229.6"), 0, 0, Decimal("20.73"), 0, 0)
+    for zero in (invoice.allowance_total, invoice.charge_total, invoice.prepaid, invoice.rounding):
+        assert str(zero) == "0"
+
+
+def test_written_zero_keeps_its_scale(load) -> None:
+    invoice = cii.read_invoice(load("CII_business_example_02.xml"))
+
+    assert (str(invoice.allowance_total), str(invoice.charge_total)) == ("0.00", "0.00")
+
+
+def test_empty_total_counts_as_absent(load) -> None:
+    root = load("CII_example2.xml")
+    set_text(root, SUM + "ram:TotalPrepaidAmount", "")
+
+    assert str(cii.read_invoice(root).prepaid) == "0"
+
+
+def test_absent_vat_total_is_none(load) -> None:
+    invoice = cii.read_invoice(load("CII_example7.xml"))  # no TaxTotalAmount at all
+
+    assert invoice.vat_total is None
+    assert invoice.line_total == Decimal("3200")
+
+
+def test_vat_total_is_the_one_in_the_invoice_currency(load) -> None:
+    root = load("CII_example5.xml")  # DKK invoice, VAT also given in EUR
+
+    assert str(cii.read_invoice(root).vat_total) == "675.00"
+    in_tax_currency = first(root, SUM + "ram:TaxTotalAmount[2]")
+    first(root, SUM + "ram:TaxTotalAmount[1]").addprevious(in_tax_currency)
+    assert str(cii.read_invoice(root).vat_total) == "675.00"
+
+
+def test_vat_total_without_currency(load) -> None:
+    root = load("CII_example5.xml")
+    first(root, SUM + "ram:TaxTotalAmount[1]").addprevious(
+        first(root, SUM + "ram:TaxTotalAmount[2]")
+    )
+    del first(root, SUM + "ram:TaxTotalAmount[2]").attrib["currencyID"]  # the DKK one
+
+    assert str(cii.read_invoice(root).vat_total) == "675.00"
+
+
+def test_only_vat_total_in_another_currency_is_taken(load) -> None:
+    root = load("CII_example1.xml")
+    set_text(root, SUM + "ram:TaxTotalAmount", "20.73", currencyID="USD")
+
+    assert str(cii.read_invoice(root).vat_total) == "20.73"
+
+
+def test_no_vat_total_in_the_invoice_currency_among_several(load) -> None:
+    root = load("CII_example5.xml")
+    set_text(root, SUM + "ram:TaxTotalAmount[1]", "675.00", currencyID="SEK")
+
+    assert cii.read_invoice(root).vat_total is None
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "element"),
+    [
+        (SUM + "ram:LineTotalAmount", "1.436,5", None),
+        (SUM + "ram:ChargeTotalAmount", "1E2", None),
+        (SUM + "ram:AllowanceTotalAmount", "-", None),
+        (SUM + "ram:TotalPrepaidAmount", "1000 NOK", None),
+        (SUM + "ram:TaxTotalAmount", "Infinity", SUM + "ram:TaxTotalAmount[1]"),
+    ],
+)
+def test_malformed_total(load, path: str, value: str, element: str | None) -> None:
+    root = load("CII_example2.xml")
+    set_text(root, path, value)
+
+    error = refused(root)
+
+    assert (error.code, error.element, error.value) == ("INVALID_VALUE", element or path, value)
+
+
+def test_malformed_rounding_amount(load) -> None:
+    root = load("CII_example2.xml")
+    add_total(root, "RoundingAmount", ".")
+
+    error = refused(root)
+
+    assert (error.code, error.element, error.value) == (
+        "INVALID_VALUE",
+        SUM + "ram:RoundingAmount",
+        ".",
+    )
+
+
+def test_malformed_vat_total_in_the_tax_currency_is_not_read(load) -> None:
+    root = load("CII_example5.xml")
+    set_text(root, SUM + "ram:TaxTotalAmount[2]", "n/a")
+
+    assert str(cii.read_invoice(root).vat_total) == "675.00"
 
 
 def test_lines_in_document_order(load) -> None:
@@ -216,6 +357,7 @@ def test_minimum_profile(load) -> None:
     assert invoice.delivery_date is None
     assert invoice.payment_means_code == "30"
     assert (invoice.amount_ht, invoice.amount_ttc) == (Decimal("4000"), Decimal("4675"))
+    assert (invoice.line_total, invoice.vat_total) == (None, Decimal("675"))
     assert invoice.supplier.identifier == "DK16356706"
 
 

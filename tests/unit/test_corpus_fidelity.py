@@ -7,6 +7,11 @@ the source says: number, issue date, currency, totals, VAT breakdown, line count
 every attachment byte for byte. The expected values are read from the source tree with
 this file's own XPaths, never through the readers under test.
 
+The document totals the business controls use and the pivot does not carry (BT-106 to
+BT-114) must be read as written, and add up in every corpus file: lines = BT-106,
+BT-106 - BT-107 + BT-108 = BT-109, breakdown = BT-110, BT-109 + BT-110 = BT-112,
+BT-112 - BT-113 + BT-114 = BT-115.
+
 As it is, no corpus buyer has a SIRET: `edi-engine convert` must refuse each file and
 say so.
 """
@@ -146,6 +151,57 @@ def cii_facts(root: etree._Element) -> Facts:
             ns,
         ),
     )
+
+
+# BT-106, 107, 108, 110, 113, 114: the model's names for them, in that order
+DOCUMENT_TOTALS = (
+    "line_total",
+    "allowance_total",
+    "charge_total",
+    "vat_total",
+    "prepaid",
+    "rounding",
+)
+ZERO_IF_ABSENT = frozenset({"allowance_total", "charge_total", "prepaid", "rounding"})
+
+
+def _first(root: etree._Element, path: str, ns: dict[str, str], **variables: str) -> str | None:
+    found = [(e.text or "").strip() for e in root.xpath(path, namespaces=ns, **variables)]
+    return next((text for text in found if text), None)
+
+
+def ubl_document_totals(root: etree._Element) -> dict[str, str | None]:
+    """The six totals as written (None when absent); BT-110 in the document currency."""
+    ns, total = UBL_NS, "cac:LegalMonetaryTotal/cbc:"
+    currency = _text(root, "cbc:DocumentCurrencyCode", ns)
+    return {
+        "line_total": _first(root, total + "LineExtensionAmount", ns),
+        "allowance_total": _first(root, total + "AllowanceTotalAmount", ns),
+        "charge_total": _first(root, total + "ChargeTotalAmount", ns),
+        "vat_total": _first(root, "cac:TaxTotal/cbc:TaxAmount[@currencyID=$c]", ns, c=currency),
+        "prepaid": _first(root, total + "PrepaidAmount", ns),
+        "rounding": _first(root, total + "PayableRoundingAmount", ns),
+    }
+
+
+def cii_document_totals(root: etree._Element) -> dict[str, str | None]:
+    """The six totals as written (None when absent); BT-110 in the invoice currency."""
+    ns = CII_NS
+    settlement = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
+    total = settlement + "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:"
+    currency = _text(root, settlement + "ram:InvoiceCurrencyCode", ns)
+    return {
+        "line_total": _first(root, total + "LineTotalAmount", ns),
+        "allowance_total": _first(root, total + "AllowanceTotalAmount", ns),
+        "charge_total": _first(root, total + "ChargeTotalAmount", ns),
+        "vat_total": _first(root, total + "TaxTotalAmount[@currencyID=$c]", ns, c=currency),
+        "prepaid": _first(root, total + "TotalPrepaidAmount", ns),
+        "rounding": _first(root, total + "RoundingAmount", ns),
+    }
+
+
+def document_totals(root: etree._Element) -> dict[str, str | None]:
+    return (cii_document_totals if root.tag == cii.ROOT_TAG else ubl_document_totals)(root)
 
 
 # -- giving the buyer a SIRET and a service code ------------------------------------
@@ -365,6 +421,39 @@ def test_pivot_says_what_the_source_says(source: Source) -> None:
     found = pivot_facts(convert(source))
 
     assert exactly(found) == exactly(source.facts)
+
+
+def _as_read(name: str, text: str | None) -> tuple | None:
+    """A written total's value and scale; absent, 0 where absence means none, else None."""
+    if text is None:
+        return exact("0") if name in ZERO_IF_ABSENT else None
+    return exact(text)
+
+
+def test_document_totals_are_read_as_written(source: Source) -> None:
+    """Absent allowances, charges, prepaid and rounding are 0; absent BT-106/110 None."""
+    invoice = source.read(source.root)
+    written = document_totals(source.root)
+
+    expected = {name: _as_read(name, text) for name, text in written.items()}
+    found = {
+        name: None if getattr(invoice, name) is None else tuple(getattr(invoice, name).as_tuple())
+        for name in DOCUMENT_TOTALS
+    }
+    assert found == expected
+
+
+def test_document_totals_add_up(source: Source) -> None:
+    """Every corpus file's totals add up exactly as read: none is a case for the controls."""
+    invoice = source.read(source.root)
+    assert invoice.line_total is not None
+    vat = invoice.vat_total if invoice.vat_total is not None else Decimal(0)
+
+    assert invoice.line_total == sum(line.amount_ht for line in invoice.lines)
+    assert invoice.amount_ht == invoice.line_total - invoice.allowance_total + invoice.charge_total
+    assert vat == sum(v.amount for v in invoice.vat_lines)
+    assert invoice.amount_ttc == invoice.amount_ht + vat
+    assert invoice.amount_net == invoice.amount_ttc - invoice.prepaid + invoice.rounding
 
 
 def test_pivot_is_addressed_to_the_buyer_siret_and_service(source: Source) -> None:

@@ -16,7 +16,7 @@ from lxml import etree
 
 from pivot_format import ubl
 from pivot_format.errors import ConversionError
-from pivot_format.model import VatLine
+from pivot_format.model import Invoice, VatLine
 
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 NS = ubl.NS
@@ -106,6 +106,146 @@ def test_amounts_keep_the_scale_written(load) -> None:
 
     assert str(invoice.amount_ht) == "229.60"
     assert str(invoice.lines[0].amount_ht) == "19.90"
+
+
+# -- document totals for the controls (BT-106 to BT-114) ----------------------------
+
+TOTAL = "cac:LegalMonetaryTotal/"
+
+
+def add_total(root: etree._Element, tag: str, text: str) -> None:
+    """A cbc amount in LegalMonetaryTotal, before PayableAmount as the schema orders them."""
+    element = etree.Element(f"{{{NS['cbc']}}}{tag}", currencyID="EUR")
+    element.text = text
+    first(root, TOTAL + "cbc:PayableAmount").addprevious(element)
+
+
+def totals(invoice: Invoice) -> tuple:
+    return (
+        invoice.line_total,
+        invoice.allowance_total,
+        invoice.charge_total,
+        invoice.vat_total,
+        invoice.prepaid,
+        invoice.rounding,
+    )
+
+
+def test_document_totals_as_written(load) -> None:
+    invoice = ubl.read_invoice(load("ubl-tc434-example2.xml"))
+
+    assert [str(total) for total in totals(invoice)] == [
+        "1436.50",  # BT-106
+        "100.00",  # BT-107
+        "100.00",  # BT-108
+        "365.28",  # BT-110
+        "1000.00",  # BT-113
+        "0",  # BT-114: absent
+    ]
+
+
+def test_rounding_amount(load) -> None:
+    root = load("ubl-tc434-example1.xml")
+    add_total(root, "PayableRoundingAmount", "-0.33")
+
+    assert str(ubl.read_invoice(root).rounding) == "-0.33"
+
+
+def test_absent_allowances_charges_prepaid_and_rounding_are_zero(load) -> None:
+    invoice = ubl.read_invoice(load("ubl-tc434-example1.xml"))
+
+    assert totals(invoice) == (Decimal("229.60"), 0, 0, Decimal("20.73"), 0, 0)
+    for zero in (invoice.allowance_total, invoice.charge_total, invoice.prepaid, invoice.rounding):
+        assert str(zero) == "0"
+
+
+def test_empty_total_counts_as_absent(load) -> None:
+    root = load("ubl-tc434-example2.xml")
+    set_text(root, TOTAL + "cbc:AllowanceTotalAmount", " ")
+
+    assert str(ubl.read_invoice(root).allowance_total) == "0"
+
+
+def test_absent_line_and_vat_totals_are_none(load) -> None:
+    root = load("ubl-tc434-example1.xml")
+    remove(root, TOTAL + "cbc:LineExtensionAmount")
+    remove(root, "cac:TaxTotal")
+
+    invoice = ubl.read_invoice(root)
+
+    assert (invoice.line_total, invoice.vat_total) == (None, None)
+    assert invoice.vat_lines == ()
+
+
+@pytest.mark.parametrize(
+    ("name", "vat_total"),
+    [
+        ("ubl-tc434-example10.xml", "20.73"),  # EUR invoice, VAT also given in SEK
+        ("ubl-tc434-example5.xml", "675.00"),  # DKK invoice, VAT also given in EUR
+    ],
+)
+def test_vat_total_is_the_one_in_the_invoice_currency(load, name: str, vat_total: str) -> None:
+    root = load(name)
+    in_tax_currency = root.xpath("cac:TaxTotal[2]", namespaces=NS)[0]
+
+    assert str(ubl.read_invoice(root).vat_total) == vat_total
+    first(root, "cac:TaxTotal[1]").addprevious(in_tax_currency)  # BT-111 first
+    assert str(ubl.read_invoice(root).vat_total) == vat_total
+
+
+def test_vat_total_without_currency_is_the_one_with_the_breakdown(load) -> None:
+    root = load("ubl-tc434-example10.xml")
+    first(root, "cac:TaxTotal[1]").addprevious(first(root, "cac:TaxTotal[2]"))
+    for amount in root.xpath("cac:TaxTotal/cbc:TaxAmount", namespaces=NS):
+        del amount.attrib["currencyID"]
+
+    assert str(ubl.read_invoice(root).vat_total) == "20.73"
+
+
+def test_only_vat_total_in_another_currency_is_taken(load) -> None:
+    root = load("ubl-tc434-example1.xml")
+    set_text(root, "cac:TaxTotal/cbc:TaxAmount", "20.73", currencyID="SEK")
+
+    assert str(ubl.read_invoice(root).vat_total) == "20.73"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "element"),
+    [
+        (TOTAL + "cbc:LineExtensionAmount", "1436,50", None),
+        (TOTAL + "cbc:AllowanceTotalAmount", "NaN", None),
+        (TOTAL + "cbc:ChargeTotalAmount", "1e2", None),
+        (TOTAL + "cbc:PrepaidAmount", "1 000.00", None),
+        ("cac:TaxTotal/cbc:TaxAmount", "365.28 NOK", "cac:TaxTotal[1]/cbc:TaxAmount"),
+    ],
+)
+def test_malformed_total(load, path: str, value: str, element: str | None) -> None:
+    root = load("ubl-tc434-example2.xml")
+    set_text(root, path, value)
+
+    error = refused(root)
+
+    assert (error.code, error.element, error.value) == ("INVALID_VALUE", element or path, value)
+
+
+def test_malformed_rounding_amount(load) -> None:
+    root = load("ubl-tc434-example2.xml")
+    add_total(root, "PayableRoundingAmount", "0,01")
+
+    error = refused(root)
+
+    assert (error.code, error.element, error.value) == (
+        "INVALID_VALUE",
+        TOTAL + "cbc:PayableRoundingAmount",
+        "0,01",
+    )
+
+
+def test_malformed_vat_total_in_the_tax_currency_is_not_read(load) -> None:
+    root = load("ubl-tc434-example10.xml")
+    set_text(root, "cac:TaxTotal[2]/cbc:TaxAmount", "n/a")
+
+    assert str(ubl.read_invoice(root).vat_total) == "20.73"
 
 
 def test_lines_in_document_order(load) -> None:

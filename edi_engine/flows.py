@@ -97,7 +97,9 @@ def show_flow(session: Session, number: str) -> dict[str, Any]:
     detail["errors"] = [
         {
             "code": e.code,
+            "severity": e.severity,
             "message": e.message,
+            "message_fr": e.message_fr,
             "line": e.line,
             "path": e.path,
             "element": e.element,
@@ -109,6 +111,7 @@ def show_flow(session: Session, number: str) -> dict[str, Any]:
     ]
     detail["invoice_list"] = [
         {
+            "id": i.id,
             "number": i.number,
             "supplier": i.supplier_id,
             "recipient": i.recipient_siret,

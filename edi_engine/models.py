@@ -158,7 +158,7 @@ class FlowEvent(Base):
 
 
 class FlowError(Base):
-    """One reason a flow or one of its invoices was rejected (a CR error line)."""
+    """One line of the CR: why a flow or one of its invoices was rejected, or a warning."""
 
     __tablename__ = "flow_errors"
 
@@ -167,7 +167,9 @@ class FlowError(Base):
     invoice_seq: Mapped[int | None] = mapped_column(Integer)
     document: Mapped[str | None] = mapped_column(String(255))  # batch member name
     code: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(10), default="reject", server_default="reject")
     message: Mapped[str] = mapped_column(Text)
+    message_fr: Mapped[str | None] = mapped_column(Text)  # business controls speak French too
     line: Mapped[int | None] = mapped_column(Integer)
     path: Mapped[str | None] = mapped_column(Text)
     element: Mapped[str | None] = mapped_column(String(255))
@@ -204,6 +206,23 @@ class Invoice(Base):
     pivot_file: Mapped[str | None] = mapped_column(String(255))
 
     events: Mapped[list[InvoiceEvent]] = relationship(order_by="InvoiceEvent.id")
+    findings: Mapped[list[InvoiceFinding]] = relationship(order_by="InvoiceFinding.id")
+
+
+class InvoiceFinding(Base):
+    """What the controls found on an invoice as it stands now: the reasons it was rejected,
+    or the warnings it was accepted with. Recycling replaces them; the CR lines stay."""
+
+    __tablename__ = "invoice_findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    severity: Mapped[str] = mapped_column(String(10))
+    code: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    message_fr: Mapped[str | None] = mapped_column(Text)
+    element: Mapped[str | None] = mapped_column(String(255))
+    value: Mapped[str | None] = mapped_column(Text)
 
 
 class InvoiceEvent(Base):

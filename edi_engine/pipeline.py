@@ -7,7 +7,7 @@ deterministic names, so a flow taken again after a crash replaces them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import delete, insert, select
@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session
 from pivot_format import pivot
 from pivot_format.errors import ConversionError
 
-from . import archive, clock, documents, outputs, reading, report, streaming
+from . import archive, clock, controls, documents, outputs, reading, report, streaming
+from .controls.catalogue import in_french
 from .identify import PIVOT
-from .models import Flow, FlowError, FlowEvent, InvoiceEvent, Output
+from .models import Flow, FlowError, FlowEvent, InvoiceEvent, InvoiceFinding, Output
 from .models import Invoice as InvoiceRow
 from .problems import FlowRejected, Problem
 from .recording import InvoiceRecorder
-from .routing import Recipient, route
 from .settings import Settings
 from .states import FlowState, Syntax
 
@@ -36,7 +36,7 @@ class FlowRun:
     settings: Settings
     session: Session
     flow: Flow
-    structures: dict[str, Recipient]
+    referential: controls.Referential
     actor: str
     syntaxes: list[Syntax | None] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
@@ -45,18 +45,32 @@ class FlowRun:
 
     def __post_init__(self) -> None:
         self.recorder = InvoiceRecorder(self.session, self.flow.id, self.flow.number, self.actor)
+        self.reception = controls.Reception(
+            self.referential,
+            controls.Duplicates(self.session),
+            self.flow.number,
+            deposit_date=clock.aware(self.flow.received_at).date(),
+            tolerance=self.settings.controls.amount_tolerance,
+        )
 
     @property
     def state(self) -> FlowState:
+        """Warnings alone leave a flow IN_INTEGRE: only a rejection makes it partial."""
         if self.accepted == 0:
             return FlowState.IN_REJETE
-        return FlowState.IN_INTEGRE_PARTIEL if self.problems else FlowState.IN_INTEGRE
+        if any(problem.rejects for problem in self.problems):
+            return FlowState.IN_INTEGRE_PARTIEL
+        return FlowState.IN_INTEGRE
 
 
 def process_flow(
-    settings: Settings, session: Session, flow: Flow, structures: dict[str, Recipient], actor: str
+    settings: Settings,
+    session: Session,
+    flow: Flow,
+    referential: controls.Referential,
+    actor: str,
 ) -> FlowRun:
-    run = FlowRun(settings, session, flow, structures, actor)
+    run = FlowRun(settings, session, flow, referential, actor)
     if flow.attempts > 1:
         _forget_previous_attempt(session, flow)
     try:
@@ -73,6 +87,7 @@ def _forget_previous_attempt(session: Session, flow: Flow) -> None:
     """A flow taken again (expired lease, re-run) starts from a clean slate."""
     invoice_ids = select(InvoiceRow.id).where(InvoiceRow.flow_id == flow.id)
     session.execute(delete(InvoiceEvent).where(InvoiceEvent.invoice_id.in_(invoice_ids)))
+    session.execute(delete(InvoiceFinding).where(InvoiceFinding.invoice_id.in_(invoice_ids)))
     session.execute(delete(InvoiceRow).where(InvoiceRow.flow_id == flow.id))
     session.execute(delete(FlowError).where(FlowError.flow_id == flow.id))
     session.execute(delete(Output).where(Output.flow_id == flow.id))
@@ -98,54 +113,85 @@ def _take_flow(run: FlowRun) -> None:
                 value=str(flow.size),
             )
         )
+    for part in parts(settings, flow):
+        run.syntaxes.append(part.syntax)
+        run.problems.extend(part.problems)
+        _take_reads(run, part.reads, part.name)
+
+
+@dataclass
+class Part:
+    """One document of an archived flow: its syntax, what is wrong with it as a whole, and
+    its invoices, read one at a time."""
+
+    name: str
+    syntax: Syntax | None
+    problems: list[Problem]
+    reads: Iterable[reading.Read]
+
+
+def parts(settings: Settings, flow: Flow) -> Iterator[Part]:
+    """The documents of a flow from its archived original, never from the inbox: the one
+    road for processing a flow and for finding one of its invoices again (recycling)."""
     path = archive.path(settings.archive, flow.archive_path)
     if streaming.applies(path, flow.size, settings.limits):
-        run.syntaxes.append(Syntax.PIVOT)
-        _take_reads(run, streaming.reads(path, flow.file_name, settings.limits), flow.file_name)
-        return
-    for document in documents.unpacked(path, flow.file_name, settings).documents:
-        _take_document(run, document)
-
-
-def _take_document(run: FlowRun, document: documents.Document) -> None:
-    run.syntaxes.append(document.syntax)
-    run.problems.extend(document.problems)
-    if not document.valid:
-        return
-    if document.syntax is Syntax.STATUT:
-        run.problems.append(
-            Problem(
-                "UNSUPPORTED_SYNTAX",
-                "Inbound status flows (CPPStatut) are not processed by this version of the hub.",
-                document=document.name,
-            )
+        yield Part(
+            flow.file_name, Syntax.PIVOT, [], streaming.reads(path, flow.file_name, settings.limits)
         )
         return
-    _take_reads(run, reading.invoices(document, run.settings.limits), document.name)
+    for document in documents.unpacked(path, flow.file_name, settings).documents:
+        problems, reads = list(document.problems), ()
+        if document.valid and document.syntax is Syntax.STATUT:
+            problems.append(
+                Problem(
+                    "UNSUPPORTED_SYNTAX",
+                    "Inbound status flows (CPPStatut) are not processed by this version of the hub.",
+                    document=document.name,
+                )
+            )
+        elif document.valid:
+            reads = reading.invoices(document, settings.limits)
+        yield Part(document.name, document.syntax, problems, reads)
+
+
+def read_again(settings: Settings, flow: Flow, seq: int) -> reading.Read | None:
+    """The `seq`-th invoice of a flow (numbered as when the flow was processed)."""
+    counted = 0
+    for part in parts(settings, flow):
+        for read in part.reads:
+            counted += 1
+            if counted == seq:
+                return read
+    return None
 
 
 def _take_reads(run: FlowRun, reads: Iterable[reading.Read], document_name: str) -> None:
     for read in reads:
         seq = run.accepted + run.rejected + 1
-        problem = read.problem or _deliver(run, seq, read)
-        if problem is None:
+        if read.problem:
+            findings = [in_french(read.problem).at(invoice_seq=seq, document=document_name)]
+        else:
+            findings = _deliver(run, seq, read, document_name)
+        run.problems.extend(findings)
+        if any(problem.rejects for problem in findings):
+            run.rejected += 1
+            run.recorder.add(seq, read, None, None, findings)
+        else:
             run.accepted += 1
-            continue
-        run.rejected += 1
-        run.problems.append(problem.at(invoice_seq=seq, document=document_name))
-        run.recorder.add(seq, read, None, None)
 
 
-def _deliver(run: FlowRun, seq: int, read: reading.Read) -> Problem | None:
-    """Route, write and hand over one pivot; a Problem says why it could not be."""
+def _deliver(run: FlowRun, seq: int, read: reading.Read, document_name: str) -> list[Problem]:
+    """Control, write and hand over one pivot. Returns what the controls found: if any of
+    it rejects the invoice, nothing was written; warnings go with the accepted invoice."""
     assert read.invoice is not None
-    found = route(read.invoice, run.structures)
-    if isinstance(found, Problem):
-        return found
+    found, findings = controls.check(read.invoice, run.reception)
+    findings = [problem.at(invoice_seq=seq, document=document_name) for problem in findings]
+    if found is None or any(problem.rejects for problem in findings):
+        return findings
     flow = run.flow
     invoice = replace(
         read.invoice,
-        reception_date=clock.aware(flow.received_at).date(),
+        reception_date=run.reception.deposit_date,
         # the hub says whether a delivery is a first one, never the depositor: a supplier's
         # pivot cannot claim "Recyclée" (recycling and completion set it themselves)
         renvoi=FIRST_DELIVERY,
@@ -155,14 +201,19 @@ def _deliver(run: FlowRun, seq: int, read: reading.Read) -> Problem | None:
     try:
         content = outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), name)
     except ConversionError as exc:
-        return Problem(exc.code, exc.message, element=exc.element or None, value=exc.value or None)
+        problem = Problem(
+            exc.code, exc.message, element=exc.element or None, value=exc.value or None
+        )
+        return [*findings, problem.at(invoice_seq=seq, document=document_name)]
     except outputs.OutputInvalid as exc:
-        return Problem("OUTPUT_INVALID", exc.message)
+        problem = Problem("OUTPUT_INVALID", exc.message)
+        return [*findings, problem.at(invoice_seq=seq, document=document_name)]
     outputs.deliver(
         run.settings, run.session, flow.id, outputs.PIVOT, found.partner_code, name, content
     )
-    run.recorder.add(seq, read, found, name)
-    return None
+    run.recorder.add(seq, read, found, name, findings)
+    run.reception.duplicates.accepted(read.invoice, flow.number)
+    return findings
 
 
 def _finish(run: FlowRun) -> None:

@@ -1,12 +1,16 @@
 """A problem found in a flow: one error line of the CR, one row of ``flow_errors``.
 
-Codes are stable public contracts (users' scripts match on them); the catalogue of
-codes lives with the step that raises them and is listed in docs/errors.md.
+Codes are stable public contracts (users' scripts match on them); the codes of reading
+and transport live with the step that raises them, the business controls in
+``controls.catalogue``; docs/errors.md lists them all.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+
+REJECT = "reject"
+WARNING = "warning"  # kept with the invoice and shown in the CR; the invoice goes on
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,12 @@ class Problem:
     value: str | None = None
     document: str | None = None  # batch member name, when the flow is a batch
     invoice_seq: int | None = None
+    severity: str = REJECT
+    message_fr: str | None = None
+
+    @property
+    def rejects(self) -> bool:
+        return self.severity == REJECT
 
     def at(self, **where: object) -> Problem:
         return replace(self, **where)

@@ -10,10 +10,11 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from . import clock
+from .controls import Recipient
 from .models import Invoice as InvoiceRow
-from .models import InvoiceEvent
+from .models import InvoiceEvent, InvoiceFinding
+from .problems import Problem
 from .reading import Read
-from .routing import Recipient
 from .states import InvoiceState
 
 BATCH = 500
@@ -32,9 +33,15 @@ class InvoiceRecorder:
         self.actor = actor
         self._rows: list[dict[str, Any]] = []
         self._events: list[list[dict[str, Any]]] = []
+        self._findings: list[list[dict[str, Any]]] = []
 
     def add(
-        self, seq: int, read: Read, recipient: Recipient | None, pivot_file: str | None
+        self,
+        seq: int,
+        read: Read,
+        recipient: Recipient | None,
+        pivot_file: str | None,
+        findings: list[Problem] = (),
     ) -> None:
         at = clock.now()
         # a pivot for an SFTP partner is made available once uploaded (channels.deliver)
@@ -59,6 +66,7 @@ class InvoiceRecorder:
                 for s in states
             ]
         )
+        self._findings.append([finding_row(problem) for problem in findings])
         if len(self._rows) >= BATCH:
             self.flush()
 
@@ -114,4 +122,23 @@ class InvoiceRecorder:
             for event in invoice_events
         ]
         self.session.execute(insert(InvoiceEvent), events)
-        self._rows, self._events = [], []
+        findings = [
+            {**finding, "invoice_id": invoice_id}
+            for invoice_id, invoice_findings in zip(ids, self._findings, strict=True)
+            for finding in invoice_findings
+        ]
+        if findings:
+            self.session.execute(insert(InvoiceFinding), findings)
+        self._rows, self._events, self._findings = [], [], []
+
+
+def finding_row(problem: Problem) -> dict[str, Any]:
+    """An invoice_findings row (without its invoice) for what a control found."""
+    return {
+        "severity": problem.severity,
+        "code": problem.code,
+        "message": problem.message,
+        "message_fr": problem.message_fr,
+        "element": problem.element,
+        "value": problem.value,
+    }

@@ -14,9 +14,12 @@ from .problems import Problem
 from .settings import Settings
 from .states import CR_CODE, FlowState
 
+WARNING_NATURE = "Avertissement"  # the invoice was accepted; the supplier should still look
+
 
 def error_line(problem: Problem) -> ErrorLine:
-    """Name the code, the element and the value found, so the depositor can act."""
+    """Name the code, the element and the value found, so the depositor can act. A business
+    control speaks French first (the hub's language), with its English message after."""
     where = [
         f"{label}={value}"
         for label, value in (
@@ -28,10 +31,13 @@ def error_line(problem: Problem) -> ErrorLine:
         )
         if value is not None
     ]
+    if problem.message_fr:
+        where.insert(0, f"en: {problem.message}")
+    nature = "Facture" if problem.invoice_seq is not None else "Fichier"
     return ErrorLine(
         code=problem.code,
-        message=problem.message,
-        nature="Facture" if problem.invoice_seq is not None else "Fichier",
+        message=problem.message_fr or problem.message,
+        nature=nature if problem.rejects else WARNING_NATURE,
         detail="; ".join(where) or None,
         line_id=str(problem.invoice_seq if problem.invoice_seq is not None else problem.line or "")
         or None,
@@ -43,6 +49,7 @@ def integration_report(
 ) -> tuple[str, bytes]:
     """The CR's file name and content, checked against our status schema."""
     accepted = flow.invoice_count - flow.rejected_count
+    warnings = sum(not problem.rejects for problem in problems)
     status = FlowStatus(
         code=CR_CODE[state],
         flow_id=flow.number,
@@ -50,6 +57,7 @@ def integration_report(
         complement=state.value,
         comment=(
             f"{flow.file_name}: {accepted} invoice(s) integrated, {flow.rejected_count} rejected"
+            + (f", {warnings} warning(s)" if warnings else "")
         ),
         errors=tuple(error_line(p) for p in problems),
     )

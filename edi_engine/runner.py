@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from connectors.watch import InboxWatcher
 
-from . import channels, clock, db, intake, leasing, outputs, pipeline, routing
+from . import channels, clock, controls, db, intake, leasing, outputs, pipeline
 from .errors import EngineError
 from .models import Flow, FlowEvent
 from .settings import Settings
@@ -48,7 +48,7 @@ def run_once(
         report.received = len(taken.flow_ids)
         report.unknown = taken.unknown
         report.sftp = taken.sftp
-        structures = routing.directory(session)
+        referential = controls.Referential.load(session)
         lease_seconds = settings.processing.lease_seconds
         while not should_stop() and (
             flows := leasing.lease(session, worker, LEASE_BATCH, lease_seconds)
@@ -57,7 +57,7 @@ def run_once(
                 if should_stop():
                     leasing.release(session, flow, worker)
                     continue
-                _process_one(settings, session, flow, structures, worker, report)
+                _process_one(settings, session, flow, referential, worker, report)
                 if progress:
                     progress(flow.number)
         if not should_stop():
@@ -69,13 +69,13 @@ def _process_one(
     settings: Settings,
     session: Session,
     flow: Flow,
-    structures: dict[str, routing.Recipient],
+    referential: controls.Referential,
     worker: str,
     report: RunReport,
 ) -> None:
     number, flow_id = flow.number, flow.id
     try:
-        pipeline.process_flow(settings, session, flow, structures, worker)
+        pipeline.process_flow(settings, session, flow, referential, worker)
         session.commit()
         outputs.forget_written(session)
         report.processed.append(number)

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,13 @@ class SftpSettings:
 
 
 @dataclass(frozen=True)
+class ControlSettings:
+    # totals (lines, VAT breakdown, HT + VAT = TTC, net to pay) may differ by this much, in
+    # the invoice's currency, before the invoice is refused: suppliers round line by line
+    amount_tolerance: Decimal = Decimal("0.01")
+
+
+@dataclass(frozen=True)
 class SchemaSettings:
     # a folder holding the UN/CEFACT CII D16B schema (CrossIndustryInvoice_100pD16B.xsd,
     # e.g. a copy of the UN/CEFACT publication) for a strict check of CII flows; empty:
@@ -97,6 +105,7 @@ SECTIONS: dict[str, type] = {
     "limits": LimitSettings,
     "processing": ProcessingSettings,
     "sftp": SftpSettings,
+    "controls": ControlSettings,
     "schemas": SchemaSettings,
 }
 
@@ -111,6 +120,7 @@ class Settings:
     limits: LimitSettings = field(default_factory=LimitSettings)
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
     sftp: SftpSettings = field(default_factory=SftpSettings)
+    controls: ControlSettings = field(default_factory=ControlSettings)
     schemas: SchemaSettings = field(default_factory=SchemaSettings)
 
     @property
@@ -192,6 +202,12 @@ def _check(loaded: Settings, config: Path) -> None:
             raise ConfigurationError(
                 f"sftp.{key} ({config} or {env_name('sftp', key)}) must be more than 0 seconds."
             )
+    tolerance = loaded.controls.amount_tolerance
+    if not tolerance.is_finite() or tolerance < 0:
+        raise ConfigurationError(
+            f"controls.amount_tolerance ({config} or {env_name('controls', 'amount_tolerance')}) "
+            f"must be an amount of 0 or more; found {tolerance}."
+        )
     for section, key in (
         ("pickup", "batch_size"),
         ("processing", "lease_seconds"),
@@ -233,6 +249,8 @@ def _coerce(raw: Any, default: Any, key: str) -> Any:
     kind = type(default)
     if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
         return raw
+    if kind is Decimal and isinstance(raw, int | float) and not isinstance(raw, bool):
+        raw = str(raw)  # TOML has no decimal type: 0.01 is read as a float
     if isinstance(raw, str):
         text = raw.strip()
         try:
@@ -243,7 +261,7 @@ def _coerce(raw: Any, default: Any, key: str) -> Any:
                     return False
                 raise ValueError(text)
             return kind(text)
-        except ValueError:
+        except (ValueError, InvalidOperation):
             pass
     if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
         return float(raw)

@@ -82,6 +82,7 @@ def test_accepted_invoice_becomes_a_pivot_in_the_recipient_outbox(
     detail = home.show(number)
     (invoice,) = detail["invoice_list"]
     assert invoice == {
+        "id": invoice["id"],  # for `invoices show`
         "number": "F01-2026-000101",
         "supplier": invoice["supplier"],
         "recipient": VALBRUNE,

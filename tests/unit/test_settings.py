@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,25 @@ def test_shipped_configuration_states_exactly_the_defaults() -> None:
     with config.path(config.DEFAULT_CONFIG).open("rb") as handle:
         shipped = tomllib.load(handle)
     defaults = {name: dataclasses.asdict(cls()) for name, cls in settings.SECTIONS.items()}
+    # TOML has no decimal type: decimal settings are written as strings
+    shipped["controls"]["amount_tolerance"] = Decimal(shipped["controls"]["amount_tolerance"])
     assert shipped == defaults
+
+
+@pytest.mark.parametrize("written", ['"0.05"', "0.05"])
+def test_amount_tolerance_is_read_exactly_from_a_string_or_a_toml_float(
+    tmp_path: Path, written: str
+) -> None:
+    loaded = settings.load(_home(tmp_path, f"[controls]\namount_tolerance = {written}\n"))
+    assert loaded.controls.amount_tolerance == Decimal("0.05")
+
+
+@pytest.mark.parametrize("written", ['"-0.01"', '"a cent"', '"NaN"'])
+def test_a_negative_or_unreadable_tolerance_is_refused_naming_the_setting(
+    tmp_path: Path, written: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=r"controls\.amount_tolerance"):
+        settings.load(_home(tmp_path, f"[controls]\namount_tolerance = {written}\n"))
 
 
 def test_file_overrides_defaults_and_environment_overrides_file(

@@ -1,0 +1,52 @@
+"""The hub's business controls on each invoice received or recycled (ARCHITECTURE §6).
+
+`check` runs them all and returns every failure at once, so that a supplier fixes an
+invoice in one go; the catalogue says which refuse the invoice and which only warn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from pivot_format.model import Invoice
+
+from ..problems import Problem
+from . import amounts, identifiers, referential
+from .catalogue import CATALOGUE
+from .duplicates import Duplicates
+from .referential import Recipient, Referential
+
+__all__ = ["CATALOGUE", "Duplicates", "Reception", "Recipient", "Referential", "check"]
+
+
+@dataclass
+class Reception:
+    """What the controls of one flow (or one recycling) compare an invoice with."""
+
+    referential: Referential
+    duplicates: Duplicates
+    flow_number: str
+    deposit_date: date
+    tolerance: Decimal
+
+
+def check(
+    invoice: Invoice, reception: Reception, itself: int | None = None
+) -> tuple[Recipient | None, list[Problem]]:
+    """The recipient (None when routing failed) and every control that failed.
+
+    `itself`: the invoice's own ledger id when it is controlled again (recycling)."""
+    to, problems = referential.addressing(invoice, reception.referential)
+    if invoice.issue_date > reception.deposit_date:
+        problems.append(
+            CATALOGUE["ISSUE_DATE_AFTER_DEPOSIT"].fails(
+                invoice.issue_date.isoformat(), deposit=reception.deposit_date.isoformat()
+            )
+        )
+    problems += identifiers.currency(invoice)
+    problems += amounts.totals(invoice, reception.tolerance)
+    problems += identifiers.iban(invoice)
+    problems += reception.duplicates.check(invoice, itself)
+    return to, problems

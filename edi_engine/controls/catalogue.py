@@ -1,0 +1,196 @@
+"""The hub's business controls, one entry each (ARCHITECTURE §6).
+
+A code is a public contract: suppliers' and operators' scripts match on it. Each message
+exists in French (the hub's language, first in the CR) and English, and names the element
+and the value found; the severity says whether the invoice is refused or accepted with a
+warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..problems import REJECT, WARNING, Problem
+
+
+@dataclass(frozen=True)
+class Control:
+    code: str
+    severity: str
+    element: str  # where the value lives, in the pivot's vocabulary
+    fr: str  # str.format templates: {value} is the value found, other names are facts
+    en: str
+
+    def fails(self, value: object = None, **facts: object) -> Problem:
+        found = "" if value is None else str(value)
+        return Problem(
+            self.code,
+            self.en.format(value=found, **facts),
+            element=self.element,
+            value=found or None,
+            severity=self.severity,
+            message_fr=self.fr.format(value=found, **facts),
+        )
+
+
+DEBITEUR = "Debiteur/Identifiant"
+SERVICE = "Debiteur/CodeService"
+ENGAGEMENT = "DonneesFacture/Engagement/NumeroEngagement"
+AMOUNTS = "DonneesFacture/Montants"
+
+CONTROLS = (
+    Control(
+        "RECIPIENT_MISSING", REJECT, DEBITEUR,
+        "L'acheteur ne porte aucun SIRET{found_fr} ; la plateforme achemine les factures "
+        "selon le SIRET de la structure destinataire.",
+        "The buyer carries no SIRET{found_en}; the hub routes invoices by the recipient "
+        "structure's SIRET.",
+    ),
+    Control(
+        "RECIPIENT_INVALID", REJECT, DEBITEUR,
+        "Le SIRET destinataire {value} n'est pas composé de 14 chiffres avec une clé de "
+        "contrôle valide.",
+        "The recipient SIRET {value} is not 14 digits with a valid check key.",
+    ),
+    Control(
+        "RECIPIENT_UNKNOWN", REJECT, DEBITEUR,
+        "Aucune structure de SIRET {value} n'est connue de la plateforme.",
+        "No structure with SIRET {value} is known to the hub.",
+    ),
+    Control(
+        "RECIPIENT_INACTIVE", REJECT, DEBITEUR,
+        "La structure {value} ({name}) n'est pas ACTIVE et ne peut pas recevoir de factures.",
+        "The structure {value} ({name}) is not ACTIVE and cannot receive invoices.",
+    ),
+    Control(
+        "SERVICE_CODE_REQUIRED", REJECT, SERVICE,
+        "La structure {siret} ({name}) exige un code service et la facture n'en porte pas.",
+        "The structure {siret} ({name}) requires a service code and the invoice carries none.",
+    ),
+    Control(
+        "SERVICE_CODE_UNKNOWN", REJECT, SERVICE,
+        "Le code service {value} n'est pas un service de la structure {siret} ({name}).",
+        "The service code {value} is not a service of the structure {siret} ({name}).",
+    ),
+    Control(
+        "SERVICE_CODE_INACTIVE", REJECT, SERVICE,
+        "Le service {value} de la structure {siret} ({name}) n'est pas actif.",
+        "The service {value} of the structure {siret} ({name}) is not active.",
+    ),
+    Control(
+        "ENGAGEMENT_REQUIRED", REJECT, ENGAGEMENT,
+        "La structure {siret} ({name}) exige un numéro d'engagement et la facture n'en porte pas.",
+        "The structure {siret} ({name}) requires a commitment number and the invoice carries "
+        "none.",
+    ),
+    Control(
+        "ENGAGEMENT_OR_SERVICE_CODE_REQUIRED", REJECT, ENGAGEMENT,
+        "La structure {siret} ({name}) exige un numéro d'engagement ou un code service et la "
+        "facture ne porte ni l'un ni l'autre.",
+        "The structure {siret} ({name}) requires a commitment number or a service code and the "
+        "invoice carries neither.",
+    ),
+    Control(
+        "ENGAGEMENT_UNKNOWN", REJECT, ENGAGEMENT,
+        "L'engagement {value} ne fait pas partie des engagements publiés par la structure "
+        "{siret} ({name}) pour le fournisseur {supplier}.",
+        "The commitment {value} is not one the structure {siret} ({name}) published for "
+        "supplier {supplier}.",
+    ),
+    Control(
+        "ENGAGEMENT_SERVICE_MISMATCH", WARNING, ENGAGEMENT,
+        "L'engagement {value} relève du service {engagement_service}, mais la facture est "
+        "adressée au service {service}.",
+        "The commitment {value} belongs to service {engagement_service}, but the invoice is "
+        "addressed to service {service}.",
+    ),
+    Control(
+        "INVOICE_DUPLICATE", REJECT, "DonneesFacture/Id",
+        "Le fournisseur {supplier} a déjà déposé une facture numéro {value} en {year} (flux "
+        "{flow}) ; un numéro de facture ne sert qu'une fois par an.",
+        "Supplier {supplier} already deposited an invoice numbered {value} in {year} (flow "
+        "{flow}); an invoice number is used once a year.",
+    ),
+    Control(
+        "ISSUE_DATE_AFTER_DEPOSIT", REJECT, "DonneesFacture/DateEmissionFacture",
+        "La date d'émission {value} est postérieure à la date de dépôt {deposit}.",
+        "The issue date {value} is after the deposit date {deposit}.",
+    ),
+    Control(
+        # raised by the readers (pivot_format), which map the types the pivot can carry
+        "UNSUPPORTED_TYPE", REJECT, "DonneesFacture/Type",
+        "Le type de document {value} n'est pas accepté : la plateforme reçoit des factures "
+        "(380) et des avoirs (381), et les types qui s'y ramènent.",
+        "The document type {value} is not accepted: the hub takes invoices (380) and credit "
+        "notes (381), and the types that map to them.",
+    ),
+    Control(
+        "CURRENCY_UNKNOWN", REJECT, "DonneesFacture/Devise",
+        "Le code devise {value} n'est pas une devise ISO 4217.",
+        "The currency code {value} is not an ISO 4217 currency.",
+    ),
+    Control(
+        "TOTAL_LINES_MISMATCH", REJECT, f"{AMOUNTS}/MontantHT",
+        "Les lignes totalisent {lines} ; remises ({allowances}) déduites et charges "
+        "({charges}) ajoutées, le montant HT devrait être {expected}, mais la facture indique "
+        "{value} (tolérance {tolerance}).",
+        "The lines add up to {lines}; less allowances ({allowances}) plus charges ({charges}), "
+        "the amount without VAT should be {expected}, but the invoice says {value} (tolerance "
+        "{tolerance}).",
+    ),
+    Control(
+        "TOTAL_VAT_BASE_MISMATCH", REJECT, f"{AMOUNTS}/MontantHT",
+        "Les bases du récapitulatif de TVA totalisent {expected}, mais le montant HT est "
+        "{value} (tolérance {tolerance}).",
+        "The taxable bases of the VAT breakdown add up to {expected}, but the amount without "
+        "VAT is {value} (tolerance {tolerance}).",
+    ),
+    Control(
+        "TOTAL_VAT_LINES_MISMATCH", REJECT, "DonneesFacture/TVAs/TVA/BaseHT",
+        "Les lignes au taux de {rate} % totalisent {expected}, mais la base de TVA à ce taux "
+        "est {value} (tolérance {tolerance}).",
+        "The lines at {rate}% add up to {expected}, but the VAT base at that rate is {value} "
+        "(tolerance {tolerance}).",
+    ),
+    Control(
+        "TOTAL_VAT_AMOUNT_MISMATCH", REJECT, "DonneesFacture/TVAs/TVA/MontantTVA",
+        "Au taux de {rate} %, la TVA sur une base de {base} est {expected}, mais la facture "
+        "indique {value} (tolérance {tolerance}).",
+        "At {rate}%, the VAT on a base of {base} is {expected}, but the invoice says {value} "
+        "(tolerance {tolerance}).",
+    ),
+    Control(
+        "TOTAL_TTC_MISMATCH", REJECT, f"{AMOUNTS}/MontantTTC",
+        "Le montant HT ({ht}) plus la TVA ({vat}) font {expected}, mais le montant TTC est "
+        "{value} (tolérance {tolerance}).",
+        "The amount without VAT ({ht}) plus VAT ({vat}) is {expected}, but the amount with VAT "
+        "is {value} (tolerance {tolerance}).",
+    ),
+    Control(
+        "TOTAL_NET_MISMATCH", REJECT, f"{AMOUNTS}/MontantNetAPayer",
+        "Le montant TTC ({ttc}) moins les acomptes ({prepaid}) plus l'arrondi ({rounding}) "
+        "font {expected}, mais le net à payer est {value} (tolérance {tolerance}).",
+        "The amount with VAT ({ttc}) less prepaid amounts ({prepaid}) plus rounding "
+        "({rounding}) is {expected}, but the amount due is {value} (tolerance {tolerance}).",
+    ),
+    Control(
+        "IBAN_INVALID", REJECT, "Fournisseur/ReferenceBancaire/Compte",
+        "L'IBAN {value} n'est pas valide (format ou clé de contrôle ISO 13616).",
+        "The IBAN {value} is not valid (ISO 13616 format or check digits).",
+    ),
+)  # fmt: skip
+
+CATALOGUE: dict[str, Control] = {control.code: control for control in CONTROLS}
+
+
+def in_french(problem: Problem) -> Problem:
+    """Give a problem raised outside the controls (e.g. by a reader) the catalogue's French
+    message when its code is one of the catalogue's."""
+    control = CATALOGUE.get(problem.code)
+    if control is None or problem.message_fr:
+        return problem
+    try:
+        french = control.fails(problem.value).message_fr
+    except KeyError:  # the template needs facts only the control itself knows
+        return problem
+    return problem.at(message_fr=french, severity=control.severity)

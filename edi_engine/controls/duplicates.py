@@ -1,0 +1,64 @@
+"""An invoice is unique by supplier identifier, number and year of issue (ARCHITECTURE §6)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pivot_format.model import Invoice
+
+from ..models import Flow
+from ..models import Invoice as InvoiceRow
+from ..problems import Problem
+from ..states import InvoiceState
+from .catalogue import CATALOGUE
+
+NUMBER_LENGTH = 40  # invoices.number
+
+
+class Duplicates:
+    """Invoices already accepted: in the ledger, and earlier in the flow being processed
+    (whose rows are not inserted yet). An invoice rejected, at reception or later by its
+    recipient, does not count: the supplier may deposit a corrected one."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._seen: dict[tuple[str, str, int], str] = {}
+
+    @staticmethod
+    def _key(invoice: Invoice) -> tuple[str, str, int]:
+        return invoice.supplier.identifier, invoice.number[:NUMBER_LENGTH], invoice.year
+
+    def check(self, invoice: Invoice, ignore: int | None = None) -> list[Problem]:
+        """`ignore`: the ledger id of the invoice itself, when it is controlled again."""
+        key = self._key(invoice)
+        earlier = self._seen.get(key) or self._in_ledger(*key, ignore)
+        if earlier is None:
+            return []
+        supplier, _, year = key
+        return [
+            CATALOGUE["INVOICE_DUPLICATE"].fails(
+                invoice.number, supplier=supplier, year=year, flow=earlier
+            )
+        ]
+
+    def accepted(self, invoice: Invoice, flow_number: str) -> None:
+        self._seen[self._key(invoice)] = flow_number
+
+    def _in_ledger(self, supplier: str, number: str, year: int, ignore: int | None) -> str | None:
+        query = (
+            select(Flow.number)
+            .join(InvoiceRow, InvoiceRow.flow_id == Flow.id)
+            .where(
+                InvoiceRow.supplier_id == supplier,
+                InvoiceRow.number == number,
+                InvoiceRow.issue_date.between(date(year, 1, 1), date(year, 12, 31)),
+                InvoiceRow.status != InvoiceState.REJETEE,
+            )
+            .limit(1)
+        )
+        if ignore is not None:
+            query = query.where(InvoiceRow.id != ignore)
+        return self.session.scalar(query)

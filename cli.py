@@ -25,14 +25,16 @@ from edi_engine import (
     demo,
     flows,
     home,
+    invoices,
     keyring,
+    outputs,
     partners,
     runner,
     settings,
     structures,
 )
 from edi_engine.errors import EngineError, UsageError
-from edi_engine.states import FlowState
+from edi_engine.states import FlowState, InvoiceState
 
 HOME_HELP = "The edi-engine home (else $EDI_ENGINE_HOME, else the current directory)."
 
@@ -589,6 +591,129 @@ def structures_list(loaded: settings.Settings, as_json: bool) -> None:
     with db.session_scope(loaded.database_url, write=False) as session:
         rows = structures.list_structures(session)
     render(rows, ["siret", "designation", "active", "partner"], as_json)
+
+
+@main.group("invoices", cls=EngineGroup)
+def invoices_group() -> None:
+    """Find invoices, see every decision about them, change a status, recycle one."""
+
+
+INVOICE_COLUMNS = [
+    "id", "number", "status", "recipient", "service_code", "supplier", "amount_ttc",
+    "currency", "status_date", "flow",
+]  # fmt: skip
+
+
+@invoices_group.command("search")
+@click.option("--siret", "sirets", multiple=True, help="Recipient SIRET (repeat for several).")
+@click.option("--siren", help="All recipient SIRETs of this company (9 digits).")
+@click.option("--number", help="Invoice number, exactly.")
+@click.option(
+    "--status", type=click.Choice([s.value for s in InvoiceState]), help="Current status."
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=invoices.DEFAULT_LIMIT,
+    show_default=True,
+    help="At most this many invoices.",
+)
+@click.option(
+    "--offset", type=click.IntRange(min=0), default=0, help="Skip this many invoices first."
+)
+@json_option
+@pass_settings
+def invoices_search(
+    loaded: settings.Settings,
+    sirets: tuple[str, ...],
+    siren: str | None,
+    number: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List invoices matching every filter given, oldest first."""
+    with db.session_scope(loaded.database_url, write=False) as session:
+        rows = invoices.search(session, sirets, siren, number, status, limit, offset)
+    render(rows, INVOICE_COLUMNS, as_json)
+
+
+@invoices_group.command("show")
+@click.argument("invoice_id", type=int)
+@json_option
+@pass_settings
+def invoices_show(loaded: settings.Settings, invoice_id: int, as_json: bool) -> None:
+    """Show an invoice: status, recipient, warnings, rejection reasons and history."""
+    with db.session_scope(loaded.database_url, write=False) as session:
+        detail = invoices.show(session, invoice_id)
+    _print_invoice(detail, as_json)
+
+
+def _print_invoice(detail: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(detail, indent=2, ensure_ascii=False))
+        return
+    fields = [k for k in detail if not isinstance(detail[k], list)]
+    render([{"field": k, "value": detail[k]} for k in fields], ["field", "value"], False,
+           title=f"Invoice {detail['id']}")  # fmt: skip
+    columns = ["code", "element", "value", "message_fr", "message"]
+    for title in ("errors", "warnings"):
+        if detail[title]:
+            render(detail[title], columns, False, title=title.capitalize())
+    render(detail["history"], ["at", "status", "status_code", "actor", "detail"], False,
+           title="History")  # fmt: skip
+
+
+@invoices_group.command("set-status")
+@click.argument("invoice_id", type=int)
+@click.argument("status", type=click.Choice([s.value for s in InvoiceState]))
+@click.option("--comment", help="Why, as the history will say it.")
+@json_option
+@pass_settings
+def invoices_set_status(
+    loaded: settings.Settings, invoice_id: int, status: str, comment: str | None, as_json: bool
+) -> None:
+    """Record a status for a recipient, an accountant or a supplier (e.g. A_RECYCLER)."""
+    with db.session_scope(loaded.database_url) as session, outputs.committed(session):
+        detail = invoices.set_status(
+            session, invoice_id, InvoiceState(status), comment, invoices.operator()
+        )
+    say(f"Invoice {invoice_id} ({detail['number']}) is now {detail['status']}.")
+    if as_json:
+        _print_invoice(detail, as_json)
+
+
+@invoices_group.command("recycle")
+@click.argument("invoice_id", type=int)
+@click.option("--siret", required=True, help="SIRET of the new recipient structure (ACTIVE).")
+@click.option("--service-code", help="New service code (an active service of it); '' clears it.")
+@click.option("--engagement", help="New commitment number; '' clears it.")
+@json_option
+@pass_settings
+def invoices_recycle(
+    loaded: settings.Settings,
+    invoice_id: int,
+    siret: str,
+    service_code: str | None,
+    engagement: str | None,
+    as_json: bool,
+) -> None:
+    """Re-address an invoice in A_RECYCLER and deliver it again (Renvoi "Recyclée").
+
+    Options left out keep their value. Nothing is written unless the new structure is
+    ACTIVE, the service code one of its active services, and the invoice passes the
+    controls again; otherwise the command exits 1 and the invoice stays A_RECYCLER."""
+    with db.session_scope(loaded.database_url) as session, outputs.committed(session):
+        detail = invoices.recycle(
+            loaded, session, invoice_id, siret, service_code, engagement, invoices.operator()
+        )
+    say(
+        f"Invoice {invoice_id} ({detail['number']}) recycled to {detail['recipient']}: "
+        f"pivot {detail['pivot_file']}, {detail['status']}."
+    )
+    if as_json:
+        _print_invoice(detail, as_json)
 
 
 if __name__ == "__main__":

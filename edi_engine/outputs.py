@@ -3,6 +3,8 @@ written atomically, recorded in the ledger (ARCHITECTURE §8, §9)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import insert
@@ -38,6 +40,19 @@ def forget_written(session: Session) -> None:
     session.info.pop(WRITTEN, None)
 
 
+@contextmanager
+def committed(session: Session) -> Iterator[None]:
+    """Commit what the block did; if it fails, roll back and withdraw the files it wrote."""
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        withdraw(session)
+        raise
+    forget_written(session)
+
+
 class OutputInvalid(EngineError):
     """A file the engine produced does not validate against its own schema."""
 
@@ -53,7 +68,7 @@ def envelope(settings: Settings, flow_id: str, receiver: str) -> Envelope:
     )
 
 
-def file_name(kind: str, partner: str, flow_number: str, n: int | None = None) -> str:
+def file_name(kind: str, partner: str, flow_number: str, n: int | str | None = None) -> str:
     suffix = f"_{n}" if n is not None else ""
     return f"{kind}_{partner}_{flow_number}{suffix}.xml"
 

@@ -1,0 +1,317 @@
+"""Invoices for operators: find them, see every decision about them, change their status,
+recycle one sent back for its routing data (issue 5, ARCHITECTURE §5 and §6)."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, exists, func, insert, select
+from sqlalchemy.orm import Session, selectinload
+
+from pivot_format import pivot
+
+from . import clock, controls, outputs, pipeline
+from .errors import EngineError, RefusedError
+from .identify import PIVOT
+from .lifecycle import operator_refusal
+from .models import Flow, InvoiceEvent, InvoiceFinding, Output
+from .models import Invoice as InvoiceRow
+from .problems import REJECT
+from .recording import finding_row
+from .settings import Settings
+from .states import InvoiceState
+
+RECYCLED = "Recyclée"  # Renvoi of a pivot delivered again after recycling
+DEFAULT_LIMIT = 50
+
+
+class InvoiceNotFound(RefusedError):
+    """No invoice has this id."""
+
+
+class StatusRefused(RefusedError):
+    """This status change is not allowed."""
+
+
+class RecyclingRefused(RefusedError):
+    """The invoice cannot be recycled this way; it stays A_RECYCLER."""
+
+
+def operator() -> str:
+    """Who acts from the CLI, as the history records it."""
+    return f"operator:{getpass.getuser()}"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return clock.aware(moment).isoformat() if moment else None
+
+
+def _finding(finding: InvoiceFinding) -> dict[str, Any]:
+    return {
+        "code": finding.code,
+        "message": finding.message,
+        "message_fr": finding.message_fr,
+        "element": finding.element,
+        "value": finding.value,
+    }
+
+
+def as_dict(invoice: InvoiceRow, flow_number: str) -> dict[str, Any]:
+    """The public JSON keys of an invoice (issue 5); users' scripts rely on them."""
+    return {
+        "id": invoice.id,
+        "number": invoice.number,
+        "supplier": invoice.supplier_id,
+        "recipient": invoice.recipient_siret,
+        "service_code": invoice.service_code,
+        "engagement": invoice.engagement,
+        "status": invoice.status,
+        "status_code": invoice.status_code,
+        "status_date": _iso(invoice.status_date),
+        "flow": flow_number,
+        "amount_ttc": invoice.amount_ttc,
+        "currency": invoice.currency,
+        "warnings": [_finding(f) for f in invoice.findings if f.severity != REJECT],
+        "errors": [_finding(f) for f in invoice.findings if f.severity == REJECT],
+    }
+
+
+def search(
+    session: Session,
+    sirets: Sequence[str] = (),
+    siren: str | None = None,
+    number: str | None = None,
+    status: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Invoices matching every filter given, oldest first; several SIRETs are alternatives."""
+    query = (
+        select(InvoiceRow, Flow.number)
+        .join(Flow, Flow.id == InvoiceRow.flow_id)
+        .options(selectinload(InvoiceRow.findings))
+        .order_by(InvoiceRow.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    if sirets:
+        query = query.where(InvoiceRow.recipient_siret.in_(sirets))
+    if siren:
+        query = query.where(InvoiceRow.recipient_siret.startswith(siren, autoescape=True))
+    if number:
+        query = query.where(InvoiceRow.number == number)
+    if status:
+        query = query.where(InvoiceRow.status == status)
+    return [as_dict(invoice, flow) for invoice, flow in session.execute(query)]
+
+
+def _get(session: Session, invoice_id: int) -> InvoiceRow:
+    invoice = session.get(InvoiceRow, invoice_id)
+    if invoice is None:
+        raise InvoiceNotFound(
+            f"No invoice has the id {invoice_id}; `edi-engine invoices search` shows them."
+        )
+    return invoice
+
+
+def show(session: Session, invoice_id: int) -> dict[str, Any]:
+    invoice = _get(session, invoice_id)
+    flow = session.get(Flow, invoice.flow_id)
+    detail = as_dict(invoice, flow.number)
+    detail.update(
+        type_code=invoice.type_code,
+        issue_date=invoice.issue_date.isoformat() if invoice.issue_date else None,
+        supplier_name=invoice.supplier_name,
+        recipient_partner=invoice.recipient_partner,
+        amount_ht=invoice.amount_ht,
+        amount_net=invoice.amount_net,
+        pivot_file=invoice.pivot_file,
+        history=[
+            {
+                "at": _iso(e.at),
+                "status": e.status,
+                "status_code": e.status_code,
+                "actor": e.actor,
+                "detail": e.detail,
+            }
+            for e in invoice.events
+        ],
+    )
+    return detail
+
+
+def _record(
+    session: Session, invoice: InvoiceRow, state: InvoiceState, actor: str, detail: str | None
+) -> None:
+    at = clock.now()
+    invoice.status, invoice.status_code, invoice.status_date = state, state.code, at
+    session.add(
+        InvoiceEvent(
+            invoice_id=invoice.id,
+            at=at,
+            status=state,
+            status_code=state.code,
+            actor=actor,
+            detail=detail,
+        )
+    )
+
+
+def set_status(
+    session: Session, invoice_id: int, status: InvoiceState, comment: str | None, actor: str
+) -> dict[str, Any]:
+    """An operator records a status for a recipient, an accountant or a supplier."""
+    invoice = _get(session, invoice_id)
+    reason = operator_refusal(InvoiceState(invoice.status), status)
+    if reason:
+        raise StatusRefused(
+            f"Invoice {invoice.id} ({invoice.number}) cannot become {status.value}: {reason}."
+        )
+    _record(session, invoice, status, actor, comment)
+    session.flush()
+    return show(session, invoice_id)
+
+
+def recycle(
+    settings: Settings,
+    session: Session,
+    invoice_id: int,
+    siret: str,
+    service_code: str | None,
+    engagement: str | None,
+    actor: str,
+) -> dict[str, Any]:
+    """Re-address an invoice sent back for its routing data and deliver it again.
+
+    Only the recipient SIRET, service code and engagement change (an option left out keeps
+    its value, an empty one clears it). Everything is checked before anything is written:
+    the new structure must be ACTIVE, the service code an active service of it, and the
+    invoice must pass the controls again."""
+    row = _get(session, invoice_id)
+    if row.status != InvoiceState.A_RECYCLER:
+        raise RecyclingRefused(
+            f"Invoice {row.id} ({row.number}) is {row.status}: only an invoice in "
+            f"{InvoiceState.A_RECYCLER.value} can be recycled."
+        )
+    referential = controls.Referential.load(session)
+    _check_new_address(referential, siret, service_code, row)
+    flow = session.get(Flow, row.flow_id)
+    read = pipeline.read_again(settings, flow, row.seq)
+    if read is None or read.invoice is None:
+        raise EngineError(
+            f"Invoice {row.id} can no longer be read from the archived original of flow "
+            f"{flow.number}: the archive must be restored before it can be recycled."
+        )
+    original = read.invoice
+    invoice = replace(
+        original,
+        debiteur=replace(
+            original.debiteur,
+            siret=siret,
+            service_code=row.service_code if service_code is None else service_code or None,
+        ),
+        engagement_number=row.engagement if engagement is None else engagement or None,
+    )
+    deposit_date = clock.aware(flow.received_at).date()
+    reception = controls.Reception(
+        referential,
+        controls.Duplicates(session),
+        flow.number,
+        deposit_date,
+        settings.controls.amount_tolerance,
+    )
+    to, findings = controls.check(invoice, reception, itself=row.id)
+    rejections = [f for f in findings if f.rejects]
+    if to is None or rejections:
+        reasons = "; ".join(f"{f.code}: {f.message}" for f in rejections)
+        raise RecyclingRefused(
+            f"Invoice {row.id} ({row.number}) cannot be recycled to {siret}: {reasons} "
+            f"It stays {InvoiceState.A_RECYCLER.value}."
+        )
+    invoice = replace(invoice, reception_date=deposit_date, renvoi=RECYCLED)
+    name = _recycled_name(session, to.partner_code, flow.number, row.seq)
+    envelope = outputs.envelope(settings, flow.number, to.partner_code)
+    content = outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), name)
+    outputs.deliver(settings, session, flow.id, outputs.PIVOT, to.partner_code, name, content)
+
+    before = _address(row.recipient_siret, row.service_code, row.engagement)
+    row.recipient_siret = siret
+    row.service_code = invoice.debiteur.service_code
+    row.engagement = invoice.engagement_number
+    row.recipient_partner = to.partner_code
+    row.pivot_file = name
+    after = _address(siret, row.service_code, row.engagement)
+    _record(
+        session,
+        row,
+        InvoiceState.EN_COURS_ACHEMINEMENT,
+        actor,
+        f"recycled from {before} to {after}; pivot {name} written (Renvoi {RECYCLED})",
+    )
+    if not to.remote:  # an SFTP partner's pivot is made available once uploaded
+        _record(
+            session,
+            row,
+            InvoiceState.MISE_A_DISPOSITION,
+            actor,
+            f"delivered to partner {to.partner_code}",
+        )
+    session.execute(delete(InvoiceFinding).where(InvoiceFinding.invoice_id == row.id))
+    if findings:
+        rows = [{**finding_row(f), "invoice_id": row.id} for f in findings]
+        session.execute(insert(InvoiceFinding), rows)
+    session.flush()
+    session.expire(row, ["events", "findings"])
+    return show(session, invoice_id)
+
+
+def _address(siret: str | None, service_code: str | None, engagement: str | None) -> str:
+    parts = [f"SIRET {siret}"]
+    if service_code:
+        parts.append(f"service {service_code}")
+    if engagement:
+        parts.append(f"engagement {engagement}")
+    return "(" + ", ".join(parts) + ")"
+
+
+def _check_new_address(
+    referential: controls.Referential, siret: str, service_code: str | None, row: InvoiceRow
+) -> None:
+    """The recipient must exist and be ACTIVE, and a service code given must be one of its
+    active services: otherwise the command refuses, naming the structure and why."""
+    stays = f"Invoice {row.id} ({row.number}) stays {InvoiceState.A_RECYCLER.value}."
+    structure = referential.structures.get(siret)
+    if structure is None:
+        raise RecyclingRefused(f"No structure with SIRET {siret} is known to the hub. {stays}")
+    named = f"{siret} ({structure.designation})"
+    if not structure.active:
+        raise RecyclingRefused(f"The structure {named} is not ACTIVE. {stays}")
+    if service_code:
+        active = referential.services.get((siret, service_code))
+        if active is None:
+            raise RecyclingRefused(
+                f"{service_code!r} is not a service of the structure {named}. {stays}"
+            )
+        if not active:
+            raise RecyclingRefused(
+                f"The service {service_code!r} of the structure {named} is not active. {stays}"
+            )
+
+
+def _recycled_name(session: Session, partner: str, flow_number: str, seq: int) -> str:
+    """A new name each time: the first delivery's pivot stays what it was."""
+    taken = select(func.count()).where(
+        Output.partner_code == partner,
+        Output.file_name.startswith(f"{outputs.PIVOT}_{partner}_{flow_number}_{seq}_R"),
+    )
+    count = session.scalar(taken)
+    while True:
+        count += 1
+        name = outputs.file_name(outputs.PIVOT, partner, flow_number, f"{seq}_R{count}")
+        clash = exists().where(Output.partner_code == partner, Output.file_name == name)
+        if not session.scalar(select(clash)):
+            return name

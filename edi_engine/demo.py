@@ -50,6 +50,8 @@ def prepare(directory: Path) -> Settings:
             partners.add(settings, session, code, name)
         session.commit()
         structures.import_csv(session, config.path("demo/structures.csv"))
+        structures.import_services(session, config.path("demo/services.csv"))
+        structures.import_engagements(session, config.path("demo/engagements.csv"))
         session.commit()
     drop_samples(settings)
     return settings

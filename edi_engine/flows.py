@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from . import clock
 from .errors import FlowNotFound
 from .models import Flow
+from .problems import REJECT
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -63,9 +64,11 @@ def outcomes(session: Session, numbers: list[str]) -> dict[str, dict[str, Any]]:
     for flow in session.scalars(query):
         why = None
         if flow.errors:
-            first = flow.errors[0]
+            # a rejection says more than a warning about what happened to the flow
+            first = min(flow.errors, key=lambda e: e.severity != REJECT)
             more = f" (+{len(flow.errors) - 1} more)" if len(flow.errors) > 1 else ""
-            why = f"{first.code}: {first.message}{more}"
+            label = "" if first.severity == REJECT else "warning "
+            why = f"{label}{first.code}: {first.message}{more}"
         found[flow.number] = {"outputs": [o.file_name for o in flow.outputs], "why": why}
     return found
 

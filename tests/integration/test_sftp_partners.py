@@ -192,3 +192,25 @@ def test_a_local_partner_switched_to_sftp_does_not_receive_its_history_again(
     invoke("run", "--once")
 
     assert list(server_folders["four-out"].iterdir()) == []
+
+
+def test_a_recycled_invoice_for_an_sftp_partner_is_made_available_once_uploaded(
+    hub: Callable[..., Result], server_folders: dict[str, Path]
+) -> None:
+    _drop(server_folders["four-in"], "facture.xml", "ubl-invoice.xml")
+    (flow,) = json.loads(hub("run", "--once", "--json").stdout)
+    number = flow["number"]
+    (invoice,) = json.loads(hub("flows", "show", number, "--json").stdout)["invoice_list"]
+    hub("invoices", "set-status", invoice["id"], "A_RECYCLER", "--comment", "wrong structure")
+
+    hub("invoices", "recycle", invoice["id"], "--siret", "26990202900017")
+    recycled = f"PIVOT_DEST01_{number}_1_R1.xml"
+    shown = json.loads(hub("invoices", "show", invoice["id"], "--json").stdout)
+    assert (shown["status"], shown["pivot_file"]) == ("EN_COURS_ACHEMINEMENT", recycled)
+    assert recycled not in [p.name for p in server_folders["dest-out"].iterdir()]
+
+    hub("run", "--once")
+    assert recycled in [p.name for p in server_folders["dest-out"].iterdir()]
+    shown = json.loads(hub("invoices", "show", invoice["id"], "--json").stdout)
+    assert shown["status"] == "MISE_A_DISPOSITION"
+    assert "uploaded to partner DEST01" in shown["history"][-1]["detail"]

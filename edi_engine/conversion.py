@@ -47,7 +47,11 @@ def convert_file(path: Path, settings: Settings, receiver: str) -> tuple[bytes, 
                     f"has no valid SIRET ({carried}); the pivot's Debiteur is a French structure's SIRET."
                 )
             invoices.append(
-                replace(invoice, reception_date=invoice.reception_date or clock.now().date())
+                replace(
+                    invoice,
+                    reception_date=invoice.reception_date
+                    or clock.local_date(clock.now(), settings.zone),
+                )
             )
     if not invoices:
         raise DocumentInvalid(f"{path} carries no invoice to convert.")

@@ -119,6 +119,7 @@ def show_flow(session: Session, number: str) -> dict[str, Any]:
             "supplier": i.supplier_id,
             "recipient": i.recipient_siret,
             "status": i.status,
+            "status_code": i.status_code,
             "pivot_file": i.pivot_file,
         }
         for i in flow.invoices

@@ -216,7 +216,7 @@ def recycle(
         ),
         engagement_number=row.engagement if engagement is None else engagement or None,
     )
-    deposit_date = clock.aware(flow.received_at).date()
+    deposit_date = clock.local_date(flow.received_at, settings.zone)
     reception = controls.Reception(
         referential,
         controls.Duplicates(session),

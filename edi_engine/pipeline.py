@@ -49,7 +49,7 @@ class FlowRun:
             self.referential,
             controls.Duplicates(self.session),
             self.flow.number,
-            deposit_date=clock.aware(self.flow.received_at).date(),
+            deposit_date=clock.local_date(self.flow.received_at, self.settings.zone),
             tolerance=self.settings.controls.amount_tolerance,
         )
 

@@ -32,7 +32,7 @@ def error_line(problem: Problem) -> ErrorLine:
         if value is not None
     ]
     if problem.message_fr:
-        where.insert(0, f"en: {problem.message}")
+        where.insert(0, f"en: {problem.message.rstrip('.')}")
     nature = "Facture" if problem.invoice_seq is not None else "Fichier"
     return ErrorLine(
         code=problem.code,

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigurationError, HomeNotFound
 
@@ -27,6 +28,8 @@ CII_D16B_XSD = "CrossIndustryInvoice_100pD16B.xsd"
 class HubSettings:
     id: str = "EDIHUB"  # Emetteur/Id of every file the hub writes (3 to 8 characters)
     name: str = "edi-engine hub"
+    # the hub's local time: the deposit date of a flow is its date there
+    timezone: str = "Europe/Paris"
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,16 @@ class Settings:
             )
         return found[0]
 
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.hub.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigurationError(
+                f"hub.timezone {self.hub.timezone!r} is not a time zone name such as "
+                "'Europe/Paris' or 'America/Cayenne'."
+            ) from exc
+
     @property
     def database_url(self) -> str:
         """The ledger URL, a relative SQLite file placed in the home."""
@@ -197,6 +210,7 @@ def _check(loaded: Settings, config: Path) -> None:
             "(it is the Emetteur/Id of every file the hub writes)."
         )
     _ = loaded.cii_schema  # a strict schema folder that holds no schema is refused now
+    _ = loaded.zone
     for key in ("connect_timeout", "read_timeout"):
         if getattr(loaded.sftp, key) <= 0:
             raise ConfigurationError(

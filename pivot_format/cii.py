@@ -230,6 +230,8 @@ def _supplier(root: etree._Element, h: _Header) -> Supplier:
         name=c.required(h.seller_name, _P.seller_name),
         country_code=country,
         iban=h.iban or h.proprietary_account,
+        # an account the supplier marks as not an IBAN is not checked as one
+        bank_reference_type="IBAN" if h.iban or not h.proprietary_account else "RIB",
         bic=h.bic,
         payee_name=h.payee_name,
     )

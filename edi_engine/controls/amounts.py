@@ -1,6 +1,7 @@
 """Totals that must agree, within the configured rounding tolerance (ARCHITECTURE §6).
 
-The rules are EN 16931's (BR-CO-13, -14, -15, -16, BR-S-08, -09). A pivot cannot carry
+The rules are EN 16931's (BR-CO-13, -14, -15, -16, BR-S-08, -09); a VAT amount is
+compared with its base times its rate rounded half up at the scale the supplier wrote. A pivot cannot carry
 document-level allowances, charges nor prepaid amounts: its lines must add up to its
 amount without VAT, and its net to pay is not checked.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from pivot_format.model import Invoice
 
@@ -40,9 +41,16 @@ def totals(invoice: Invoice, tolerance: Decimal) -> list[Problem]:
             )
         )
     problems += _vat_breakdown(invoice, off, tolerance)
+    # the pivot carries the breakdown, not BT-110: TTC must agree with the breakdown
     vat = invoice.vat_total
-    if vat is None and invoice.vat_lines:
+    if invoice.vat_lines:
         vat = sum((entry.amount for entry in invoice.vat_lines), ZERO)
+        if invoice.vat_total is not None and off(vat, invoice.vat_total):
+            problems.append(
+                CATALOGUE["TOTAL_VAT_SUM_MISMATCH"].fails(
+                    invoice.vat_total, expected=vat, tolerance=tolerance
+                )
+            )
     if vat is not None and off(expected := ht + vat, invoice.amount_ttc):
         problems.append(
             CATALOGUE["TOTAL_TTC_MISMATCH"].fails(
@@ -79,15 +87,15 @@ def _vat_breakdown(
             )
         )
     for entry in invoice.vat_lines:
-        expected = entry.base_ht * entry.rate / HUNDRED
+        # rounded as the supplier rounds, at the scale it wrote the amount in
+        expected = (entry.base_ht * entry.rate / HUNDRED).quantize(entry.amount, ROUND_HALF_UP)
         if off(expected, entry.amount):
-            shown = expected.quantize(entry.amount)  # at the scale the supplier wrote
             problems.append(
                 CATALOGUE["TOTAL_VAT_AMOUNT_MISMATCH"].fails(
                     entry.amount,
                     rate=entry.rate,
                     base=entry.base_ht,
-                    expected=shown,
+                    expected=expected,
                     tolerance=tolerance,
                 )
             )

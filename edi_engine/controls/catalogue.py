@@ -146,7 +146,7 @@ CONTROLS = (
         "VAT is {value} (tolerance {tolerance}).",
     ),
     Control(
-        "TOTAL_VAT_LINES_MISMATCH", REJECT, "DonneesFacture/TVAs/TVA/BaseHT",
+        "TOTAL_VAT_LINES_MISMATCH", REJECT, "DonneesFacture/TVAs/TVA/BaseHt",
         "Les lignes au taux de {rate} % totalisent {expected}, mais la base de TVA à ce taux "
         "est {value} (tolérance {tolerance}).",
         "The lines at {rate}% add up to {expected}, but the VAT base at that rate is {value} "
@@ -158,6 +158,13 @@ CONTROLS = (
         "indique {value} (tolérance {tolerance}).",
         "At {rate}%, the VAT on a base of {base} is {expected}, but the invoice says {value} "
         "(tolerance {tolerance}).",
+    ),
+    Control(
+        "TOTAL_VAT_SUM_MISMATCH", REJECT, "DonneesFacture/TVAs/TVA/MontantTVA",
+        "Le récapitulatif de TVA totalise {expected}, mais le total de TVA de la facture "
+        "(BT-110) est {value} (tolérance {tolerance}).",
+        "The VAT breakdown adds up to {expected}, but the invoice's VAT total (BT-110) is "
+        "{value} (tolerance {tolerance}).",
     ),
     Control(
         "TOTAL_TTC_MISMATCH", REJECT, f"{AMOUNTS}/MontantTTC",

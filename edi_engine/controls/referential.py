@@ -90,11 +90,15 @@ def recipient(invoice: Invoice, referential: Referential) -> Recipient | Problem
     siret = debiteur.siret
     if not siret:
         found = debiteur.raw_identifier
-        scheme = f", scheme {debiteur.raw_scheme}" if debiteur.raw_scheme else ""
+        scheme = debiteur.raw_scheme
         return CATALOGUE["RECIPIENT_MISSING"].fails(
             found,
-            found_fr=f" (il est identifié par '{found}'{scheme})" if found else "",
-            found_en=f" (it is identified by '{found}'{scheme})" if found else "",
+            found_fr=f" (il est identifié par '{found}'{f', schéma {scheme}' if scheme else ''})"
+            if found
+            else "",
+            found_en=f" (it is identified by '{found}'{f', scheme {scheme}' if scheme else ''})"
+            if found
+            else "",
         )
     if not siret_rules.is_valid(siret):
         return CATALOGUE["RECIPIENT_INVALID"].fails(siret)

@@ -87,6 +87,7 @@ def test_accepted_invoice_becomes_a_pivot_in_the_recipient_outbox(
         "supplier": invoice["supplier"],
         "recipient": VALBRUNE,
         "status": "MISE_A_DISPOSITION",
+        "status_code": "03",
         "pivot_file": name,
     }
 

@@ -105,3 +105,8 @@ def test_hub_id_that_cannot_sign_a_pivot_is_refused_at_start(tmp_path: Path, hub
 def test_batch_size_below_one_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"pickup\.batch_size"):
         settings.load(_home(tmp_path, "[pickup]\nbatch_size = 0\n"))
+
+
+def test_an_unknown_time_zone_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"hub\.timezone 'Europe/Pariss'"):
+        settings.load(_home(tmp_path, '[hub]\ntimezone = "Europe/Pariss"\n'))

@@ -669,16 +669,27 @@ def _print_invoice(detail: dict[str, Any], as_json: bool) -> None:
 @click.argument("invoice_id", type=int)
 @click.argument("status", type=click.Choice([s.value for s in InvoiceState]))
 @click.option("--comment", help="Why, as the history will say it.")
+@click.option("--mandate", help="The mandate number (IdMandatDP), with MANDATEE and 09.")
 @json_option
 @pass_settings
 def invoices_set_status(
-    loaded: settings.Settings, invoice_id: int, status: str, comment: str | None, as_json: bool
+    loaded: settings.Settings,
+    invoice_id: int,
+    status: str,
+    comment: str | None,
+    mandate: str | None,
+    as_json: bool,
 ) -> None:
-    """Record a status for a recipient, an accountant or a supplier (e.g. A_RECYCLER)."""
+    """Record a status for a recipient, an accountant or a supplier (e.g. A_RECYCLER).
+
+    The lifecycle's rules apply as to a partner's status flow: a change it does not allow
+    is refused (exit 1); 09 and 11 need a supplier known by its SIRET."""
     with db.session_scope(loaded.database_url) as session, outputs.committed(session):
-        detail = invoices.set_status(
-            session, invoice_id, InvoiceState(status), comment, invoices.operator()
+        detail, warnings = invoices.set_status(
+            session, invoice_id, InvoiceState(status), comment, invoices.operator(), mandate
         )
+    for warning in warnings:
+        say(f"warning: {warning}")
     say(f"Invoice {invoice_id} ({detail['number']}) is now {detail['status']}.")
     if as_json:
         _print_invoice(detail, as_json)

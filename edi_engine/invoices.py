@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from pivot_format import pivot
 
-from . import clock, controls, outputs, pipeline
+from . import clock, controls, outputs, pipeline, siret, statuses_in
 from .errors import EngineError, RefusedError
 from .identify import PIVOT
 from .lifecycle import operator_refusal
-from .models import Flow, InvoiceEvent, InvoiceFinding, Output
+from .models import Flow, InvoiceFinding, Output
 from .models import Invoice as InvoiceRow
 from .problems import REJECT
 from .recording import finding_row
@@ -130,6 +130,7 @@ def show(session: Session, invoice_id: int) -> dict[str, Any]:
         amount_ht=invoice.amount_ht,
         amount_net=invoice.amount_net,
         pivot_file=invoice.pivot_file,
+        mandate=invoice.mandate,
         history=[
             {
                 "at": _iso(e.at),
@@ -137,6 +138,7 @@ def show(session: Session, invoice_id: int) -> dict[str, Any]:
                 "status_code": e.status_code,
                 "actor": e.actor,
                 "detail": e.detail,
+                "mandate": e.mandate,
             }
             for e in invoice.events
         ],
@@ -144,36 +146,32 @@ def show(session: Session, invoice_id: int) -> dict[str, Any]:
     return detail
 
 
-def _record(
-    session: Session, invoice: InvoiceRow, state: InvoiceState, actor: str, detail: str | None
-) -> None:
-    at = clock.now()
-    invoice.status, invoice.status_code, invoice.status_date = state, state.code, at
-    session.add(
-        InvoiceEvent(
-            invoice_id=invoice.id,
-            at=at,
-            status=state,
-            status_code=state.code,
-            actor=actor,
-            detail=detail,
-        )
-    )
-
-
 def set_status(
-    session: Session, invoice_id: int, status: InvoiceState, comment: str | None, actor: str
-) -> dict[str, Any]:
-    """An operator records a status for a recipient, an accountant or a supplier."""
+    session: Session,
+    invoice_id: int,
+    status: InvoiceState,
+    comment: str | None,
+    actor: str,
+    mandate: str | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """An operator records a status for a recipient, an accountant or a supplier, under the
+    rules a partner's status flow follows. Returns the invoice and any warning."""
     invoice = _get(session, invoice_id)
     reason = operator_refusal(InvoiceState(invoice.status), status)
     if reason:
         raise StatusRefused(
             f"Invoice {invoice.id} ({invoice.number}) cannot become {status.value}: {reason}."
         )
-    _record(session, invoice, status, actor, comment)
+    supplier_is_siret = invoice.supplier_id_type in (None, "1") and siret.is_valid(
+        invoice.supplier_id or ""
+    )
+    problems = statuses_in.check_change(session, invoice, status, supplier_is_siret, mandate)
+    refused = [p for p in problems if p.rejects]
+    if refused:
+        raise StatusRefused(f"{refused[0].code}: {refused[0].message}")
+    statuses_in.record(session, invoice, status, actor, comment, mandate)
     session.flush()
-    return show(session, invoice_id)
+    return show(session, invoice_id), [f"{p.code}: {p.message}" for p in problems]
 
 
 def recycle(
@@ -245,7 +243,7 @@ def recycle(
     row.recipient_partner = to.partner_code
     row.pivot_file = name
     after = _address(siret, row.service_code, row.engagement)
-    _record(
+    statuses_in.record(
         session,
         row,
         InvoiceState.EN_COURS_ACHEMINEMENT,
@@ -253,7 +251,7 @@ def recycle(
         f"recycled from {before} to {after}; pivot {name} written (Renvoi {RECYCLED})",
     )
     if not to.remote:  # an SFTP partner's pivot is made available once uploaded
-        _record(
+        statuses_in.record(
             session,
             row,
             InvoiceState.MISE_A_DISPOSITION,

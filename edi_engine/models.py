@@ -41,6 +41,8 @@ class Partner(Base):
     remote_out: Mapped[str | None] = mapped_column(String(500))
     remote_done: Mapped[str | None] = mapped_column(String(500))
     markers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # when its status flows are emitted (cron, 5 fields); none: [statuses] default_cron
+    status_cron: Mapped[str | None] = mapped_column(String(100))
 
     certificates: Mapped[list[Certificate]] = relationship(order_by="Certificate.id")
 
@@ -84,6 +86,8 @@ class Structure(Base):
     engagement_or_service_code: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # the partner of the structure's public accountant (Hélios), who returns statuses 09-11
+    accountant_partner: Mapped[str | None] = mapped_column(ForeignKey("partners.code"))
 
     services: Mapped[list[Service]] = relationship(order_by="Service.code")
     engagements: Mapped[list[Engagement]] = relationship(order_by="Engagement.id")
@@ -204,6 +208,8 @@ class Invoice(Base):
     status_code: Mapped[str] = mapped_column(String(2))
     status_date: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     pivot_file: Mapped[str | None] = mapped_column(String(255))
+    supplier_id_type: Mapped[str | None] = mapped_column(String(1))  # TypeIdentifiant
+    mandate: Mapped[str | None] = mapped_column(String(50), index=True)  # IdMandatDP
 
     events: Mapped[list[InvoiceEvent]] = relationship(order_by="InvoiceEvent.id")
     findings: Mapped[list[InvoiceFinding]] = relationship(order_by="InvoiceFinding.id")
@@ -237,6 +243,43 @@ class InvoiceEvent(Base):
     status_code: Mapped[str] = mapped_column(String(2))
     actor: Mapped[str] = mapped_column(String(100))
     detail: Mapped[str | None] = mapped_column(Text)
+    mandate: Mapped[str | None] = mapped_column(String(50))  # IdMandatDP, with 08 and 09
+    # the status flow that told the supplier about this change: each change is in one only
+    emitted_in: Mapped[int | None] = mapped_column(ForeignKey("status_flows.id"), index=True)
+
+
+class StatusFlow(Base):
+    """A status flow (STATUT_<partner>_<sequence>.xml) for a supplier-side partner. Its row
+    and the changes it carries are committed before the file is written, so that a crash in
+    between rewrites the same file instead of losing or repeating a change."""
+
+    __tablename__ = "status_flows"
+    __table_args__ = (UniqueConstraint("partner_code", "sequence"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner_code: Mapped[str] = mapped_column(ForeignKey("partners.code"))
+    sequence: Mapped[int] = mapped_column(Integer)
+    file_name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    written_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    changes: Mapped[int] = mapped_column(Integer)
+
+
+class ReceivedStatus(Base):
+    """One status line of an inbound status flow, applied or refused (and why): the CR
+    answers with it, and the accounting report explains invoices without accounting status."""
+
+    __tablename__ = "received_statuses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flow_id: Mapped[int] = mapped_column(ForeignKey("flows.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[str] = mapped_column(String(2))
+    invoice_number: Mapped[str | None] = mapped_column(String(100))
+    supplier_id: Mapped[str | None] = mapped_column(String(100))
+    mandate: Mapped[str | None] = mapped_column(String(50), index=True)
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(40))  # APPLIED or the refusal's code
 
 
 class Output(Base):

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from pivot_format import pivot
+from pivot_format import pivot, statut
 from pivot_format.errors import ConversionError
+from pivot_format.model import InvoiceStatus
 
-from . import archive, clock, controls, documents, outputs, reading, report, streaming
+from . import archive, clock, controls, documents, outputs, reading, report, statuses_in, streaming
 from .controls.catalogue import in_french
 from .identify import PIVOT
 from .models import Flow, FlowError, FlowEvent, InvoiceEvent, InvoiceFinding, Output
@@ -116,7 +117,22 @@ def _take_flow(run: FlowRun) -> None:
     for part in parts(settings, flow):
         run.syntaxes.append(part.syntax)
         run.problems.extend(part.problems)
-        _take_reads(run, part.reads, part.name)
+        if part.statuses:
+            _take_statuses(run, part)
+        else:
+            _take_reads(run, part.reads, part.name)
+
+
+def _take_statuses(run: FlowRun, part: Part) -> None:
+    """Recipients and accountants report on invoices: each status applied or refused."""
+    outcomes = statuses_in.take(run.session, run.flow, part.statuses)
+    for outcome in outcomes:
+        seq = run.accepted + run.rejected + 1
+        run.problems.extend(p.at(invoice_seq=seq, document=part.name) for p in outcome.problems)
+        if outcome.applied:
+            run.accepted += 1
+        else:
+            run.rejected += 1
 
 
 @dataclass
@@ -128,6 +144,7 @@ class Part:
     syntax: Syntax | None
     problems: list[Problem]
     reads: Iterable[reading.Read]
+    statuses: list[InvoiceStatus] | None = None  # a CPPStatut's invoice statuses
 
 
 def parts(settings: Settings, flow: Flow) -> Iterator[Part]:
@@ -140,18 +157,33 @@ def parts(settings: Settings, flow: Flow) -> Iterator[Part]:
         )
         return
     for document in documents.unpacked(path, flow.file_name, settings).documents:
-        problems, reads = list(document.problems), ()
+        problems, reads, statuses = list(document.problems), (), None
         if document.valid and document.syntax is Syntax.STATUT:
-            problems.append(
-                Problem(
-                    "UNSUPPORTED_SYNTAX",
-                    "Inbound status flows (CPPStatut) are not processed by this version of the hub.",
-                    document=document.name,
-                )
-            )
+            statuses = _statuses(document, problems)
         elif document.valid:
             reads = reading.invoices(document, settings.limits)
-        yield Part(document.name, document.syntax, problems, reads)
+        yield Part(document.name, document.syntax, problems, reads, statuses)
+
+
+def _statuses(document: documents.Document, problems: list[Problem]) -> list[InvoiceStatus]:
+    try:
+        _, statuses = statut.read_statut(document.tree.getroot())
+    except ConversionError as exc:
+        problems.append(
+            Problem(exc.code, exc.message, element=exc.element or None, document=document.name)
+        )
+        return []
+    if statuses and not isinstance(statuses[0], InvoiceStatus):
+        problems.append(
+            Problem(
+                "UNSUPPORTED_SYNTAX",
+                "A CPPStatut with CPPFluxStatuts is the hub's answer to a flow (CR); partners "
+                "deposit invoice statuses (CPPFactureStatuts).",
+                document=document.name,
+            )
+        )
+        return []
+    return statuses
 
 
 def read_again(settings: Settings, flow: Flow, seq: int) -> reading.Read | None:

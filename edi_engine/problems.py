@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, replace
 
 REJECT = "reject"
 WARNING = "warning"  # kept with the invoice and shown in the CR; the invoice goes on
+INFO = "info"  # what was done, listed in the CR (e.g. a status applied)
 
 
 @dataclass(frozen=True)

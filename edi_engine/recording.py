@@ -80,7 +80,7 @@ class InvoiceRecorder:
         pivot_file: str | None,
     ) -> dict[str, Any]:
         row: dict[str, Any] = dict.fromkeys(
-            ("type_code", "issue_date", "supplier_id", "supplier_name", "recipient_siret",
+            ("type_code", "issue_date", "supplier_id", "supplier_id_type", "supplier_name", "recipient_siret",
              "service_code", "engagement", "currency", "amount_ht", "amount_ttc", "amount_net"),
         )  # fmt: skip
         row.update(
@@ -100,6 +100,7 @@ class InvoiceRecorder:
                 type_code=invoice.type_code,
                 issue_date=invoice.issue_date,
                 supplier_id=invoice.supplier.identifier,
+                supplier_id_type=invoice.supplier.identifier_type,
                 supplier_name=invoice.supplier.name,
                 recipient_siret=debiteur.siret or debiteur.raw_identifier,
                 service_code=debiteur.service_code,

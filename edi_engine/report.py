@@ -10,11 +10,12 @@ from pivot_format.model import ErrorLine, FlowStatus
 from . import clock, outputs
 from .identify import STATUT
 from .models import Flow
-from .problems import Problem
+from .problems import INFO, WARNING, Problem
 from .settings import Settings
-from .states import CR_CODE, FlowState
+from .states import CR_CODE, FlowState, Syntax
 
 WARNING_NATURE = "Avertissement"  # the invoice was accepted; the supplier should still look
+INFO_NATURE = "Information"  # what was done, e.g. a status applied
 
 
 def error_line(problem: Problem) -> ErrorLine:
@@ -37,7 +38,11 @@ def error_line(problem: Problem) -> ErrorLine:
     return ErrorLine(
         code=problem.code,
         message=problem.message_fr or problem.message,
-        nature=nature if problem.rejects else WARNING_NATURE,
+        nature=nature
+        if problem.rejects
+        else INFO_NATURE
+        if problem.severity == INFO
+        else WARNING_NATURE,
         detail="; ".join(where) or None,
         line_id=str(problem.invoice_seq if problem.invoice_seq is not None else problem.line or "")
         or None,
@@ -49,14 +54,15 @@ def integration_report(
 ) -> tuple[str, bytes]:
     """The CR's file name and content, checked against our status schema."""
     accepted = flow.invoice_count - flow.rejected_count
-    warnings = sum(not problem.rejects for problem in problems)
+    warnings = sum(problem.severity == WARNING for problem in problems)
+    things = "status(es) applied" if flow.syntax == Syntax.STATUT else "invoice(s) integrated"
     status = FlowStatus(
         code=CR_CODE[state],
         flow_id=flow.number,
         at=clock.now(),
         complement=state.value,
         comment=(
-            f"{flow.file_name}: {accepted} invoice(s) integrated, {flow.rejected_count} rejected"
+            f"{flow.file_name}: {accepted} {things}, {flow.rejected_count} rejected"
             + (f", {warnings} warning(s)" if warnings else "")
         ),
         errors=tuple(error_line(p) for p in problems),

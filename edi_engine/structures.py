@@ -16,6 +16,7 @@ from .models import Engagement, Partner, Service, Structure
 
 REQUIRED = ("siret", "designation", "active", "partner")
 FLAGS = ("engagement_required", "service_code_required", "engagement_or_service_code")
+ACCOUNTANT = "accountant"  # optional column: the partner of the structure's public accountant
 SERVICE_COLUMNS = ("siret", "code", "name", "active")
 ENGAGEMENT_COLUMNS = ("siret", "engagement", "supplier", "service_code")
 
@@ -31,7 +32,7 @@ class Row:
     designation: str
     active: bool
     partner: str
-    flags: dict[str, bool]  # only the optional columns the file has
+    flags: dict[str, bool | str | None]  # only the optional columns the file has
 
 
 def _bool(value: str, column: str) -> tuple[bool | None, str | None]:
@@ -61,6 +62,11 @@ def read_csv(path: Path, partners: set[str]) -> list[Row]:
             flags[column], reason = _bool(value[column], column)
             if reason:
                 return None, reason
+        if ACCOUNTANT in header:
+            accountant = value[ACCOUNTANT] or None
+            if accountant is not None and accountant not in partners:
+                return None, f"accountant {accountant!r} is not a registered partner"
+            flags["accountant_partner"] = accountant
         seen[value["siret"]] = line
         active = flags.pop("active")
         return Row(
@@ -188,6 +194,7 @@ def _summary(s: Structure) -> dict[str, Any]:
         "designation": s.designation,
         "active": s.active,
         "partner": s.partner_code,
+        "accountant": s.accountant_partner,
         **{flag: getattr(s, flag) for flag in FLAGS},
     }
 

@@ -200,9 +200,14 @@ def _read_invoice_status(unit: _Element) -> InvoiceStatus:
     invoice_date = found.get("DateFacture")
     return InvoiceStatus(
         code=_two_digits(required_text(data, found, "IdStatut")),
-        supplier=Supplier(**read_supplier_identity(required(unit, children, "Fournisseur"))),
+        supplier=Supplier(
+            **read_supplier_identity(
+                required(unit, children, "Fournisseur"), identifier_required=False
+            )
+        ),
         debiteur=read_debiteur(required(unit, children, "Debiteur")),
-        invoice_number=required_text(data, found, "IdFacture"),
+        # empty when the status names no invoice: the engine refuses that status, not the flow
+        invoice_number=optional_text(found, "IdFacture") or "",
         at=parse_datetime(required(data, found, "Horodatage")),
         invoice_date=parse_date(invoice_date) if invoice_date is not None else None,
         complement=optional_text(found, "ComplementStatut"),

@@ -11,6 +11,7 @@ import pytest
 
 from cli import main
 from edi_engine.controls import CATALOGUE
+from edi_engine.statuses_in import CODES as STATUS_CODES
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
@@ -48,7 +49,7 @@ def _codes_in_sources() -> set[str]:
     for folder in ("edi_engine", "pivot_format"):
         for source in (REPO / folder).rglob("*.py"):
             codes |= set(pattern.findall(source.read_text()))
-    return codes | set(CATALOGUE)
+    return codes | set(CATALOGUE) | set(STATUS_CODES)
 
 
 def test_every_error_code_is_documented() -> None:

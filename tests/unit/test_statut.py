@@ -402,8 +402,6 @@ def test_invoice_status_refusals_shared_with_official(
 @pytest.mark.parametrize(
     ("write", "xpath", "value"),
     [
-        (write_invoice_statuses, "//IdFacture", ""),
-        (write_invoice_statuses, "//Fournisseur/Identifiant", ""),
         (write_invoice_statuses, "//Fournisseur/RaisonSociale", ""),
         (write_invoice_statuses, "//Fournisseur/CodePays", "F1"),
         (write_invoice_statuses, "//Debiteur/Identifiant", "1975000160001A"),
@@ -573,3 +571,16 @@ def test_padded_timestamps_are_judged_as_the_official_schema_judges_them(
     assert our_statut_schema.validate(root) == official_statut_schema.validate(root)
     _, (status,) = read_statut(root)
     assert status.at == datetime(2024, 6, 10, 8, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("xpath", ["//IdFacture", "//Fournisseur/Identifiant"])
+def test_a_status_naming_no_invoice_or_supplier_is_read_for_the_engine_to_refuse_alone(
+    xpath: str, our_statut_schema: etree.XMLSchema
+) -> None:
+    """As in the official schema: the engine refuses that status, not the whole flow."""
+    root = parse(write_invoice_statuses([invoice_status(), invoice_status()], ENVELOPE))
+    root.xpath(xpath)[0].text = ""
+    assert our_statut_schema.validate(root), our_statut_schema.error_log
+    _, (first, second) = read_statut(root)
+    assert "" in (first.invoice_number, first.supplier.identifier)
+    assert second.invoice_number and second.supplier.identifier

@@ -1,0 +1,280 @@
+"""Statuses returned by recipients and their accountant (issue 6, ARCHITECTURE §5).
+
+Each status of an inbound `CPPFactureStatuts` is matched to one delivered invoice (supplier
+identifier, invoice number, and the year of `DateFacture` when given) and applied only if
+the depositing partner serves the invoice's structure in the role that sets that status
+and the lifecycle allows the change. The depositor's CR lists every status, applied or
+refused with its reason; each one is kept in `received_statuses`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from pivot_format.model import InvoiceStatus
+
+from . import clock, siret
+from .controls.catalogue import Control
+from .lifecycle import ACCOUNTANT, ENGINE, RECIPIENT, SET_BY, SUPPLIER, refusal
+from .models import Flow, InvoiceEvent, ReceivedStatus, Structure
+from .models import Invoice as InvoiceRow
+from .problems import INFO, REJECT, WARNING, Problem
+from .states import InvoiceState
+
+APPLIED = "STATUS_APPLIED"
+STATUS = "DonneesStatut/IdStatut"
+NUMBER = "DonneesStatut/IdFacture"
+SUPPLIER_ID = "Fournisseur/Identifiant"
+MANDATE = "DonneesStatut/IdMandatDP"
+ACCOUNTING = frozenset({InvoiceState.MISE_A_DISPOSITION_COMPTABLE, InvoiceState.MISE_EN_PAIEMENT})
+WITH_MANDATE = frozenset({InvoiceState.MANDATEE, InvoiceState.MISE_A_DISPOSITION_COMPTABLE})
+
+STATUS_CONTROLS = (
+    Control(
+        APPLIED, INFO, STATUS,
+        "Statut {value} ({status}) appliqué à la facture {number}.",
+        "Status {value} ({status}) applied to invoice {number}.",
+    ),
+    Control(
+        "STATUS_INVOICE_NUMBER_MISSING", REJECT, NUMBER,
+        "Le statut {value} ne donne pas de numéro de facture : il ne peut être rattaché à "
+        "aucune facture.",
+        "Status {value} gives no invoice number: it cannot be matched to an invoice.",
+    ),
+    Control(
+        "STATUS_SUPPLIER_MISSING", REJECT, SUPPLIER_ID,
+        "Le statut de la facture {value} ne donne pas le SIRET du fournisseur.",
+        "The status of invoice {value} does not give the supplier's SIRET.",
+    ),
+    Control(
+        "STATUS_CODE_UNKNOWN", REJECT, STATUS,
+        "Le statut {value} n'est pas un statut du cycle de vie d'une facture (01 à 12).",
+        "Status {value} is not one of an invoice's lifecycle (01 to 12).",
+    ),
+    Control(
+        "STATUS_INVOICE_UNKNOWN", REJECT, NUMBER,
+        "Aucune facture {value} du fournisseur {supplier}{year} n'a été remise par la "
+        "plateforme.",
+        "No invoice {value} of supplier {supplier}{year} was delivered by the hub.",
+    ),
+    Control(
+        "STATUS_INVOICE_AMBIGUOUS", REJECT, NUMBER,
+        "Plusieurs factures {value} du fournisseur {supplier} existent (années {years}) : "
+        "donnez DateFacture.",
+        "Several invoices {value} of supplier {supplier} exist (years {years}): give "
+        "DateFacture.",
+    ),
+    Control(
+        "STATUS_NOT_YOUR_INVOICE", REJECT, NUMBER,
+        "La facture {value} est adressée à une structure que le partenaire {partner} ne "
+        "sert pas.",
+        "Invoice {value} is addressed to a structure partner {partner} does not serve.",
+    ),
+    Control(
+        "STATUS_NOT_YOURS_TO_SET", REJECT, STATUS,
+        "Le partenaire {partner} ne peut pas donner le statut {value} ({status}) : {why_fr}.",
+        "Partner {partner} cannot set status {value} ({status}): {why_en}.",
+    ),
+    Control(
+        "STATUS_TRANSITION_REFUSED", REJECT, STATUS,
+        "La facture {number} ne peut pas passer de {current} à {status} ({value}) : {why}.",
+        "Invoice {number} cannot go from {current} to {status} ({value}): {why}.",
+    ),
+    Control(
+        "STATUS_MANDATE_WITHOUT_SIRET", REJECT, SUPPLIER_ID,
+        "Le statut {status} de la facture {number} doit nommer le fournisseur par son SIRET "
+        "(trouvé : {value}).",
+        "Status {status} of invoice {number} must name the supplier by its SIRET (found: "
+        "{value}).",
+    ),
+    Control(
+        "STATUS_GROUPED_MANDATE", WARNING, MANDATE,
+        "Le mandat {value} porte aussi la facture {other} : une facture, un mandat.",
+        "Mandate {value} also carries invoice {other}: one invoice, one mandate.",
+    ),
+)  # fmt: skip
+CODES: dict[str, Control] = {control.code: control for control in STATUS_CONTROLS}
+
+
+@dataclass
+class Outcome:
+    """What became of one status: applied (with warnings) or refused."""
+
+    problems: list[Problem]
+    invoice_id: int | None = None
+
+    @property
+    def applied(self) -> bool:
+        return not any(p.rejects for p in self.problems)
+
+
+def take(session: Session, flow: Flow, statuses: list[InvoiceStatus]) -> list[Outcome]:
+    """Apply each status of one document in order; the caller commits. The history names
+    the partner who reported each change."""
+    outcomes = []
+    for seq, status in enumerate(statuses, 1):
+        outcome = _apply(session, flow.partner_code, status, f"partner:{flow.partner_code}")
+        session.execute(
+            insert(ReceivedStatus).values(
+                flow_id=flow.id,
+                seq=seq,
+                status_code=status.code,
+                invoice_number=(status.invoice_number or None),
+                supplier_id=(status.supplier.identifier or None),
+                mandate=status.mandate,
+                invoice_id=outcome.invoice_id,
+                outcome=next((p.code for p in outcome.problems if p.rejects), APPLIED),
+            )
+        )
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _apply(session: Session, partner: str, status: InvoiceStatus, actor: str) -> Outcome:
+    code, number = status.code, status.invoice_number
+    if not number:
+        return Outcome([CODES["STATUS_INVOICE_NUMBER_MISSING"].fails(code)])
+    supplier = status.supplier.identifier
+    if not supplier:
+        return Outcome([CODES["STATUS_SUPPLIER_MISSING"].fails(number)])
+    new = _state(code)
+    if new is None:
+        return Outcome([CODES["STATUS_CODE_UNKNOWN"].fails(code)])
+    found = _invoice(session, supplier, number, status.invoice_date)
+    if isinstance(found, Problem):
+        return Outcome([found])
+    invoice = found
+    structure = session.get(Structure, invoice.recipient_siret)
+    depositor = session.scalar(select(Flow.partner_code).where(Flow.id == invoice.flow_id))
+    roles = _roles(partner, structure, depositor)
+    if not roles:
+        return Outcome([CODES["STATUS_NOT_YOUR_INVOICE"].fails(number, partner=partner)], None)
+    facts = {"status": new.value, "number": number, "partner": partner}
+    why = _not_yours(new, roles)
+    if why:
+        return Outcome(
+            [CODES["STATUS_NOT_YOURS_TO_SET"].fails(code, why_fr=why[0], why_en=why[1], **facts)],
+            invoice.id,
+        )
+    problems = check_change(
+        session, invoice, new, supplier_is_siret=_is_siret(status), mandate=status.mandate
+    )
+    if any(p.rejects for p in problems):
+        return Outcome(problems, invoice.id)
+    record(session, invoice, new, actor, status.comment or status.complement, status.mandate)
+    return Outcome([CODES[APPLIED].fails(code, **facts), *problems], invoice.id)
+
+
+def check_change(
+    session: Session,
+    invoice: InvoiceRow,
+    new: InvoiceState,
+    supplier_is_siret: bool,
+    mandate: str | None,
+) -> list[Problem]:
+    """The lifecycle and the accounting rules, for a partner's status or an operator's."""
+    current = InvoiceState(invoice.status)
+    facts = {"status": new.value, "number": invoice.number}
+    why = refusal(current, new)
+    if why:
+        return [
+            CODES["STATUS_TRANSITION_REFUSED"].fails(
+                new.code, current=current.value, why=why, **facts
+            )
+        ]
+    if new in ACCOUNTING and not supplier_is_siret:
+        return [CODES["STATUS_MANDATE_WITHOUT_SIRET"].fails(invoice.supplier_id, **facts)]
+    if mandate and new in WITH_MANDATE:
+        others = session.scalars(
+            select(InvoiceRow.number).where(
+                InvoiceRow.mandate == mandate, InvoiceRow.id != invoice.id
+            )
+        ).all()
+        if others:
+            return [CODES["STATUS_GROUPED_MANDATE"].fails(mandate, other=", ".join(others))]
+    return []
+
+
+def record(
+    session: Session,
+    invoice: InvoiceRow,
+    new: InvoiceState,
+    actor: str,
+    detail: str | None,
+    mandate: str | None = None,
+) -> None:
+    at = clock.now()
+    invoice.status, invoice.status_code, invoice.status_date = new, new.code, at
+    if mandate and new in WITH_MANDATE:
+        invoice.mandate = mandate
+    session.add(
+        InvoiceEvent(
+            invoice_id=invoice.id,
+            at=at,
+            status=new,
+            status_code=new.code,
+            actor=actor,
+            detail=detail,
+            mandate=mandate if new in WITH_MANDATE else None,
+        )
+    )
+
+
+def _state(code: str) -> InvoiceState | None:
+    return next((state for state in InvoiceState if state.code == code), None)
+
+
+def _is_siret(status: InvoiceStatus) -> bool:
+    identifier = status.supplier.identifier
+    return status.supplier.identifier_type == "1" and siret.is_valid(identifier)
+
+
+def _invoice(
+    session: Session, supplier: str, number: str, invoice_date: date | None
+) -> InvoiceRow | Problem:
+    query = select(InvoiceRow).where(
+        InvoiceRow.supplier_id == supplier,
+        InvoiceRow.number == number,
+        InvoiceRow.pivot_file.is_not(None),  # delivered: refused at reception, it is nobody's
+    )
+    if invoice_date is not None:
+        year = invoice_date.year
+        query = query.where(InvoiceRow.issue_date.between(date(year, 1, 1), date(year, 12, 31)))
+    found = session.scalars(query.order_by(InvoiceRow.id)).all()
+    if not found:
+        year = f" ({invoice_date.year})" if invoice_date else ""
+        return CODES["STATUS_INVOICE_UNKNOWN"].fails(number, supplier=supplier, year=year)
+    if len(found) > 1:
+        years = ", ".join(sorted({str(i.issue_date.year) for i in found if i.issue_date}))
+        return CODES["STATUS_INVOICE_AMBIGUOUS"].fails(number, supplier=supplier, years=years)
+    return found[0]
+
+
+def _roles(partner: str, structure: Structure | None, depositor: str | None) -> set[str]:
+    """What the partner is to this invoice: its recipient, its accountant, its supplier."""
+    roles = set()
+    if structure is not None and partner == structure.partner_code:
+        roles.add(RECIPIENT)
+        if structure.accountant_partner is None:
+            roles.add(ACCOUNTANT)  # the recipient's system relays its accountant's statuses
+    if structure is not None and partner == structure.accountant_partner:
+        roles.add(ACCOUNTANT)
+    if partner == depositor:
+        roles.add(SUPPLIER)
+    return roles
+
+
+def _not_yours(new: InvoiceState, roles: set[str]) -> tuple[str, str] | None:
+    role = SET_BY[new]
+    if role == ENGINE:
+        return "la plateforme le donne en remettant la facture", "the hub sets it by delivering"
+    if role in roles:
+        return None
+    names = {RECIPIENT: ("destinataire", "recipient"), ACCOUNTANT: ("comptable", "accountant"),
+             SUPPLIER: ("fournisseur", "supplier")}  # fmt: skip
+    french, english = names[role]
+    return f"seul le {french} de la facture le donne", f"only the invoice's {english} sets it"

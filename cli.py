@@ -604,9 +604,17 @@ INVOICE_COLUMNS = [
 ]  # fmt: skip
 
 
+def _nine_digits(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not (len(value) == 9 and value.isdigit()):
+        raise click.BadParameter(f"a SIREN is 9 digits; found {value!r}")
+    return value
+
+
 @invoices_group.command("search")
 @click.option("--siret", "sirets", multiple=True, help="Recipient SIRET (repeat for several).")
-@click.option("--siren", help="All recipient SIRETs of this company (9 digits).")
+@click.option(
+    "--siren", callback=_nine_digits, help="All recipient SIRETs of this company (9 digits)."
+)
 @click.option("--number", help="Invoice number, exactly.")
 @click.option(
     "--status", type=click.Choice([s.value for s in InvoiceState]), help="Current status."

@@ -4,15 +4,17 @@ recycle one sent back for its routing data (issue 5, ARCHITECTURE §5 and §6)."
 from __future__ import annotations
 
 import getpass
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from pivot_format import pivot
+from pivot_format.errors import ConversionError
 
 from . import clock, controls, outputs, pipeline, siret, statuses_in
 from .errors import EngineError, RefusedError
@@ -109,8 +111,10 @@ def search(
     return [as_dict(invoice, flow) for invoice, flow in session.execute(query)]
 
 
-def _get(session: Session, invoice_id: int) -> InvoiceRow:
-    invoice = session.get(InvoiceRow, invoice_id)
+def _get(session: Session, invoice_id: int, lock: bool = False) -> InvoiceRow:
+    """`lock`: held until commit, so that two operators never change one invoice at once
+    (PostgreSQL; SQLite serialises writers anyway)."""
+    invoice = session.get(InvoiceRow, invoice_id, with_for_update=lock)
     if invoice is None:
         raise InvoiceNotFound(
             f"No invoice has the id {invoice_id}; `edi-engine invoices search` shows them."
@@ -156,7 +160,7 @@ def set_status(
 ) -> tuple[dict[str, Any], list[str]]:
     """An operator records a status for a recipient, an accountant or a supplier, under the
     rules a partner's status flow follows. Returns the invoice and any warning."""
-    invoice = _get(session, invoice_id)
+    invoice = _get(session, invoice_id, lock=True)
     reason = operator_refusal(InvoiceState(invoice.status), status)
     if reason:
         raise StatusRefused(
@@ -189,7 +193,7 @@ def recycle(
     its value, an empty one clears it). Everything is checked before anything is written:
     the new structure must be ACTIVE, the service code an active service of it, and the
     invoice must pass the controls again."""
-    row = _get(session, invoice_id)
+    row = _get(session, invoice_id, lock=True)
     if row.status != InvoiceState.A_RECYCLER:
         raise RecyclingRefused(
             f"Invoice {row.id} ({row.number}) is {row.status}: only an invoice in "
@@ -210,6 +214,9 @@ def recycle(
         debiteur=replace(
             original.debiteur,
             siret=siret,
+            # the names the supplier wrote were the old recipient's
+            name=referential.structures[siret].designation,
+            service_name=None,
             service_code=row.service_code if service_code is None else service_code or None,
         ),
         engagement_number=row.engagement if engagement is None else engagement or None,
@@ -221,6 +228,7 @@ def recycle(
         flow.number,
         deposit_date,
         settings.controls.amount_tolerance,
+        settings.controls.vat_amount_tolerance,
     )
     to, findings = controls.check(invoice, reception, itself=row.id)
     rejections = [f for f in findings if f.rejects]
@@ -231,9 +239,15 @@ def recycle(
             f"It stays {InvoiceState.A_RECYCLER.value}."
         )
     invoice = replace(invoice, reception_date=deposit_date, renvoi=RECYCLED)
-    name = _recycled_name(session, to.partner_code, flow.number, row.seq)
+    name = _recycled_name(session, flow, to.partner_code)
     envelope = outputs.envelope(settings, flow.number, to.partner_code)
-    content = outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), name)
+    try:
+        content = outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), name)
+    except ConversionError as exc:  # e.g. an engagement longer than the pivot allows
+        raise RecyclingRefused(
+            f"Invoice {row.id} ({row.number}) cannot be recycled: {exc.message}. "
+            f"It stays {InvoiceState.A_RECYCLER.value}."
+        ) from exc
     outputs.deliver(settings, session, flow.id, outputs.PIVOT, to.partner_code, name, content)
 
     before = _address(row.recipient_siret, row.service_code, row.engagement)
@@ -300,16 +314,13 @@ def _check_new_address(
             )
 
 
-def _recycled_name(session: Session, partner: str, flow_number: str, seq: int) -> str:
-    """A new name each time: the first delivery's pivot stays what it was."""
-    taken = select(func.count()).where(
-        Output.partner_code == partner,
-        Output.file_name.startswith(f"{outputs.PIVOT}_{partner}_{flow_number}_{seq}_R"),
+def _recycled_name(session: Session, flow: Flow, partner: str) -> str:
+    """`PIVOT_<partner>_<flow>_<n>.xml` (ARCHITECTURE §8) with an n no pivot of the flow
+    has used: the first delivery's pivot stays what it was."""
+    names = session.scalars(
+        select(Output.file_name).where(Output.flow_id == flow.id, Output.kind == outputs.PIVOT)
     )
-    count = session.scalar(taken)
-    while True:
-        count += 1
-        name = outputs.file_name(outputs.PIVOT, partner, flow_number, f"{seq}_R{count}")
-        clash = exists().where(Output.partner_code == partner, Output.file_name == name)
-        if not session.scalar(select(clash)):
-            return name
+    used = [int(m.group(1)) for n in names if (m := re.search(r"_(\d+)\.xml$", n))]
+    return outputs.file_name(
+        outputs.PIVOT, partner, flow.number, max([flow.invoice_count, *used]) + 1
+    )

@@ -68,7 +68,7 @@ def envelope(settings: Settings, flow_id: str, receiver: str) -> Envelope:
     )
 
 
-def file_name(kind: str, partner: str, flow_number: str, n: int | str | None = None) -> str:
+def file_name(kind: str, partner: str, flow_number: str, n: int | None = None) -> str:
     suffix = f"_{n}" if n is not None else ""
     return f"{kind}_{partner}_{flow_number}{suffix}.xml"
 

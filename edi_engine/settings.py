@@ -90,6 +90,9 @@ class ControlSettings:
     # totals (lines, VAT breakdown, HT + VAT = TTC, net to pay) may differ by this much, in
     # the invoice's currency, before the invoice is refused: suppliers round line by line
     amount_tolerance: Decimal = Decimal("0.01")
+    # each VAT amount of the breakdown may differ this much from its base times its rate:
+    # EN 16931's own check (BR-CO-17) allows one unit of the currency
+    vat_amount_tolerance: Decimal = Decimal("1")
 
 
 @dataclass(frozen=True)
@@ -216,12 +219,13 @@ def _check(loaded: Settings, config: Path) -> None:
             raise ConfigurationError(
                 f"sftp.{key} ({config} or {env_name('sftp', key)}) must be more than 0 seconds."
             )
-    tolerance = loaded.controls.amount_tolerance
-    if not tolerance.is_finite() or tolerance < 0:
-        raise ConfigurationError(
-            f"controls.amount_tolerance ({config} or {env_name('controls', 'amount_tolerance')}) "
-            f"must be an amount of 0 or more; found {tolerance}."
-        )
+    for key in ("amount_tolerance", "vat_amount_tolerance"):
+        tolerance = getattr(loaded.controls, key)
+        if not tolerance.is_finite() or tolerance < 0:
+            raise ConfigurationError(
+                f"controls.{key} ({config} or {env_name('controls', key)}) "
+                f"must be an amount of 0 or more; found {tolerance}."
+            )
     for section, key in (
         ("pickup", "batch_size"),
         ("processing", "lease_seconds"),

@@ -30,6 +30,7 @@ class Reception:
     flow_number: str
     deposit_date: date
     tolerance: Decimal
+    vat_tolerance: Decimal
 
 
 def check(
@@ -46,7 +47,7 @@ def check(
             )
         )
     problems += identifiers.currency(invoice)
-    problems += amounts.totals(invoice, reception.tolerance)
+    problems += amounts.totals(invoice, reception.tolerance, reception.vat_tolerance)
     problems += identifiers.iban(invoice)
     problems += reception.duplicates.check(invoice, itself)
     return to, problems

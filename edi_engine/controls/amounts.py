@@ -1,7 +1,8 @@
 """Totals that must agree, within the configured rounding tolerance (ARCHITECTURE §6).
 
-The rules are EN 16931's (BR-CO-13, -14, -15, -16, BR-S-08, -09); a VAT amount is
-compared with its base times its rate rounded half up at the scale the supplier wrote. A pivot cannot carry
+The rules are EN 16931's (BR-CO-13, -14, -15, -16, -17, BR-S-08); a VAT amount is
+compared with its base times its rate, rounded half up at the scale the supplier wrote,
+within `vat_amount_tolerance` (1 by default, the margin of EN 16931's own BR-CO-17 check). A pivot cannot carry
 document-level allowances, charges nor prepaid amounts: its lines must add up to its
 amount without VAT, and its net to pay is not checked.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from pivot_format.model import Invoice
 
@@ -21,7 +22,7 @@ ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 
 
-def totals(invoice: Invoice, tolerance: Decimal) -> list[Problem]:
+def totals(invoice: Invoice, tolerance: Decimal, vat_tolerance: Decimal) -> list[Problem]:
     def off(expected: Decimal, found: Decimal) -> bool:
         return abs(expected - found) > tolerance
 
@@ -40,9 +41,10 @@ def totals(invoice: Invoice, tolerance: Decimal) -> list[Problem]:
                 tolerance=tolerance,
             )
         )
-    problems += _vat_breakdown(invoice, off, tolerance)
-    # the pivot carries the breakdown, not BT-110: TTC must agree with the breakdown
-    vat = invoice.vat_total
+    problems += _vat_breakdown(invoice, off, tolerance, vat_tolerance)
+    # the pivot carries the breakdown, not BT-110: TTC must agree with the breakdown; an
+    # invoice without either owes no VAT
+    vat = invoice.vat_total if invoice.vat_total is not None else ZERO
     if invoice.vat_lines:
         vat = sum((entry.amount for entry in invoice.vat_lines), ZERO)
         if invoice.vat_total is not None and off(vat, invoice.vat_total):
@@ -51,7 +53,7 @@ def totals(invoice: Invoice, tolerance: Decimal) -> list[Problem]:
                     invoice.vat_total, expected=vat, tolerance=tolerance
                 )
             )
-    if vat is not None and off(expected := ht + vat, invoice.amount_ttc):
+    if off(expected := ht + vat, invoice.amount_ttc):
         problems.append(
             CATALOGUE["TOTAL_TTC_MISMATCH"].fails(
                 invoice.amount_ttc, ht=ht, vat=vat, expected=expected, tolerance=tolerance
@@ -73,8 +75,20 @@ def totals(invoice: Invoice, tolerance: Decimal) -> list[Problem]:
     return problems
 
 
+def _vat_due(base: Decimal, rate: Decimal, stated: Decimal) -> Decimal:
+    """base x rate / 100, rounded half up at the scale the supplier wrote (at most 6
+    decimals: an amount written with 30 decimals must not overflow the arithmetic)."""
+    exponent = max(stated.as_tuple().exponent, -6) if stated.is_finite() else -2
+    with localcontext() as context:
+        context.prec = 60
+        return (base * rate / HUNDRED).quantize(Decimal(1).scaleb(exponent), ROUND_HALF_UP)
+
+
 def _vat_breakdown(
-    invoice: Invoice, off: Callable[[Decimal, Decimal], bool], tolerance: Decimal
+    invoice: Invoice,
+    off: Callable[[Decimal, Decimal], bool],
+    tolerance: Decimal,
+    vat_tolerance: Decimal,
 ) -> list[Problem]:
     if not invoice.vat_lines:
         return []
@@ -87,26 +101,28 @@ def _vat_breakdown(
             )
         )
     for entry in invoice.vat_lines:
-        # rounded as the supplier rounds, at the scale it wrote the amount in
-        expected = (entry.base_ht * entry.rate / HUNDRED).quantize(entry.amount, ROUND_HALF_UP)
-        if off(expected, entry.amount):
+        expected = _vat_due(entry.base_ht, entry.rate, entry.amount)
+        if abs(expected - entry.amount) > vat_tolerance:
             problems.append(
                 CATALOGUE["TOTAL_VAT_AMOUNT_MISMATCH"].fails(
                     entry.amount,
                     rate=entry.rate,
                     base=entry.base_ht,
                     expected=expected,
-                    tolerance=tolerance,
+                    tolerance=vat_tolerance,
                 )
             )
     # lines per rate can be compared with the bases only when no document-level allowance
-    # or charge (which EN 16931 spreads over the rates) changed them
+    # or charge (which EN 16931 spreads over the rates) changed them; several categories
+    # may share a rate (S, Z and E at 0 %): their bases add up
     rated = invoice.lines and all(line.vat_rate is not None for line in invoice.lines)
     if rated and not invoice.allowance_total and not invoice.charge_total:
         by_rate: dict[Decimal, Decimal] = defaultdict(Decimal)
         for line in invoice.lines:
             by_rate[line.vat_rate] += line.amount_ht
-        stated = {entry.rate: entry.base_ht for entry in invoice.vat_lines}
+        stated: dict[Decimal, Decimal] = defaultdict(Decimal)
+        for entry in invoice.vat_lines:
+            stated[entry.rate] += entry.base_ht
         for rate in {**stated, **by_rate}:
             expected, found = by_rate.get(rate, ZERO), stated.get(rate, ZERO)
             if off(expected, found):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pivot_format.model import Invoice
@@ -34,6 +35,7 @@ class Duplicates:
     def check(self, invoice: Invoice, ignore: int | None = None) -> list[Problem]:
         """`ignore`: the ledger id of the invoice itself, when it is controlled again."""
         key = self._key(invoice)
+        self._serialise(key)
         earlier = self._seen.get(key) or self._in_ledger(*key, ignore)
         if earlier is None:
             return []
@@ -43,6 +45,16 @@ class Duplicates:
                 invoice.number, supplier=supplier, year=year, flow=earlier
             )
         ]
+
+    def _serialise(self, key: tuple[str, str, int]) -> None:
+        """Two workers on PostgreSQL take the same invoice one after the other: the lock is
+        held until this flow's transaction ends, when its invoices are in the ledger.
+        (SQLite runs one writer at a time already.)"""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
+        lock_id = int.from_bytes(digest, "big", signed=True)
+        self.session.execute(select(func.pg_advisory_xact_lock(lock_id)))
 
     def accepted(self, invoice: Invoice, flow_number: str) -> None:
         self._seen[self._key(invoice)] = flow_number

@@ -536,11 +536,11 @@ CASES: dict[str, Case] = {
     "TOTAL_VAT_AMOUNT_MISMATCH": Case(
         good={},
         bad={
-            "vat": (("20", "358.70", "71.84"), ("5.5", "350.40", "19.27")),
-            "vat_total": "91.11",
-            "totals": {"TaxInclusiveAmount": "800.21", "PayableAmount": "800.21"},
+            "vat": (("20", "358.70", "72.84"), ("5.5", "350.40", "19.27")),
+            "vat_total": "92.11",
+            "totals": {"TaxInclusiveAmount": "801.21", "PayableAmount": "801.21"},
         },
-        value="71.84",
+        value="72.84",
         names=("71.74", "358.70"),
     ),
     "TOTAL_TTC_MISMATCH": Case(
@@ -1227,3 +1227,48 @@ def test_the_deposit_date_is_the_hubs_local_date(
     monkeypatch.setenv("EDI_ENGINE_HUB_TIMEZONE", "UTC")
     (refused,) = deposit(home, ubl("F01-2026-000102", issue_date=date(2026, 12, 1)))
     assert_rejected(refused, "ISSUE_DATE_AFTER_DEPOSIT", "2026-12-01")
+
+
+def test_several_vat_categories_at_one_rate_add_up(home: Home) -> None:
+    """Standard 20 %, zero-rated and exempt lines: two breakdowns at 0 %, one per category."""
+    (outcome,) = deposit(
+        home,
+        ubl(
+            line_rates=("20", "0", "0"),
+            vat=(("20", "170.00", "34.00"), ("0", "188.70", "0.00"), ("0", "350.40", "0.00")),
+            vat_total="34.00",
+            totals={"TaxInclusiveAmount": "743.10", "PayableAmount": "743.10"},
+        ),
+    )
+    assert_accepted(outcome)
+
+
+def test_a_vat_amount_written_with_many_decimals_is_compared_not_a_crash(home: Home) -> None:
+    precise = "71.740000000000000000000000000000"
+    good, bad = deposit(
+        home,
+        ubl("F01-2026-000101", vat=(("20", "358.70", precise), ("5.5", "350.40", "19.27"))),
+        ubl(
+            "F01-2026-000102",
+            vat=(("20", "358.70", "81.740000000000000000000000000000"), ("5.5", "350.40", "19.27")),
+            vat_total="101.01",
+            totals={"TaxInclusiveAmount": "810.11", "PayableAmount": "810.11"},
+        ),
+    )
+    assert_accepted(good)
+    assert_rejected(bad, "TOTAL_VAT_AMOUNT_MISMATCH", "81.740000000000000000000000000000")
+
+
+def test_a_pivot_without_vat_breakdown_owes_no_vat(home: Home) -> None:
+    """Nothing says VAT is due: its amount with VAT must be its amount without."""
+    root = etree.fromstring(pivot())
+    unit = root.find("CPPFactures/CPPFacturePivotUnitaire[@NumOrdre='1']")
+    tvas = unit.find("DonneesFacture/TVAs")
+    tvas.getparent().remove(tvas)
+    for line in unit.iterfind("DonneesFacture/Lignes/Ligne/TauxTVA"):
+        line.getparent().remove(line)
+    (outcome,) = deposit(home, etree.tostring(root), partner=SUPPLIER_2)
+    assert outcome.state == "IN_INTEGRE_PARTIEL"  # the third invoice's recipient is unknown
+    assert "TOTAL_TTC_MISMATCH" in [
+        e["code"] for e in outcome.detail["errors"] if e["invoice"] == 1
+    ]

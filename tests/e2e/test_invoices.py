@@ -143,6 +143,7 @@ def test_recycling_to_an_active_structure_delivers_a_recycled_pivot_to_its_partn
     assert unit.findtext("DonneesFacture/Renvoi") == "Recyclée"
     assert unit.findtext("DonneesFacture/Id") == "F01-2026-000101"  # the number stays
     assert unit.findtext("Debiteur/Identifiant") == BELROCHE
+    assert unit.findtext("Debiteur/Nom") == "Commune de Belroche"  # not Valbrune's name
     assert unit.findtext("Debiteur/CodeService") == "SERV-ACHATS"
     assert unit.findtext("DonneesFacture/Engagement/NumeroEngagement") == "EJ-BEL-1"
     assert unit.findtext("DonneesFacture/Montants/MontantTTC") == "800.11"
@@ -164,7 +165,8 @@ def test_options_left_out_keep_their_values_and_empty_ones_clear_them(delivered:
     assert (shown["recipient"], shown["service_code"], shown["engagement"]) == (
         MONTCLAIR, None, "EJ-VAL-2026-0412",
     )  # fmt: skip
-    assert shown["pivot_file"].endswith("_R1.xml")
+    # the flow had one invoice: the recycled pivot is its second (ARCHITECTURE §8 names)
+    assert shown["pivot_file"] == "PIVOT_DEST01_FL0000000001_2.xml"
 
 
 @pytest.mark.parametrize(
@@ -225,10 +227,25 @@ def test_recycled_twice_gets_a_new_pivot_each_time(delivered: Home) -> None:
     delivered.invoke("invoices", "recycle", invoice_id, "--siret", MONTCLAIR)
     delivered.invoke("invoices", "set-status", invoice_id, "A_RECYCLER")
     delivered.invoke("invoices", "recycle", invoice_id, "--siret", VALBRUNE)
-    names = [n for n in delivered.outbox(RECIPIENT) if n.startswith("PIVOT_DEST01_FL0000000001_1")]
+    names = [n for n in delivered.outbox(RECIPIENT) if n.startswith("PIVOT_DEST01_FL0000000001_")]
     assert names == [
         "PIVOT_DEST01_FL0000000001_1.xml",
-        "PIVOT_DEST01_FL0000000001_1_R1.xml",
-        "PIVOT_DEST01_FL0000000001_1_R2.xml",
+        "PIVOT_DEST01_FL0000000001_2.xml",
+        "PIVOT_DEST01_FL0000000001_3.xml",
     ]
     assert _show(delivered, invoice_id)["recipient"] == VALBRUNE
+
+
+def test_a_siren_that_is_not_nine_digits_is_a_usage_error(delivered: Home) -> None:
+    result = delivered.invoke("invoices", "search", "--siren", "2", code=2)
+    assert "a SIREN is 9 digits" in result.stderr
+
+
+def test_an_engagement_the_pivot_cannot_carry_is_refused_in_one_sentence(delivered: Home) -> None:
+    invoice_id = _sent_back(delivered)
+    result = delivered.invoke(
+        "invoices", "recycle", invoice_id, "--siret", MONTCLAIR, "--engagement", "E" * 60, code=1
+    )
+    assert "cannot be recycled" in result.stderr and "stays A_RECYCLER" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _show(delivered, invoice_id)["status"] == "A_RECYCLER"

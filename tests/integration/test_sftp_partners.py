@@ -204,7 +204,7 @@ def test_a_recycled_invoice_for_an_sftp_partner_is_made_available_once_uploaded(
     hub("invoices", "set-status", invoice["id"], "A_RECYCLER", "--comment", "wrong structure")
 
     hub("invoices", "recycle", invoice["id"], "--siret", "26990202900017")
-    recycled = f"PIVOT_DEST01_{number}_1_R1.xml"
+    recycled = f"PIVOT_DEST01_{number}_2.xml"
     shown = json.loads(hub("invoices", "show", invoice["id"], "--json").stdout)
     assert (shown["status"], shown["pivot_file"]) == ("EN_COURS_ACHEMINEMENT", recycled)
     assert recycled not in [p.name for p in server_folders["dest-out"].iterdir()]

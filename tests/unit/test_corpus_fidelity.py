@@ -25,13 +25,15 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner, Result
 from lxml import etree
 
 from cli import main
-from edi_engine import siret
+from edi_engine import controls, siret
+from edi_engine.controls import Duplicates, Reception, Recipient, Referential
 from pivot_format import cii, pivot, ubl
 from pivot_format.model import Attachment, Envelope, Invoice
 
@@ -537,3 +539,35 @@ def test_edited_file_is_delivered_by_the_engine(
     document = etree.fromstring(result.stdout_bytes)
     assert official_pivot_schema.validate(document), official_pivot_schema.error_log
     assert exactly(pivot_facts(document)) == exactly(source.facts)
+
+
+class _EmptyLedger:
+    """No invoice was deposited before: the duplicate control finds nothing."""
+
+    def scalar(self, _query: object) -> None:
+        return None
+
+    def get_bind(self) -> SimpleNamespace:
+        return SimpleNamespace(dialect=SimpleNamespace(name="sqlite"))
+
+
+def test_edited_file_passes_every_business_control(source: Source) -> None:
+    """Official examples are consistent invoices: none of the hub's controls may refuse
+    one (EN 16931's own margins included, e.g. VAT amounts within one currency unit)."""
+    buyer = Recipient(BUYER_SIRET, "Structure publique", True, "DEST01")
+    reception = Reception(
+        Referential(None, {BUYER_SIRET: buyer}, {}, set(), set()),  # type: ignore[arg-type]
+        Duplicates(_EmptyLedger()),  # type: ignore[arg-type]
+        "FL0000000001",
+        deposit_date=date(2100, 1, 1),
+        tolerance=Decimal("0.01"),
+        vat_tolerance=Decimal("1"),
+    )
+    invoice = source.read(source.root)
+    to, problems = controls.check(invoice, reception)
+    assert to == buyer
+    # several examples carry placeholder accounts (DK1212341234123412, "IBAN", "XX") whose
+    # check digits fail ISO 13616: a hub that pays by transfer is right to refuse them
+    placeholders = [p for p in problems if p.code == "IBAN_INVALID"]
+    assert all(p.value == invoice.supplier.iban for p in placeholders)
+    assert [(p.code, p.message) for p in problems if p not in placeholders] == []

@@ -33,7 +33,8 @@ def test_shipped_configuration_states_exactly_the_defaults() -> None:
         shipped = tomllib.load(handle)
     defaults = {name: dataclasses.asdict(cls()) for name, cls in settings.SECTIONS.items()}
     # TOML has no decimal type: decimal settings are written as strings
-    shipped["controls"]["amount_tolerance"] = Decimal(shipped["controls"]["amount_tolerance"])
+    for key in ("amount_tolerance", "vat_amount_tolerance"):
+        shipped["controls"][key] = Decimal(shipped["controls"][key])
     assert shipped == defaults
 
 

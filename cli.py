@@ -31,6 +31,7 @@ from edi_engine import (
     partners,
     runner,
     settings,
+    statuses_out,
     structures,
 )
 from edi_engine.errors import EngineError, UsageError
@@ -733,6 +734,26 @@ def invoices_recycle(
     )
     if as_json:
         _print_invoice(detail, as_json)
+
+
+@main.group("statuses", cls=EngineGroup)
+def statuses_group() -> None:
+    """Status flows to suppliers: every change of their invoices, exactly once."""
+
+
+@statuses_group.command("emit")
+@click.option("--partner", help="Only this supplier-side partner.")
+@json_option
+@pass_settings
+def statuses_emit(loaded: settings.Settings, partner: str | None, as_json: bool) -> None:
+    """Write STATUT_<partner>_<sequence>.xml for each supplier-side partner with changes
+    not yet sent (a status flow written before a crash is written again, the same), and
+    hand it to the partner's channel (SFTP partners: uploaded by the next run)."""
+    with db.session_scope(loaded.database_url) as session:
+        emitted = statuses_out.emit(loaded, session, partner)
+    render([e.as_dict() for e in emitted], ["partner", "file_name", "changes"], as_json)
+    if not emitted:
+        say("No status change to send.")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,175 @@
+"""Status flows to suppliers (issue 6): every change of their invoices, exactly once.
+
+Two steps, each its own transaction. First the status flow is numbered and the changes it
+carries are marked as its own (`invoice_events.emitted_in`); then its file is written from
+those changes alone. A crash between the two leaves a numbered flow without a file: the
+next emission writes that same file again, from the same changes, before anything new. A
+change is thus in one status flow and only one, and nothing waits forever: what was not
+emitted while the engine was down is in the next flow.
+
+Only invoices addressed to a structure the hub knows can be described in a status flow
+(its Debiteur is a SIRET); the others were answered by the CR of their flow alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
+
+from pivot_format import statut
+from pivot_format.model import Debiteur, Envelope, InvoiceStatus, Supplier
+
+from . import clock, outputs, siret
+from .errors import RefusedError
+from .identify import STATUT
+from .models import Flow, InvoiceEvent, Partner, StatusFlow, Structure
+from .models import Invoice as InvoiceRow
+from .settings import Settings
+
+KIND = "STATUT"
+CHUNK = 500  # ids per UPDATE: SQLite bounds the parameters of one statement
+
+
+class UnknownPartner(RefusedError):
+    """No partner has this code."""
+
+
+@dataclass(frozen=True)
+class Emitted:
+    partner: str
+    file_name: str
+    changes: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"partner": self.partner, "file_name": self.file_name, "changes": self.changes}
+
+
+def emit(settings: Settings, session: Session, partner: str | None = None) -> list[Emitted]:
+    """Write the status flow of each supplier-side partner (or of one) that has changes
+    not yet told; commits as it goes."""
+    if partner is not None and session.get(Partner, partner) is None:
+        raise UnknownPartner(f"No partner has the code {partner!r}; `edi-engine partners list`.")
+    done = [_write(settings, session, pending) for pending in _unwritten(session, partner)]
+    for code in _suppliers(session, partner):
+        numbered = _number(session, code)
+        if numbered is not None:
+            done.append(_write(settings, session, numbered))
+    return done
+
+
+def _unwritten(session: Session, partner: str | None) -> list[StatusFlow]:
+    query = select(StatusFlow).where(StatusFlow.written_at.is_(None)).order_by(StatusFlow.id)
+    if partner is not None:
+        query = query.where(StatusFlow.partner_code == partner)
+    return list(session.scalars(query))
+
+
+def _suppliers(session: Session, partner: str | None) -> list[str]:
+    """Partners that deposited invoices: the supplier side."""
+    query = (
+        select(Flow.partner_code)
+        .where(select(InvoiceRow.id).where(InvoiceRow.flow_id == Flow.id).exists())
+        .distinct()
+        .order_by(Flow.partner_code)
+    )
+    if partner is not None:
+        query = query.where(Flow.partner_code == partner)
+    return list(session.scalars(query))
+
+
+def _pending(partner: str) -> Select:
+    """Changes of the partner's invoices that no status flow carries yet, oldest first."""
+    return (
+        select(InvoiceEvent.id)
+        .join(InvoiceRow, InvoiceRow.id == InvoiceEvent.invoice_id)
+        .join(Flow, Flow.id == InvoiceRow.flow_id)
+        .join(Structure, Structure.siret == InvoiceRow.recipient_siret)
+        .where(
+            Flow.partner_code == partner,
+            InvoiceEvent.emitted_in.is_(None),
+            InvoiceRow.supplier_id.is_not(None),
+        )
+        .order_by(InvoiceEvent.id)
+    )
+
+
+def _number(session: Session, partner: str) -> StatusFlow | None:
+    """Step one: a new status flow owns the pending changes (committed)."""
+    ids = list(session.scalars(_pending(partner)))
+    if not ids:
+        session.rollback()  # end the write transaction the query began
+        return None
+    last = session.scalar(
+        select(func.max(StatusFlow.sequence)).where(StatusFlow.partner_code == partner)
+    )
+    sequence = (last or 0) + 1
+    numbered = StatusFlow(
+        partner_code=partner,
+        sequence=sequence,
+        file_name=f"{KIND}_{partner}_{sequence}.xml",
+        created_at=clock.now(),
+        changes=len(ids),
+    )
+    session.add(numbered)
+    session.flush()
+    for chunk in _chunks(ids):
+        taken = session.execute(
+            update(InvoiceEvent)
+            .where(InvoiceEvent.id.in_(chunk), InvoiceEvent.emitted_in.is_(None))
+            .values(emitted_in=numbered.id)
+        )
+        if taken.rowcount != len(chunk):  # another emitter took some meanwhile
+            session.rollback()
+            return None
+    session.commit()
+    return numbered
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+def _write(settings: Settings, session: Session, numbered: StatusFlow) -> Emitted:
+    """Step two: the file, from the changes the flow owns (the same bytes if written again)."""
+    rows = session.execute(
+        select(InvoiceEvent, InvoiceRow)
+        .join(InvoiceRow, InvoiceRow.id == InvoiceEvent.invoice_id)
+        .where(InvoiceEvent.emitted_in == numbered.id)
+        .order_by(InvoiceEvent.id)
+    ).all()
+    statuses = [_status(event, invoice) for event, invoice in rows]
+    stem = numbered.file_name.removesuffix(".xml")
+    envelope = Envelope(
+        flow_id=stem,
+        produced_at=clock.aware(numbered.created_at).date(),
+        sender_id=settings.hub.id,
+        receiver_id=numbered.partner_code,
+        sender_label=settings.hub.name,
+    )
+    content = statut.write_invoice_statuses(statuses, envelope)
+    content = outputs.checked(STATUT, content, numbered.file_name)
+    with outputs.committed(session):
+        outputs.deliver(
+            settings, session, None, KIND, numbered.partner_code, numbered.file_name, content
+        )
+        numbered.written_at = clock.now()
+    return Emitted(numbered.partner_code, numbered.file_name, numbered.changes)
+
+
+def _status(event: InvoiceEvent, invoice: InvoiceRow) -> InvoiceStatus:
+    identifier = invoice.supplier_id
+    kind = invoice.supplier_id_type or ("1" if siret.is_valid(identifier) else "2")
+    return InvoiceStatus(
+        code=event.status_code,
+        supplier=Supplier(identifier, kind, invoice.supplier_name or identifier, ""),
+        debiteur=Debiteur(invoice.recipient_siret, service_code=invoice.service_code),
+        invoice_number=invoice.number,
+        at=clock.aware(event.at),
+        invoice_date=invoice.issue_date,
+        comment=event.detail,
+        mandate=event.mandate,
+    )

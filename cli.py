@@ -18,7 +18,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+import jobs.daemon
 from edi_engine import (
+    accounting,
     checking,
     conversion,
     db,
@@ -36,6 +38,7 @@ from edi_engine import (
 )
 from edi_engine.errors import EngineError, UsageError
 from edi_engine.states import FlowState, InvoiceState
+from jobs import schedule
 
 HOME_HELP = "The edi-engine home (else $EDI_ENGINE_HOME, else the current directory)."
 
@@ -141,7 +144,11 @@ def demo_command(directory: Path) -> None:
 
 @main.command()
 @click.option("--once", is_flag=True, help="Process every stable inbox file, then stop.")
-@click.option("--daemon", is_flag=True, help="Keep polling the inboxes until SIGTERM.")
+@click.option(
+    "--daemon",
+    is_flag=True,
+    help="Keep taking flows as they arrive, and run the scheduled jobs, until SIGTERM.",
+)
 @json_option
 @pass_settings
 def run(loaded: settings.Settings, once: bool, daemon: bool, as_json: bool) -> None:
@@ -153,8 +160,11 @@ def run(loaded: settings.Settings, once: bool, daemon: bool, as_json: bool) -> N
         _print_run(loaded, report, as_json)
         _exit_if_incidents(report)
         return
-    say(f"Watching {loaded.inbox} every {loaded.processing.daemon_poll_seconds}s; SIGTERM stops.")
-    runner.run_daemon(loaded, lambda report: _print_run(loaded, report, as_json))
+    say(
+        f"Watching {loaded.inbox} (full scan every {loaded.processing.daemon_poll_seconds}s) "
+        "and running the scheduled jobs (`edi-engine jobs list`); SIGTERM stops."
+    )
+    jobs.daemon.run(loaded, lambda report: _print_run(loaded, report, as_json))
 
 
 def _exit_if_incidents(report: runner.RunReport) -> None:
@@ -405,12 +415,20 @@ def partners_add(
 @partners_group.command("update")
 @click.argument("code")
 @click.option("--name", help="The partner's new name.")
+@click.option(
+    "--status-cron",
+    help="When `run --daemon` sends this partner its status flows (cron, 5 fields, or 6 "
+    "with seconds first); '' goes back to [jobs] statuses_cron.",
+)
 @sftp_options
 @pass_settings
-def partners_update(loaded: settings.Settings, code: str, name: str | None, **sftp: Any) -> None:
-    """Change partner CODE's name or SFTP channel; what is not given stays as it was."""
+def partners_update(
+    loaded: settings.Settings, code: str, name: str | None, status_cron: str | None, **sftp: Any
+) -> None:
+    """Change partner CODE's name, SFTP channel or status schedule; what is not given stays
+    as it was."""
     with db.session_scope(loaded.database_url) as session:
-        updated = partners.update(loaded, session, code, name, _channel(sftp))
+        updated = partners.update(loaded, session, code, name, _channel(sftp), status_cron)
         session.commit()
     say(f"Partner {updated['code']} updated (channel {updated['channel']}).")
 
@@ -754,6 +772,59 @@ def statuses_emit(loaded: settings.Settings, partner: str | None, as_json: bool)
     render([e.as_dict() for e in emitted], ["partner", "file_name", "changes"], as_json)
     if not emitted:
         say("No status change to send.")
+
+
+@main.group("stats", cls=EngineGroup)
+def stats_group() -> None:
+    """Figures on the invoices the hub delivered over a period."""
+
+
+DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@stats_group.command("accounting")
+@click.option("--from", "start", type=DAY, help="First day of the period, YYYY-MM-DD (all before).")
+@click.option("--to", "end", type=DAY, help="Last day of the period, included (all after).")
+@json_option
+@pass_settings
+def stats_accounting(loaded: settings.Settings, start: Any, end: Any, as_json: bool) -> None:
+    """Of the invoices first delivered (03) in the period, in the hub's time zone: the share
+    with an accounting status (09 or 11), and why each other one has none."""
+    with db.session_scope(loaded.database_url, write=False) as session:
+        found = accounting.report(
+            session, loaded.zone, start and start.date(), end and end.date()
+        ).as_dict()
+    if as_json:
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+        return
+    rows = [
+        {"invoices": "delivered", "count": found["delivered"]},
+        {"invoices": "with an accounting status", "count": found["with_accounting_status"]},
+    ]
+    rows += [{"invoices": f"without: {why.replace('_', ' ')}", "count": count}
+             for why, count in found["without"].items()]  # fmt: skip
+    period = "".join(f" {word} {found[word]}" for word in ("from", "to") if found[word])
+    render(rows, ["invoices", "count"], False, title=f"Invoices delivered{period or ', all time'}")
+    grouped = [{"mandate": g["mandate"], "invoices": ", ".join(g["invoices"])}
+               for g in found["grouped_mandates"]]  # fmt: skip
+    if grouped:
+        render(grouped, ["mandate", "invoices"], False, title="Mandates of several invoices")
+    click.echo(f"{found['share']:.2%} of them have an accounting status (09 or 11).")
+
+
+@main.group("jobs", cls=EngineGroup)
+def jobs_group() -> None:
+    """The daemon's jobs: what runs when, and how it went."""
+
+
+@jobs_group.command("list")
+@json_option
+@pass_settings
+def jobs_list(loaded: settings.Settings, as_json: bool) -> None:
+    """Each job of `run --daemon`: its schedule, last run, next run and last outcome."""
+    rows = schedule.listing(loaded)
+    columns = ["job", "schedule", "last_run", "next_run", "last_outcome"]
+    render(rows, columns, as_json)
 
 
 if __name__ == "__main__":

@@ -282,6 +282,22 @@ class ReceivedStatus(Base):
     outcome: Mapped[str] = mapped_column(String(40))  # APPLIED or the refusal's code
 
 
+class JobRun(Base):
+    """One run of a scheduled job. A run is claimed before it starts, one per job and fire
+    time: two daemons on one database never run the same job twice."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job_id", "scheduled_for"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(100), index=True)
+    scheduled_for: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    owner: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(Text)  # "ok: …" or "failed: …"
+
+
 class Output(Base):
     """A file the engine wrote for a flow (CR, PIVOT, STATUT)."""
 

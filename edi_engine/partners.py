@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import clock
+from . import clock, cron
 from .errors import InvalidPartnerCode, PartnerExists, RefusedError, UsageError
 from .models import Partner
 from .settings import Settings
@@ -107,12 +107,23 @@ def make_folders(settings: Settings, code: str) -> None:
 
 
 def update(
-    settings: Settings, session: Session, code: str, name: str | None, channel: SftpChannel
+    settings: Settings,
+    session: Session,
+    code: str,
+    name: str | None,
+    channel: SftpChannel,
+    status_cron: str | None = None,
 ) -> dict[str, Any]:
-    """Change a partner's name or SFTP channel; what is not given stays as it was."""
+    """Change a partner's name, SFTP channel or status schedule; what is not given stays
+    as it was (an empty status schedule goes back to `[jobs] statuses_cron`)."""
     partner = get(session, code)
     if name is not None:
         partner.name = name.strip() or partner.name
+    if status_cron is not None:
+        reason = cron.problem(status_cron) if status_cron.strip() else None
+        if reason:
+            raise UsageError(f"Partner {code}: --status-cron {reason}.")
+        partner.status_cron = " ".join(status_cron.split()) or None
     if channel.given():
         _set_channel(partner, channel)
     return describe(settings, partner)
@@ -161,6 +172,7 @@ def describe(settings: Settings, partner: Partner) -> dict[str, Any]:
         "inbox": str(settings.inbox / partner.code),
         "outbox": str(settings.outbox / partner.code),
         "created_at": clock.aware(partner.created_at).isoformat(),
+        "status_cron": partner.status_cron or settings.jobs.statuses_cron,
     }
     if partner.channel == "sftp":
         described["sftp"] = {key: getattr(partner, column) for key, column in COLUMNS.items()}

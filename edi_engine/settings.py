@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import cron
 from .errors import ConfigurationError, HomeNotFound
 
 CONFIG_FILE = "edi-engine.toml"
@@ -96,6 +97,22 @@ class ControlSettings:
 
 
 @dataclass(frozen=True)
+class JobSettings:
+    # `run --daemon`'s schedules, cron in the hub's time zone: 5 fields (minute hour day
+    # month weekday), or 6 with seconds first; a partner's own status_cron wins
+    statuses_cron: str = "0 * * * *"
+    monthly_report_cron: str = "0 1 1 * *"
+    retention_cron: str = "30 2 * * *"
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    # flows, their originals and outputs older than this are purged (counters remain);
+    # 120 months is the legal archiving period of invoices
+    months: int = 120
+
+
+@dataclass(frozen=True)
 class SchemaSettings:
     # a folder holding the UN/CEFACT CII D16B schema (CrossIndustryInvoice_100pD16B.xsd,
     # e.g. a copy of the UN/CEFACT publication) for a strict check of CII flows; empty:
@@ -112,6 +129,8 @@ SECTIONS: dict[str, type] = {
     "processing": ProcessingSettings,
     "sftp": SftpSettings,
     "controls": ControlSettings,
+    "jobs": JobSettings,
+    "retention": RetentionSettings,
     "schemas": SchemaSettings,
 }
 
@@ -127,6 +146,8 @@ class Settings:
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
     sftp: SftpSettings = field(default_factory=SftpSettings)
     controls: ControlSettings = field(default_factory=ControlSettings)
+    jobs: JobSettings = field(default_factory=JobSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     schemas: SchemaSettings = field(default_factory=SchemaSettings)
 
     @property
@@ -214,6 +235,10 @@ def _check(loaded: Settings, config: Path) -> None:
         )
     _ = loaded.cii_schema  # a strict schema folder that holds no schema is refused now
     _ = loaded.zone
+    for key in ("statuses_cron", "monthly_report_cron", "retention_cron"):
+        reason = cron.problem(getattr(loaded.jobs, key))
+        if reason:
+            raise ConfigurationError(f"jobs.{key} ({config} or {env_name('jobs', key)}): {reason}.")
     for key in ("connect_timeout", "read_timeout"):
         if getattr(loaded.sftp, key) <= 0:
             raise ConfigurationError(
@@ -230,6 +255,7 @@ def _check(loaded: Settings, config: Path) -> None:
         ("pickup", "batch_size"),
         ("processing", "lease_seconds"),
         ("sftp", "retry_attempts"),
+        ("retention", "months"),
     ):
         if getattr(getattr(loaded, section), key) < 1:
             raise ConfigurationError(

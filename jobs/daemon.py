@@ -1,0 +1,20 @@
+"""`edi-engine run --daemon`: flows taken continuously in the main thread (inotify and a
+periodic scan, edi_engine.runner), scheduled jobs in the background (jobs.schedule)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from edi_engine import runner
+from edi_engine.settings import Settings
+
+from . import schedule
+
+
+def run(settings: Settings, on_report: Callable[[runner.RunReport], None]) -> None:
+    """Until SIGTERM or SIGINT: the current flow finishes, running jobs finish, then stop."""
+    scheduler = schedule.start(settings)
+    try:
+        runner.run_daemon(settings, on_report)
+    finally:
+        scheduler.shutdown(wait=True)

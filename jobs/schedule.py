@@ -1,0 +1,188 @@
+"""The daemon's scheduled jobs (issue 6): APScheduler 3 with its job store in the ledger.
+
+Each job is a thin call into edi_engine: a status flow per supplier-side partner (its own
+cron, else `[jobs] statuses_cron`), the monthly report, the retention policy. A job never
+overlaps itself (one instance, missed runs coalesced), and every run is first claimed in
+the ledger (`job_runs`) for its fire time, so that two daemons on one database never run
+the same job twice; each job is also safe to run again (statuses are sent exactly once).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from edi_engine import clock, cron, db, jobruns, leasing, monthly, retention, statuses_out
+from edi_engine.models import FlowEvent, Partner
+from edi_engine.settings import Settings, load
+
+log = logging.getLogger("edi_engine.jobs")
+
+JOBSTORE_TABLE = "apscheduler_jobs"
+STATUSES = "statuses-"  # + partner code
+MONTHLY = "monthly-report"
+RETENTION = "retention"
+LOCAL = "local"  # this daemon's own housekeeping, not shared through the ledger
+SYNC_MINUTES = 5
+
+
+@dataclass(frozen=True)
+class JobDefinition:
+    id: str
+    description: str
+    cron: str
+
+
+def definitions(settings: Settings, session: Session) -> list[JobDefinition]:
+    jobs = [
+        JobDefinition(
+            f"{STATUSES}{code}",
+            f"status flow to {code}",
+            own or settings.jobs.statuses_cron,
+        )
+        for code, own in session.execute(
+            select(Partner.code, Partner.status_cron).order_by(Partner.code)
+        )
+    ]
+    jobs.append(JobDefinition(MONTHLY, "monthly report", settings.jobs.monthly_report_cron))
+    jobs.append(JobDefinition(RETENTION, "retention policy", settings.jobs.retention_cron))
+    return jobs
+
+
+def _statuses(settings: Settings, session: Session, partner: str) -> str:
+    emitted = statuses_out.emit(settings, session, partner)
+    return ", ".join(e.file_name for e in emitted) or "no change to send"
+
+
+def _monthly(settings: Settings, session: Session, _arg: str) -> str:
+    month = monthly.previous_month(clock.local_date(clock.now(), settings.zone))
+    return f"wrote {monthly.write_report(settings, session, month).name}"
+
+
+def _retention(settings: Settings, session: Session, _arg: str) -> str:
+    return str(retention.purge(settings, session, clock.now()))
+
+
+def _task(job_id: str) -> tuple[Callable[[Settings, Session, str], str], str]:
+    if job_id.startswith(STATUSES):
+        return _statuses, job_id.removeprefix(STATUSES)
+    return {MONTHLY: _monthly, RETENTION: _retention}[job_id], ""
+
+
+def fire_time(schedule: str, now: datetime) -> datetime:
+    """The fire time a run belongs to, as every daemon computes it: now, to the minute (to
+    the second for a 6-field cron)."""
+    precise = len(schedule.split()) == 6
+    return now.replace(microsecond=0) if precise else now.replace(second=0, microsecond=0)
+
+
+def run_job(home: str, job_id: str, schedule: str) -> None:
+    """What the job store calls; its arguments are plain text so that it can keep them."""
+    settings = load(Path(home))
+    task, argument = _task(job_id)
+    with db.session_scope(settings.database_url) as session:
+        run_id = jobruns.claim(
+            session, job_id, fire_time(schedule, clock.now()), leasing.worker_id()
+        )
+        if run_id is None:
+            log.info("job %s: already run by another daemon", job_id)
+            return
+        try:
+            outcome = f"ok: {task(settings, session, argument)}"
+        except Exception as exc:  # reported in `jobs list`; the next run tries again
+            session.rollback()
+            log.exception("job %s failed", job_id)
+            outcome = f"failed: {type(exc).__name__}: {getattr(exc, 'message', exc)}"
+        jobruns.finish(session, run_id, outcome)
+
+
+def start(settings: Settings) -> BackgroundScheduler:
+    """A running scheduler holding exactly the jobs the settings and partners define; the
+    list is brought up to date every few minutes (a partner added, a cron changed)."""
+    # SQLite: the store writes inside transactions that begin by reading; taking the write
+    # lock at BEGIN makes a second daemon wait its turn instead of failing at once
+    engine = db.engine_for(settings.database_url).execution_options(**{db.IMMEDIATE: True})
+    store = SQLAlchemyJobStore(engine=engine, tablename=JOBSTORE_TABLE)
+    scheduler = BackgroundScheduler(
+        jobstores={"default": store, LOCAL: MemoryJobStore()},
+        executors={"default": ThreadPoolExecutor(4)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        timezone=settings.zone,
+    )
+    scheduler.start(paused=True)
+    sync(scheduler, settings)
+    scheduler.add_job(
+        sync, "interval", args=[scheduler, settings], minutes=SYNC_MINUTES, jobstore=LOCAL
+    )
+    scheduler.resume()
+    return scheduler
+
+
+def sync(scheduler: BackgroundScheduler, settings: Settings) -> None:
+    with db.session_scope(settings.database_url, write=False) as session:
+        wanted = {job.id: job for job in definitions(settings, session)}
+    for job in scheduler.get_jobs(jobstore="default"):
+        if job.id not in wanted:
+            job.remove()  # a partner removed, or a job of an older version
+    for job in wanted.values():
+        current = scheduler.get_job(job.id, jobstore="default")
+        if current is not None and tuple(current.args[2:3]) == (job.cron,):
+            continue  # keep its next run time: re-adding would reset it
+        scheduler.add_job(
+            run_job,
+            trigger=cron.trigger(job.cron, settings.zone),
+            args=[str(settings.home), job.id, job.cron],
+            id=job.id,
+            name=job.description,
+            jobstore="default",
+            replace_existing=True,
+        )
+
+
+def listing(settings: Settings) -> list[dict[str, object]]:
+    """Each job: its schedule, last run, next run and last outcome (`jobs list`)."""
+    now = clock.now()
+    with db.session_scope(settings.database_url, write=False) as session:
+        wanted = definitions(settings, session)
+        last = jobruns.latest(session)
+    rows = [_processing(settings)]
+    for job in wanted:
+        run = last.get(job.id)
+        upcoming = cron.trigger(job.cron, settings.zone).get_next_fire_time(None, now)
+        rows.append(
+            {
+                "job": job.id,
+                "description": job.description,
+                "schedule": job.cron,
+                "last_run": clock.aware(run.started_at).isoformat() if run else None,
+                "next_run": upcoming.isoformat() if upcoming else None,
+                "last_outcome": (run.outcome or "running") if run else None,
+            }
+        )
+    return rows
+
+
+def _processing(settings: Settings) -> dict[str, object]:
+    """Flows are taken continuously, not on a schedule: its last run is the last flow."""
+    with db.session_scope(settings.database_url, write=False) as session:
+        last = session.execute(
+            select(FlowEvent.at, FlowEvent.status).order_by(FlowEvent.id.desc()).limit(1)
+        ).first()
+    return {
+        "job": "process",
+        "description": "pick up and process flows",
+        "schedule": f"continuous (inotify, full scan every {settings.processing.daemon_poll_seconds:g}s)",
+        "last_run": clock.aware(last[0]).isoformat() if last else None,
+        "next_run": None,
+        "last_outcome": f"ok: last flow {last[1]}" if last else None,
+    }

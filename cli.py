@@ -713,7 +713,7 @@ def invoices_set_status(
     is refused (exit 1); 09 and 11 need a supplier known by its SIRET."""
     with db.session_scope(loaded.database_url) as session, outputs.committed(session):
         detail, warnings = invoices.set_status(
-            session, invoice_id, InvoiceState(status), comment, invoices.operator(), mandate
+            loaded, session, invoice_id, InvoiceState(status), comment, invoices.operator(), mandate
         )
     for warning in warnings:
         say(f"warning: {warning}")

@@ -4,7 +4,6 @@ recycle one sent back for its routing data (issue 5, ARCHITECTURE §5 and §6)."
 from __future__ import annotations
 
 import getpass
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -13,21 +12,18 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, selectinload
 
-from pivot_format import pivot
 from pivot_format.errors import ConversionError
 
-from . import clock, controls, outputs, pipeline, siret, statuses_in
-from .errors import EngineError, RefusedError
-from .identify import PIVOT
+from . import clock, controls, redelivery, siret, statuses_in
+from .errors import RefusedError
 from .lifecycle import operator_refusal
-from .models import Flow, InvoiceFinding, Output
+from .models import Flow, InvoiceFinding
 from .models import Invoice as InvoiceRow
 from .problems import REJECT
 from .recording import finding_row
 from .settings import Settings
 from .states import InvoiceState
 
-RECYCLED = "Recyclée"  # Renvoi of a pivot delivered again after recycling
 DEFAULT_LIMIT = 50
 
 
@@ -151,6 +147,7 @@ def show(session: Session, invoice_id: int) -> dict[str, Any]:
 
 
 def set_status(
+    settings: Settings,
     session: Session,
     invoice_id: int,
     status: InvoiceState,
@@ -174,7 +171,10 @@ def set_status(
     if refused:
         raise StatusRefused(f"{refused[0].code}: {refused[0].message}")
     statuses_in.record(session, invoice, status, actor, comment, mandate)
+    if status is InvoiceState.COMPLETEE:  # its recipient gets it again
+        redelivery.complete(settings, session, invoice, actor)
     session.flush()
+    session.expire(invoice, ["events"])
     return show(session, invoice_id), [f"{p.code}: {p.message}" for p in problems]
 
 
@@ -202,24 +202,12 @@ def recycle(
     referential = controls.Referential.load(session)
     _check_new_address(referential, siret, service_code, row)
     flow = session.get(Flow, row.flow_id)
-    read = pipeline.read_again(settings, flow, row.seq)
-    if read is None or read.invoice is None:
-        raise EngineError(
-            f"Invoice {row.id} can no longer be read from the archived original of flow "
-            f"{flow.number}: the archive must be restored before it can be recycled."
-        )
-    original = read.invoice
-    invoice = replace(
-        original,
-        debiteur=replace(
-            original.debiteur,
-            siret=siret,
-            # the names the supplier wrote were the old recipient's
-            name=referential.structures[siret].designation,
-            service_name=None,
-            service_code=row.service_code if service_code is None else service_code or None,
-        ),
-        engagement_number=row.engagement if engagement is None else engagement or None,
+    invoice = redelivery.addressed(
+        redelivery.original(settings, session, row),
+        siret,
+        row.service_code if service_code is None else service_code or None,
+        row.engagement if engagement is None else engagement or None,
+        referential.structures[siret].designation,
     )
     deposit_date = clock.local_date(flow.received_at, settings.zone)
     reception = controls.Reception(
@@ -238,40 +226,22 @@ def recycle(
             f"Invoice {row.id} ({row.number}) cannot be recycled to {siret}: {reasons} "
             f"It stays {InvoiceState.A_RECYCLER.value}."
         )
-    invoice = replace(invoice, reception_date=deposit_date, renvoi=RECYCLED)
-    name = _recycled_name(session, flow, to.partner_code)
-    envelope = outputs.envelope(settings, flow.number, to.partner_code)
+    invoice = replace(invoice, reception_date=deposit_date, renvoi=redelivery.RECYCLED)
+    before = _address(row.recipient_siret, row.service_code, row.engagement)
+    after = _address(siret, invoice.debiteur.service_code, invoice.engagement_number)
     try:
-        content = outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), name)
+        redelivery.deliver(
+            settings, session, row, invoice, to.partner_code, actor,
+            f"recycled from {before} to {after}",
+        )  # fmt: skip
     except ConversionError as exc:  # e.g. an engagement longer than the pivot allows
         raise RecyclingRefused(
             f"Invoice {row.id} ({row.number}) cannot be recycled: {exc.message}. "
             f"It stays {InvoiceState.A_RECYCLER.value}."
         ) from exc
-    outputs.deliver(settings, session, flow.id, outputs.PIVOT, to.partner_code, name, content)
-
-    before = _address(row.recipient_siret, row.service_code, row.engagement)
     row.recipient_siret = siret
     row.service_code = invoice.debiteur.service_code
     row.engagement = invoice.engagement_number
-    row.recipient_partner = to.partner_code
-    row.pivot_file = name
-    after = _address(siret, row.service_code, row.engagement)
-    statuses_in.record(
-        session,
-        row,
-        InvoiceState.EN_COURS_ACHEMINEMENT,
-        actor,
-        f"recycled from {before} to {after}; pivot {name} written (Renvoi {RECYCLED})",
-    )
-    if not to.remote:  # an SFTP partner's pivot is made available once uploaded
-        statuses_in.record(
-            session,
-            row,
-            InvoiceState.MISE_A_DISPOSITION,
-            actor,
-            f"delivered to partner {to.partner_code}",
-        )
     session.execute(delete(InvoiceFinding).where(InvoiceFinding.invoice_id == row.id))
     if findings:
         rows = [{**finding_row(f), "invoice_id": row.id} for f in findings]
@@ -312,15 +282,3 @@ def _check_new_address(
             raise RecyclingRefused(
                 f"The service {service_code!r} of the structure {named} is not active. {stays}"
             )
-
-
-def _recycled_name(session: Session, flow: Flow, partner: str) -> str:
-    """`PIVOT_<partner>_<flow>_<n>.xml` (ARCHITECTURE §8) with an n no pivot of the flow
-    has used: the first delivery's pivot stays what it was."""
-    names = session.scalars(
-        select(Output.file_name).where(Output.flow_id == flow.id, Output.kind == outputs.PIVOT)
-    )
-    used = [int(m.group(1)) for n in names if (m := re.search(r"_(\d+)\.xml$", n))]
-    return outputs.file_name(
-        outputs.PIVOT, partner, flow.number, max([flow.invoice_count, *used]) + 1
-    )

@@ -17,7 +17,18 @@ from pivot_format import pivot, statut
 from pivot_format.errors import ConversionError
 from pivot_format.model import InvoiceStatus
 
-from . import archive, clock, controls, documents, outputs, reading, report, statuses_in, streaming
+from . import (
+    archive,
+    clock,
+    controls,
+    documents,
+    outputs,
+    reading,
+    redelivery,
+    report,
+    statuses_in,
+    streaming,
+)
 from .controls.catalogue import in_french
 from .identify import PIVOT
 from .models import Flow, FlowError, FlowEvent, InvoiceEvent, InvoiceFinding, Output
@@ -25,7 +36,7 @@ from .models import Invoice as InvoiceRow
 from .problems import FlowRejected, Problem
 from .recording import InvoiceRecorder
 from .settings import Settings
-from .states import FlowState, Syntax
+from .states import FlowState, InvoiceState, Syntax
 
 FIRST_DELIVERY = "Non"  # Renvoi: not a new delivery of an invoice already made available
 
@@ -128,6 +139,11 @@ def _take_statuses(run: FlowRun, part: Part) -> None:
     """Recipients and accountants report on invoices: each status applied or refused."""
     outcomes = statuses_in.take(run.session, run.flow, part.statuses)
     for outcome in outcomes:
+        if outcome.state is InvoiceState.COMPLETEE:  # its recipient gets it again
+            invoice = run.session.get(InvoiceRow, outcome.invoice_id)
+            redelivery.complete(
+                run.settings, run.session, invoice, f"partner:{run.flow.partner_code}"
+            )
         seq = run.accepted + run.rejected + 1
         run.problems.extend(p.at(invoice_seq=seq, document=part.name) for p in outcome.problems)
         if outcome.applied:

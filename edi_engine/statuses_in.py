@@ -106,6 +106,7 @@ class Outcome:
 
     problems: list[Problem]
     invoice_id: int | None = None
+    state: InvoiceState | None = None  # the status applied
 
     @property
     def applied(self) -> bool:
@@ -166,7 +167,7 @@ def _apply(session: Session, partner: str, status: InvoiceStatus, actor: str) ->
     if any(p.rejects for p in problems):
         return Outcome(problems, invoice.id)
     record(session, invoice, new, actor, status.comment or status.complement, status.mandate)
-    return Outcome([CODES[APPLIED].fails(code, **facts), *problems], invoice.id)
+    return Outcome([CODES[APPLIED].fails(code, **facts), *problems], invoice.id, new)
 
 
 def check_change(

@@ -228,3 +228,40 @@ def test_an_operator_sets_a_status_with_a_mandate(delivered: Home) -> None:
     assert shown["history"][-1]["mandate"] == "M-OP-1"
     refused = delivered.invoke("invoices", "set-status", invoice_id, "SERVICE_FAIT", code=1)
     assert "STATUS_TRANSITION_REFUSED" in refused.stderr or "back" in refused.stderr
+
+
+def test_a_suspended_invoice_completed_by_its_supplier_is_delivered_again(
+    delivered: Home,
+) -> None:
+    deposit(delivered, RECIPIENT, "s.xml", statut_flow(RECIPIENT, status("06")))
+    flow = deposit(delivered, SUPPLIER_1, "c.xml", statut_flow(SUPPLIER_1, status("12")))
+    assert flow["status"] == "IN_INTEGRE"
+    shown = invoice(delivered)
+    assert [h["status_code"] for h in shown["history"]][3:] == ["06", "12", "02", "03"]
+    assert shown["pivot_file"] == "PIVOT_DEST01_FL0000000001_2.xml"
+    pivot = etree.parse(str(delivered.path / "outbox" / RECIPIENT / shown["pivot_file"]))
+    unit = pivot.getroot().find("CPPFactures/CPPFacturePivotUnitaire")
+    assert unit.findtext("DonneesFacture/Renvoi") == "Complétée"
+    assert unit.findtext("DonneesFacture/Id") == NUMBER
+    # then the road goes on
+    deposit(delivered, RECIPIENT, "f.xml", statut_flow(RECIPIENT, status("07")))
+    assert invoice(delivered)["status"] == "SERVICE_FAIT"
+
+
+def test_only_the_supplier_completes_and_only_a_suspended_invoice(delivered: Home) -> None:
+    flow = deposit(delivered, RECIPIENT, "c.xml", statut_flow(RECIPIENT, status("12")))
+    ((_, code, _),) = cr_lines(delivered, flow)
+    assert code == "STATUS_NOT_YOURS_TO_SET"
+    flow = deposit(delivered, SUPPLIER_1, "c2.xml", statut_flow(SUPPLIER_1, status("12")))
+    ((_, code, text),) = cr_lines(delivered, flow)
+    assert code == "STATUS_TRANSITION_REFUSED" and "MISE_A_DISPOSITION" in text
+
+
+def test_an_operator_completes_for_the_supplier(delivered: Home) -> None:
+    invoice_id = invoice(delivered)["id"]
+    delivered.invoke("invoices", "set-status", invoice_id, "SUSPENDUE", "--comment", "PV absent")
+    delivered.invoke("invoices", "set-status", invoice_id, "COMPLETEE", "--comment", "PV reçu")
+    shown = invoice(delivered)
+    assert (shown["status"], shown["pivot_file"]) == (
+        "MISE_A_DISPOSITION", "PIVOT_DEST01_FL0000000001_2.xml",
+    )  # fmt: skip

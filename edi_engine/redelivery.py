@@ -1,0 +1,116 @@
+"""An invoice delivered again (ARCHITECTURE §5): re-addressed after A_RECYCLER (Renvoi
+`Recyclée`), or completed by its supplier after SUSPENDUE (Renvoi `Complétée`). The new
+pivot is built from the archived original, never from a copy, and gets the next
+`PIVOT_<partner>_<flow>_<n>.xml` name of its flow: the first delivery's pivot stays."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pivot_format import pivot
+from pivot_format.model import Invoice
+
+from . import clock, outputs, pipeline, statuses_in
+from .errors import EngineError
+from .identify import PIVOT
+from .models import Flow, Output, Partner, Structure
+from .models import Invoice as InvoiceRow
+from .settings import Settings
+from .states import InvoiceState
+
+RECYCLED = "Recyclée"
+COMPLETED = "Complétée"
+
+
+def original(settings: Settings, session: Session, row: InvoiceRow) -> Invoice:
+    """The invoice as its supplier deposited it, read again from the archive."""
+    flow = session.get(Flow, row.flow_id)
+    read = pipeline.read_again(settings, flow, row.seq)
+    if read is None or read.invoice is None:
+        raise EngineError(
+            f"Invoice {row.id} can no longer be read from the archived original of flow "
+            f"{flow.number}: the archive must be restored before it can be delivered again."
+        )
+    return read.invoice
+
+
+def deliver(
+    settings: Settings,
+    session: Session,
+    row: InvoiceRow,
+    invoice: Invoice,
+    partner: str,
+    actor: str,
+    why: str,
+) -> str:
+    """Write and hand over the pivot of `invoice` (its Renvoi set by the caller); the
+    invoice goes EN_COURS_ACHEMINEMENT, then MISE_A_DISPOSITION unless its partner is
+    reached over SFTP (then once uploaded). Raises ConversionError if the pivot cannot
+    carry it: nothing is written then."""
+    flow = session.get(Flow, row.flow_id)
+    name = next_name(session, flow, partner)
+    envelope = outputs.envelope(settings, flow.number, partner)
+    content = outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), name)
+    outputs.deliver(settings, session, flow.id, outputs.PIVOT, partner, name, content)
+    row.recipient_partner, row.pivot_file = partner, name
+    detail = f"{why}; pivot {name} written (Renvoi {invoice.renvoi})"
+    statuses_in.record(session, row, InvoiceState.EN_COURS_ACHEMINEMENT, actor, detail)
+    if session.get(Partner, partner).channel != "sftp":
+        delivered = f"delivered to partner {partner}"
+        statuses_in.record(session, row, InvoiceState.MISE_A_DISPOSITION, actor, delivered)
+    return name
+
+
+def addressed(
+    invoice: Invoice,
+    siret: str,
+    service_code: str | None,
+    engagement: str | None,
+    designation: str,
+) -> Invoice:
+    """The invoice with the routing data the ledger holds now (recycling changes them):
+    the names its supplier wrote stay only while it goes to the same structure."""
+    debiteur = invoice.debiteur
+    if siret != debiteur.siret:
+        debiteur = replace(debiteur, siret=siret, name=designation, service_name=None)
+    return replace(
+        invoice,
+        debiteur=replace(debiteur, service_code=service_code),
+        engagement_number=engagement,
+    )
+
+
+def complete(settings: Settings, session: Session, row: InvoiceRow, actor: str) -> str:
+    """The supplier completed a suspended invoice: its recipient gets it again."""
+    structure = session.get(Structure, row.recipient_siret)
+    flow = session.get(Flow, row.flow_id)
+    invoice = addressed(
+        original(settings, session, row),
+        row.recipient_siret,
+        row.service_code,
+        row.engagement,
+        structure.designation if structure else "",
+    )
+    invoice = replace(
+        invoice,
+        reception_date=clock.local_date(flow.received_at, settings.zone),
+        renvoi=COMPLETED,
+    )
+    partner = structure.partner_code if structure else row.recipient_partner
+    return deliver(settings, session, row, invoice, partner, actor, "completed by its supplier")
+
+
+def next_name(session: Session, flow: Flow, partner: str) -> str:
+    """`PIVOT_<partner>_<flow>_<n>.xml` (ARCHITECTURE §8) with an n no pivot of the flow
+    has used."""
+    names = session.scalars(
+        select(Output.file_name).where(Output.flow_id == flow.id, Output.kind == outputs.PIVOT)
+    )
+    used = [int(m.group(1)) for n in names if (m := re.search(r"_(\d+)\.xml$", n))]
+    return outputs.file_name(
+        outputs.PIVOT, partner, flow.number, max([flow.invoice_count, *used]) + 1
+    )

@@ -31,7 +31,15 @@ from . import (
 )
 from .controls.catalogue import in_french
 from .identify import PIVOT
-from .models import Flow, FlowError, FlowEvent, InvoiceEvent, InvoiceFinding, Output
+from .models import (
+    Flow,
+    FlowError,
+    FlowEvent,
+    InvoiceEvent,
+    InvoiceFinding,
+    Output,
+    ReceivedStatus,
+)
 from .models import Invoice as InvoiceRow
 from .problems import FlowRejected, Problem
 from .recording import InvoiceRecorder
@@ -102,6 +110,7 @@ def _forget_previous_attempt(session: Session, flow: Flow) -> None:
     session.execute(delete(InvoiceEvent).where(InvoiceEvent.invoice_id.in_(invoice_ids)))
     session.execute(delete(InvoiceFinding).where(InvoiceFinding.invoice_id.in_(invoice_ids)))
     session.execute(delete(InvoiceRow).where(InvoiceRow.flow_id == flow.id))
+    session.execute(delete(ReceivedStatus).where(ReceivedStatus.flow_id == flow.id))
     session.execute(delete(FlowError).where(FlowError.flow_id == flow.id))
     session.execute(delete(Output).where(Output.flow_id == flow.id))
 

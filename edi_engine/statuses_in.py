@@ -9,6 +9,7 @@ refused with its reason; each one is kept in `received_statuses`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -113,12 +114,30 @@ class Outcome:
         return not any(p.rejects for p in self.problems)
 
 
-def take(session: Session, flow: Flow, statuses: list[InvoiceStatus]) -> list[Outcome]:
+def take(
+    session: Session,
+    flow: Flow,
+    statuses: list[InvoiceStatus],
+    completed: Callable[[InvoiceRow, str], None] | None = None,
+) -> list[Outcome]:
     """Apply each status of one document in order; the caller commits. The history names
     the partner who reported each change."""
     outcomes = []
+    applied = dict(
+        session.execute(
+            select(ReceivedStatus.seq, ReceivedStatus.invoice_id).where(
+                ReceivedStatus.flow_id == flow.id, ReceivedStatus.outcome == APPLIED
+            )
+        ).all()
+    )  # by a previous attempt of this flow (a re-run): kept, not applied twice
     for seq, status in enumerate(statuses, 1):
-        outcome = _apply(session, flow.partner_code, status, f"partner:{flow.partner_code}")
+        if seq in applied:
+            facts = {"status": _state(status.code) or status.code, "number": status.invoice_number}
+            outcomes.append(Outcome([CODES[APPLIED].fails(status.code, **facts)], applied[seq]))
+            continue
+        outcome = _apply(
+            session, flow.partner_code, status, f"partner:{flow.partner_code}", completed
+        )
         session.execute(
             insert(ReceivedStatus).values(
                 flow_id=flow.id,
@@ -135,7 +154,13 @@ def take(session: Session, flow: Flow, statuses: list[InvoiceStatus]) -> list[Ou
     return outcomes
 
 
-def _apply(session: Session, partner: str, status: InvoiceStatus, actor: str) -> Outcome:
+def _apply(
+    session: Session,
+    partner: str,
+    status: InvoiceStatus,
+    actor: str,
+    completed: Callable[[InvoiceRow, str], None] | None,
+) -> Outcome:
     code, number = status.code, status.invoice_number
     if not number:
         return Outcome([CODES["STATUS_INVOICE_NUMBER_MISSING"].fails(code)])
@@ -167,6 +192,8 @@ def _apply(session: Session, partner: str, status: InvoiceStatus, actor: str) ->
     if any(p.rejects for p in problems):
         return Outcome(problems, invoice.id)
     record(session, invoice, new, actor, status.comment or status.complement, status.mandate)
+    if new is InvoiceState.COMPLETEE and completed is not None:
+        completed(invoice, actor)  # delivered again now: the next status follows from there
     return Outcome([CODES[APPLIED].fails(code, **facts), *problems], invoice.id, new)
 
 
@@ -245,7 +272,8 @@ def _invoice(
     if invoice_date is not None:
         year = invoice_date.year
         query = query.where(InvoiceRow.issue_date.between(date(year, 1, 1), date(year, 12, 31)))
-    found = session.scalars(query.order_by(InvoiceRow.id)).all()
+    # locked until the flow commits: two status flows about one invoice apply one by one
+    found = session.scalars(query.order_by(InvoiceRow.id).with_for_update()).all()
     if not found:
         year = f" ({invoice_date.year})" if invoice_date else ""
         return CODES["STATUS_INVOICE_UNKNOWN"].fails(number, supplier=supplier, year=year)

@@ -52,12 +52,12 @@ def emit(settings: Settings, session: Session, partner: str | None = None) -> li
     not yet told; commits as it goes."""
     if partner is not None and session.get(Partner, partner) is None:
         raise UnknownPartner(f"No partner has the code {partner!r}; `edi-engine partners list`.")
-    done = [_write(settings, session, pending) for pending in _unwritten(session, partner)]
+    written = [_write(settings, session, pending) for pending in _unwritten(session, partner)]
     for code in _suppliers(session, partner):
         numbered = _number(session, code)
         if numbered is not None:
-            done.append(_write(settings, session, numbered))
-    return done
+            written.append(_write(settings, session, numbered))
+    return [emitted for emitted in written if emitted is not None]
 
 
 def _unwritten(session: Session, partner: str | None) -> list[StatusFlow]:
@@ -133,14 +133,26 @@ def _chunks(ids: list[int]) -> Iterator[list[int]]:
         yield ids[start : start + CHUNK]
 
 
-def _write(settings: Settings, session: Session, numbered: StatusFlow) -> Emitted:
-    """Step two: the file, from the changes the flow owns (the same bytes if written again)."""
+def _write(settings: Settings, session: Session, numbered: StatusFlow) -> Emitted | None:
+    """Step two: the file, from the changes the flow owns (the same bytes if written again).
+    The flow is claimed first: of two emitters, one writes it, the other leaves it be."""
+    claimed = session.execute(
+        update(StatusFlow)
+        .where(StatusFlow.id == numbered.id, StatusFlow.written_at.is_(None))
+        .values(written_at=clock.now())
+    )
+    if claimed.rowcount != 1:
+        session.rollback()
+        return None
     rows = session.execute(
         select(InvoiceEvent, InvoiceRow)
         .join(InvoiceRow, InvoiceRow.id == InvoiceEvent.invoice_id)
         .where(InvoiceEvent.emitted_in == numbered.id)
         .order_by(InvoiceEvent.id)
     ).all()
+    if not rows:  # its changes went with their invoices (retention): nothing to tell
+        session.commit()
+        return None
     statuses = [_status(event, invoice) for event, invoice in rows]
     stem = numbered.file_name.removesuffix(".xml")
     envelope = Envelope(
@@ -156,7 +168,6 @@ def _write(settings: Settings, session: Session, numbered: StatusFlow) -> Emitte
         outputs.deliver(
             settings, session, None, KIND, numbered.partner_code, numbered.file_name, content
         )
-        numbered.written_at = clock.now()
     return Emitted(numbered.partner_code, numbered.file_name, numbered.changes)
 
 

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -24,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from edi_engine import clock, cron, db, jobruns, leasing, monthly, retention, statuses_out
 from edi_engine.models import FlowEvent, Partner
-from edi_engine.settings import Settings, load
+from edi_engine.settings import Settings
 
 log = logging.getLogger("edi_engine.jobs")
 
@@ -34,6 +33,7 @@ MONTHLY = "monthly-report"
 RETENTION = "retention"
 LOCAL = "local"  # this daemon's own housekeeping, not shared through the ledger
 SYNC_MINUTES = 5
+_running: Settings  # the settings of the daemon this process is, set by `start`
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,13 @@ def fire_time(schedule: str, now: datetime) -> datetime:
     return now.replace(microsecond=0) if precise else now.replace(second=0, microsecond=0)
 
 
-def run_job(home: str, job_id: str, schedule: str) -> None:
-    """What the job store calls; its arguments are plain text so that it can keep them."""
-    settings = load(Path(home))
+def run_job(job_id: str, schedule: str) -> None:
+    """What the job store calls. Its arguments are plain text, and name no home: with one
+    ledger shared by several hosts, each daemon runs a job with its own settings."""
+    run(_running, job_id, schedule)
+
+
+def run(settings: Settings, job_id: str, schedule: str) -> None:
     task, argument = _task(job_id)
     with db.session_scope(settings.database_url) as session:
         run_id = jobruns.claim(
@@ -113,10 +117,14 @@ def start(settings: Settings) -> BackgroundScheduler:
     # lock at BEGIN makes a second daemon wait its turn instead of failing at once
     engine = db.engine_for(settings.database_url).execution_options(**{db.IMMEDIATE: True})
     store = SQLAlchemyJobStore(engine=engine, tablename=JOBSTORE_TABLE)
+    global _running
+    _running = settings
     scheduler = BackgroundScheduler(
         jobstores={"default": store, LOCAL: MemoryJobStore()},
         executors={"default": ThreadPoolExecutor(4)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        # a run missed while no daemon was up (the monthly report on the 1st...) is made
+        # as soon as one is, once however many were missed
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=settings.zone,
     )
     scheduler.start(paused=True)
@@ -136,12 +144,12 @@ def sync(scheduler: BackgroundScheduler, settings: Settings) -> None:
             job.remove()  # a partner removed, or a job of an older version
     for job in wanted.values():
         current = scheduler.get_job(job.id, jobstore="default")
-        if current is not None and tuple(current.args[2:3]) == (job.cron,):
+        if current is not None and tuple(current.args) == (job.id, job.cron):
             continue  # keep its next run time: re-adding would reset it
         scheduler.add_job(
             run_job,
             trigger=cron.trigger(job.cron, settings.zone),
-            args=[str(settings.home), job.id, job.cron],
+            args=[job.id, job.cron],
             id=job.id,
             name=job.description,
             jobstore="default",

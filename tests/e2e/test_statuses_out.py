@@ -132,3 +132,25 @@ def test_a_crash_after_the_file_is_written_rewrites_the_same_bytes(home: Home) -
     assert again["file_name"] == "STATUT_FOUR01_1.xml"
     assert path.read_bytes() == written
     assert sorted(p.name for p in path.parent.glob("STATUT_*")) == ["STATUT_FOUR01_1.xml"]
+
+
+def test_of_two_emitters_one_writes_a_numbered_flow_and_the_other_leaves_it(home: Home) -> None:
+    """A numbers the flow; B emits meanwhile (writing it); A's write must not undo B's."""
+    from edi_engine import db, statuses_out
+    from edi_engine.settings import load
+
+    home.drop(SUPPLIER_1, "facture.xml", sample="ubl-invoice.xml")
+    home.run()
+    settings = load(home.path)
+    with db.session_scope(settings.database_url) as first:
+        numbered = statuses_out._number(first, SUPPLIER_1)
+        assert numbered is not None
+        with db.session_scope(settings.database_url) as second:
+            assert [e.file_name for e in statuses_out.emit(settings, second)] == [
+                "STATUT_FOUR01_1.xml"
+            ]
+        assert statuses_out._write(settings, first, numbered) is None
+    assert [p.name for p in (home.path / "outbox" / SUPPLIER_1).glob("STATUT_*")] == [
+        "STATUT_FOUR01_1.xml"
+    ]
+    assert emit(home) == []

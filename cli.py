@@ -10,12 +10,14 @@ import functools
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 import jobs.daemon
@@ -23,14 +25,18 @@ from edi_engine import (
     accounting,
     checking,
     conversion,
+    counters,
     db,
     demo,
+    exports,
     flows,
     home,
     invoices,
     keyring,
     outputs,
     partners,
+    rerun,
+    retention,
     runner,
     settings,
     statuses_out,
@@ -170,13 +176,15 @@ def run(loaded: settings.Settings, once: bool, daemon: bool, as_json: bool) -> N
 def _exit_if_incidents(report: runner.RunReport) -> None:
     """A flow left IN_INCIDENTE, or an SFTP channel that failed, is the engine failing
     (exit 3), so cron and scripts see it; what was done is reported all the same."""
-    if report.incidents or report.sftp.problems:
+    if report.incidents or report.retrying or report.sftp.problems:
         sys.exit(3)
 
 
 def _print_run(loaded: settings.Settings, report: runner.RunReport, as_json: bool) -> None:
     for path in report.unknown:
         say(f"Left untouched: {path} belongs to no registered partner.")
+    for number in report.retrying:
+        say(f"Flow {number} failed for a transient reason; it will be taken again shortly.")
     for number in report.incidents:
         say(
             f"Flow {number} failed technically (IN_INCIDENTE); see `edi-engine flows show {number}`."
@@ -298,6 +306,67 @@ def flows_list(
         "rejected",
     ]
     render(rows, columns, as_json)
+
+
+@flows_group.command("rerun")
+@click.argument("numbers", nargs=-1)
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in FlowState]),
+    help="Every flow in this state (e.g. IN_INCIDENTE), instead of NUMBERs.",
+)
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="With --status: received since.")
+@click.option("--partner", help="With --status: deposited by this partner.")
+@click.option("--force", is_flag=True, help="Re-run flows that ended IN_INTEGRE as well.")
+@click.option("--reason", help="Why, as the flow's history will say it.")
+@click.option("--dry-run", is_flag=True, help="Say which flows would be re-run; change nothing.")
+@json_option
+@pass_settings
+def flows_rerun(
+    loaded: settings.Settings,
+    numbers: tuple[str, ...],
+    status: str | None,
+    since: Any,
+    partner: str | None,
+    force: bool,
+    reason: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Process flows again from their archived original (never from the inbox).
+
+    Delivered invoices and applied statuses are kept, the CR is written again under its
+    name. Exit 1 if a flow was refused (e.g. IN_INTEGRE without --force), 3 if one failed."""
+    if bool(numbers) == bool(status):
+        raise click.UsageError("Give flow NUMBERs, or --status (with --since/--partner).")
+    if numbers and (since or partner):
+        raise click.UsageError("--since and --partner go with --status, not with NUMBERs.")
+    with db.session_scope(loaded.database_url) as session:
+        chosen = rerun.select_flows(
+            session, numbers, status, since.date() if since else None, partner, loaded.zone
+        )
+        with _progress(len(chosen), "re-running") as advance:
+            done = rerun.rerun(
+                loaded, session, chosen, invoices.operator(), reason, force, dry_run, advance
+            )
+    render([d.as_dict() for d in done], ["number", "before", "after", "why"], as_json)
+    if not done:
+        say("No flow matches.")
+    if any(d.after == FlowState.IN_INCIDENTE for d in done):
+        sys.exit(3)
+    if not dry_run and any(d.after is None for d in done):
+        sys.exit(1)
+
+
+@contextmanager
+def _progress(total: int, what: str) -> Iterator[Callable[[str], None] | None]:
+    """A progress bar on a terminal for long work; nothing in a pipe or under cron."""
+    if total < 2 or not sys.stderr.isatty():
+        yield None
+        return
+    with Progress(console=_console(stderr=True), transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda _number: bar.advance(task)
 
 
 @flows_group.command("show")
@@ -666,6 +735,60 @@ def invoices_search(
     render(rows, INVOICE_COLUMNS, as_json)
 
 
+@invoices_group.command("export")
+@click.option(
+    "--csv",
+    "as_csv",
+    is_flag=True,
+    default=True,
+    help="Write CSV (UTF-8, ',', a header line): the only format for now, so the default.",
+)
+@click.option(
+    "--structure", "structures", multiple=True, help="Recipient SIRET (repeat for several)."
+)
+@click.option(
+    "--status", type=click.Choice([s.value for s in InvoiceState]), help="Current status."
+)
+@click.option(
+    "--from",
+    "start",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Issued on or after this day, YYYY-MM-DD.",
+)
+@click.option(
+    "--to",
+    "end",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Issued on or before this day, YYYY-MM-DD.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here (atomically) instead of stdout.",
+)
+@pass_settings
+def invoices_export(
+    loaded: settings.Settings,
+    as_csv: bool,
+    structures: tuple[str, ...],
+    status: str | None,
+    start: Any,
+    end: Any,
+    output: Path | None,
+) -> None:
+    """Write one CSV line per invoice matching every filter given, oldest first, streamed:
+    number, supplier, supplier_name, recipient, service_code, engagement, type_code,
+    issue_date, currency, amount_ht, amount_ttc, amount_net, status, status_code,
+    status_date, flow, mandate."""
+    filters = exports.Filters(structures, status, start and start.date(), end and end.date())
+    with db.session_scope(loaded.database_url, write=False) as session:
+        count = exports.export_csv(
+            session, filters, output, sys.stdout.buffer, loaded.processing.fsync
+        )
+    say(f"Exported {count} invoice(s){f' to {output}' if output else ''}.")
+
+
 @invoices_group.command("show")
 @click.argument("invoice_id", type=int)
 @json_option
@@ -812,6 +935,71 @@ def stats_accounting(loaded: settings.Settings, start: Any, end: Any, as_json: b
     click.echo(f"{found['share']:.2%} of them have an accounting status (09 or 11).")
 
 
+@stats_group.command("monthly")
+@click.option("--from", "start", metavar="YYYY-MM", help="First month (default: 11 before --to).")
+@click.option("--to", "end", metavar="YYYY-MM", help="Last month, included (default: this one).")
+@click.option(
+    "--by",
+    type=click.Choice(list(counters.GROUPS)),
+    help="One row per month and partner, or per month and syntax (a file's kind when sent).",
+)
+@json_option
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV on stdout, the JSON's columns.")
+@click.option(
+    "--chart",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also draw the bar chart to this PNG file (needs pip install 'edi-engine[chart]').",
+)
+@pass_settings
+def stats_monthly(
+    loaded: settings.Settings,
+    start: str | None,
+    end: str | None,
+    by: str | None,
+    as_json: bool,
+    as_csv: bool,
+    chart: Path | None,
+) -> None:
+    """Per month at the hub: inbound flows, outbound files (CR, pivot, status flows) and
+    invoices received, accepted and rejected, with a bar chart per month (inbound vs
+    outbound). The counters outlive the flows: the retention purge leaves them whole."""
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv cannot be used together.")
+    with db.session_scope(loaded.database_url, write=False) as session:
+        rows = counters.report(session, loaded.zone, start, end, by)
+    if not rows:  # grouped, and nothing counted in the period
+        say("Nothing was counted in these months.")
+    title = f"Flows per month, {rows[0]['month']} to {rows[-1]['month']}" if rows else "Flows"
+    if chart is not None:
+        say(f"Chart written to {counters.draw_chart(rows, chart, title)}.")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    elif as_csv:
+        click.echo(counters.to_csv(rows, by), nl=False)
+    else:
+        headers = dict(zip(counters.COLUMNS, MONTHLY_HEADERS, strict=True))
+        shown = [{headers.get(k, k): v for k, v in row.items()} for row in rows]
+        render(shown, ["month", *([by] if by else []), *MONTHLY_HEADERS], False, title=title)
+        _print_bars(rows)
+
+
+# the terminal table's headers for counters.COLUMNS, short enough for 80 columns
+MONTHLY_HEADERS = ("flows in", "flows out", "invoices", "accepted", "rejected")
+
+
+def _print_bars(rows: Sequence[dict[str, Any]]) -> None:
+    """Inbound (█) and outbound (▒) flows of each month, scaled to the terminal's width."""
+    console = _console()
+    flows = [m[c] for m in counters.totals(rows) for c in ("inbound_flows", "outbound_flows")]
+    columns = console.width if console.is_terminal else 80  # a pipe: a plain 80 columns
+    width = max(10, columns - len("YYYY-MM out  ") - len(str(max([0, *flows]))) - 1)
+    if rows:
+        console.print("[cyan]█[/] inbound flows   [magenta]▒[/] outbound files, each month")
+    for month, inbound, outbound, in_bar, out_bar in counters.bar_lengths(rows, width):
+        console.print(f"{month} in   [cyan]{'█' * in_bar}[/] {inbound}")
+        console.print(f"{' ' * len(month)} out  [magenta]{'▒' * out_bar}[/] {outbound}")
+
+
 @main.group("jobs", cls=EngineGroup)
 def jobs_group() -> None:
     """The daemon's jobs: what runs when, and how it went."""
@@ -825,6 +1013,25 @@ def jobs_list(loaded: settings.Settings, as_json: bool) -> None:
     rows = schedule.listing(loaded)
     columns = ["job", "schedule", "last_run", "next_run", "last_outcome"]
     render(rows, columns, as_json)
+
+
+@main.command("purge")
+@click.option("--dry-run", is_flag=True, help="Only count what would be purged; change nothing.")
+@json_option
+@pass_settings
+def purge_command(loaded: settings.Settings, dry_run: bool, as_json: bool) -> None:
+    """Apply the retention policy now: flows received more than [retention] months ago go,
+    with their invoices, archived originals and outputs. Each purge is recorded in the
+    ledger's job_runs (job `purge`, the operator, the outcome)."""
+    with db.session_scope(loaded.database_url, write=not dry_run) as session:
+        done = retention.by_operator(loaded, session, invoices.operator(), dry_run)
+    months = loaded.retention.months
+    said = " (dry run: nothing changed)" if dry_run else ""
+    say(f"Retention ({months} month(s)): {done}{said}.")
+    if as_json:
+        click.echo(json.dumps(done.as_dict(), indent=2, ensure_ascii=False))
+        return
+    render([done.as_dict()], ["cutoff", "flows", "invoices", "files"], False)
 
 
 if __name__ == "__main__":

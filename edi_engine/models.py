@@ -314,3 +314,20 @@ class Output(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     delivery_error: Mapped[str | None] = mapped_column(Text)
+
+
+class MonthlyCounter(Base):
+    """What a month counted, per partner and syntax (an outbound file's: its kind, CR,
+    PIVOT or STATUT). Kept up to date in the transaction of what it counts, and never
+    purged: the monthly figures outlive the flows (edi_engine/counters.py)."""
+
+    __tablename__ = "monthly_counters"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM at the hub
+    partner_code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    syntax: Mapped[str] = mapped_column(String(32), primary_key=True)
+    inbound_flows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    outbound_flows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    invoices_received: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    invoices_accepted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    invoices_rejected: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

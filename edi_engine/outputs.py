@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from connectors import local
 from pivot_format.model import Envelope
 
-from . import clock, validation
+from . import clock, counters, validation
 from .errors import EngineError
 from .models import Output, Partner
 from .settings import Settings
@@ -98,4 +98,12 @@ def deliver(
     queued = session.get(Partner, partner).channel == "sftp"
     values = {"kind": kind, "partner_code": partner, "file_name": name, "written_at": at}
     values["delivered_at"] = None if queued else at
-    session.execute(insert(Output).values(flow_id=flow_id, **values))
+    same_name = select(Output.id).where(Output.partner_code == partner, Output.file_name == name)
+    replaced = session.scalar(same_name)
+    if replaced is None:
+        session.execute(insert(Output).values(flow_id=flow_id, **values))
+        counters.count_output(session, kind, partner, at, settings.zone)
+        return
+    # the same file written again (a re-run replacing its outputs): one file, counted once
+    values |= {"delivery_attempts": 0, "delivery_error": None}
+    session.execute(update(Output).where(Output.id == replaced).values(flow_id=flow_id, **values))

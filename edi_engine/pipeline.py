@@ -21,6 +21,7 @@ from . import (
     archive,
     clock,
     controls,
+    counters,
     documents,
     outputs,
     reading,
@@ -44,7 +45,7 @@ from .models import Invoice as InvoiceRow
 from .problems import FlowRejected, Problem
 from .recording import InvoiceRecorder
 from .settings import Settings
-from .states import FlowState, InvoiceState, Syntax
+from .states import FlowState, Syntax
 
 FIRST_DELIVERY = "Non"  # Renvoi: not a new delivery of an invoice already made available
 
@@ -62,6 +63,7 @@ class FlowRun:
     problems: list[Problem] = field(default_factory=list)
     accepted: int = 0
     rejected: int = 0
+    kept: dict[int, int] = field(default_factory=dict)  # seq -> id of a delivered invoice
 
     def __post_init__(self) -> None:
         self.recorder = InvoiceRecorder(self.session, self.flow.id, self.flow.number, self.actor)
@@ -93,7 +95,7 @@ def process_flow(
 ) -> FlowRun:
     run = FlowRun(settings, session, flow, referential, actor)
     if flow.attempts > 1:
-        _forget_previous_attempt(session, flow)
+        run.kept = _forget_previous_attempt(settings, session, flow)
     try:
         _take_flow(run)
     except FlowRejected as rejected:
@@ -104,15 +106,33 @@ def process_flow(
     return run
 
 
-def _forget_previous_attempt(session: Session, flow: Flow) -> None:
-    """A flow taken again (expired lease, re-run) starts from a clean slate."""
-    invoice_ids = select(InvoiceRow.id).where(InvoiceRow.flow_id == flow.id)
-    session.execute(delete(InvoiceEvent).where(InvoiceEvent.invoice_id.in_(invoice_ids)))
-    session.execute(delete(InvoiceFinding).where(InvoiceFinding.invoice_id.in_(invoice_ids)))
-    session.execute(delete(InvoiceRow).where(InvoiceRow.flow_id == flow.id))
-    session.execute(delete(ReceivedStatus).where(ReceivedStatus.flow_id == flow.id))
+def _forget_previous_attempt(settings: Settings, session: Session, flow: Flow) -> dict[int, int]:
+    """A flow taken again (expired lease, re-run) starts over, except for what a previous
+    attempt committed and others may rely on: invoices already delivered (their lifecycle
+    goes on, their pivots stay) and statuses already applied. Returns the kept invoices'
+    ids by position in the flow. The monthly counters take back what the previous attempt
+    counted (the flow, and the files that go), so that they never count it twice."""
+    counted = counters.Counted.of(session, flow)
+    delivered = InvoiceRow.pivot_file.is_not(None)
+    kept = dict(
+        session.execute(
+            select(InvoiceRow.seq, InvoiceRow.id).where(InvoiceRow.flow_id == flow.id, delivered)
+        ).all()
+    )
+    dropped = select(InvoiceRow.id).where(InvoiceRow.flow_id == flow.id, ~delivered)
+    session.execute(delete(InvoiceEvent).where(InvoiceEvent.invoice_id.in_(dropped)))
+    session.execute(delete(InvoiceFinding).where(InvoiceFinding.invoice_id.in_(dropped)))
+    session.execute(delete(InvoiceRow).where(InvoiceRow.flow_id == flow.id, ~delivered))
+    session.execute(
+        delete(ReceivedStatus).where(
+            ReceivedStatus.flow_id == flow.id, ReceivedStatus.outcome != statuses_in.APPLIED
+        )
+    )
     session.execute(delete(FlowError).where(FlowError.flow_id == flow.id))
-    session.execute(delete(Output).where(Output.flow_id == flow.id))
+    # the CR is written again under its name; pivots of kept invoices stay as they are
+    session.execute(delete(Output).where(Output.flow_id == flow.id, Output.kind == outputs.CR))
+    counted.take_back(session, settings.zone)
+    return kept
 
 
 def _take_flow(run: FlowRun) -> None:
@@ -146,13 +166,12 @@ def _take_flow(run: FlowRun) -> None:
 
 def _take_statuses(run: FlowRun, part: Part) -> None:
     """Recipients and accountants report on invoices: each status applied or refused."""
-    outcomes = statuses_in.take(run.session, run.flow, part.statuses)
+
+    def completed(invoice: InvoiceRow, actor: str) -> None:  # its recipient gets it again
+        redelivery.complete(run.settings, run.session, invoice, actor)
+
+    outcomes = statuses_in.take(run.session, run.flow, part.statuses, completed)
     for outcome in outcomes:
-        if outcome.state is InvoiceState.COMPLETEE:  # its recipient gets it again
-            invoice = run.session.get(InvoiceRow, outcome.invoice_id)
-            redelivery.complete(
-                run.settings, run.session, invoice, f"partner:{run.flow.partner_code}"
-            )
         seq = run.accepted + run.rejected + 1
         run.problems.extend(p.at(invoice_seq=seq, document=part.name) for p in outcome.problems)
         if outcome.applied:
@@ -226,6 +245,12 @@ def read_again(settings: Settings, flow: Flow, seq: int) -> reading.Read | None:
 def _take_reads(run: FlowRun, reads: Iterable[reading.Read], document_name: str) -> None:
     for read in reads:
         seq = run.accepted + run.rejected + 1
+        if seq in run.kept:  # delivered by a previous attempt: neither again nor twice
+            run.accepted += 1
+            run.problems.extend(_findings(run.session, run.kept[seq], seq, document_name))
+            if read.invoice is not None:
+                run.reception.duplicates.accepted(read.invoice, run.flow.number)
+            continue
         if read.problem:
             findings = [in_french(read.problem).at(invoice_seq=seq, document=document_name)]
         else:
@@ -236,6 +261,24 @@ def _take_reads(run: FlowRun, reads: Iterable[reading.Read], document_name: str)
             run.recorder.add(seq, read, None, None, findings)
         else:
             run.accepted += 1
+
+
+def _findings(session: Session, invoice_id: int, seq: int, document: str) -> list[Problem]:
+    """The warnings a kept invoice was accepted with: the CR written again repeats them."""
+    rows = session.scalars(select(InvoiceFinding).where(InvoiceFinding.invoice_id == invoice_id))
+    return [
+        Problem(
+            f.code,
+            f.message,
+            element=f.element,
+            value=f.value,
+            document=document,
+            invoice_seq=seq,
+            severity=f.severity,
+            message_fr=f.message_fr,
+        )
+        for f in rows
+    ]
 
 
 def _deliver(run: FlowRun, seq: int, read: reading.Read, document_name: str) -> list[Problem]:
@@ -280,6 +323,7 @@ def _finish(run: FlowRun) -> None:
     flow.syntax = documents.combined_syntax(run.syntaxes)
     flow.invoice_count = run.accepted + run.rejected
     flow.rejected_count = run.rejected
+    counters.count_flow(run.session, flow, run.settings.zone)  # taken back if processed again
     if run.problems:
         rows = [{"flow_id": flow.id, **p.as_dict()} for p in run.problems]
         run.session.execute(insert(FlowError), rows)

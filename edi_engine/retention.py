@@ -1,16 +1,23 @@
 """The retention policy: flows received more than `[retention] months` ago go, with their
 invoices, archived originals and output files. Rows are deleted and committed first, files
-after: a crash in between leaves files nobody needs, never a ledger row without its file."""
+after: a crash in between leaves files nobody needs, never a ledger row without its file.
+
+The nightly job (jobs/schedule.py) and `edi-engine purge` apply it; a dry run counts what
+would go without changing anything, and an operator's purge leaves its audit line in
+`job_runs` as the nightly job does."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
+from . import clock, jobruns
+from .db import LedgerError
 from .models import (
     Flow,
     FlowError,
@@ -25,6 +32,7 @@ from .models import (
 from .settings import Settings
 
 BATCH = 500  # flows per transaction
+JOB_ID = "purge"  # an operator's purge in `job_runs`, beside the nightly job's `retention`
 
 
 @dataclass
@@ -33,12 +41,23 @@ class Purged:
     flows: int = 0
     invoices: int = 0
     files: int = 0
+    dry_run: bool = False
 
     def __str__(self) -> str:
+        verb = "would purge" if self.dry_run else "purged"
         return (
-            f"purged {self.flows} flow(s), {self.invoices} invoice(s) and {self.files} file(s) "
+            f"{verb} {self.flows} flow(s), {self.invoices} invoice(s) and {self.files} file(s) "
             f"from before {self.before:%Y-%m-%d}"
         )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "cutoff": self.before.isoformat(),
+            "flows": self.flows,
+            "invoices": self.invoices,
+            "files": self.files,
+        }
 
 
 def cutoff(now: datetime, months: int) -> datetime:
@@ -53,11 +72,13 @@ def cutoff(now: datetime, months: int) -> datetime:
             day -= 1
 
 
-def purge(settings: Settings, session: Session, now: datetime) -> Purged:
+def purge(settings: Settings, session: Session, now: datetime, dry_run: bool = False) -> Purged:
+    """Apply the policy, or with `dry_run` only count what it would purge (the files that
+    are there to remove), reading the ledger and the folders without changing either."""
+    if dry_run:
+        return _count(settings, session, cutoff(now, settings.retention.months))
     done = Purged(cutoff(now, settings.retention.months))
-    while ids := list(
-        session.scalars(select(Flow.id).where(Flow.received_at < done.before).limit(BATCH))
-    ):
+    while ids := list(session.scalars(_old_flows(done.before).order_by(Flow.id).limit(BATCH))):
         files = _delete_flows(settings, session, ids, done)
         session.commit()
         done.files += _unlink(files)
@@ -65,6 +86,84 @@ def purge(settings: Settings, session: Session, now: datetime) -> Purged:
     session.commit()
     done.files += _unlink(files)
     return done
+
+
+def by_operator(settings: Settings, session: Session, owner: str, dry_run: bool = False) -> Purged:
+    """`edi-engine purge`: the policy applied now. A real purge is recorded in `job_runs`
+    (job `purge`, the operator as owner, its outcome line) like each nightly run, and the
+    line stays whether the purge succeeds or fails; a dry run records nothing."""
+    now = clock.now()
+    if dry_run:
+        return purge(settings, session, now, dry_run=True)
+    run_id = None
+    for step in range(1000):  # two purges asked in the same microsecond are two runs
+        run_id = jobruns.claim(session, JOB_ID, now + timedelta(microseconds=step), owner)
+        if run_id is not None:
+            break
+    else:
+        raise LedgerError(f"Cannot record the purge in job_runs at {now.isoformat()}.")
+    try:
+        done = purge(settings, session, now)
+    except Exception as exc:
+        session.rollback()
+        jobruns.finish(
+            session, run_id, f"failed: {type(exc).__name__}: {getattr(exc, 'message', exc)}"
+        )
+        raise
+    jobruns.finish(session, run_id, f"ok: {done}")
+    return done
+
+
+def _count(settings: Settings, session: Session, before: datetime) -> Purged:
+    """What `purge` would remove: rows counted in the ledger, files that exist."""
+    old = _old_flows(before)
+    counted = Purged(before, dry_run=True)
+    counted.flows = session.scalar(select(func.count()).select_from(old.subquery())) or 0
+    counted.invoices = (
+        session.scalar(select(func.count(Invoice.id)).where(Invoice.flow_id.in_(old))) or 0
+    )
+    outputs = select(Output.partner_code, Output.file_name).where(Output.flow_id.in_(old))
+    for partner, name in session.execute(outputs):
+        counted.files += (settings.outbox / partner / name).is_file()
+    # duplicates share their original: it goes when no flow that stays keeps it
+    kept = select(Flow.archive_path).where(Flow.id.not_in(old))
+    originals = (
+        select(Flow.archive_path).where(Flow.id.in_(old), Flow.archive_path.not_in(kept)).distinct()
+    )
+    for path in session.scalars(originals):
+        counted.files += (settings.archive / path).is_file()
+    statuses = select(StatusFlow.partner_code, StatusFlow.file_name).where(
+        _old_status_flows(before)
+    )
+    for partner, name in session.execute(statuses):
+        counted.files += (settings.outbox / partner / name).is_file()
+    return counted
+
+
+def _old_flows(before: datetime) -> Select:
+    """Flows received before the cutoff whose invoices have not moved since: an invoice
+    still on its road (a status this month, a change not yet told) keeps its flow."""
+    moved = (
+        select(Invoice.id).where(Invoice.flow_id == Flow.id, Invoice.status_date >= before).exists()
+    )
+    return select(Flow.id).where(Flow.received_at < before, ~moved)
+
+
+def _old_status_flows(before: datetime) -> ColumnElement[bool]:
+    """Status flows whose every change is gone with its invoice (or goes now), except each
+    partner's last one: the next keeps counting from it, never reusing a name."""
+    going = _old_flows(before)
+    still_used = (
+        select(InvoiceEvent.emitted_in)
+        .join(Invoice, Invoice.id == InvoiceEvent.invoice_id)
+        .where(InvoiceEvent.emitted_in.is_not(None), Invoice.flow_id.not_in(going))
+    )
+    last = select(func.max(StatusFlow.id)).group_by(StatusFlow.partner_code)
+    return and_(
+        StatusFlow.created_at < before,
+        StatusFlow.id.not_in(still_used),
+        StatusFlow.id.not_in(last),
+    )
 
 
 def _delete_flows(settings: Settings, session: Session, ids: list[int], done: Purged) -> list[Path]:
@@ -101,14 +200,7 @@ def _delete_flows(settings: Settings, session: Session, ids: list[int], done: Pu
 
 def _delete_status_flows(settings: Settings, session: Session, before: datetime) -> list[Path]:
     """Status flows to suppliers whose every change is gone with its invoice."""
-    still_used = select(InvoiceEvent.emitted_in).where(InvoiceEvent.emitted_in.is_not(None))
-    old = list(
-        session.scalars(
-            select(StatusFlow).where(
-                StatusFlow.created_at < before, StatusFlow.id.not_in(still_used)
-            )
-        )
-    )
+    old = list(session.scalars(select(StatusFlow).where(_old_status_flows(before))))
     names = [(s.partner_code, s.file_name) for s in old]
     for partner, name in names:
         session.execute(

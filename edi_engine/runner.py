@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from connectors.watch import InboxWatcher
@@ -22,6 +26,16 @@ from .states import FlowState
 log = logging.getLogger(__name__)
 MAX_DAEMON_PAUSE = 300.0  # seconds between two attempts after repeated failures
 LEASE_BATCH = 20  # flows leased per transaction; released if asked to stop
+RERUN = "re-run"  # how a re-run's event begins: transient failures are counted since
+TRANSIENT = "transient failure"
+TRANSIENT_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EIO,
+    errno.EAGAIN,
+    errno.EBUSY,
+    errno.ETIMEDOUT,
+}
 
 
 @dataclass
@@ -29,6 +43,7 @@ class RunReport:
     received: int = 0
     processed: list[str] = field(default_factory=list)  # flow numbers, in order
     incidents: list[str] = field(default_factory=list)
+    retrying: list[str] = field(default_factory=list)  # transient failure: taken again later
     # SFTP channels: files fetched and delivered, one sentence per failure
     sftp: channels.ChannelReport = field(default_factory=lambda: channels.ChannelReport())
     unknown: list[Path] = field(default_factory=list)
@@ -57,7 +72,7 @@ def run_once(
                 if should_stop():
                     leasing.release(session, flow, worker)
                     continue
-                _process_one(settings, session, flow, referential, worker, report)
+                process_one(settings, session, flow, referential, worker, report)
                 if progress:
                     progress(flow.number)
         if not should_stop():
@@ -65,7 +80,7 @@ def run_once(
     return report
 
 
-def _process_one(
+def process_one(
     settings: Settings,
     session: Session,
     flow: Flow,
@@ -73,22 +88,86 @@ def _process_one(
     worker: str,
     report: RunReport,
 ) -> None:
+    """Process one leased flow and commit. A technical failure rolls everything back
+    (outputs withdrawn); a transient one (ledger busy, disk full, I/O) is tried again later,
+    waiting longer each time, up to `processing.retry_attempts`, before the flow is left
+    IN_INCIDENTE. Bad input is never retried: it is a rejection, not a failure."""
     number, flow_id = flow.number, flow.id
     try:
         pipeline.process_flow(settings, session, flow, referential, worker)
         session.commit()
         outputs.forget_written(session)
         report.processed.append(number)
+        if number in report.retrying:  # taken again in this same run, and done
+            report.retrying.remove(number)
     except Exception as exc:  # a bug or a technical failure must not stop the run
         session.rollback()
         for path in outputs.withdraw(session):
             log.warning("flow %s: withdrew %s written before the failure", number, path)
+        failures = _transient_failures(session, flow_id) + 1
+        if _transient(exc) and failures < settings.processing.retry_attempts:
+            wait = settings.processing.retry_backoff_seconds * 2 ** (failures - 1)
+            log.warning(
+                "flow %s: %s %d, retried in %gs: %s", number, TRANSIENT, failures, wait, exc
+            )
+            _retry_later(session, flow_id, worker, exc, failures, wait)
+            report.retrying.append(number)
+            return
         if isinstance(exc, EngineError):
             log.error("flow %s: technical failure: %s", number, exc.message)
         else:
             log.exception("flow %s: technical failure", number)
         _mark_incident(session, flow_id, worker, exc)
         report.incidents.append(number)
+        if number in report.retrying:
+            report.retrying.remove(number)
+
+
+def _transient(exc: BaseException) -> bool:
+    """The ledger busy or gone, the disk full or failing: worth trying again unchanged."""
+    while exc is not None:
+        if isinstance(exc, OperationalError):
+            return True
+        if isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _transient_failures(session: Session, flow_id: int) -> int:
+    """Transient failures of the flow since it was received or last re-run."""
+    events = session.execute(
+        select(FlowEvent.detail).where(FlowEvent.flow_id == flow_id).order_by(FlowEvent.id)
+    ).scalars()
+    count = 0
+    for detail in events:
+        if (detail or "").startswith(RERUN):
+            count = 0
+        elif (detail or "").startswith(TRANSIENT):
+            count += 1
+    return count
+
+
+def _retry_later(
+    session: Session, flow_id: int, worker: str, exc: Exception, failures: int, wait: float
+) -> None:
+    """Leased to nobody until `wait` has passed: the next run (or daemon loop) takes it."""
+    flow = session.get(Flow, flow_id)
+    at = clock.now()
+    flow.lease_owner = None
+    flow.lease_expires_at = at + timedelta(seconds=wait)
+    flow.updated_at = at
+    detail = f"{TRANSIENT} {failures}: {type(exc).__name__}: {exc}; retried in {wait:g}s"
+    session.add(
+        FlowEvent(
+            flow_id=flow_id,
+            at=at,
+            status=FlowState.IN_EN_COURS_TRAITEMENT,
+            actor=worker,
+            detail=detail[:2000],
+        )
+    )
+    session.commit()
 
 
 def _mark_incident(session: Session, flow_id: int, worker: str, exc: Exception) -> None:

@@ -75,6 +75,11 @@ class ProcessingSettings:
     lease_seconds: int = 600  # a flow leased by a dead worker is taken again after this
     fsync: bool = True  # fsync archives and outputs before they count as written
     daemon_poll_seconds: float = 5.0
+    # a flow that failed for a transient reason (ledger busy, disk full, I/O) is tried this
+    # many times in all, waiting retry_backoff_seconds, then twice as long each time,
+    # before it is left IN_INCIDENTE; bad input is never retried
+    retry_attempts: int = 3
+    retry_backoff_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -256,6 +261,7 @@ def _check(loaded: Settings, config: Path) -> None:
         ("processing", "lease_seconds"),
         ("sftp", "retry_attempts"),
         ("retention", "months"),
+        ("processing", "retry_attempts"),
     ):
         if getattr(getattr(loaded, section), key) < 1:
             raise ConfigurationError(

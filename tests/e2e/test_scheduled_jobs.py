@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from edi_engine import cron, retention
+from edi_engine.settings import load
 from jobs import schedule
 
 from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_2, Home
@@ -37,7 +38,7 @@ def test_the_monthly_report_counts_the_previous_month(
     home.drop(SUPPLIER_1, "c.xml", sample="ubl-creditnote.xml")
     home.run()
 
-    schedule.run_job(str(home.path), schedule.MONTHLY, "0 1 1 * *")
+    schedule.run(load(home.path), schedule.MONTHLY, "0 1 1 * *")
     report = json.loads((home.path / "reports" / "monthly-2026-11.json").read_text())
     assert report == {
         "month": "2026-11",
@@ -64,14 +65,15 @@ def test_retention_purges_old_flows_with_their_files_and_keeps_recent_ones(
     archived = sorted(p for p in (home.path / "archive").rglob("*") if p.is_file())
 
     monkeypatch.setenv("EDI_ENGINE_RETENTION_MONTHS", "1")
-    schedule.run_job(str(home.path), schedule.RETENTION, "30 2 * * *")
+    schedule.run(load(home.path), schedule.RETENTION, "30 2 * * *")
 
     flows = json.loads(home.invoke("flows", "list", "--json").stdout)
     assert [f["number"] for f in flows] == [recent["number"]]
     assert [i["flow"] for i in json.loads(home.invoke("invoices", "search", "--json").stdout)] == [
         recent["number"]
     ]
-    assert home.outbox(SUPPLIER_1) == [f"CR_FOUR01_{recent['number']}.xml"]  # CRs and STATUT
+    # old CRs go; the status flow stays: it is the supplier's last, the next counts on
+    assert home.outbox(SUPPLIER_1) == [f"CR_FOUR01_{recent['number']}.xml", "STATUT_FOUR01_1.xml"]
     assert home.outbox(RECIPIENT) == [f"PIVOT_DEST01_{recent['number']}_1.xml"]
     remaining = sorted(p for p in (home.path / "archive").rglob("*") if p.is_file())
     assert len(remaining) == len(archived) - 1  # the two old flows shared one original
@@ -86,7 +88,7 @@ def test_a_fire_time_runs_once_however_many_daemons_fire_it(
     home.drop(SUPPLIER_1, "a.xml", sample="ubl-invoice.xml")
     home.run()
     for _ in range(2):
-        schedule.run_job(str(home.path), f"{schedule.STATUSES}{SUPPLIER_1}", "0 * * * *")
+        schedule.run(load(home.path), f"{schedule.STATUSES}{SUPPLIER_1}", "0 * * * *")
     assert [p.name for p in (home.path / "outbox" / SUPPLIER_1).glob("STATUT_*")] == [
         "STATUT_FOUR01_1.xml"
     ]
@@ -117,3 +119,15 @@ def test_cron_fields_and_month_arithmetic() -> None:
     assert retention.cutoff(datetime(2026, 11, 27, tzinfo=UTC), 120) == datetime(
         2016, 11, 27, tzinfo=UTC
     )
+
+
+def test_cron_weekdays_count_from_sunday_as_in_crontab() -> None:
+    zone = ZoneInfo("Europe/Paris")
+    friday = datetime(2026, 11, 27, 10, 0, tzinfo=zone)
+    weekdays = cron.trigger("0 6 * * 1-5", zone).get_next_fire_time(None, friday)
+    assert weekdays == datetime(2026, 11, 30, 6, 0, tzinfo=zone)  # Monday, not Saturday
+    for sunday in ("0 6 * * 0", "0 6 * * 7", "0 6 * * sun"):
+        fire = cron.trigger(sunday, zone).get_next_fire_time(None, friday)
+        assert fire == datetime(2026, 11, 29, 6, 0, tzinfo=zone), sunday
+    assert cron.weekdays("*/2") == "sun,tue,thu,sat"
+    assert "goes backwards" in cron.problem("0 6 * * 5-1")

@@ -1,0 +1,126 @@
+"""Operators process flows again from their archived original, never from the inbox
+(issue 7): after an incident, or after fixing the referential. A flow that ended
+IN_INTEGRE is taken again only when forced; a re-run keeps the invoices already delivered
+and the statuses already applied, and writes its CR again under the same name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import clock, controls, leasing, runner
+from .errors import RefusedError
+from .models import Flow, FlowEvent
+from .settings import Settings
+from .states import FlowState
+
+WAITING = (FlowState.IN_RECU, FlowState.IN_EN_COURS_TRAITEMENT)
+
+
+class NothingToRerun(RefusedError):
+    """No flow matches."""
+
+
+@dataclass
+class Rerun:
+    number: str
+    before: str
+    after: str | None = None  # None: not re-run (refused, or a dry run)
+    why: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "before": self.before, "after": self.after, "why": self.why}
+
+
+def select_flows(
+    session: Session,
+    numbers: tuple[str, ...] = (),
+    status: str | None = None,
+    since: date | None = None,
+    partner: str | None = None,
+    zone: Any = None,
+) -> list[Flow]:
+    if numbers:
+        found = {f.number: f for f in session.scalars(select(Flow).where(Flow.number.in_(numbers)))}
+        unknown = [n for n in numbers if n not in found]
+        if unknown:
+            raise NothingToRerun(f"No flow has the number {', '.join(unknown)}.")
+        return [found[n] for n in numbers]
+    query = select(Flow).where(Flow.status == status).order_by(Flow.id)
+    if since is not None:
+        query = query.where(Flow.received_at >= datetime.combine(since, time(), zone))
+    if partner is not None:
+        query = query.where(Flow.partner_code == partner)
+    return list(session.scalars(query))
+
+
+def rerun(
+    settings: Settings,
+    session: Session,
+    flows: list[Flow],
+    actor: str,
+    reason: str | None,
+    force: bool = False,
+    dry_run: bool = False,
+    progress: Any = None,
+) -> list[Rerun]:
+    """Each flow re-run and committed on its own: one failing does not stop the others."""
+    referential = controls.Referential.load(session)
+    worker = leasing.worker_id()
+    done = []
+    for flow in flows:
+        outcome = Rerun(flow.number, flow.status)
+        outcome.why = _refusal(flow, force)
+        if outcome.why is None and not dry_run:
+            _take(settings, session, flow, worker, actor, reason, force)
+            report = runner.RunReport()
+            runner.process_one(settings, session, flow, referential, worker, report)
+            session.refresh(flow)
+            outcome.after = flow.status
+        elif outcome.why is None:
+            outcome.why = "would be re-run (dry run)"
+        done.append(outcome)
+        if progress:
+            progress(flow.number)
+    return done
+
+
+def _refusal(flow: Flow, force: bool) -> str | None:
+    if flow.status in WAITING:
+        return f"it is {flow.status}: the engine takes it anyway"
+    if flow.status == FlowState.IN_INTEGRE and not force:
+        return "it ended IN_INTEGRE: use --force to process it again"
+    return None
+
+
+def _take(
+    settings: Settings,
+    session: Session,
+    flow: Flow,
+    worker: str,
+    actor: str,
+    reason: str | None,
+    force: bool,
+) -> None:
+    """Lease the flow for this process, saying who asked and why."""
+    now = clock.now()
+    forced = " (forced)" if force else ""
+    session.add(
+        FlowEvent(
+            flow_id=flow.id,
+            at=now,
+            status=FlowState.IN_EN_COURS_TRAITEMENT,
+            actor=actor,
+            detail=f"{runner.RERUN}{forced}: {reason or 'no reason given'}",
+        )
+    )
+    flow.status = FlowState.IN_EN_COURS_TRAITEMENT
+    flow.lease_owner = worker
+    flow.lease_expires_at = now + timedelta(seconds=settings.processing.lease_seconds)
+    flow.attempts += 1
+    flow.updated_at = now
+    session.commit()

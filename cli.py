@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ from edi_engine import (
     home,
     invoices,
     keyring,
+    logs,
     outputs,
     partners,
     rerun,
@@ -70,6 +72,9 @@ class EngineGroup(click.Group):
             sys.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt, SystemExit):
             raise
+        except BrokenPipeError:  # `edi-engine invoices export | head`: the reader had enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except Exception:  # a bug: say so, keep the traceback for the report, exit 3
             logging.getLogger("edi_engine").exception("edi-engine failed unexpectedly")
             sys.exit(3)
@@ -110,17 +115,23 @@ def render(
 
 @click.group(cls=EngineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", type=click.Path(file_okay=False), help=HOME_HELP)
+@click.option("-v", "--verbose", is_flag=True, help="Log every event (one line per flow...).")
+@click.option("-q", "--quiet", is_flag=True, help="Log errors only.")
 @click.version_option(package_name="edi-engine")
-def main(home: str | None) -> None:
+@click.pass_context
+def main(ctx: click.Context, home: str | None, verbose: bool, quiet: bool) -> None:
     """Batch engine of the EDI channel of a public-sector e-invoicing hub.
 
     Suppliers' flows (UBL 2.1, CII/Factur-X, pivot) are picked up from inbox/<PARTNER>/,
     archived, validated, routed to their recipient structure and converted to the
     CPPFacturePivot format; each flow is answered with an integration report (CR).
     """
-    logging.basicConfig(level=logging.WARNING, format="edi-engine: %(message)s")
-    # paramiko's transport thread prints tracebacks for what connectors.sftp reports in one line
-    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+    if verbose and quiet:
+        raise click.UsageError("Choose at most one of --verbose and --quiet.")
+    ctx.meta["log_level"] = (
+        logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING
+    )
+    logs.configure(ctx.meta["log_level"])
 
 
 @main.command()
@@ -162,10 +173,13 @@ def run(loaded: settings.Settings, once: bool, daemon: bool, as_json: bool) -> N
     if once == daemon:
         raise click.UsageError("Choose exactly one of --once or --daemon.")
     if once:
-        report = runner.run_once(loaded)
+        with _progress(None, "processing flows") as advance:
+            report = runner.run_once(loaded, progress=advance)
         _print_run(loaded, report, as_json)
         _exit_if_incidents(report)
         return
+    if logging.getLogger().level == logging.WARNING:  # neither --quiet nor --verbose
+        logs.configure(logging.INFO)  # a daemon's log is the record of what it did
     say(
         f"Watching {loaded.inbox} (full scan every {loaded.processing.daemon_poll_seconds}s) "
         "and running the scheduled jobs (`edi-engine jobs list`); SIGTERM stops."
@@ -282,19 +296,29 @@ def flows_group() -> None:
     "--status", type=click.Choice([s.value for s in FlowState]), help="Only flows in this state."
 )
 @click.option("--partner", help="Only flows deposited by this partner.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many flows.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="At most this many flows.",
+)
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many first.")
 @json_option
 @pass_settings
 def flows_list(
     loaded: settings.Settings,
     status: str | None,
     partner: str | None,
-    limit: int | None,
+    limit: int,
+    offset: int,
     as_json: bool,
 ) -> None:
-    """List flows, oldest first."""
+    """List flows, oldest first, 50 at a time."""
     with db.session_scope(loaded.database_url, write=False) as session:
-        rows = flows.list_flows(session, status=status, partner=partner, limit=limit)
+        rows = flows.list_flows(
+            session, status=status, partner=partner, limit=limit, offset=offset
+        )
     columns = [
         "number",
         "partner",
@@ -359,9 +383,10 @@ def flows_rerun(
 
 
 @contextmanager
-def _progress(total: int, what: str) -> Iterator[Callable[[str], None] | None]:
-    """A progress bar on a terminal for long work; nothing in a pipe or under cron."""
-    if total < 2 or not sys.stderr.isatty():
+def _progress(total: int | None, what: str) -> Iterator[Callable[[str], None] | None]:
+    """A progress bar on a terminal for long work (total None: how much is not known
+    beforehand); nothing in a pipe or under cron."""
+    if (total is not None and total < 2) or not sys.stderr.isatty():
         yield None
         return
     with Progress(console=_console(stderr=True), transient=True) as bar:
@@ -399,7 +424,8 @@ def _print_flow(detail: dict[str, Any]) -> None:
     if detail["invoice_list"]:
         columns = ["number", "supplier", "recipient", "status", "pivot_file"]
         render(detail["invoice_list"], columns, False, title="Invoices")
-    render(detail["outputs"], ["kind", "partner", "file_name"], False, title="Outputs")
+    columns = ["kind", "partner", "file_name", "written_at", "delivered_at", "delivery_error"]
+    render(detail["outputs"], columns, False, title="Outputs")
 
 
 @main.group("partners", cls=EngineGroup)

@@ -40,6 +40,7 @@ def list_flows(
     partner: str | None = None,
     numbers: list[str] | None = None,
     limit: int | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     query = select(Flow).order_by(Flow.id)
     if status:
@@ -50,6 +51,8 @@ def list_flows(
         query = query.where(Flow.number.in_(numbers))
     if limit:
         query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
     return [summary(flow) for flow in session.scalars(query)]
 
 
@@ -125,6 +128,14 @@ def show_flow(session: Session, number: str) -> dict[str, Any]:
         for i in flow.invoices
     ]
     detail["outputs"] = [
-        {"kind": o.kind, "partner": o.partner_code, "file_name": o.file_name} for o in flow.outputs
+        {
+            "kind": o.kind,
+            "partner": o.partner_code,
+            "file_name": o.file_name,
+            "written_at": _iso(o.written_at),
+            "delivered_at": _iso(o.delivered_at),
+            "delivery_error": o.delivery_error,
+        }
+        for o in flow.outputs
     ]
     return detail

@@ -92,12 +92,18 @@ def process_one(
     (outputs withdrawn); a transient one (ledger busy, disk full, I/O) is tried again later,
     waiting longer each time, up to `processing.retry_attempts`, before the flow is left
     IN_INCIDENTE. Bad input is never retried: it is a rejection, not a failure."""
-    number, flow_id = flow.number, flow.id
+    number, flow_id, partner = flow.number, flow.id, flow.partner_code
+    event = {"flow": number, "partner": partner}
     try:
-        pipeline.process_flow(settings, session, flow, referential, worker)
+        run = pipeline.process_flow(settings, session, flow, referential, worker)
         session.commit()
         outputs.forget_written(session)
         report.processed.append(number)
+        log.info(
+            "flow %s of %s: %s, %d invoice(s) integrated, %d rejected",
+            number, partner, run.state, run.accepted, run.rejected,
+            extra={**event, "outcome": str(run.state)},
+        )  # fmt: skip
         if number in report.retrying:  # taken again in this same run, and done
             report.retrying.remove(number)
     except Exception as exc:  # a bug or a technical failure must not stop the run
@@ -108,15 +114,17 @@ def process_one(
         if _transient(exc) and failures < settings.processing.retry_attempts:
             wait = settings.processing.retry_backoff_seconds * 2 ** (failures - 1)
             log.warning(
-                "flow %s: %s %d, retried in %gs: %s", number, TRANSIENT, failures, wait, exc
-            )
+                "flow %s: %s %d, retried in %gs: %s", number, TRANSIENT, failures, wait, exc,
+                extra={**event, "outcome": "retrying"},
+            )  # fmt: skip
             _retry_later(session, flow_id, worker, exc, failures, wait)
             report.retrying.append(number)
             return
+        incident = {**event, "outcome": str(FlowState.IN_INCIDENTE)}
         if isinstance(exc, EngineError):
-            log.error("flow %s: technical failure: %s", number, exc.message)
+            log.error("flow %s: technical failure: %s", number, exc.message, extra=incident)
         else:
-            log.exception("flow %s: technical failure", number)
+            log.exception("flow %s: technical failure", number, extra=incident)
         _mark_incident(session, flow_id, worker, exc)
         report.incidents.append(number)
         if number in report.retrying:

@@ -108,6 +108,7 @@ def run(settings: Settings, job_id: str, schedule: str) -> None:
             log.exception("job %s failed", job_id)
             outcome = f"failed: {type(exc).__name__}: {getattr(exc, 'message', exc)}"
         jobruns.finish(session, run_id, outcome)
+        log.info("job %s: %s", job_id, outcome, extra={"job": job_id, "outcome": outcome})
 
 
 def start(settings: Settings) -> BackgroundScheduler:

@@ -128,9 +128,7 @@ def main(ctx: click.Context, home: str | None, verbose: bool, quiet: bool) -> No
     """
     if verbose and quiet:
         raise click.UsageError("Choose at most one of --verbose and --quiet.")
-    ctx.meta["log_level"] = (
-        logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING
-    )
+    ctx.meta["log_level"] = logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING
     logs.configure(ctx.meta["log_level"])
 
 
@@ -316,9 +314,7 @@ def flows_list(
 ) -> None:
     """List flows, oldest first, 50 at a time."""
     with db.session_scope(loaded.database_url, write=False) as session:
-        rows = flows.list_flows(
-            session, status=status, partner=partner, limit=limit, offset=offset
-        )
+        rows = flows.list_flows(session, status=status, partner=partner, limit=limit, offset=offset)
     columns = [
         "number",
         "partner",

@@ -639,8 +639,9 @@ def structures_group() -> None:
 @pass_settings
 def structures_import(loaded: settings.Settings, file: Path) -> None:
     """Load or update structures from a CSV with columns siret,designation,active,partner
-    (optional: engagement_required, service_code_required, engagement_or_service_code)."""
-    with db.session_scope(loaded.database_url) as session:
+    (optional: engagement_required, service_code_required, engagement_or_service_code,
+    accountant)."""
+    with db.session_scope(loaded.database_url) as session, _progress(None, "importing"):
         counts = structures.import_csv(session, file)
         session.commit()
     say(f"Imported {file}: {_counted(counts)}.")
@@ -651,7 +652,7 @@ def structures_import(loaded: settings.Settings, file: Path) -> None:
 @pass_settings
 def structures_import_services(loaded: settings.Settings, file: Path) -> None:
     """Load or update structures' services from a CSV with columns siret,code,name,active."""
-    with db.session_scope(loaded.database_url) as session:
+    with db.session_scope(loaded.database_url) as session, _progress(None, "importing"):
         counts = structures.import_services(session, file)
         session.commit()
     say(f"Imported {file}: {_counted(counts)}.")
@@ -662,7 +663,7 @@ def structures_import_services(loaded: settings.Settings, file: Path) -> None:
 @pass_settings
 def structures_import_engagements(loaded: settings.Settings, file: Path) -> None:
     """Load or update published commitments: siret,engagement,supplier,service_code (supplier may be empty)."""
-    with db.session_scope(loaded.database_url) as session:
+    with db.session_scope(loaded.database_url) as session, _progress(None, "importing"):
         counts = structures.import_engagements(session, file)
         session.commit()
     say(f"Imported {file}: {_counted(counts)}.")

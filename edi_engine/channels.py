@@ -138,9 +138,14 @@ def is_landed(settings: Settings, path: Path) -> bool:
     return path.parent.parent == settings.home / LANDING
 
 
-def deliver(settings: Settings, session: Session, report: ChannelReport) -> None:
-    """Upload every queued output of every SFTP partner, oldest first; commits each."""
+def deliver(
+    settings: Settings, session: Session, report: ChannelReport, only: set[str] | None = None
+) -> None:
+    """Upload every queued output of every SFTP partner (or of those `only`), oldest
+    first; commits each."""
     for partner in sftp_partners(session):
+        if only is not None and partner.code not in only:
+            continue
         pending = list(
             session.scalars(
                 select(Output)

@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 from pivot_format import statut
 from pivot_format.model import Debiteur, Envelope, InvoiceStatus, Supplier
 
-from . import clock, outputs, siret
-from .errors import RefusedError
+from . import channels, clock, outputs, siret
+from .channels import ChannelReport
+from .errors import EngineError, RefusedError
 from .identify import STATUT
 from .models import Flow, InvoiceEvent, Partner, StatusFlow, Structure
 from .models import Invoice as InvoiceRow
@@ -35,6 +36,10 @@ CHUNK = 500  # ids per UPDATE: SQLite bounds the parameters of one statement
 
 class UnknownPartner(RefusedError):
     """No partner has this code."""
+
+
+class DeliveryFailed(EngineError):
+    """A status flow was written but could not be uploaded yet; it stays queued."""
 
 
 @dataclass(frozen=True)
@@ -184,3 +189,12 @@ def _status(event: InvoiceEvent, invoice: InvoiceRow) -> InvoiceStatus:
         comment=event.detail,
         mandate=event.mandate,
     )
+
+
+def hand_over(settings: Settings, session: Session, emitted: list[Emitted]) -> ChannelReport:
+    """Status flows for partners reached over SFTP are uploaded now (a local partner's
+    outbox file is already its delivery); a failure leaves them queued for the next run."""
+    report = ChannelReport()
+    if emitted:
+        channels.deliver(settings, session, report, only={e.partner for e in emitted})
+    return report

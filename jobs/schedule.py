@@ -61,6 +61,9 @@ def definitions(settings: Settings, session: Session) -> list[JobDefinition]:
 
 def _statuses(settings: Settings, session: Session, partner: str) -> str:
     emitted = statuses_out.emit(settings, session, partner)
+    handed = statuses_out.hand_over(settings, session, emitted)
+    if handed.problems:  # the flows stay queued: the next run uploads them
+        raise statuses_out.DeliveryFailed("; ".join(handed.problems))
     return ", ".join(e.file_name for e in emitted) or "no change to send"
 
 

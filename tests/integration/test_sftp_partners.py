@@ -214,3 +214,13 @@ def test_a_recycled_invoice_for_an_sftp_partner_is_made_available_once_uploaded(
     shown = json.loads(hub("invoices", "show", invoice["id"], "--json").stdout)
     assert shown["status"] == "MISE_A_DISPOSITION"
     assert "uploaded to partner DEST01" in shown["history"][-1]["detail"]
+
+
+def test_statuses_emit_uploads_a_status_flow_to_an_sftp_supplier_at_once(
+    hub: Callable[..., Result], server_folders: dict[str, Path]
+) -> None:
+    _drop(server_folders["four-in"], "facture.xml", "ubl-invoice.xml")
+    hub("run", "--once")
+    (emitted,) = json.loads(hub("statuses", "emit", "--json").stdout)
+    assert emitted["file_name"] == "STATUT_FOUR01_1.xml"
+    assert "STATUT_FOUR01_1.xml" in [p.name for p in server_folders["four-out"].iterdir()]

@@ -372,7 +372,10 @@ def flows_rerun(
     render([d.as_dict() for d in done], ["number", "before", "after", "why"], as_json)
     if not done:
         say("No flow matches.")
-    if any(d.after == FlowState.IN_INCIDENTE for d in done):
+    retrying = [d.number for d in done if d.after == FlowState.IN_EN_COURS_TRAITEMENT]
+    for number in retrying:
+        say(f"Flow {number} failed for a transient reason; the engine will take it again.")
+    if retrying or any(d.after == FlowState.IN_INCIDENTE for d in done):
         sys.exit(3)
     if not dry_run and any(d.after is None for d in done):
         sys.exit(1)
@@ -695,12 +698,20 @@ def structures_show(loaded: settings.Settings, siret: str, as_json: bool) -> Non
 
 
 @structures_group.command("list")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="At most this many structures.",
+)
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many first.")
 @json_option
 @pass_settings
-def structures_list(loaded: settings.Settings, as_json: bool) -> None:
-    """List structures by designation, then SIRET."""
+def structures_list(loaded: settings.Settings, limit: int, offset: int, as_json: bool) -> None:
+    """List structures by designation, then SIRET, 50 at a time."""
     with db.session_scope(loaded.database_url, write=False) as session:
-        rows = structures.list_structures(session)
+        rows = structures.list_structures(session, limit, offset)
     render(rows, ["siret", "designation", "active", "partner"], as_json)
 
 
@@ -970,6 +981,7 @@ def stats_accounting(loaded: settings.Settings, start: Any, end: Any, as_json: b
 @click.option(
     "--by",
     type=click.Choice(list(counters.GROUPS)),
+    multiple=True,
     help="One row per month and partner, or per month and syntax (a file's kind when sent).",
 )
 @json_option
@@ -984,7 +996,7 @@ def stats_monthly(
     loaded: settings.Settings,
     start: str | None,
     end: str | None,
-    by: str | None,
+    by: tuple[str, ...],
     as_json: bool,
     as_csv: bool,
     chart: Path | None,
@@ -994,6 +1006,9 @@ def stats_monthly(
     outbound). The counters outlive the flows: the retention purge leaves them whole."""
     if as_json and as_csv:
         raise click.UsageError("--json and --csv cannot be used together.")
+    if len(by) > 1:
+        raise click.UsageError("Give --by once: partner or syntax.")
+    by = by[0] if by else None
     with db.session_scope(loaded.database_url, write=False) as session:
         rows = counters.report(session, loaded.zone, start, end, by)
     if not rows:  # grouped, and nothing counted in the period
@@ -1021,7 +1036,7 @@ def _print_bars(rows: Sequence[dict[str, Any]]) -> None:
     console = _console()
     flows = [m[c] for m in counters.totals(rows) for c in ("inbound_flows", "outbound_flows")]
     columns = console.width if console.is_terminal else 80  # a pipe: a plain 80 columns
-    width = max(10, columns - len("YYYY-MM out  ") - len(str(max([0, *flows]))) - 1)
+    width = max(1, columns - len("YYYY-MM out  ") - len(str(max([0, *flows]))) - 1)
     if rows:
         console.print("[cyan]█[/] inbound flows   [magenta]▒[/] outbound files, each month")
     for month, inbound, outbound, in_bar, out_bar in counters.bar_lengths(rows, width):

@@ -27,12 +27,16 @@ WRITTEN = "edi_engine.written"
 
 
 def withdraw(session: Session) -> list[Path]:
-    """Remove the files written in a transaction that was rolled back: no output of a flow
-    may exist that the ledger does not know (the flow is taken again as a whole)."""
+    """Undo the files written in a transaction that was rolled back: a new file goes (no
+    output may exist that the ledger does not know), a file that replaced an earlier one
+    gets its earlier content back (the ledger still knows that one)."""
     written = session.info.pop(WRITTEN, [])
-    for path in written:
-        path.unlink(missing_ok=True)
-    return written
+    for path, earlier in reversed(written):
+        if earlier is None:
+            path.unlink(missing_ok=True)
+        else:
+            local.write_atomic(path, earlier, fsync=True)
+    return [path for path, _ in written]
 
 
 def forget_written(session: Session) -> None:
@@ -91,8 +95,9 @@ def deliver(
     content: bytes,
 ) -> None:
     target = settings.outbox / partner / name
+    earlier = target.read_bytes() if target.is_file() else None  # restored if rolled back
     local.write_atomic(target, content, settings.processing.fsync)
-    session.info.setdefault(WRITTEN, []).append(target)
+    session.info.setdefault(WRITTEN, []).append((target, earlier))
     at = clock.now()
     # an SFTP partner's file is queued until uploaded; a local outbox file is delivered
     queued = session.get(Partner, partner).channel == "sftp"

@@ -64,6 +64,7 @@ class FlowRun:
     accepted: int = 0
     rejected: int = 0
     kept: dict[int, int] = field(default_factory=dict)  # seq -> id of a delivered invoice
+    rewrite: bool = False
 
     def __post_init__(self) -> None:
         self.recorder = InvoiceRecorder(self.session, self.flow.id, self.flow.number, self.actor)
@@ -92,8 +93,12 @@ def process_flow(
     flow: Flow,
     referential: controls.Referential,
     actor: str,
+    rewrite: bool = False,
 ) -> FlowRun:
+    """`rewrite`: a forced re-run writes the pivots of invoices already delivered again,
+    under their names (lost downstream, say); otherwise they are left as they are."""
     run = FlowRun(settings, session, flow, referential, actor)
+    run.rewrite = rewrite
     if flow.attempts > 1:
         run.kept = _forget_previous_attempt(settings, session, flow)
     try:
@@ -170,7 +175,8 @@ def _take_statuses(run: FlowRun, part: Part) -> None:
     def completed(invoice: InvoiceRow, actor: str) -> None:  # its recipient gets it again
         redelivery.complete(run.settings, run.session, invoice, actor)
 
-    outcomes = statuses_in.take(run.session, run.flow, part.statuses, completed)
+    first = run.accepted + run.rejected + 1
+    outcomes = statuses_in.take(run.session, run.flow, part.statuses, completed, first)
     for outcome in outcomes:
         seq = run.accepted + run.rejected + 1
         run.problems.extend(p.at(invoice_seq=seq, document=part.name) for p in outcome.problems)
@@ -250,6 +256,9 @@ def _take_reads(run: FlowRun, reads: Iterable[reading.Read], document_name: str)
             run.problems.extend(_findings(run.session, run.kept[seq], seq, document_name))
             if read.invoice is not None:
                 run.reception.duplicates.accepted(read.invoice, run.flow.number)
+                if run.rewrite:
+                    invoice = run.session.get(InvoiceRow, run.kept[seq])
+                    redelivery.rewrite(run.settings, run.session, invoice, read.invoice)
             continue
         if read.problem:
             findings = [in_french(read.problem).at(invoice_seq=seq, document=document_name)]

@@ -17,7 +17,7 @@ from pivot_format.model import Invoice
 from . import clock, outputs, pipeline, statuses_in
 from .errors import EngineError
 from .identify import PIVOT
-from .models import Flow, Output, Partner, Structure
+from .models import Flow, InvoiceEvent, Output, Partner, Structure
 from .models import Invoice as InvoiceRow
 from .settings import Settings
 from .states import InvoiceState
@@ -114,3 +114,43 @@ def next_name(session: Session, flow: Flow, partner: str) -> str:
     return outputs.file_name(
         outputs.PIVOT, partner, flow.number, max([flow.invoice_count, *used]) + 1
     )
+
+
+def rewrite(settings: Settings, session: Session, row: InvoiceRow, deposited: Invoice) -> None:
+    """A forced re-run writes a delivered invoice's pivot again as it was: same name, same
+    recipient, same Renvoi; its lifecycle does not change."""
+    structure = session.get(Structure, row.recipient_siret)
+    flow = session.get(Flow, row.flow_id)
+    invoice = addressed(
+        deposited,
+        row.recipient_siret,
+        row.service_code,
+        row.engagement,
+        structure.designation if structure else "",
+    )
+    invoice = replace(
+        invoice,
+        reception_date=clock.local_date(flow.received_at, settings.zone),
+        renvoi=_renvoi(session, row),
+    )
+    partner = row.recipient_partner
+    envelope = outputs.envelope(settings, flow.number, partner)
+    content = outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), row.pivot_file)
+    outputs.deliver(settings, session, flow.id, outputs.PIVOT, partner, row.pivot_file, content)
+
+
+def _renvoi(session: Session, row: InvoiceRow) -> str:
+    """The Renvoi of the invoice's last delivery, as its history recorded it."""
+    last = session.scalar(
+        select(InvoiceEvent.detail)
+        .where(
+            InvoiceEvent.invoice_id == row.id,
+            InvoiceEvent.status == InvoiceState.EN_COURS_ACHEMINEMENT,
+        )
+        .order_by(InvoiceEvent.id.desc())
+        .limit(1)
+    )
+    for renvoi in (RECYCLED, COMPLETED):
+        if f"(Renvoi {renvoi})" in (last or ""):
+            return renvoi
+    return pipeline.FIRST_DELIVERY

@@ -6,7 +6,7 @@ and the statuses already applied, and writes its CR again under the same name.""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -52,7 +52,8 @@ def select_flows(
         return [found[n] for n in numbers]
     query = select(Flow).where(Flow.status == status).order_by(Flow.id)
     if since is not None:
-        query = query.where(Flow.received_at >= datetime.combine(since, time(), zone))
+        start = datetime.combine(since, time(), zone).astimezone(UTC)  # stored in UTC
+        query = query.where(Flow.received_at >= start)
     if partner is not None:
         query = query.where(Flow.partner_code == partner)
     return list(session.scalars(query))
@@ -74,11 +75,11 @@ def rerun(
     done = []
     for flow in flows:
         outcome = Rerun(flow.number, flow.status)
-        outcome.why = _refusal(flow, force)
+        outcome.why = _refusal(settings, flow, force)
         if outcome.why is None and not dry_run:
             _take(settings, session, flow, worker, actor, reason, force)
             report = runner.RunReport()
-            runner.process_one(settings, session, flow, referential, worker, report)
+            runner.process_one(settings, session, flow, referential, worker, report, force)
             session.refresh(flow)
             outcome.after = flow.status
         elif outcome.why is None:
@@ -89,7 +90,9 @@ def rerun(
     return done
 
 
-def _refusal(flow: Flow, force: bool) -> str | None:
+def _refusal(settings: Settings, flow: Flow, force: bool) -> str | None:
+    if not (settings.archive / flow.archive_path).is_file():
+        return f"its archived original {flow.archive_path} is missing: restore it first"
     if flow.status in WAITING:
         return f"it is {flow.status}: the engine takes it anyway"
     if flow.status == FlowState.IN_INTEGRE and not force:

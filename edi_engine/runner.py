@@ -87,6 +87,7 @@ def process_one(
     referential: controls.Referential,
     worker: str,
     report: RunReport,
+    rewrite: bool = False,
 ) -> None:
     """Process one leased flow and commit. A technical failure rolls everything back
     (outputs withdrawn); a transient one (ledger busy, disk full, I/O) is tried again later,
@@ -95,7 +96,7 @@ def process_one(
     number, flow_id, partner = flow.number, flow.id, flow.partner_code
     event = {"flow": number, "partner": partner}
     try:
-        run = pipeline.process_flow(settings, session, flow, referential, worker)
+        run = pipeline.process_flow(settings, session, flow, referential, worker, rewrite)
         session.commit()
         outputs.forget_written(session)
         report.processed.append(number)

@@ -119,6 +119,7 @@ def take(
     flow: Flow,
     statuses: list[InvoiceStatus],
     completed: Callable[[InvoiceRow, str], None] | None = None,
+    first: int = 1,
 ) -> list[Outcome]:
     """Apply each status of one document in order; the caller commits. The history names
     the partner who reported each change."""
@@ -130,7 +131,8 @@ def take(
             )
         ).all()
     )  # by a previous attempt of this flow (a re-run): kept, not applied twice
-    for seq, status in enumerate(statuses, 1):
+    # numbered across the flow (a batch may hold several status documents), as the CR is
+    for seq, status in enumerate(statuses, first):
         if seq in applied:
             facts = {"status": _state(status.code) or status.code, "number": status.invoice_number}
             outcomes.append(Outcome([CODES[APPLIED].fails(status.code, **facts)], applied[seq]))

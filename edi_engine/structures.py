@@ -199,9 +199,11 @@ def _summary(s: Structure) -> dict[str, Any]:
     }
 
 
-def list_structures(session: Session) -> list[dict[str, Any]]:
+def list_structures(
+    session: Session, limit: int | None = None, offset: int = 0
+) -> list[dict[str, Any]]:
     query = select(Structure).order_by(Structure.designation, Structure.siret)
-    return [_summary(s) for s in session.scalars(query)]
+    return [_summary(s) for s in session.scalars(query.limit(limit).offset(offset))]
 
 
 def show(session: Session, number: str) -> dict[str, Any]:

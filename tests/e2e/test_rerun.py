@@ -138,3 +138,57 @@ def test_usage_errors(home: Home) -> None:
     assert "NUMBERs, or --status" in both.stderr
     unknown = home.invoke("flows", "rerun", "FL9999999999", code=1)
     assert "No flow has the number FL9999999999" in unknown.stderr
+
+
+def test_a_forced_rerun_writes_a_lost_pivot_again_under_its_name(home: Home) -> None:
+    home.drop(SUPPLIER_1, "facture.xml", sample="ubl-invoice.xml")
+    (flow,) = home.run()
+    pivot = home.path / "outbox" / RECIPIENT / f"PIVOT_DEST01_{flow['number']}_1.xml"
+    first = pivot.read_bytes()
+    pivot.unlink()  # lost downstream
+    (done,) = _rerun(home, flow["number"], "--force", "--reason", "pivots lost by DEST01")
+    assert done["after"] == "IN_INTEGRE"
+    assert pivot.read_bytes() == first  # the same pivot (same day, same envelope)
+    (invoice,) = _invoices(home)
+    shown = json.loads(home.invoke("invoices", "show", invoice["id"], "--json").stdout)
+    assert [h["status_code"] for h in shown["history"]] == ["01", "02", "03"]  # no new event
+
+
+def test_a_failed_rerun_leaves_the_cr_already_delivered_in_place(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home.drop(SUPPLIER_1, "facture.xml", sample="ubl-invoice.xml")
+    (flow,) = home.run()
+    cr = home.path / "outbox" / SUPPLIER_1 / f"CR_FOUR01_{flow['number']}.xml"
+    delivered = cr.read_bytes()
+    real = pipeline._finish
+
+    def fails_after_writing(run: pipeline.FlowRun) -> None:
+        real(run)  # the CR is written again...
+        raise RuntimeError("...and the commit never happens")
+
+    monkeypatch.setattr(pipeline, "_finish", fails_after_writing)
+    (done,) = _rerun(home, flow["number"], "--force", code=3)
+    assert done["after"] == "IN_INCIDENTE"
+    assert cr.read_bytes() == delivered
+
+
+def test_a_flow_whose_original_is_missing_is_not_rerun(home: Home) -> None:
+    home.drop(SUPPLIER_1, "facture.xml", sample="ubl-invoice.xml")
+    (flow,) = home.run()
+    for original in (home.path / "archive").rglob("*"):
+        if original.is_file():
+            original.unlink()
+    (refused,) = _rerun(home, flow["number"], "--force", code=1)
+    assert "archived original" in refused["why"] and refused["after"] is None
+    assert home.show(flow["number"])["status"] == "IN_INTEGRE"
+
+
+def test_since_is_the_hubs_date(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    monkeypatch.setattr("edi_engine.clock.now", lambda: datetime(2026, 11, 14, 23, 30, tzinfo=UTC))
+    home.drop(SUPPLIER_1, "inactive.xml", sample="ubl-inactive.xml")
+    home.run()  # received at 00:30 on 15 November in Paris
+    (found,) = _rerun(home, "--status", "IN_REJETE", "--since", "2026-11-15", "--dry-run")
+    assert found["why"] == "would be re-run (dry run)"

@@ -265,3 +265,24 @@ def test_an_operator_completes_for_the_supplier(delivered: Home) -> None:
     assert (shown["status"], shown["pivot_file"]) == (
         "MISE_A_DISPOSITION", "PIVOT_DEST01_FL0000000001_2.xml",
     )  # fmt: skip
+
+
+def test_a_batch_of_status_documents_applies_each_status(delivered: Home) -> None:
+    import io
+    import zipfile
+
+    delivered.drop(SUPPLIER_1, "batch.xml", sample="batch/ubl-batch-1.xml")
+    delivered.run()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as batch:
+        batch.writestr("a.xml", statut_flow(RECIPIENT, status("07")))
+        batch.writestr("b.xml", statut_flow(RECIPIENT, status("07", number="F01-2026-000102")))
+    flow = deposit(delivered, RECIPIENT, "statuts.zip", buffer.getvalue())
+    assert flow["status"] == "IN_INTEGRE"
+    assert invoice(delivered)["status"] == "SERVICE_FAIT"
+    assert invoice(delivered, "F01-2026-000102")["status"] == "SERVICE_FAIT"
+    (done,) = json.loads(
+        delivered.invoke("flows", "rerun", flow["number"], "--force", "--json").stdout
+    )
+    assert done["after"] == "IN_INTEGRE"  # both kept as applied, neither applied twice
+    assert [h["status_code"] for h in invoice(delivered, "F01-2026-000102")["history"]][-1] == "07"

@@ -4,6 +4,7 @@ recycle one sent back for its routing data (issue 5, ARCHITECTURE §5 and §6)."
 from __future__ import annotations
 
 import getpass
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -40,8 +41,8 @@ class RecyclingRefused(RefusedError):
 
 
 def operator() -> str:
-    """Who acts from the CLI, as the history records it."""
-    return f"operator:{getpass.getuser()}"
+    """Who acts from the CLI, as the history records it: $USER, as operators know it."""
+    return f"operator:{os.environ.get('USER') or getpass.getuser()}"
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -98,6 +98,24 @@ def json_option(command: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")(command)
 
 
+def page_options(what: str) -> Callable[[Callable], Callable]:
+    """--limit (50) and --offset: lists come a page at a time."""
+
+    def decorate(command: Callable) -> Callable:
+        command = click.option(
+            "--offset", type=click.IntRange(min=0), default=0, help="Skip this many first."
+        )(command)
+        return click.option(
+            "--limit",
+            type=click.IntRange(min=1),
+            default=50,
+            show_default=True,
+            help=f"At most this many {what}.",
+        )(command)
+
+    return decorate
+
+
 def render(
     rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool, title: str = ""
 ) -> None:
@@ -294,14 +312,7 @@ def flows_group() -> None:
     "--status", type=click.Choice([s.value for s in FlowState]), help="Only flows in this state."
 )
 @click.option("--partner", help="Only flows deposited by this partner.")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=1),
-    default=50,
-    show_default=True,
-    help="At most this many flows.",
-)
-@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many first.")
+@page_options("flows")
 @json_option
 @pass_settings
 def flows_list(
@@ -698,14 +709,7 @@ def structures_show(loaded: settings.Settings, siret: str, as_json: bool) -> Non
 
 
 @structures_group.command("list")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=1),
-    default=50,
-    show_default=True,
-    help="At most this many structures.",
-)
-@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many first.")
+@page_options("structures")
 @json_option
 @pass_settings
 def structures_list(loaded: settings.Settings, limit: int, offset: int, as_json: bool) -> None:
@@ -741,16 +745,7 @@ def _nine_digits(_ctx: click.Context, _param: click.Parameter, value: str | None
 @click.option(
     "--status", type=click.Choice([s.value for s in InvoiceState]), help="Current status."
 )
-@click.option(
-    "--limit",
-    type=click.IntRange(min=1),
-    default=invoices.DEFAULT_LIMIT,
-    show_default=True,
-    help="At most this many invoices.",
-)
-@click.option(
-    "--offset", type=click.IntRange(min=0), default=0, help="Skip this many invoices first."
-)
+@page_options("invoices")
 @json_option
 @pass_settings
 def invoices_search(

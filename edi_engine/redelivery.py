@@ -86,22 +86,26 @@ def addressed(
 
 def complete(settings: Settings, session: Session, row: InvoiceRow, actor: str) -> str:
     """The supplier completed a suspended invoice: its recipient gets it again."""
+    invoice, partner = _as_routed(settings, session, row, original(settings, session, row))
+    invoice = replace(invoice, renvoi=COMPLETED)
+    return deliver(settings, session, row, invoice, partner, actor, "completed by its supplier")
+
+
+def _as_routed(
+    settings: Settings, session: Session, row: InvoiceRow, deposited: Invoice
+) -> tuple[Invoice, str]:
+    """The deposited invoice addressed as the ledger routes it now, and its partner."""
     structure = session.get(Structure, row.recipient_siret)
     flow = session.get(Flow, row.flow_id)
     invoice = addressed(
-        original(settings, session, row),
+        deposited,
         row.recipient_siret,
         row.service_code,
         row.engagement,
         structure.designation if structure else "",
     )
-    invoice = replace(
-        invoice,
-        reception_date=clock.local_date(flow.received_at, settings.zone),
-        renvoi=COMPLETED,
-    )
-    partner = structure.partner_code if structure else row.recipient_partner
-    return deliver(settings, session, row, invoice, partner, actor, "completed by its supplier")
+    invoice = replace(invoice, reception_date=clock.local_date(flow.received_at, settings.zone))
+    return invoice, structure.partner_code if structure else row.recipient_partner
 
 
 def next_name(session: Session, flow: Flow, partner: str) -> str:
@@ -118,22 +122,10 @@ def next_name(session: Session, flow: Flow, partner: str) -> str:
 
 def rewrite(settings: Settings, session: Session, row: InvoiceRow, deposited: Invoice) -> None:
     """A forced re-run writes a delivered invoice's pivot again as it was: same name, same
-    recipient, same Renvoi; its lifecycle does not change."""
-    structure = session.get(Structure, row.recipient_siret)
-    flow = session.get(Flow, row.flow_id)
-    invoice = addressed(
-        deposited,
-        row.recipient_siret,
-        row.service_code,
-        row.engagement,
-        structure.designation if structure else "",
-    )
-    invoice = replace(
-        invoice,
-        reception_date=clock.local_date(flow.received_at, settings.zone),
-        renvoi=_renvoi(session, row),
-    )
-    partner = row.recipient_partner
+    recipient partner, same Renvoi; its lifecycle does not change."""
+    invoice, _ = _as_routed(settings, session, row, deposited)
+    invoice = replace(invoice, renvoi=_renvoi(session, row))
+    flow, partner = session.get(Flow, row.flow_id), row.recipient_partner
     envelope = outputs.envelope(settings, flow.number, partner)
     content = outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), row.pivot_file)
     outputs.deliver(settings, session, flow.id, outputs.PIVOT, partner, row.pivot_file, content)

@@ -24,6 +24,7 @@ PIVOT = "PIVOT"
 
 # Session.info key: files written in the current transaction, withdrawn if it rolls back
 WRITTEN = "edi_engine.written"
+CHANNELS = "edi_engine.channels"  # Session.info key: partner code -> channel
 
 
 def withdraw(session: Session) -> list[Path]:
@@ -93,18 +94,21 @@ def deliver(
     partner: str,
     name: str,
     content: bytes,
+    fresh: bool = False,
 ) -> None:
+    """Write the file and record it. `fresh`: the caller knows no output has this name yet
+    (a flow's first attempt), which spares a query per file."""
     target = settings.outbox / partner / name
     earlier = target.read_bytes() if target.is_file() else None  # restored if rolled back
     local.write_atomic(target, content, settings.processing.fsync)
     session.info.setdefault(WRITTEN, []).append((target, earlier))
     at = clock.now()
     # an SFTP partner's file is queued until uploaded; a local outbox file is delivered
-    queued = session.get(Partner, partner).channel == "sftp"
+    queued = _channel(session, partner) == "sftp"
     values = {"kind": kind, "partner_code": partner, "file_name": name, "written_at": at}
     values["delivered_at"] = None if queued else at
     same_name = select(Output.id).where(Output.partner_code == partner, Output.file_name == name)
-    replaced = session.scalar(same_name)
+    replaced = None if fresh else session.scalar(same_name)
     if replaced is None:
         session.execute(insert(Output).values(flow_id=flow_id, **values))
         counters.count_output(session, kind, partner, at, settings.zone)
@@ -112,3 +116,11 @@ def deliver(
     # the same file written again (a re-run replacing its outputs): one file, counted once
     values |= {"delivery_attempts": 0, "delivery_error": None}
     session.execute(update(Output).where(Output.id == replaced).values(flow_id=flow_id, **values))
+
+
+def _channel(session: Session, partner: str) -> str:
+    """A partner's channel, read once per session: a flow of many pivots asks each time."""
+    known = session.info.setdefault(CHANNELS, {})
+    if partner not in known:
+        known[partner] = session.scalar(select(Partner.channel).where(Partner.code == partner))
+    return known[partner]

@@ -319,7 +319,14 @@ def _deliver(run: FlowRun, seq: int, read: reading.Read, document_name: str) -> 
         problem = Problem("OUTPUT_INVALID", exc.message)
         return [*findings, problem.at(invoice_seq=seq, document=document_name)]
     outputs.deliver(
-        run.settings, run.session, flow.id, outputs.PIVOT, found.partner_code, name, content
+        run.settings,
+        run.session,
+        flow.id,
+        outputs.PIVOT,
+        found.partner_code,
+        name,
+        content,
+        fresh=flow.attempts == 1,
     )
     run.recorder.add(seq, read, found, name, findings)
     run.reception.duplicates.accepted(read.invoice, flow.number)

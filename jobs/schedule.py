@@ -10,7 +10,8 @@ the same job twice; each job is also safe to run again (statuses are sent exactl
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,7 +19,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from edi_engine import clock, cron, db, jobruns, leasing, monthly, retention, statuses_out
@@ -33,6 +34,7 @@ MONTHLY = "monthly-report"
 RETENTION = "retention"
 LOCAL = "local"  # this daemon's own housekeeping, not shared through the ledger
 SYNC_MINUTES = 5
+STARTING_LOCK = 0x6564692D6A6F6273  # "edi-jobs": one daemon at a time sets the store up
 _running: Settings  # the settings of the daemon this process is, set by `start`
 
 
@@ -131,13 +133,31 @@ def start(settings: Settings) -> BackgroundScheduler:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=settings.zone,
     )
-    scheduler.start(paused=True)
-    sync(scheduler, settings)
+    with _alone(engine):
+        scheduler.start(paused=True)  # creates the job store's table when it is missing
+        sync(scheduler, settings)
     scheduler.add_job(
         sync, "interval", args=[scheduler, settings], minutes=SYNC_MINUTES, jobstore=LOCAL
     )
     scheduler.resume()
     return scheduler
+
+
+@contextmanager
+def _alone(engine: Engine) -> Iterator[None]:
+    """Daemons starting together on PostgreSQL would race to create the job store's table
+    (and to add the same jobs): they take turns. SQLite's writers take turns already."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        connection.execute(select(func.pg_advisory_lock(STARTING_LOCK)))
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(select(func.pg_advisory_unlock(STARTING_LOCK)))
+            connection.commit()
 
 
 def sync(scheduler: BackgroundScheduler, settings: Settings) -> None:

@@ -655,10 +655,7 @@ def structures_import(loaded: settings.Settings, file: Path) -> None:
     """Load or update structures from a CSV with columns siret,designation,active,partner
     (optional: engagement_required, service_code_required, engagement_or_service_code,
     accountant)."""
-    with db.session_scope(loaded.database_url) as session, _progress(None, "importing"):
-        counts = structures.import_csv(session, file)
-        session.commit()
-    say(f"Imported {file}: {_counted(counts)}.")
+    _import(loaded, file, structures.import_csv)
 
 
 @structures_group.command("import-services")
@@ -666,10 +663,7 @@ def structures_import(loaded: settings.Settings, file: Path) -> None:
 @pass_settings
 def structures_import_services(loaded: settings.Settings, file: Path) -> None:
     """Load or update structures' services from a CSV with columns siret,code,name,active."""
-    with db.session_scope(loaded.database_url) as session, _progress(None, "importing"):
-        counts = structures.import_services(session, file)
-        session.commit()
-    say(f"Imported {file}: {_counted(counts)}.")
+    _import(loaded, file, structures.import_services)
 
 
 @structures_group.command("import-engagements")
@@ -677,15 +671,19 @@ def structures_import_services(loaded: settings.Settings, file: Path) -> None:
 @pass_settings
 def structures_import_engagements(loaded: settings.Settings, file: Path) -> None:
     """Load or update published commitments: siret,engagement,supplier,service_code (supplier may be empty)."""
+    _import(loaded, file, structures.import_engagements)
+
+
+def _import(
+    loaded: settings.Settings, file: Path, load: Callable[[Any, Path], dict[str, int]]
+) -> None:
+    """All or nothing: the importer refuses a bad file before anything is written."""
     with db.session_scope(loaded.database_url) as session, _progress(None, "importing"):
-        counts = structures.import_engagements(session, file)
+        counts = load(session, file)
         session.commit()
-    say(f"Imported {file}: {_counted(counts)}.")
-
-
-def _counted(counts: dict[str, int]) -> str:
-    return (
-        f"{counts['created']} created, {counts['updated']} updated, {counts['unchanged']} unchanged"
+    say(
+        f"Imported {file}: {counts['created']} created, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged."
     )
 
 

@@ -167,7 +167,8 @@ def demo_command(directory: Path) -> None:
         f"Creating demo home {directory.resolve()}: partners FOUR01, FOUR02 (suppliers), DEST01 (recipient);"
     )
     say(
-        "3 structures (1 inactive); sample flows dropped in inbox/FOUR01 and inbox/FOUR02; running once…"
+        "3 structures (1 inactive) with services and published commitments; sample flows "
+        "dropped in inbox/FOUR01 and inbox/FOUR02; running once…"
     )
     loaded, report = demo.run(directory)
     _print_run(loaded, report, as_json=False)

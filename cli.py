@@ -116,12 +116,17 @@ def page_options(what: str) -> Callable[[Callable], Callable]:
     return decorate
 
 
+def echo_json(data: Any) -> None:
+    """The one JSON form of every `--json`: indented, accents as written, dates as text."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
 def render(
     rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool, title: str = ""
 ) -> None:
     """The one renderer: JSON on request, else a table."""
     if as_json:
-        click.echo(json.dumps(list(rows), indent=2, ensure_ascii=False, default=str))
+        echo_json(list(rows))
         return
     table = Table(title=title or None, show_lines=False)
     for column in columns:
@@ -250,7 +255,7 @@ def validate(ctx: click.Context, files: tuple[Path, ...], explain: bool, as_json
     loaded = _settings_or_defaults(ctx)
     results = [checking.validate_file(path, loaded, explain) for path in files]
     if as_json:
-        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+        echo_json(results)
     else:
         for result in results:
             _print_validation(result)
@@ -414,7 +419,7 @@ def flows_show(loaded: settings.Settings, number: str, as_json: bool) -> None:
     with db.session_scope(loaded.database_url, write=False) as session:
         detail = flows.show_flow(session, number)
     if as_json:
-        click.echo(json.dumps(detail, indent=2, ensure_ascii=False))
+        echo_json(detail)
         return
     _print_flow(detail)
 
@@ -548,7 +553,7 @@ def partners_show(loaded: settings.Settings, code: str, as_json: bool) -> None:
     with db.session_scope(loaded.database_url, write=False) as session:
         shown = partners.show(loaded, session, code)
     if as_json:
-        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+        echo_json(shown)
         return
     rows = [{"field": k, "value": v} for k, v in shown.items() if isinstance(v, str)]
     rows += [{"field": f"sftp.{k}", "value": v} for k, v in shown.get("sftp", {}).items()]
@@ -613,7 +618,7 @@ def partners_check(loaded: settings.Settings, days: int, as_json: bool) -> None:
     with db.session_scope(loaded.database_url, write=False) as session:
         found = keyring.check(session, within_days=days)
     if as_json:
-        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+        echo_json(found)
     else:
         for duplicate in found["duplicates"]:
             click.echo(
@@ -697,7 +702,7 @@ def structures_show(loaded: settings.Settings, siret: str, as_json: bool) -> Non
     with db.session_scope(loaded.database_url, write=False) as session:
         shown = structures.show(session, siret)
     if as_json:
-        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+        echo_json(shown)
         return
     rows = [{"field": k, "value": v} for k, v in shown.items() if not isinstance(v, list)]
     render(rows, ["field", "value"], False, title=f"Structure {siret}")
@@ -830,7 +835,7 @@ def invoices_show(loaded: settings.Settings, invoice_id: int, as_json: bool) -> 
 
 def _print_invoice(detail: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(detail, indent=2, ensure_ascii=False))
+        echo_json(detail)
         return
     fields = [k for k in detail if not isinstance(detail[k], list)]
     render([{"field": k, "value": detail[k]} for k in fields], ["field", "value"], False,
@@ -952,7 +957,7 @@ def stats_accounting(loaded: settings.Settings, start: Any, end: Any, as_json: b
             session, loaded.zone, start and start.date(), end and end.date()
         ).as_dict()
     if as_json:
-        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+        echo_json(found)
         return
     rows = [
         {"invoices": "delivered", "count": found["delivered"]},
@@ -1011,7 +1016,7 @@ def stats_monthly(
     if chart is not None:
         say(f"Chart written to {counters.draw_chart(rows, chart, title)}.")
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
     elif as_csv:
         click.echo(counters.to_csv(rows, by), nl=False)
     else:
@@ -1067,7 +1072,7 @@ def purge_command(loaded: settings.Settings, dry_run: bool, as_json: bool) -> No
     said = " (dry run: nothing changed)" if dry_run else ""
     say(f"Retention ({months} month(s)): {done}{said}.")
     if as_json:
-        click.echo(json.dumps(done.as_dict(), indent=2, ensure_ascii=False))
+        echo_json(done.as_dict())
         return
     render([done.as_dict()], ["cutoff", "flows", "invoices", "files"], False)
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -43,6 +44,8 @@ class Partner(Base):
     markers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # when its status flows are emitted (cron, 5 fields); none: [statuses] default_cron
     status_cron: Mapped[str | None] = mapped_column(String(100))
+    # an inactive partner's deposits stay in its inbox, untaken and reported
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     certificates: Mapped[list[Certificate]] = relationship(order_by="Certificate.id")
 
@@ -117,6 +120,8 @@ class Engagement(Base):
     engagement: Mapped[str] = mapped_column(String(50))
     supplier: Mapped[str | None] = mapped_column(String(100))
     service_code: Mapped[str | None] = mapped_column(String(100))
+    # a withdrawn commitment: an invoice that cites it is refused (ENGAGEMENT_INACTIVE)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Flow(Base):

@@ -1,0 +1,31 @@
+"""partners and engagements can be deactivated
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-01 10:00:00.000000
+
+Every partner and every published commitment already there stays active.
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0008'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('partners', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False))
+    with op.batch_alter_table('engagements', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('engagements', schema=None) as batch_op:
+        batch_op.drop_column('active')
+    with op.batch_alter_table('partners', schema=None) as batch_op:
+        batch_op.drop_column('active')

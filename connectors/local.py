@@ -5,9 +5,11 @@ Knows files and partners' folders, not invoices (ARCHITECTURE §7).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -121,18 +123,65 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(target: Path, content: bytes, fsync: bool = True) -> None:
-    """Write under a temporary name, fsync, then rename: readers never see half a file."""
+class ElsewhereError(OSError):
+    """The temporary folder and the target are on different file systems: no atomic rename."""
+
+
+def temp_path(temp_dir: Path, name: str) -> Path:
+    """A temporary name no other process (of this host or another) will also choose."""
+    return temp_dir / f"{name}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
+
+
+def write_atomic(
+    target: Path, content: bytes, fsync: bool = True, temp_dir: Path | None = None
+) -> None:
+    """Write under a temporary name, fsync, then rename: readers never see half a file.
+
+    With ``temp_dir`` the temporary lives there, not beside the target: a partner's
+    folder never shows a file being written, nor one a crash left behind."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}{TEMP_SUFFIX}")
-    with open(temp, "wb") as handle:
-        handle.write(content)
-        if fsync:
-            handle.flush()
-            os.fsync(handle.fileno())
-    os.replace(temp, target)
+    if temp_dir is None:
+        temp, mode = target.with_name(f".{target.name}{TEMP_SUFFIX}"), "wb"
+    else:
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        temp, mode = temp_path(temp_dir, target.name), "xb"  # a unique name: never there
+    try:
+        with open(temp, mode) as handle:
+            handle.write(content)
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException as exc:
+        temp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno == errno.EXDEV:
+            raise ElsewhereError(
+                errno.EXDEV,
+                f"cannot rename {temp} to {target}: {temp.parent} and {target.parent} are on "
+                "different file systems",
+            ) from exc
+        raise
     if fsync:
         fsync_dir(target.parent)
+
+
+def sweep(temp_dir: Path, older_than: float) -> list[Path]:
+    """Remove the temporaries a crashed writer left behind. Only those untouched for
+    ``older_than`` seconds: a live writer (maybe on another host) renames its own soon."""
+    try:
+        entries = list(os.scandir(temp_dir))
+    except FileNotFoundError:
+        return []
+    limit = time.time() - older_than
+    removed = []
+    for entry in entries:
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < limit:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except FileNotFoundError:
+            continue  # removed meanwhile by another sweeper
+    return removed
 
 
 def acknowledge(path: Path, fsync: bool = True) -> None:
@@ -147,7 +196,8 @@ def acknowledge(path: Path, fsync: bool = True) -> None:
 
 @contextmanager
 def exclusive(lock_file: Path) -> Iterator[bool]:
-    """Try to hold an advisory lock; yields False at once when another process holds it."""
+    """Try to hold an advisory file lock; yields False at once when another process holds
+    it. The file stays (an empty file is harmless) and belongs in the engine's own folder."""
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_file, "a") as handle:
         try:

@@ -8,22 +8,25 @@ hash recognises it when it is taken again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from connectors import local
 
-from . import archive, channels, clock
+from . import archive, channels, clock, home
 from .models import Flow, FlowEvent, Partner
 from .settings import Settings
 from .states import FlowState
 
 ENGINE_ACTOR = "engine"
-LOCK_FILE = ".intake.lock"
+LOCK_FILE = "intake.lock"  # in the engine's run/ folder, on SQLite
+INTAKE_LOCK = 0x6564692D696E746B  # "edi-intk": PostgreSQL's advisory lock of intake
 log = logging.getLogger(__name__)
 
 
@@ -46,10 +49,12 @@ def receive(settings: Settings, session: Session, ready: Iterable[Path] = ()) ->
     remote = [p for p in partners.values() if p.channel == "sftp"]
     session.commit()  # hold no ledger lock while waiting for files to settle
     result = IntakeResult(unknown=local.unknown_folders(settings.inbox, partners))
-    with local.exclusive(settings.inbox / LOCK_FILE) as mine:
-        if not mine:  # another process of this home is receiving the same files
-            log.info("intake skipped: another process holds %s", settings.inbox / LOCK_FILE)
+    with exclusive(settings, session) as held:
+        if held is None:  # another process of this home is receiving the same files
+            log.info("intake skipped: another process holds the intake lock")
             return result
+        for stale in local.sweep(held, settings.processing.lease_seconds):
+            log.info("removed %s, a temporary file left by a process that stopped", stale)
         inboxes = {code: settings.inbox / code for code in partners}
         result.unknown += local.strays(inboxes)
         channels.fetch(settings, remote, result.sftp)
@@ -62,6 +67,36 @@ def receive(settings: Settings, session: Session, ready: Iterable[Path] = ()) ->
             batch = files[start : start + size]
             result.flow_ids += _receive_batch(settings, session, batch, partners, result.sftp)
     return result
+
+
+@contextmanager
+def exclusive(settings: Settings, session: Session) -> Iterator[Path | None]:
+    """One intake at a time per home; yields the folder of temporaries, or None at once when
+    another process is receiving. On PostgreSQL a session advisory lock on a connection of
+    its own (intake commits several times meanwhile), so that hosts sharing a home on
+    network storage need no working file locks; on SQLite a file lock in run/."""
+    temp = home.ensure_run(settings)
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        with local.exclusive(settings.run / LOCK_FILE) as mine:
+            yield temp if mine else None
+        return
+    with bind.connect() as connection:
+        mine = bool(connection.scalar(select(func.pg_try_advisory_lock(INTAKE_LOCK))))
+        connection.commit()
+        try:
+            yield temp if mine else None
+        finally:
+            if mine:
+                _unlock(connection)
+
+
+def _unlock(connection) -> None:
+    try:
+        connection.execute(select(func.pg_advisory_unlock(INTAKE_LOCK)))
+        connection.commit()
+    except SQLAlchemyError:
+        connection.invalidate()  # its server session ends, and the lock with it
 
 
 def _files(folder: Path) -> list[Path]:

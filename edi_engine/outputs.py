@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from connectors import local
 from pivot_format.model import Envelope
 
-from . import clock, counters, validation
-from .errors import EngineError
+from . import clock, counters, home, validation
+from .errors import EngineError, StorageError
 from .models import Output, Partner
 from .settings import Settings
 
@@ -32,12 +32,12 @@ def withdraw(session: Session) -> list[Path]:
     output may exist that the ledger does not know), a file that replaced an earlier one
     gets its earlier content back (the ledger still knows that one)."""
     written = session.info.pop(WRITTEN, [])
-    for path, earlier in reversed(written):
+    for path, earlier, temp_dir in reversed(written):
         if earlier is None:
             path.unlink(missing_ok=True)
         else:
-            local.write_atomic(path, earlier, fsync=True)
-    return [path for path, _ in written]
+            _write(path, earlier, True, temp_dir)
+    return [path for path, _, _ in written]
 
 
 def forget_written(session: Session) -> None:
@@ -100,8 +100,9 @@ def deliver(
     (a flow's first attempt), which spares a query per file."""
     target = settings.outbox / partner / name
     earlier = target.read_bytes() if target.is_file() else None  # restored if rolled back
-    local.write_atomic(target, content, settings.processing.fsync)
-    session.info.setdefault(WRITTEN, []).append((target, earlier))
+    temp_dir = home.ensure_run(settings)  # never a temporary in the partner's folder
+    _write(target, content, settings.processing.fsync, temp_dir)
+    session.info.setdefault(WRITTEN, []).append((target, earlier, temp_dir))
     at = clock.now()
     # an SFTP partner's file is queued until uploaded; a local outbox file is delivered
     queued = _channel(session, partner) == "sftp"
@@ -116,6 +117,18 @@ def deliver(
     # the same file written again (a re-run replacing its outputs): one file, counted once
     values |= {"delivery_attempts": 0, "delivery_error": None}
     session.execute(update(Output).where(Output.id == replaced).values(flow_id=flow_id, **values))
+
+
+def _write(target: Path, content: bytes, fsync: bool, temp_dir: Path) -> None:
+    try:
+        local.write_atomic(target, content, fsync, temp_dir)
+    except local.ElsewhereError as exc:
+        raise StorageError(
+            f"Cannot write {target}: the engine's folder for temporaries {temp_dir} is on "
+            f"another file system than the outbox, so a file cannot be renamed into place "
+            f"atomically; set [paths] run (or EDI_ENGINE_PATHS_RUN) to a folder on the "
+            f"outbox's file system."
+        ) from exc
 
 
 def _channel(session: Session, partner: str) -> str:

@@ -44,6 +44,9 @@ class PathSettings:
     inbox: str = "inbox"
     outbox: str = "outbox"
     archive: str = "archive"
+    # the engine's own locks and temporaries (kept out of partners' folders); on the
+    # outbox's file system, so that an output is renamed into place atomically
+    run: str = "run"
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,10 @@ class Settings:
     @property
     def archive(self) -> Path:
         return self.home / self.paths.archive
+
+    @property
+    def run(self) -> Path:
+        return self.home / self.paths.run
 
     @cached_property
     def cii_schema(self) -> Path | None:

@@ -158,10 +158,19 @@ def main(ctx: click.Context, home: str | None, verbose: bool, quiet: bool) -> No
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def init(directory: Path) -> None:
-    """Create a home in DIRECTORY: configuration, ledger, inbox/, outbox/, archive/."""
+    """Create a home in DIRECTORY: configuration, ledger, inbox/, outbox/, archive/.
+
+    With EDI_ENGINE_DATABASE_URL set, the ledger is that database (its schema created)
+    and edi-engine.toml records the URL without its password."""
     loaded, created = home.init(directory)
     verb = "Created" if created else "Home already there; checked"
-    say(f"{verb} {loaded.home} (configuration {settings.CONFIG_FILE}, ledger migrated).")
+    ledger = db.shown(loaded.database_url)
+    say(f"{verb} {loaded.home} (configuration {settings.CONFIG_FILE}, ledger {ledger} migrated).")
+    if home.has_password(os.environ.get(home.URL_VARIABLE, "")):
+        say(
+            f"The database password is not written in {settings.CONFIG_FILE}: keep it in "
+            "EDI_ENGINE_DATABASE_URL or PGPASSWORD, or in a file named by [database] password_file."
+        )
 
 
 @main.command("demo")

@@ -24,6 +24,10 @@ class LedgerError(EngineError):
     """The ledger database could not be opened or migrated."""
 
 
+class LedgerMissing(LedgerError):
+    """There is no ledger yet: `edi-engine init DIR` creates it."""
+
+
 IMMEDIATE = "edi_engine_immediate"  # execution option of the engine that writes
 
 
@@ -86,15 +90,31 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def migrate(url: str) -> None:
-    """Apply pending migrations; a no-op (one cheap query) when already at head."""
+def migrate(url: str, create: bool = True) -> None:
+    """Apply pending migrations; a no-op (one cheap query) when already at head.
+
+    Only `init` creates a ledger (``create``): any other command that finds none refuses
+    it (issue 11), instead of answering from an empty SQLite file made on the spot."""
     engine = engine_for(url)
+    file = _sqlite_file(url)
+    if file is not None and not file.is_file():
+        if not create:
+            raise LedgerMissing(
+                f"No ledger at {file}: run `edi-engine init DIR` to create the home's ledger, "
+                "or set [database] url (or EDI_ENGINE_DATABASE_URL) to the one it uses."
+            )
+        engine.dispose()  # connections kept from before the file was deleted see it still
     head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     try:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
         if current == head:
             return
+        if current is None and not create:
+            raise LedgerMissing(
+                f"The database {shown(url)} holds no edi-engine ledger (no alembic_version "
+                "table): run `edi-engine init DIR` with this database URL to create it."
+            )
         with engine.begin() as connection:
             config = alembic_config(url)
             config.attributes["connection"] = connection
@@ -105,9 +125,21 @@ def migrate(url: str) -> None:
         ) from exc
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite ledger (connecting would create it, empty), else None."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # engine_for says what is wrong with it
+    path = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or path in ("", ":memory:"):
+        return None
+    return None if path.startswith("file:") else Path(path)
+
+
 @cache
 def _sessions(url: str, write: bool) -> sessionmaker[Session]:
-    migrate(url)
+    migrate(url, create=False)
     engine = engine_for(url)
     bind = engine.execution_options(**{IMMEDIATE: True}) if write else engine
     return sessionmaker(bind, expire_on_commit=False)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import re
 import shutil
 from pathlib import Path
+
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
 import config
 
 from . import db, settings
 from .errors import UsageError
+
+URL_VARIABLE = settings.env_name("database", "url")
 
 TEMP = "tmp"  # run/tmp: outputs are written here, then renamed into outbox/<PARTNER>/
 # what versions before run/ left in partners' folders: the intake lock, output temporaries
@@ -29,6 +37,9 @@ def init(directory: Path) -> tuple[settings.Settings, bool]:
     target = directory / settings.CONFIG_FILE
     created = not target.exists()
     if created:
+    given = os.environ.get(URL_VARIABLE)
+    if given:  # later commands, run without the variable, use this ledger too
+        _record_url(target, without_password(given))
         shutil.copyfile(config.path(config.DEFAULT_CONFIG), target)
     loaded = settings.load(directory)
     for folder in (loaded.inbox, loaded.outbox, loaded.archive):
@@ -66,6 +77,38 @@ def _legacy_leftovers(loaded: settings.Settings) -> list[Path]:
             p
             for p in folder.iterdir()
             if p.name.startswith(LEGACY_TEMP_PREFIXES)
+
+
+def without_password(url: str) -> str:
+    """The URL as edi-engine.toml keeps it: the password stays in the environment
+    (EDI_ENGINE_DATABASE_URL, PGPASSWORD) or in [database] password_file."""
+    try:
+        return make_url(url)._replace(password=None).render_as_string(hide_password=False)
+    except ArgumentError as exc:
+        raise UsageError(f"{URL_VARIABLE} is not a database URL: {exc}.") from exc
+
+
+def has_password(url: str) -> bool:
+    try:
+        return make_url(url).password is not None
+    except ArgumentError:
+        return False
+
+
+def _record_url(config_file: Path, url: str) -> None:
+    """Set [database] url in the file, keeping every other line and comment as written."""
+    text = config_file.read_text(encoding="utf-8")
+    line = f"url = {json.dumps(url)}"  # a JSON string is a valid TOML basic string
+    section = re.search(r"(?ms)^\[database\][ \t]*(?:#[^\n]*)?\n(.*?)(?=^\[|\Z)", text)
+    if section is None:
+        changed = f"{text.rstrip()}\n\n[database]\n{line}\n"
+    else:
+        body = section.group(1)
+        key = re.search(r"(?m)^url[ \t]*=.*$", body)
+        body = f"{body[: key.start()]}{line}{body[key.end() :]}" if key else f"{line}\n{body}"
+        changed = text[: section.start(1)] + body + text[section.end(1) :]
+    if changed != text:
+        config_file.write_text(changed, encoding="utf-8")
             and p.name.endswith(LEGACY_TEMP_SUFFIX)
             and p.is_file()
         ]

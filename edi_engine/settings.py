@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
+
 from . import cron
 from .errors import ConfigurationError, HomeNotFound
 
@@ -37,6 +40,9 @@ class HubSettings:
 class DatabaseSettings:
     # a SQLAlchemy URL; a relative SQLite path is relative to the home
     url: str = "sqlite:///ledger.db"
+    # a file (relative to the home) holding the password of a URL that has none: the
+    # password stays out of edi-engine.toml, and is never printed
+    password_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -198,9 +204,10 @@ class Settings:
                 "'Europe/Paris' or 'America/Cayenne'."
             ) from exc
 
-    @property
+    @cached_property
     def database_url(self) -> str:
-        """The ledger URL, a relative SQLite file placed in the home."""
+        """The ledger URL, a relative SQLite file placed in the home, with the password of
+        [database] password_file when it has none (db.shown hides it in every message)."""
         url = self.database.url
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/"):
@@ -210,8 +217,29 @@ class Settings:
         return url
 
 
+        if self.database.password_file:
+            return _with_password(url, self.home / self.database.password_file)
 def env_name(section: str, key: str) -> str:
     return f"{ENV_PREFIX}{section}_{key}".upper()
+
+def _with_password(url: str, password_file: Path) -> str:
+    """The URL with the password read from its file (issue 11: never in the toml)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigurationError(f"database.url is not a database URL: {exc}.") from exc
+    if parsed.password is not None or parsed.get_backend_name() == "sqlite":
+        return url  # the URL given (EDI_ENGINE_DATABASE_URL) carries its own; a file has none
+    try:
+        password = password_file.read_text(encoding="utf-8").strip("\r\n")
+    except OSError as exc:
+        raise ConfigurationError(
+            f"database.password_file {password_file} cannot be read: {exc.strerror or exc}."
+        ) from exc
+    if not password:
+        raise ConfigurationError(f"database.password_file {password_file} is empty.")
+    return parsed.set(password=password).render_as_string(hide_password=False)
+
 
 
 def resolve_home(flag: str | None) -> Path:
@@ -250,6 +278,7 @@ def _check(loaded: Settings, config: Path) -> None:
     for key in ("statuses_cron", "monthly_report_cron", "retention_cron"):
         reason = cron.problem(getattr(loaded.jobs, key))
         if reason:
+    _ = loaded.database_url  # a password_file that cannot be read is refused now
             raise ConfigurationError(f"jobs.{key} ({config} or {env_name('jobs', key)}): {reason}.")
     for key in ("connect_timeout", "read_timeout"):
         if getattr(loaded.sftp, key) <= 0:

@@ -119,6 +119,7 @@ def run(settings: Settings, job_id: str, schedule: str) -> None:
 def start(settings: Settings) -> BackgroundScheduler:
     """A running scheduler holding exactly the jobs the settings and partners define; the
     list is brought up to date every few minutes (a partner added, a cron changed)."""
+    db.migrate(settings.database_url, create=False)  # the store would make a missing ledger
     # SQLite: the store writes inside transactions that begin by reading; taking the write
     # lock at BEGIN makes a second daemon wait its turn instead of failing at once
     engine = db.engine_for(settings.database_url).execution_options(**{db.IMMEDIATE: True})

@@ -218,6 +218,7 @@ def recycle(
         deposit_date,
         settings.controls.amount_tolerance,
         settings.controls.vat_amount_tolerance,
+        severity=settings.controls.severity,
     )
     to, findings = controls.check(invoice, reception, itself=row.id)
     rejections = [f for f in findings if f.rejects]

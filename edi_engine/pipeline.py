@@ -75,6 +75,7 @@ class FlowRun:
             deposit_date=clock.local_date(self.flow.received_at, self.settings.zone),
             tolerance=self.settings.controls.amount_tolerance,
             vat_tolerance=self.settings.controls.vat_amount_tolerance,
+            severity=self.settings.controls.severity,
         )
 
     @property

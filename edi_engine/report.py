@@ -20,10 +20,15 @@ INFO_NATURE = "Information"  # what was done, e.g. a status applied
 
 def error_line(problem: Problem) -> ErrorLine:
     """Name the code, the element and the value found, so the depositor can act. A business
-    control speaks French first (the hub's language), with its English message after."""
+    control speaks French first (the hub's language), with its English message after.
+
+    Whether the finding rejected or only warned is said twice: by `NatureErreur` (Fichier or
+    Facture for what was refused, Avertissement, Information) and by `severity=` in the
+    description, the word `flows show` uses, since a hub sets each control's severity."""
     where = [
         f"{label}={value}"
         for label, value in (
+            ("severity", problem.severity),
             ("document", problem.document),
             ("line", problem.line),
             ("element", problem.element),

@@ -108,6 +108,9 @@ class ControlSettings:
     # each VAT amount of the breakdown may differ this much from its base times its rate:
     # EN 16931's own check (BR-CO-17) allows one unit of the currency
     vat_amount_tolerance: Decimal = Decimal("1")
+    # [controls.severity]: each control code -> "reject", "warn" or "off" (docs/errors.md);
+    # read by _severity_table, the controls that guard routing and integrity always reject
+    severity: dict[str, str] = field(default_factory=lambda: _default_severities())
 
 
 @dataclass(frozen=True)
@@ -326,9 +329,44 @@ def _section(name: str, cls: type, given: Any, config: Path) -> Any:
     values = {}
     for key in known:
         default = getattr(defaults, key)
+        if isinstance(default, dict):  # a nested table: [controls.severity]
+            values[key] = _severity_table(given.get(key, {}), default, config)
+            continue
         raw = os.environ.get(env_name(name, key), given.get(key, default))
         values[key] = _coerce(raw, default, f"{name}.{key}")
     return cls(**values)
+
+
+def _default_severities() -> dict[str, str]:
+    # imported when needed: the controls package brings the ledger's models and lxml
+    from .controls.catalogue import default_severities
+
+    return default_severities()
+
+
+def _severity_table(given: Any, default: dict[str, str], config: Path) -> dict[str, str]:
+    """[controls.severity], EDI_ENGINE_CONTROLS_SEVERITY_<CODE> winning over the file. A code
+    no control has, a value other than reject/warn/off, and lowering a control that guards
+    routing or integrity are refused at start, naming the key and why."""
+    from .controls.catalogue import severity_refusal
+
+    if not isinstance(given, dict):
+        raise ConfigurationError(f"{config}: [controls.severity] must be a table.")
+    prefix = env_name("controls", "severity_")
+    written = {code: (level, str(config)) for code, level in given.items()}
+    for name, level in os.environ.items():
+        if name.startswith(prefix):
+            written[name[len(prefix) :]] = (level, name)
+    table = dict(default)
+    for code, (level, source) in sorted(written.items()):
+        if isinstance(level, str):
+            level = level.strip().lower()
+        reason = severity_refusal(code, level)
+        if reason:
+            raise ConfigurationError(f"controls.severity.{code} ({source}) {reason}.")
+        if code in table:  # a flow's own check may be named, as "reject" only
+            table[code] = level
+    return table
 
 
 def _coerce(raw: Any, default: Any, key: str) -> Any:

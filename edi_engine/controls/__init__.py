@@ -1,12 +1,15 @@
 """The hub's business controls on each invoice received or recycled (ARCHITECTURE §6).
 
 `check` runs them all and returns every failure at once, so that a supplier fixes an
-invoice in one go; the catalogue says which refuse the invoice and which only warn.
+invoice in one go; the catalogue says which refuse the invoice and which only warn, unless
+the hub's [controls.severity] says otherwise: every caller (a flow, a recycling) gets its
+findings graded here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -14,7 +17,7 @@ from pivot_format.model import Invoice
 
 from ..problems import Problem
 from . import amounts, identifiers, referential
-from .catalogue import CATALOGUE
+from .catalogue import CATALOGUE, graded
 from .duplicates import Duplicates
 from .referential import Recipient, Referential
 
@@ -31,12 +34,16 @@ class Reception:
     deposit_date: date
     tolerance: Decimal
     vat_tolerance: Decimal
+    # settings.controls.severity: code -> reject, warn or off; a code left out keeps the
+    # catalogue's severity
+    severity: Mapping[str, str] = field(default_factory=dict)
 
 
 def check(
     invoice: Invoice, reception: Reception, itself: int | None = None
 ) -> tuple[Recipient | None, list[Problem]]:
-    """The recipient (None when routing failed) and every control that failed.
+    """The recipient (None when routing failed) and every control that failed, with the
+    severity the hub gave it (a control set to off is left out).
 
     `itself`: the invoice's own ledger id when it is controlled again (recycling)."""
     to, problems = referential.addressing(invoice, reception.referential)
@@ -50,4 +57,4 @@ def check(
     problems += amounts.totals(invoice, reception.tolerance, reception.vat_tolerance)
     problems += identifiers.iban(invoice)
     problems += reception.duplicates.check(invoice, itself)
-    return to, problems
+    return to, graded(problems, reception.severity)

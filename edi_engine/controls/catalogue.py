@@ -2,12 +2,15 @@
 
 A code is a public contract: suppliers' and operators' scripts match on it. Each message
 exists in French (the hub's language, first in the CR) and English, and names the element
-and the value found; the severity says whether the invoice is refused or accepted with a
-warning.
+and the value found; the severity is the default, which says whether the invoice is
+refused or accepted with a warning, and which a hub may change in [controls.severity],
+except for the controls that guard routing and integrity (`LOCKED`).
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..problems import REJECT, WARNING, Problem
@@ -181,13 +184,81 @@ CONTROLS = (
         "({rounding}) is {expected}, but the amount due is {value} (tolerance {tolerance}).",
     ),
     Control(
-        "IBAN_INVALID", REJECT, "Fournisseur/ReferenceBancaire/Compte",
+        "IBAN_INVALID", WARNING, "Fournisseur/ReferenceBancaire/Compte",
         "L'IBAN {value} n'est pas valide (format ou clé de contrôle ISO 13616).",
         "The IBAN {value} is not valid (ISO 13616 format or check digits).",
     ),
 )  # fmt: skip
 
 CATALOGUE: dict[str, Control] = {control.code: control for control in CONTROLS}
+
+
+# -- what a hub may set in [controls.severity] ----------------------------------------
+
+REJECTS, WARNS, OFF = "reject", "warn", "off"  # the values of [controls.severity]
+LEVELS = (REJECTS, WARNS, OFF)
+
+ROUTING = (
+    "the hub routes each invoice by its recipient's SIRET to a known, ACTIVE structure; "
+    "without one there is no one to deliver it to"
+)
+SCHEMA = "a document its schema refuses cannot be read faithfully"
+TOTALS = "a recipient would be asked to pay totals that do not add up"
+
+# controls that protect routing and integrity: they always reject. Besides the catalogue's,
+# the flow's own checks, named here so that a hub trying to lower one is told why.
+LOCKED: dict[str, str] = {
+    "RECIPIENT_MISSING": ROUTING,
+    "RECIPIENT_INVALID": ROUTING,
+    "RECIPIENT_UNKNOWN": ROUTING,
+    "RECIPIENT_INACTIVE": ROUTING,
+    "INVOICE_DUPLICATE": "an invoice accepted twice would be delivered, and paid, twice",
+    "DUPLICATE_FLOW": "the same content would be processed, and its invoices delivered, twice",
+    "UNSUPPORTED_TYPE": (
+        "the pivot carries invoices and credit notes only: a document of another type cannot "
+        "be delivered"
+    ),
+    **{code: TOTALS for code in CATALOGUE if code.startswith("TOTAL_")},
+    **dict.fromkeys(
+        ("XSD_INVALID", "NOT_XML", "DTD_FORBIDDEN", "UNKNOWN_SYNTAX", "UNSUPPORTED_SYNTAX"), SCHEMA
+    ),
+}
+
+
+def default_severities() -> dict[str, str]:
+    """Each control of the catalogue with the severity it has unless the hub sets another."""
+    return {control.code: REJECTS if control.severity == REJECT else WARNS for control in CONTROLS}
+
+
+def severity_refusal(code: str, level: object) -> str | None:
+    """Why `code = level` cannot stand in [controls.severity] (a phrase to follow the key),
+    or None when it can."""
+    if code not in CATALOGUE and code not in LOCKED:
+        close = difflib.get_close_matches(code.upper(), [*CATALOGUE, *LOCKED], n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return (
+            f"is not the code of a control whose severity the hub sets{hint}; the codes are "
+            "listed in docs/errors.md"
+        )
+    if level not in LEVELS:
+        return f'must be "reject", "warn" or "off"; found {level!r}'
+    if level != REJECTS and code in LOCKED:
+        return f"cannot be lowered to {level!r}: {LOCKED[code]}"
+    return None
+
+
+def graded(problems: Iterable[Problem], severity: Mapping[str, str]) -> list[Problem]:
+    """Each finding as the hub set its control: it rejects, it warns, or (off) it is dropped
+    and neither stored nor reported. A code the table does not name keeps its severity."""
+    kept = []
+    for problem in problems:
+        level = severity.get(problem.code)
+        if level == OFF:
+            continue
+        if level is not None:
+            problem = problem.at(severity=REJECT if level == REJECTS else WARNING)
+        kept.append(problem)
+    return kept
 
 
 def in_french(problem: Problem) -> Problem:

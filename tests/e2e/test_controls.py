@@ -4,12 +4,16 @@ For every control of the catalogue, an invoice that passes and one that fails, s
 the depositor sees them (the CR in its outbox) and as an operator does (`flows show
 --json`): a failing invoice is REJETEE (05), its flow IN_REJETE when it is
 alone, and its CR line names the code, the element and the value found, in French with
-the English message in the description; a warning lets the invoice through.
+the English message in the description; a warning lets the invoice through. Each CR
+line says whether it rejected or warned (`NatureErreur`, and `severity=` in its
+description). These are the default severities; tests/e2e/test_control_severity.py sets
+others.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -398,6 +402,7 @@ def assert_line(
     error = outcome.error(code)
     assert (line.nature, line.invoice) == (nature, invoice)
     assert error["severity"] == control.severity
+    assert f"; severity={control.severity};" in line.detail
     assert (error["invoice"], error["value"]) == (int(invoice), value)
     element = element or control.element
     assert error["element"] == element
@@ -411,6 +416,17 @@ def assert_line(
     if value is not None:
         assert f"value={value}" in line.detail
     return line
+
+
+def assert_warned(outcome: Outcome, code: str, value: str | None) -> CrLine:
+    """The flow's only invoice is delivered all the same, with `code` as a warning."""
+    assert (outcome.state, outcome.cr_status) == ("IN_INTEGRE", "90"), outcome.cr_lines
+    assert [(status, status_code) for _, status, status_code in outcome.ledger] == [
+        ("MISE_A_DISPOSITION", "03")
+    ]
+    (invoice,) = outcome.detail["invoice_list"]
+    assert invoice["pivot_file"]
+    return assert_line(outcome, code, value, nature="Avertissement")
 
 
 # -- one passing and one failing invoice for each control ---------------------------
@@ -555,15 +571,15 @@ CASES: dict[str, Case] = {
         value="800.11",
         names=("700.11", "100.00"),
     ),
-    "IBAN_INVALID": Case(good={}, bad={"iban": BAD_IBAN}, value=BAD_IBAN),
 }
 # TOTAL_VAT_LINES_MISMATCH (one line per rate), INVOICE_DUPLICATE (two deposits) and the
-# warning ENGAGEMENT_SERVICE_MISMATCH have tests of their own below.
+# warnings ENGAGEMENT_SERVICE_MISMATCH and IBAN_INVALID have tests of their own below.
 SEPARATE = {
     "TOTAL_VAT_SUM_MISMATCH",
     "TOTAL_VAT_LINES_MISMATCH",
     "INVOICE_DUPLICATE",
     "ENGAGEMENT_SERVICE_MISMATCH",
+    "IBAN_INVALID",
 }
 
 
@@ -797,8 +813,8 @@ def test_engagement_of_another_service_is_a_warning_and_the_invoice_is_delivered
 def test_a_warning_does_not_save_an_invoice_from_a_rejection(home: Home) -> None:
     with_services(home)
     with_engagements(home)
-    (both,) = deposit(home, ubl(engagement="EJ-VAL-2026-0700", iban=BAD_IBAN))
-    assert_rejected(both, "IBAN_INVALID", BAD_IBAN)
+    (both,) = deposit(home, ubl(engagement="EJ-VAL-2026-0700", currency="ABC"))
+    assert_rejected(both, "CURRENCY_UNKNOWN", "ABC")
     assert_line(both, "ENGAGEMENT_SERVICE_MISMATCH", "EJ-VAL-2026-0700", nature="Avertissement")
     assert delivered(home) == []
 
@@ -836,7 +852,7 @@ def test_warnings_alone_leave_a_batch_integrated_and_a_rejection_makes_it_partia
 
 def test_one_good_and_one_bad_invoice_in_a_batch_make_a_partial_flow(home: Home) -> None:
     (outcome,) = deposit(
-        home, batch(a_good=ubl("F01-2026-000101"), b_bad=ubl("F01-2026-000102", iban=BAD_IBAN))
+        home, batch(a_good=ubl("F01-2026-000101"), b_bad=ubl("F01-2026-000102", currency="ABC"))
     )
 
     assert (outcome.state, outcome.cr_status) == ("IN_INTEGRE_PARTIEL", "96")
@@ -844,8 +860,8 @@ def test_one_good_and_one_bad_invoice_in_a_batch_make_a_partial_flow(home: Home)
         ("F01-2026-000101", "MISE_A_DISPOSITION", "03"),
         ("F01-2026-000102", "REJETEE", "05"),
     ]
-    assert_line(outcome, "IBAN_INVALID", BAD_IBAN, invoice="2")
-    assert outcome.error("IBAN_INVALID")["document"] == "b_bad.xml"
+    assert_line(outcome, "CURRENCY_UNKNOWN", "ABC", invoice="2")
+    assert outcome.error("CURRENCY_UNKNOWN")["document"] == "b_bad.xml"
     assert [unit.findtext("DonneesFacture/Id") for unit in delivered(home)] == ["F01-2026-000101"]
 
 
@@ -867,7 +883,7 @@ def test_several_failures_of_one_invoice_are_all_reported_at_once(home: Home) ->
         "TOTAL_TTC_MISMATCH",
     ]
     assert {line.invoice for line in bad.cr_lines} == {"1"}
-    assert_line(bad, "IBAN_INVALID", "FR76 3009 9001")
+    assert_line(bad, "IBAN_INVALID", "FR76 3009 9001", nature="Avertissement")
     assert_line(bad, "TOTAL_TTC_MISMATCH", "810.11", names=("800.11",))
 
 
@@ -1073,7 +1089,24 @@ def test_an_iban_is_checked_whatever_its_spacing_and_case(home: Home) -> None:
     )
     assert_accepted(spaced)
     assert_accepted(without)
-    assert_rejected(wrong_shape, "IBAN_INVALID", "30099001230001234567827")
+    assert_warned(wrong_shape, "IBAN_INVALID", "30099001230001234567827")
+
+
+def test_a_wrong_iban_warns_and_the_invoice_is_delivered(home: Home) -> None:
+    """The hub does not pay: a supplier's bad bank details are the recipient's concern, so
+    IBAN_INVALID warns unless the hub sets it to reject (docs/errors.md)."""
+    good, warned = deposit(home, ubl("F01-2026-000101"), ubl("F01-2026-000102", iban=BAD_IBAN))
+
+    assert_accepted(good)
+    line = assert_warned(warned, "IBAN_INVALID", BAD_IBAN)
+    assert warned.codes() == ["IBAN_INVALID"]
+    assert "1 invoice(s) integrated, 0 rejected, 1 warning(s)" in warned.cr_comment
+    assert "IBAN" in line.message and BAD_IBAN in line.message
+    (pivot_unit,) = delivered(home)[1:]
+    assert pivot_unit.findtext("Fournisseur/ReferenceBancaire/Compte") == BAD_IBAN
+    (invoice,) = warned.detail["invoice_list"]
+    shown = json.loads(home.invoke("invoices", "show", invoice["id"], "--json").stdout)
+    assert [w["code"] for w in shown["warnings"]] == ["IBAN_INVALID"]
 
 
 def test_pivot_bank_details_and_currency_are_checked(home: Home) -> None:
@@ -1095,14 +1128,16 @@ def test_pivot_bank_details_and_currency_are_checked(home: Home) -> None:
 
     assert (outcome.state, outcome.cr_status) == ("IN_INTEGRE_PARTIEL", "96")
     assert [(status, code) for _, status, code in outcome.ledger] == [
-        ("REJETEE", "05"),
+        ("MISE_A_DISPOSITION", "03"),  # with its warning
         ("MISE_A_DISPOSITION", "03"),
         ("REJETEE", "05"),
     ]
-    assert_line(outcome, "IBAN_INVALID", "FR7630099004560008765432149", invoice="1")
+    assert_line(
+        outcome, "IBAN_INVALID", "FR7630099004560008765432149", invoice="1", nature="Avertissement"
+    )
     assert_line(outcome, "CURRENCY_UNKNOWN", "ABC", invoice="3")
     assert outcome.codes() == ["IBAN_INVALID", "CURRENCY_UNKNOWN"]
-    (rib,) = delivered(home)
+    _, rib = delivered(home)
     assert rib.find("Fournisseur/ReferenceBancaire").get("Type") == "RIB"
 
 
@@ -1111,7 +1146,7 @@ def test_cii_iban_is_checked(home: Home) -> None:
         b"FR7630099004560008765432148", b"FR7630099004560008765432149"
     )
     (bad,) = deposit(home, content, partner=SUPPLIER_2)
-    assert_rejected(bad, "IBAN_INVALID", "FR7630099004560008765432149")
+    assert_warned(bad, "IBAN_INVALID", "FR7630099004560008765432149")
 
 
 def test_a_cii_proprietary_account_is_not_checked_as_an_iban(home: Home) -> None:
@@ -1191,11 +1226,11 @@ def test_the_same_number_another_year_or_by_another_supplier_is_not_a_duplicate(
 
 
 def test_a_number_whose_first_deposit_was_rejected_can_be_deposited_again(home: Home) -> None:
-    (refused,) = deposit(home, ubl(iban=BAD_IBAN))
+    (refused,) = deposit(home, ubl(currency="ABC"))
     (corrected,) = deposit(home, ubl())
     (again,) = deposit(home, ubl(engagement=None))
 
-    assert_rejected(refused, "IBAN_INVALID", BAD_IBAN)
+    assert_rejected(refused, "CURRENCY_UNKNOWN", "ABC")
     assert_accepted(corrected)
     assert_rejected(
         again, "INVOICE_DUPLICATE", "F01-2026-000101", names=(corrected.flow["number"],)

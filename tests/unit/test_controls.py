@@ -75,10 +75,11 @@ def test_every_entry_is_a_complete_contract(code: str) -> None:
         assert "value" in french and "value" in english
 
 
-def test_codes_are_unique_and_only_engagement_service_mismatch_warns() -> None:
+def test_codes_are_unique_and_by_default_only_a_commitment_mismatch_and_an_iban_warn() -> None:
     assert len({control.code for control in controls.catalogue.CONTROLS}) == len(CATALOGUE)
     assert [c.code for c in CATALOGUE.values() if c.severity == WARNING] == [
-        "ENGAGEMENT_SERVICE_MISMATCH"
+        "ENGAGEMENT_SERVICE_MISMATCH",
+        "IBAN_INVALID",
     ]
 
 

@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,7 +49,41 @@ from edi_engine.errors import EngineError, UsageError
 from edi_engine.states import FlowState, InvoiceState
 from jobs import schedule
 
+DAY = click.DateTime(formats=["%Y-%m-%d"])
+# a file the command reads: a missing one is a usage error (exit 2) naming it
+INPUT_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 HOME_HELP = "The edi-engine home (else $EDI_ENGINE_HOME, else the current directory)."
+
+
+class FlowNumber(click.ParamType):
+    """A flow's number as operators type it: FL0000000042, 42, 0042 or fl42."""
+
+    name = "NUMBER"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return flows.parse_number(str(value))
+        except UsageError as exc:
+            self.fail(exc.message, param, ctx)
+
+
+FLOW_NUMBER = FlowNumber()
+
+
+class InvoiceStatus(click.ParamType):
+    """An invoice status by its name (SERVICE_FAIT) or its code (07, or 7)."""
+
+    name = "STATUS"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> InvoiceState:
+        if isinstance(value, InvoiceState):
+            return value
+        try:
+            return invoices.parse_status(str(value))
+        except UsageError as exc:
+            self.fail(exc.message, param, ctx)
 
 
 def _console(stderr: bool = False) -> Console:
@@ -61,21 +96,49 @@ def say(message: str) -> None:
     click.echo(message, err=True)
 
 
+JSON_ASKED = "json_asked"  # ctx.meta: --json was given, so a refusal is JSON on stdout too
+REFUSAL_SAID = "refusal_said"  # ctx.meta: an outer group must not say it again
+
+
+def error_code(exc: BaseException) -> str:
+    """The short code of a refusal: its exception's name in snake case (FlowNotFound:
+    flow_not_found, click's UsageError: usage_error)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+
+
+def refuse_in_json(ctx: click.Context, code: str, message: str) -> None:
+    """With --json, a refusal is also {"error", "message"} on stdout, once; the sentence
+    still goes to stderr and the exit status stays what it is."""
+    if ctx.meta.get(JSON_ASKED) and not ctx.meta.get(REFUSAL_SAID):
+        ctx.meta[REFUSAL_SAID] = True
+        echo_json({"error": code, "message": message})
+
+
 class EngineGroup(click.Group):
-    """Translates the engine's exceptions into one sentence and an exit status."""
+    """Translates the engine's exceptions into one sentence and an exit status: the one
+    place where refusals become exit codes (and JSON error objects under --json)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        # the words left for the subcommand; read before parsing, so that an option it
+        # refuses is answered in JSON too
+        if "--json" in [*getattr(ctx, "_protected_args", ()), *ctx.args]:
+            ctx.meta[JSON_ASKED] = True
         try:
             return super().invoke(ctx)
         except EngineError as exc:
+            refuse_in_json(ctx, error_code(exc), exc.message)
             say(f"edi-engine: {exc.message}")
             sys.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt, SystemExit):
+        except click.ClickException as exc:
+            refuse_in_json(ctx, error_code(exc), exc.format_message())
+            raise
+        except (click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt, SystemExit):
             raise
         except BrokenPipeError:  # `edi-engine invoices export | head`: the reader had enough
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
         except Exception:  # a bug: say so, keep the traceback for the report, exit 3
+            refuse_in_json(ctx, "internal_error", "edi-engine failed unexpectedly.")
             logging.getLogger("edi_engine").exception("edi-engine failed unexpectedly")
             sys.exit(3)
 
@@ -226,8 +289,9 @@ def _exit_if_incidents(report: runner.RunReport) -> None:
 
 
 def _print_run(loaded: settings.Settings, report: runner.RunReport, as_json: bool) -> None:
-    for path in report.unknown:
-        say(f"Left untouched: {path} belongs to no registered partner.")
+    with db.session_scope(loaded.database_url, write=False) as session:
+        for sentence in partners.untouched(loaded, session, report.unknown):
+            say(sentence)
     for number in report.retrying:
         say(f"Flow {number} failed for a transient reason; it will be taken again shortly.")
     for number in report.incidents:
@@ -247,15 +311,23 @@ def _print_run(loaded: settings.Settings, report: runner.RunReport, as_json: boo
         return
     for row in rows:
         row["outputs"] = "\n".join(row["outputs"])
-        if row["why"] and len(row["why"]) > 90:
-            row["why"] = row["why"][:89] + "…"
-    columns = ["number", "partner", "file_name", "syntax", "status", "invoices", "rejected"]
+        row["content"] = _content(row)
+        lines = (row["why"] or "").splitlines()
+        row["why"] = "\n".join(line if len(line) <= 90 else line[:89] + "…" for line in lines)
+    columns = ["number", "partner", "file_name", "syntax", "status", "content"]
     title = f"{report.received} flow(s) received, {len(rows)} processed"
     render(rows, [*columns, "outputs", "why"], False, title=title)
 
 
+def _content(flow: dict[str, Any]) -> str:
+    """What a flow carried, in its own words: a status flow's lines are statuses."""
+    if flow.get("statuses") is not None:
+        return f"{flow['statuses']} status(es), {flow['refused']} refused"
+    return f"{flow['invoices']} invoice(s), {flow['rejected']} rejected"
+
+
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=INPUT_FILE)
 @click.option("--explain", is_flag=True, help="Add the reason xmlschema gives: what was expected.")
 @json_option
 @click.pass_context
@@ -292,7 +364,7 @@ def _settings_or_defaults(ctx: click.Context) -> settings.Settings:
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=INPUT_FILE)
 @click.option(
     "-o",
     "--output",
@@ -327,6 +399,9 @@ def flows_group() -> None:
     "--status", type=click.Choice([s.value for s in FlowState]), help="Only flows in this state."
 )
 @click.option("--partner", help="Only flows deposited by this partner.")
+@click.option("--since", type=DAY, help="Received on or after this day at the hub, YYYY-MM-DD.")
+@click.option("--until", type=DAY, help="Received on or before this day at the hub, YYYY-MM-DD.")
+@click.option("--newest-first", is_flag=True, help="The latest flows first.")
 @page_options("flows")
 @json_option
 @pass_settings
@@ -334,28 +409,36 @@ def flows_list(
     loaded: settings.Settings,
     status: str | None,
     partner: str | None,
+    since: Any,
+    until: Any,
+    newest_first: bool,
     limit: int,
     offset: int,
     as_json: bool,
 ) -> None:
-    """List flows, oldest first, 50 at a time."""
+    """List flows, oldest first (or --newest-first), 50 at a time; --since and --until
+    bound the day each was received in the hub's time zone, both days included."""
     with db.session_scope(loaded.database_url, write=False) as session:
-        rows = flows.list_flows(session, status=status, partner=partner, limit=limit, offset=offset)
-    columns = [
-        "number",
-        "partner",
-        "file_name",
-        "syntax",
-        "status",
-        "received_at",
-        "invoices",
-        "rejected",
-    ]
+        rows = flows.list_flows(
+            session,
+            status=status,
+            partner=partner,
+            limit=limit,
+            offset=offset,
+            since=since and since.date(),
+            until=until and until.date(),
+            zone=loaded.zone,
+            newest_first=newest_first,
+        )
+    if not as_json:
+        for row in rows:
+            row["content"] = _content(row)
+    columns = ["number", "partner", "file_name", "syntax", "status", "received_at", "content"]
     render(rows, columns, as_json)
 
 
 @flows_group.command("rerun")
-@click.argument("numbers", nargs=-1)
+@click.argument("numbers", nargs=-1, type=FLOW_NUMBER)
 @click.option(
     "--status",
     type=click.Choice([s.value for s in FlowState]),
@@ -420,11 +503,12 @@ def _progress(total: int | None, what: str) -> Iterator[Callable[[str], None] | 
 
 
 @flows_group.command("show")
-@click.argument("number")
+@click.argument("number", type=FLOW_NUMBER)
 @json_option
 @pass_settings
 def flows_show(loaded: settings.Settings, number: str, as_json: bool) -> None:
-    """Show a flow: its state, timeline, errors, invoices and outputs."""
+    """Show a flow (FL0000000042, or 42): its state, timeline, findings (each rejected,
+    warning or info), invoices and outputs."""
     with db.session_scope(loaded.database_url, write=False) as session:
         detail = flows.show_flow(session, number)
     if as_json:
@@ -437,15 +521,17 @@ def _print_flow(detail: dict[str, Any]) -> None:
     console = _console()
     console.print(
         f"[bold]{detail['number']}[/bold]  {detail['status']}  partner {detail['partner']}  "
-        f"file {detail['file_name']}  syntax {detail['syntax'] or '-'}  "
-        f"invoices {detail['invoices']} (rejected {detail['rejected']})"
+        f"file {detail['file_name']}  syntax {detail['syntax'] or '-'}  {_content(detail)}"
     )
     if detail["duplicate_of"]:
         console.print(f"duplicate of flow {detail['duplicate_of']}")
     render(detail["events"], ["at", "status", "actor", "detail"], False, title="Timeline")
     if detail["errors"]:
-        columns = ["code", "invoice", "document", "line", "element", "value", "message"]
-        render(detail["errors"], columns, False, title="Errors")
+        found = [
+            {**e, "outcome": flows.SEVERITY_WORDS.get(e["severity"])} for e in detail["errors"]
+        ]
+        columns = ["outcome", "code", "invoice", "document", "line", "element", "value", "message"]
+        render(found, columns, False, title="Errors and warnings")
     if detail["invoice_list"]:
         columns = ["number", "supplier", "recipient", "status", "pivot_file"]
         render(detail["invoice_list"], columns, False, title="Invoices")
@@ -540,17 +626,28 @@ def partners_add(
     help="When `run --daemon` sends this partner its status flows (cron, 5 fields, or 6 "
     "with seconds first); '' goes back to [jobs] statuses_cron.",
 )
+@click.option(
+    "--active/--inactive",
+    default=None,
+    help="Take this partner's deposits again, or leave them in its inbox (reported).",
+)
 @sftp_options
 @pass_settings
 def partners_update(
-    loaded: settings.Settings, code: str, name: str | None, status_cron: str | None, **sftp: Any
+    loaded: settings.Settings,
+    code: str,
+    name: str | None,
+    status_cron: str | None,
+    active: bool | None,
+    **sftp: Any,
 ) -> None:
-    """Change partner CODE's name, SFTP channel or status schedule; what is not given stays
-    as it was."""
+    """Change partner CODE's name, SFTP channel, status schedule, or deactivate it (its
+    deposits are then left where they are and reported); what is not given stays as it was."""
     with db.session_scope(loaded.database_url) as session:
-        updated = partners.update(loaded, session, code, name, _channel(sftp), status_cron)
+        updated = partners.update(loaded, session, code, name, _channel(sftp), status_cron, active)
         session.commit()
-    say(f"Partner {updated['code']} updated (channel {updated['channel']}).")
+    state = "active" if updated["active"] else "inactive: its deposits are not taken"
+    say(f"Partner {updated['code']} updated (channel {updated['channel']}, {state}).")
 
 
 @partners_group.command("show")
@@ -564,7 +661,7 @@ def partners_show(loaded: settings.Settings, code: str, as_json: bool) -> None:
     if as_json:
         echo_json(shown)
         return
-    rows = [{"field": k, "value": v} for k, v in shown.items() if isinstance(v, str)]
+    rows = [{"field": k, "value": v} for k, v in shown.items() if isinstance(v, str | bool)]
     rows += [{"field": f"sftp.{k}", "value": v} for k, v in shown.get("sftp", {}).items()]
     rows += [
         {"field": f"certificate {c['kind']}", "value": f"{c['fingerprint']} {c['label'] or ''}"}
@@ -580,7 +677,7 @@ def partners_list(loaded: settings.Settings, as_json: bool) -> None:
     """List partners."""
     with db.session_scope(loaded.database_url, write=False) as session:
         rows = partners.list_partners(loaded, session)
-    render(rows, ["code", "name", "channel", "inbox", "outbox"], as_json)
+    render(rows, ["code", "name", "channel", "active", "inbox", "outbox"], as_json)
 
 
 @partners_group.group("cert", cls=EngineGroup)
@@ -664,7 +761,7 @@ def structures_group() -> None:
 
 
 @structures_group.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=INPUT_FILE)
 @pass_settings
 def structures_import(loaded: settings.Settings, file: Path) -> None:
     """Load or update structures from a CSV with columns siret,designation,active,partner
@@ -674,7 +771,7 @@ def structures_import(loaded: settings.Settings, file: Path) -> None:
 
 
 @structures_group.command("import-services")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=INPUT_FILE)
 @pass_settings
 def structures_import_services(loaded: settings.Settings, file: Path) -> None:
     """Load or update structures' services from a CSV with columns siret,code,name,active."""
@@ -682,10 +779,13 @@ def structures_import_services(loaded: settings.Settings, file: Path) -> None:
 
 
 @structures_group.command("import-engagements")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=INPUT_FILE)
 @pass_settings
 def structures_import_engagements(loaded: settings.Settings, file: Path) -> None:
-    """Load or update published commitments: siret,engagement,supplier,service_code (supplier may be empty)."""
+    """Load or update published commitments: siret,engagement,supplier,service_code
+    (supplier may be empty), optional active (false: withdrawn, invoices citing it are
+    refused). A service code the structure does not list among its services refuses the
+    file, naming the line."""
     _import(loaded, file, structures.import_engagements)
 
 
@@ -717,7 +817,10 @@ def structures_show(loaded: settings.Settings, siret: str, as_json: bool) -> Non
     render(rows, ["field", "value"], False, title=f"Structure {siret}")
     render(shown["services"], ["code", "name", "active"], False, title="Services")
     render(
-        shown["engagements"], ["engagement", "supplier", "service_code"], False, title="Engagements"
+        shown["engagements"],
+        ["engagement", "supplier", "service_code", "active"],
+        False,
+        title="Engagements",
     )
 
 
@@ -758,6 +861,8 @@ def _nine_digits(_ctx: click.Context, _param: click.Parameter, value: str | None
 @click.option(
     "--status", type=click.Choice([s.value for s in InvoiceState]), help="Current status."
 )
+@click.option("--supplier", help="Supplier identifier (its SIRET most often), exactly.")
+@click.option("--flow", type=FLOW_NUMBER, help="Brought by this flow (FL0000000042, or 42).")
 @page_options("invoices")
 @json_option
 @pass_settings
@@ -767,13 +872,17 @@ def invoices_search(
     siren: str | None,
     number: str | None,
     status: str | None,
+    supplier: str | None,
+    flow: str | None,
     limit: int,
     offset: int,
     as_json: bool,
 ) -> None:
     """List invoices matching every filter given, oldest first."""
     with db.session_scope(loaded.database_url, write=False) as session:
-        rows = invoices.search(session, sirets, siren, number, status, limit, offset)
+        rows = invoices.search(
+            session, sirets, siren, number, status, limit, offset, supplier, flow
+        )
     render(rows, INVOICE_COLUMNS, as_json)
 
 
@@ -820,7 +929,7 @@ def invoices_export(
     output: Path | None,
 ) -> None:
     """Write one CSV line per invoice matching every filter given, oldest first, streamed:
-    number, supplier, supplier_name, recipient, service_code, engagement, type_code,
+    id, number, supplier, supplier_name, recipient, service_code, engagement, type_code,
     issue_date, currency, amount_ht, amount_ttc, amount_net, status, status_code,
     status_date, flow, mandate."""
     filters = exports.Filters(structures, status, start and start.date(), end and end.date())
@@ -859,26 +968,30 @@ def _print_invoice(detail: dict[str, Any], as_json: bool) -> None:
 
 @invoices_group.command("set-status")
 @click.argument("invoice_id", type=int)
-@click.argument("status", type=click.Choice([s.value for s in InvoiceState]))
+@click.argument("status", type=InvoiceStatus())
 @click.option("--comment", help="Why, as the history will say it.")
-@click.option("--mandate", help="The mandate number (IdMandatDP), with MANDATEE and 09.")
+@click.option(
+    "--mandate", help="The mandate number (IdMandatDP): required with 08 MANDATEE; with 09 too."
+)
 @json_option
 @pass_settings
 def invoices_set_status(
     loaded: settings.Settings,
     invoice_id: int,
-    status: str,
+    status: InvoiceState,
     comment: str | None,
     mandate: str | None,
     as_json: bool,
 ) -> None:
-    """Record a status for a recipient, an accountant or a supplier (e.g. A_RECYCLER).
+    """Record STATUS, by name or code (SERVICE_FAIT or 07), for a recipient, an accountant
+    or a supplier (e.g. A_RECYCLER).
 
     The lifecycle's rules apply as to a partner's status flow: a change it does not allow
-    is refused (exit 1); 09 and 11 need a supplier known by its SIRET."""
+    is refused (exit 1); 08 MANDATEE needs --mandate (else exit 2); 09 and 11 need a
+    supplier known by its SIRET."""
     with db.session_scope(loaded.database_url) as session, outputs.committed(session):
         detail, warnings = invoices.set_status(
-            loaded, session, invoice_id, InvoiceState(status), comment, invoices.operator(), mandate
+            loaded, session, invoice_id, status, comment, invoices.operator(), mandate
         )
     for warning in warnings:
         say(f"warning: {warning}")
@@ -948,9 +1061,6 @@ def statuses_emit(loaded: settings.Settings, partner: str | None, as_json: bool)
 @main.group("stats", cls=EngineGroup)
 def stats_group() -> None:
     """Figures on the invoices the hub delivered over a period."""
-
-
-DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
 @stats_group.command("accounting")

@@ -33,6 +33,7 @@ BATCH = 1000  # invoices read, encoded and written at a time
 
 # the public columns of `invoices export --csv`, in this order; users' scripts rely on them
 COLUMNS = (
+    "id",  # the ledger's id, as `invoices show ID` and `invoices set-status ID` take it
     "number",
     "supplier",
     "supplier_name",
@@ -82,6 +83,7 @@ class Filters:
 
 
 _SELECTED = (
+    Invoice.id,
     Invoice.number,
     Invoice.supplier_id,
     Invoice.supplier_name,

@@ -5,16 +5,35 @@ The JSON keys are public contracts (issue 2): users' scripts read them.
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from . import clock
-from .errors import FlowNotFound
-from .models import Flow
-from .problems import REJECT
+from .errors import FlowNotFound, UsageError
+from .intake import flow_number
+from .models import Flow, FlowError
+from .problems import INFO, REJECT, WARNING
+from .states import Syntax
+
+# how operators read a finding's severity, in run --once and flows show
+SEVERITY_WORDS = {REJECT: "rejected", WARNING: "warning", INFO: "info"}
+NUMBER = re.compile(r"^(?:FL)?0*(\d{1,10})$", re.IGNORECASE)
+
+
+def parse_number(text: str) -> str:
+    """A flow number as operators type it: `FL0000000042`, `42`, `0042` or `fl42` are
+    all the flow `FL0000000042`."""
+    found = NUMBER.match(text.strip())
+    if found is None or len(found.group(1)) > 10:
+        raise UsageError(
+            f"{text!r} is not a flow number: FL0000000042, or its digits (42) without the "
+            "FL prefix and leading zeros."
+        )
+    return flow_number(int(found.group(1)))
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -22,6 +41,9 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def summary(flow: Flow) -> dict[str, Any]:
+    """`invoices` and `rejected` keep their meaning for scripts; a status flow's lines are
+    statuses, so it says so in `statuses` and `refused` (None for a flow of invoices)."""
+    of_statuses = flow.syntax == Syntax.STATUT
     return {
         "number": flow.number,
         "partner": flow.partner_code,
@@ -31,6 +53,8 @@ def summary(flow: Flow) -> dict[str, Any]:
         "received_at": _iso(flow.received_at),
         "invoices": flow.invoice_count,
         "rejected": flow.rejected_count,
+        "statuses": flow.invoice_count if of_statuses else None,
+        "refused": flow.rejected_count if of_statuses else None,
     }
 
 
@@ -41,8 +65,20 @@ def list_flows(
     numbers: list[str] | None = None,
     limit: int | None = None,
     offset: int = 0,
+    since: date | None = None,
+    until: date | None = None,
+    zone: tzinfo | None = None,
+    newest_first: bool = False,
 ) -> list[dict[str, Any]]:
-    query = select(Flow).order_by(Flow.id)
+    """Flows matching every filter, oldest first (or newest first); `since` and `until`
+    bound the day each was received at the hub (`zone`), both days included."""
+    if since is not None and until is not None and since > until:
+        raise UsageError(f"--since {since.isoformat()} is after --until {until.isoformat()}.")
+    query = select(Flow).order_by(Flow.id.desc() if newest_first else Flow.id)
+    if since is not None:
+        query = query.where(Flow.received_at >= _day_starts(since, zone))
+    if until is not None:
+        query = query.where(Flow.received_at < _day_starts(until + timedelta(days=1), zone))
     if status:
         query = query.where(Flow.status == status)
     if partner:
@@ -56,8 +92,26 @@ def list_flows(
     return [summary(flow) for flow in session.scalars(query)]
 
 
+def _day_starts(day: date, zone: tzinfo | None) -> datetime:
+    """When `day` begins at the hub, in UTC as the ledger stores it."""
+    return datetime.combine(day, time(), zone or UTC).astimezone(UTC)
+
+
+def why(errors: list[FlowError]) -> str | None:
+    """One line per severity found, rejections first, each labelled by what it is and
+    naming its first finding: a warning is never hidden behind an informational line."""
+    lines = []
+    for severity, word in SEVERITY_WORDS.items():
+        found = [e for e in errors if e.severity == severity]
+        if found:
+            more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
+            lines.append(f"{word} {found[0].code}{more}: {found[0].message}")
+    return "\n".join(lines) or None
+
+
 def outcomes(session: Session, numbers: list[str]) -> dict[str, dict[str, Any]]:
-    """The files each flow produced and, when something was refused, the first reason."""
+    """The files each flow produced and what was found in it: `why` (one line per
+    severity) and how many `rejections`, `warnings` and `infos`."""
     query = (
         select(Flow)
         .where(Flow.number.in_(numbers))
@@ -65,14 +119,15 @@ def outcomes(session: Session, numbers: list[str]) -> dict[str, dict[str, Any]]:
     )
     found = {}
     for flow in session.scalars(query):
-        why = None
-        if flow.errors:
-            # a rejection says more than a warning about what happened to the flow
-            first = min(flow.errors, key=lambda e: e.severity != REJECT)
-            more = f" (+{len(flow.errors) - 1} more)" if len(flow.errors) > 1 else ""
-            label = "" if first.severity == REJECT else "warning "
-            why = f"{label}{first.code}: {first.message}{more}"
-        found[flow.number] = {"outputs": [o.file_name for o in flow.outputs], "why": why}
+        counted = {
+            key: sum(e.severity == severity for e in flow.errors)
+            for key, severity in (("rejections", REJECT), ("warnings", WARNING), ("infos", INFO))
+        }
+        found[flow.number] = {
+            "outputs": [o.file_name for o in flow.outputs],
+            "why": why(flow.errors),
+            **counted,
+        }
     return found
 
 

@@ -45,7 +45,8 @@ def flow_number(flow_id: int) -> str:
 
 def receive(settings: Settings, session: Session, ready: Iterable[Path] = ()) -> IntakeResult:
     """Fetch SFTP partners' files, then take every stable file of every partner."""
-    partners = {p.code: p for p in session.scalars(select(Partner))}
+    # an inactive partner's folder is left untouched and reported, like an unknown one
+    partners = {p.code: p for p in session.scalars(select(Partner).where(Partner.active))}
     remote = [p for p in partners.values() if p.channel == "sftp"]
     session.commit()  # hold no ledger lock while waiting for files to settle
     result = IntakeResult(unknown=local.unknown_folders(settings.inbox, partners))

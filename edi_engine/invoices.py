@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from pivot_format.errors import ConversionError
 
 from . import clock, controls, redelivery, siret, statuses_in
-from .errors import RefusedError
+from .errors import RefusedError, UsageError
 from .lifecycle import operator_refusal
 from .models import Flow, InvoiceFinding
 from .models import Invoice as InvoiceRow
@@ -26,6 +26,26 @@ from .settings import Settings
 from .states import InvoiceState
 
 DEFAULT_LIMIT = 50
+# statuses an operator cannot record without the mandate number (IdMandatDP) they carry
+NEEDS_MANDATE = frozenset({InvoiceState.MANDATEE})
+
+
+def parse_status(text: str) -> InvoiceState:
+    """A status as operators write it: its name (SERVICE_FAIT, any case) or its two-digit
+    IdStatut (07, or 7)."""
+    word = text.strip()
+    if word.isdigit() and 1 <= int(word) <= len(InvoiceState):
+        return list(InvoiceState)[int(word) - 1]
+    try:
+        return InvoiceState(word.upper())
+    except ValueError:
+        known = ", ".join(f"{s.code} {s.value}" for s in InvoiceState)
+        raise UsageError(f"{text!r} is not an invoice status; one of {known}.") from None
+
+
+def named(status: InvoiceState) -> str:
+    """`08 MANDATEE`: how operators and the CR speak of a status."""
+    return f"{status.code} {status.value}"
 
 
 class InvoiceNotFound(RefusedError):
@@ -87,8 +107,12 @@ def search(
     status: str | None = None,
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
+    supplier: str | None = None,
+    flow: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Invoices matching every filter given, oldest first; several SIRETs are alternatives."""
+    """Invoices matching every filter given, oldest first; several SIRETs are alternatives.
+    `supplier` is the supplier's identifier as the invoice gives it (a SIRET most often),
+    `flow` the number of the flow that brought the invoice."""
     query = (
         select(InvoiceRow, Flow.number)
         .join(Flow, Flow.id == InvoiceRow.flow_id)
@@ -105,6 +129,10 @@ def search(
         query = query.where(InvoiceRow.number == number)
     if status:
         query = query.where(InvoiceRow.status == status)
+    if supplier:
+        query = query.where(InvoiceRow.supplier_id == supplier)
+    if flow:
+        query = query.where(Flow.number == flow)
     return [as_dict(invoice, flow) for invoice, flow in session.execute(query)]
 
 
@@ -158,6 +186,8 @@ def set_status(
 ) -> tuple[dict[str, Any], list[str]]:
     """An operator records a status for a recipient, an accountant or a supplier, under the
     rules a partner's status flow follows. Returns the invoice and any warning."""
+    if status in NEEDS_MANDATE and not (mandate or "").strip():
+        raise UsageError(f"--mandate is required for {named(status)}: the mandate number.")
     invoice = _get(session, invoice_id, lock=True)
     reason = operator_refusal(InvoiceState(invoice.status), status)
     if reason:

@@ -113,10 +113,15 @@ def update(
     name: str | None,
     channel: SftpChannel,
     status_cron: str | None = None,
+    active: bool | None = None,
 ) -> dict[str, Any]:
-    """Change a partner's name, SFTP channel or status schedule; what is not given stays
-    as it was (an empty status schedule goes back to `[jobs] statuses_cron`)."""
+    """Change a partner's name, SFTP channel, status schedule or whether it is active; what
+    is not given stays as it was (an empty status schedule goes back to `[jobs]
+    statuses_cron`). An inactive partner's deposits are not taken: they stay in its inbox
+    (or on its server) and each run reports them."""
     partner = get(session, code)
+    if active is not None:
+        partner.active = active
     if name is not None:
         partner.name = name.strip() or partner.name
     if status_cron is not None:
@@ -169,6 +174,7 @@ def describe(settings: Settings, partner: Partner) -> dict[str, Any]:
         "code": partner.code,
         "name": partner.name,
         "channel": partner.channel,
+        "active": partner.active is not False,  # a partner not yet flushed is active
         "inbox": str(settings.inbox / partner.code),
         "outbox": str(settings.outbox / partner.code),
         "created_at": clock.aware(partner.created_at).isoformat(),
@@ -194,3 +200,21 @@ def show(settings: Settings, session: Session, code: str) -> dict[str, Any]:
 
 def list_partners(settings: Settings, session: Session) -> list[dict[str, Any]]:
     return [describe(settings, p) for p in session.scalars(select(Partner).order_by(Partner.code))]
+
+
+def untouched(settings: Settings, session: Session, paths: list[Path]) -> list[str]:
+    """What an operator is told of the inbox entries a run did not take: the folder of an
+    inactive partner, when files wait in it, or an entry that belongs to no partner."""
+    inactive = set(session.scalars(select(Partner.code).where(Partner.active.is_(False))))
+    said = []
+    for path in paths:
+        if path.parent == settings.inbox and path.name in inactive:
+            waiting = sum(1 for f in path.iterdir() if f.is_file()) if path.is_dir() else 0
+            if waiting:
+                said.append(
+                    f"Left untouched: {waiting} file(s) in {path}: partner {path.name} is "
+                    f"inactive (`edi-engine partners update {path.name} --active` takes them)."
+                )
+        else:
+            said.append(f"Left untouched: {path} belongs to no registered partner.")
+    return said

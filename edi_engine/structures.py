@@ -137,14 +137,31 @@ def import_services(session: Session, path: Path) -> dict[str, int]:
 
 
 def import_engagements(session: Session, path: Path) -> dict[str, int]:
-    """Load or update published commitments (siret,engagement,supplier,service_code)."""
+    """Load or update published commitments (siret,engagement,supplier,service_code, and
+    an optional active column: a commitment withdrawn stays known, but an invoice citing
+    it is refused). The service code must be a service of the structure, when it lists
+    services (one that lists none accepts any, as the controls do)."""
     sirets = set(session.scalars(select(Structure.siret)))
+    services: dict[str, set[str]] = {}
+    for siret_of, code in session.execute(select(Service.siret, Service.code)):
+        services.setdefault(siret_of, set()).add(code)
     seen: dict[tuple[str, str, str | None], int] = {}
 
-    def row(line: int, value: dict[str, str], _header: set[str]) -> tuple[dict | None, str | None]:
+    def row(line: int, value: dict[str, str], header: set[str]) -> tuple[dict | None, str | None]:
         reason = _known_siret(sirets, value["siret"])
         if reason:
             return None, reason
+        code, known = value["service_code"], services.get(value["siret"])
+        if code and known is not None and code not in known:
+            return None, (
+                f"the service code {code!r} is not a service of the structure "
+                f"{value['siret']} (`edi-engine structures import-services` first)"
+            )
+        active = None
+        if "active" in header:
+            active, reason = _bool(value["active"], "active")
+            if reason:
+                return None, reason
         if not value["engagement"] or len(value["engagement"]) > 50:
             return (
                 None,
@@ -155,7 +172,8 @@ def import_engagements(session: Session, path: Path) -> dict[str, int]:
             return None, f"engagement {value['engagement']} already appears on line {seen[key]}"
         seen[key] = line
         fields = dict(zip(("siret", "engagement", "supplier"), key, strict=True))
-        return fields | {"service_code": value["service_code"] or None}, None
+        fields["service_code"] = code or None
+        return fields | ({} if active is None else {"active": active}), None
 
     rows = csvfile.read(path, ENGAGEMENT_COLUMNS, row)
     existing = {(e.siret, e.engagement, e.supplier): e for e in session.scalars(select(Engagement))}
@@ -220,7 +238,12 @@ def show(session: Session, number: str) -> dict[str, Any]:
     return _summary(found) | {
         "services": [{"code": s.code, "name": s.name, "active": s.active} for s in found.services],
         "engagements": [
-            {"engagement": e.engagement, "supplier": e.supplier, "service_code": e.service_code}
+            {
+                "engagement": e.engagement,
+                "supplier": e.supplier,
+                "service_code": e.service_code,
+                "active": e.active,
+            }
             for e in found.engagements
         ],
     }

@@ -101,6 +101,11 @@ CONTROLS = (
         "supplier {supplier}.",
     ),
     Control(
+        "ENGAGEMENT_INACTIVE", REJECT, ENGAGEMENT,
+        "L'engagement {value} de la structure {siret} ({name}) n'est plus actif.",
+        "The commitment {value} of the structure {siret} ({name}) is no longer active.",
+    ),
+    Control(
         "ENGAGEMENT_SERVICE_MISMATCH", WARNING, ENGAGEMENT,
         "L'engagement {value} relève du service {engagement_service}, mais la facture est "
         "adressée au service {service}.",

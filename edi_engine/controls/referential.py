@@ -38,7 +38,7 @@ class Referential:
     services: dict[tuple[str, str], bool]  # (siret, code) -> active
     with_services: set[str]  # structures that manage services
     publishing: set[str]  # structures that publish their commitments
-    _engagements: dict[tuple[str, str], list[tuple[str | None, str | None]]] = field(
+    _engagements: dict[tuple[str, str], list[tuple[str | None, str | None, bool]]] = field(
         default_factory=dict
     )
 
@@ -71,12 +71,13 @@ class Referential:
             set(publishing),
         )
 
-    def engagements(self, siret: str, number: str) -> list[tuple[str | None, str | None]]:
-        """(supplier, service code) of each commitment `number` the structure published."""
+    def engagements(self, siret: str, number: str) -> list[tuple[str | None, str | None, bool]]:
+        """(supplier, service code, active) of each commitment `number` the structure
+        published."""
         key = (siret, number)
         if key not in self._engagements:
             rows = self.session.execute(
-                select(Engagement.supplier, Engagement.service_code).where(
+                select(Engagement.supplier, Engagement.service_code, Engagement.active).where(
                     Engagement.siret == siret, Engagement.engagement == number
                 )
             )
@@ -140,11 +141,16 @@ def engagement(invoice: Invoice, to: Recipient, referential: Referential) -> lis
     if to.siret not in referential.publishing:
         return []
     supplier = invoice.supplier.identifier
-    services = [
-        s for who, s in referential.engagements(to.siret, number) if who in (None, supplier)
+    found = [
+        (s, active)
+        for who, s, active in referential.engagements(to.siret, number)
+        if who in (None, supplier)
     ]
-    if not services:
+    if not found:
         return [CATALOGUE["ENGAGEMENT_UNKNOWN"].fails(number, supplier=supplier, **structure)]
+    services = [s for s, active in found if active]
+    if not services:  # published, then withdrawn
+        return [CATALOGUE["ENGAGEMENT_INACTIVE"].fails(number, **structure)]
     if service and all(s and s != service for s in services):
         return [
             CATALOGUE["ENGAGEMENT_SERVICE_MISMATCH"].fails(

@@ -17,7 +17,7 @@ from .conftest import HAUT_VERNAY, MONTCLAIR, SUPPLIER_1, SUPPLIER_2, VALBRUNE, 
 
 # the public contract: these columns, in this order
 COLUMNS = [
-    "number", "supplier", "supplier_name", "recipient", "service_code", "engagement",
+    "id", "number", "supplier", "supplier_name", "recipient", "service_code", "engagement",
     "type_code", "issue_date", "currency", "amount_ht", "amount_ttc", "amount_net", "status",
     "status_code", "status_date", "flow", "mandate",
 ]  # fmt: skip
@@ -87,9 +87,13 @@ def test_the_header_then_one_line_per_invoice_oldest_first(exported: Home) -> No
 
     rows = _export(exported)
     assert _numbers(rows) == ALL
-    flows = {row["number"]: row["flow"] for row in _search(exported)}
+    found = {row["number"]: row for row in _search(exported)}
+    flows = {number: row["flow"] for number, row in found.items()}
     by_number = {row["number"]: row for row in rows}
+    # the id first: what `invoices show ID` and `invoices set-status ID` take
+    assert [row["id"] for row in rows] == [str(found[number]["id"]) for number in ALL]
     assert by_number["F01-2026-000101"] == {
+        "id": str(found["F01-2026-000101"]["id"]),
         "number": "F01-2026-000101",
         "supplier": "81234567600025",
         "supplier_name": "Papeteries Delorme SAS",

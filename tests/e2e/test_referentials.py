@@ -205,8 +205,14 @@ def test_services_and_engagements_are_shown_with_their_structure(
             "engagement": "EJ-VAL-2026-0412",
             "supplier": "81234567600025",
             "service_code": "SERV-SCOL",
+            "active": True,
         },
-        {"engagement": "EJ-VAL-2026-0500", "supplier": None, "service_code": None},
+        {
+            "engagement": "EJ-VAL-2026-0500",
+            "supplier": None,
+            "service_code": None,
+            "active": True,
+        },
     ]
     assert "SERV-SCOL" in home.invoke("structures", "show", "21990101400015").stdout
 

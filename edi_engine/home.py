@@ -25,7 +25,6 @@ LEGACY_LOCK = ".intake.lock"
 LEGACY_TEMP_PREFIXES = (".CR_", ".PIVOT_", ".STATUT_")
 LEGACY_TEMP_SUFFIX = ".xml.tmp"
 log = logging.getLogger(__name__)
-_ready: set[Path] = set()  # run folders this process has seen in place
 
 
 def init(directory: Path) -> tuple[settings.Settings, bool]:
@@ -37,10 +36,10 @@ def init(directory: Path) -> tuple[settings.Settings, bool]:
     target = directory / settings.CONFIG_FILE
     created = not target.exists()
     if created:
+        shutil.copyfile(config.path(config.DEFAULT_CONFIG), target)
     given = os.environ.get(URL_VARIABLE)
     if given:  # later commands, run without the variable, use this ledger too
         _record_url(target, without_password(given))
-        shutil.copyfile(config.path(config.DEFAULT_CONFIG), target)
     loaded = settings.load(directory)
     for folder in (loaded.inbox, loaded.outbox, loaded.archive):
         folder.mkdir(parents=True, exist_ok=True)
@@ -58,14 +57,11 @@ def ensure_run(loaded: settings.Settings) -> Path:
     before it existed has it from its first run, and loses then what the engine used to
     leave in partners' folders. Returns the folder for temporaries."""
     temp = temp_dir(loaded)
-    if loaded.run in _ready:
-        return temp
     if not temp.is_dir():
         temp.mkdir(parents=True, exist_ok=True)
         for leftover in _legacy_leftovers(loaded):
             leftover.unlink(missing_ok=True)
             log.info("removed %s, left in a partner's folder by an earlier version", leftover)
-    _ready.add(loaded.run)
     return temp
 
 
@@ -77,6 +73,10 @@ def _legacy_leftovers(loaded: settings.Settings) -> list[Path]:
             p
             for p in folder.iterdir()
             if p.name.startswith(LEGACY_TEMP_PREFIXES)
+            and p.name.endswith(LEGACY_TEMP_SUFFIX)
+            and p.is_file()
+        ]
+    return found
 
 
 def without_password(url: str) -> str:
@@ -109,7 +109,3 @@ def _record_url(config_file: Path, url: str) -> None:
         changed = text[: section.start(1)] + body + text[section.end(1) :]
     if changed != text:
         config_file.write_text(changed, encoding="utf-8")
-            and p.name.endswith(LEGACY_TEMP_SUFFIX)
-            and p.is_file()
-        ]
-    return found

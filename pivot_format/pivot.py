@@ -8,6 +8,12 @@ first, so every file it returns validates without per-invoice schema work.
 every other lexical form the official XSD accepts (``01`` for TypeIdentifiant, ``030``
 for ModePaiement/Code, dates with a time zone, decimals such as ``+12.0``) as the value
 the writer writes canonically.
+
+Our XSD accepts every document the official one accepts (issue 11), so the reader makes
+the checks the engine needs and the official XSD does not, each with its code: text in
+the elements the official XSD leaves untyped (``MARKUP_IN_TEXT``), a supplier country of
+two letters and a MIME type of the form type/subtype (``INVALID_FORMAT``), an attachment
+with its content (``MISSING_ELEMENT``) in base64 (``INVALID_BASE64``).
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ from datetime import date
 from lxml import etree
 
 from pivot_format.cpp import (
+    check_country,
     check_length,
     check_one_of,
     date_text,
     decimal_text,
     integer_text,
     kids,
+    missing,
     optional_text,
     parse_count,
     parse_date,
@@ -79,6 +87,12 @@ EMISSION_MODE = "flux"  # ModeEmission: the hub only ever receives invoices as d
 MAX_ATTACHMENT_NAME = 50
 
 _UNITS = etree.XPath("CPPFactures/CPPFacturePivotUnitaire")
+# the elements the official XSD leaves untyped (xs:anyType): ours too, so they may hold
+# child elements, which the engine would silently lose
+_UNTYPED = etree.XPath(
+    "Fournisseur/Identifiant | Fournisseur/RaisonSociale | Debiteur/Nom"
+    " | DonneesFacture/Lignes/Ligne/ReferenceProduit | PJ/MimeTypePJ"
+)
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _EXTENSION = re.compile(r"[A-Za-z0-9]{1,10}")
 # RFC 2045 type/subtype, optional parameters; kept equal to the pattern in our XSD
@@ -318,6 +332,7 @@ def read_invoice(element: _Element, *, max_attachment_size: int | None = None) -
 
     ``max_attachment_size`` (bytes) refuses oversized attachments before decoding them.
     """
+    _check_untyped_text(element)
     children = kids(element)
     data = required(element, children, "DonneesFacture")
     fields = kids(data)
@@ -349,13 +364,30 @@ def read_invoice(element: _Element, *, max_attachment_size: int | None = None) -
     )
 
 
+def _check_untyped_text(unit: _Element) -> None:
+    """Text only where the official XSD allows anything: markup would be lost unsaid."""
+    for element in _UNTYPED(unit):
+        child = next(element.iterchildren(tag=etree.Element), None)
+        if child is not None:
+            raise ConversionError(
+                "MARKUP_IN_TEXT",
+                f"{element.tag} is read as text, and it holds the element {child.tag}",
+                path_of(element),
+                etree.tostring(child, encoding="unicode", with_tail=False)[:80],
+            )
+
+
 def _read_supplier(element: _Element) -> Supplier:
+    identity = read_supplier_identity(element)
+    country = element.find("CodePays")  # any two characters in the XSDs; an ISO code here
+    if country is not None:
+        check_country(identity["country_code"], path_of(country))
     bank = element.find("ReferenceBancaire")
     if bank is None:
-        return Supplier(**read_supplier_identity(element))
+        return Supplier(**identity)
     account = kids(bank)
     return Supplier(
-        **read_supplier_identity(element),
+        **identity,
         iban=optional_text(account, "Compte"),
         bic=optional_text(account, "Etablissement"),
         bank_reference_type=bank.get("Type", "IBAN"),
@@ -416,13 +448,36 @@ def _read_lines(element: _Element | None) -> tuple[Line, ...]:
 
 def _read_attachment(pj: _Element, limit: int | None) -> Attachment:
     found = kids(pj)
-    content = required(pj, found, "Contenu")
-    return Attachment(  # our XSD lets white space surround the name and the MIME type
-        name=required_text(pj, found, "NomPJ").strip(),
-        mime_type=required_text(pj, found, "MimeTypePJ").strip(),
+    content = found.get("Contenu")
+    if content is None:  # optional in the XSDs, which allow an IdUnique reference instead
+        raise ConversionError(
+            "MISSING_ELEMENT",
+            "Contenu is required: the hub keeps no file an IdUnique could point to, so the "
+            "attachment must travel in the flow",
+            f"{path_of(pj)}/Contenu",
+        )
+    name = required_text(pj, found, "NomPJ").strip()
+    if not name:
+        raise missing(pj, "NomPJ")
+    return Attachment(  # the XSDs let white space surround the name and the MIME type
+        name=name,
+        mime_type=_mime_type(pj, found),
         content=_decode(content, limit),
         type_code=required_text(pj, found, "TypePJ"),
     )
+
+
+def _mime_type(pj: _Element, found: dict[str, _Element]) -> str:
+    """MimeTypePJ, untyped in the XSDs and documented as RFC 2045/2046: type/subtype."""
+    text = required_text(pj, found, "MimeTypePJ").strip()
+    if not _MIME.fullmatch(text):
+        raise ConversionError(
+            "INVALID_FORMAT",
+            "a MIME type reads type/subtype (RFC 2045), such as application/pdf",
+            path_of(found["MimeTypePJ"]),
+            text,
+        )
+    return text
 
 
 def _decode(element: _Element, limit: int | None) -> bytes:

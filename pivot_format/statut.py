@@ -7,7 +7,10 @@ and parties of the pivot (``pivot_format.cpp``).
 
 The writers write IdStatut with two digits and Horodatage with an offset. The reader
 takes every form the official XSD accepts: IdStatut is an integer there, so ``7``,
-``07`` and ``+7`` all are ``07``; a Horodatage without an offset is read as UTC.
+``07`` and ``+7`` all are ``07``; a Horodatage without an offset is read as UTC. It reads
+an invoice status whose supplier has an empty name or identifier, or a country or
+recipient that is no ISO code or SIRET, as both XSDs allow: the engine finds the invoice
+by its supplier's identifier and number, and refuses a status without them by itself.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from pivot_format.cpp import (
     path_of,
     read_debiteur,
     read_envelope,
-    read_supplier_identity,
     required,
     required_text,
     sub,
@@ -200,11 +202,7 @@ def _read_invoice_status(unit: _Element) -> InvoiceStatus:
     invoice_date = found.get("DateFacture")
     return InvoiceStatus(
         code=_two_digits(required_text(data, found, "IdStatut")),
-        supplier=Supplier(
-            **read_supplier_identity(
-                required(unit, children, "Fournisseur"), identifier_required=False
-            )
-        ),
+        supplier=_read_supplier(required(unit, children, "Fournisseur")),
         debiteur=read_debiteur(required(unit, children, "Debiteur")),
         # empty when the status names no invoice: the engine refuses that status, not the flow
         invoice_number=optional_text(found, "IdFacture") or "",
@@ -214,6 +212,17 @@ def _read_invoice_status(unit: _Element) -> InvoiceStatus:
         comment=optional_text(found, "Commentaire"),
         mandate=optional_text(found, "IdMandatDP"),
         producer_id=producer.get("Id") if producer is not None else None,
+    )
+
+
+def _read_supplier(element: _Element) -> Supplier:
+    """Fournisseur of a status: only TypeIdentifiant must have a value (an integer)."""
+    found = kids(element)
+    return Supplier(
+        identifier_type=integer_text(required_text(element, found, "TypeIdentifiant")),
+        identifier=optional_text(found, "Identifiant") or "",
+        name=optional_text(found, "RaisonSociale") or "",
+        country_code=(optional_text(found, "CodePays") or "").upper(),
     )
 
 

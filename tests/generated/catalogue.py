@@ -54,6 +54,7 @@ DEBTOR_IBAN = iban("FR", "20041010050500013M02606")
 GERMAN_VAT, BELGIAN_VAT = "DE123456788", "BE0477472701"
 SWISS_IBAN = iban("CH", "0483000000123456789")  # BBAN as the bank writes it
 SERVICE_CODE = "SERVICE-ACHATS"
+TWENTY = D("20")
 
 # -- attachments ------------------------------------------------------------------------
 
@@ -80,7 +81,7 @@ BUYER = Party(
 PAYEE = Party("Affacturage Rhône SA", ids=(Id(siret("55512345", "0001"), "0009", "legal"),))
 
 
-def _lines(rate: Decimal = D("20")) -> tuple[Line, ...]:
+def _lines(rate: Decimal = TWENTY) -> tuple[Line, ...]:
     return (
         Line("1", "Ramette papier A4", D("12"), D("4.50"), rate=rate, seller_id="PAP-A4"),
         Line(
@@ -110,8 +111,8 @@ FULL = Spec(
     issue_date=date(2026, 1, 12),
     seller=SELLER,
     buyer=BUYER,
-    lines=_lines()
-    + (
+    lines=(
+        *_lines(),
         Line(
             "4",
             "Abonnement presse",
@@ -431,11 +432,11 @@ class Sample:
         for found in self.spec.buyer.ids:
             compact = found.value.replace(" ", "")
             written = found.place != "endpoint" or self.profile != MINIMUM
-            if len(compact) == 14 and compact.isdigit() and written:
-                if found.scheme in SIRET_SCHEMES or (
-                    found.scheme is None and found.place == "legal"
-                ):
-                    return compact
+            siret_scheme = found.scheme in SIRET_SCHEMES or (
+                found.scheme is None and found.place == "legal"
+            )
+            if len(compact) == 14 and compact.isdigit() and written and siret_scheme:
+                return compact
         return None
 
 

@@ -1171,7 +1171,9 @@ def jobs_group() -> None:
 @json_option
 @pass_settings
 def jobs_list(loaded: settings.Settings, as_json: bool) -> None:
-    """Each job of `run --daemon`: its schedule, last run, next run and last outcome."""
+    """Each job of `run --daemon`: its schedule, last run, next run and last outcome, times
+    in the hub's zone. A running daemon applies a changed schedule or a new partner within
+    [processing] daemon_poll_seconds; a partner that only receives invoices has no status job."""
     rows = schedule.listing(loaded)
     columns = ["job", "schedule", "last_run", "next_run", "last_outcome"]
     render(rows, columns, as_json)

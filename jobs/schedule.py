@@ -1,7 +1,9 @@
 """The daemon's scheduled jobs (issue 6): APScheduler 3 with its job store in the ledger.
 
 Each job is a thin call into edi_engine: a status flow per supplier-side partner (its own
-cron, else `[jobs] statuses_cron`), the monthly report, the retention policy. A job never
+cron, else `[jobs] statuses_cron`; none for a partner that only receives invoices), the
+monthly report, the retention policy. A running daemon looks at the ledger every poll
+(`daemon_poll_seconds`) and applies a changed schedule or a new partner then. A job never
 overlaps itself (one instance, missed runs coalesced), and every run is first claimed in
 the ledger (`job_runs`) for its fire time, so that two daemons on one database never run
 the same job twice; each job is also safe to run again (statuses are sent exactly once).
@@ -10,10 +12,11 @@ the same job twice; each job is also safe to run again (statuses are sent exactl
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -23,7 +26,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from edi_engine import clock, cron, db, jobruns, leasing, monthly, retention, statuses_out
-from edi_engine.models import FlowEvent, Partner
+from edi_engine.models import FlowEvent
 from edi_engine.settings import Settings
 
 log = logging.getLogger("edi_engine.jobs")
@@ -33,7 +36,8 @@ STATUSES = "statuses-"  # + partner code
 MONTHLY = "monthly-report"
 RETENTION = "retention"
 LOCAL = "local"  # this daemon's own housekeeping, not shared through the ledger
-SYNC_MINUTES = 5
+FULL_SYNC_SECONDS = 300  # the whole picture again (structures served, purged partners)
+ONE_TICK = timedelta(microseconds=1)
 STARTING_LOCK = 0x6564692D6A6F6273  # "edi-jobs": one daemon at a time sets the store up
 _running: Settings  # the settings of the daemon this process is, set by `start`
 
@@ -45,16 +49,14 @@ class JobDefinition:
     cron: str
 
 
-def definitions(settings: Settings, session: Session) -> list[JobDefinition]:
+def definitions(settings: Settings, partners: jobruns.Partners) -> list[JobDefinition]:
     jobs = [
         JobDefinition(
             f"{STATUSES}{code}",
             f"status flow to {code}",
-            own or settings.jobs.statuses_cron,
+            partners.crons[code] or settings.jobs.statuses_cron,
         )
-        for code, own in session.execute(
-            select(Partner.code, Partner.status_cron).order_by(Partner.code)
-        )
+        for code in partners.status_partners()
     ]
     jobs.append(JobDefinition(MONTHLY, "monthly report", settings.jobs.monthly_report_cron))
     jobs.append(JobDefinition(RETENTION, "retention policy", settings.jobs.retention_cron))
@@ -118,7 +120,7 @@ def run(settings: Settings, job_id: str, schedule: str) -> None:
 
 def start(settings: Settings) -> BackgroundScheduler:
     """A running scheduler holding exactly the jobs the settings and partners define; the
-    list is brought up to date every few minutes (a partner added, a cron changed)."""
+    list is brought up to date every poll (a partner added, a cron changed)."""
     db.migrate(settings.database_url, create=False)  # the store would make a missing ledger
     # SQLite: the store writes inside transactions that begin by reading; taking the write
     # lock at BEGIN makes a second daemon wait its turn instead of failing at once
@@ -134,12 +136,12 @@ def start(settings: Settings) -> BackgroundScheduler:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=settings.zone,
     )
+    syncing = Sync(scheduler, settings)
     with _alone(engine):
         scheduler.start(paused=True)  # creates the job store's table when it is missing
-        sync(scheduler, settings)
-    scheduler.add_job(
-        sync, "interval", args=[scheduler, settings], minutes=SYNC_MINUTES, jobstore=LOCAL
-    )
+        syncing()
+    poll = settings.processing.daemon_poll_seconds
+    scheduler.add_job(syncing, "interval", seconds=poll, jobstore=LOCAL, id="sync")
     scheduler.resume()
     return scheduler
 
@@ -161,12 +163,32 @@ def _alone(engine: Engine) -> Iterator[None]:
             connection.commit()
 
 
-def sync(scheduler: BackgroundScheduler, settings: Settings) -> None:
-    with db.session_scope(settings.database_url, write=False) as session:
-        wanted = {job.id: job for job in definitions(settings, session)}
+class Sync:
+    """Brings the scheduler's jobs in line with the ledger: cheaply every poll (the partners
+    table and the invoices recorded since), the whole picture every few minutes."""
+
+    def __init__(self, scheduler: BackgroundScheduler, settings: Settings) -> None:
+        self.scheduler, self.settings = scheduler, settings
+        self.partners: jobruns.Partners | None = None
+        self.full_at = 0.0
+
+    def __call__(self) -> None:
+        full = self.partners is None or time.monotonic() - self.full_at >= FULL_SYNC_SECONDS
+        with db.session_scope(self.settings.database_url, write=False) as session:
+            if full or self.partners is None:
+                self.partners, self.full_at = jobruns.read_partners(session), time.monotonic()
+            else:
+                self.partners = jobruns.refresh_partners(session, self.partners)
+        if full or self.partners.changed:
+            apply(self.scheduler, self.settings, definitions(self.settings, self.partners))
+
+
+def apply(scheduler: BackgroundScheduler, settings: Settings, jobs: list[JobDefinition]) -> None:
+    wanted = {job.id: job for job in jobs}
     for job in scheduler.get_jobs(jobstore="default"):
         if job.id not in wanted:
             job.remove()  # a partner removed, or a job of an older version
+            log.info("job %s removed", job.id, extra={"job": job.id})
     for job in wanted.values():
         current = scheduler.get_job(job.id, jobstore="default")
         if current is not None and tuple(current.args) == (job.id, job.cron):
@@ -180,25 +202,28 @@ def sync(scheduler: BackgroundScheduler, settings: Settings) -> None:
             jobstore="default",
             replace_existing=True,
         )
+        log.info("job %s scheduled: %s", job.id, job.cron, extra={"job": job.id})
 
 
 def listing(settings: Settings) -> list[dict[str, object]]:
     """Each job: its schedule, last run, next run and last outcome (`jobs list`)."""
     now = clock.now()
     with db.session_scope(settings.database_url, write=False) as session:
-        wanted = definitions(settings, session)
+        wanted = definitions(settings, jobruns.read_partners(session))
         last = jobruns.latest(session)
     rows = [_processing(settings)]
     for job in wanted:
         run = last.get(job.id)
-        upcoming = cron.trigger(job.cron, settings.zone).get_next_fire_time(None, now)
+        # a fire time already claimed is not the next one, even in its own second
+        after = max(now, clock.aware(run.scheduled_for) + ONE_TICK) if run else now
+        upcoming = cron.trigger(job.cron, settings.zone).get_next_fire_time(None, after)
         rows.append(
             {
                 "job": job.id,
                 "description": job.description,
                 "schedule": job.cron,
-                "last_run": clock.aware(run.started_at).isoformat() if run else None,
-                "next_run": upcoming.isoformat() if upcoming else None,
+                "last_run": _at_hub(settings, run.started_at if run else None),
+                "next_run": _at_hub(settings, upcoming),
                 "last_outcome": (run.outcome or "running") if run else None,
             }
         )
@@ -215,7 +240,15 @@ def _processing(settings: Settings) -> dict[str, object]:
         "job": "process",
         "description": "pick up and process flows",
         "schedule": f"continuous (inotify, full scan every {settings.processing.daemon_poll_seconds:g}s)",
-        "last_run": clock.aware(last[0]).isoformat() if last else None,
+        "last_run": _at_hub(settings, last[0] if last else None),
         "next_run": None,
         "last_outcome": f"ok: last flow {last[1]}" if last else None,
     }
+
+
+def _at_hub(settings: Settings, moment: datetime | None) -> str | None:
+    """Every time of `jobs list` in the hub's zone, ISO 8601 with its offset: a last run
+    (stored in UTC) and a next run side by side read alike."""
+    if moment is None:
+        return None
+    return clock.aware(moment).astimezone(settings.zone).isoformat(timespec="seconds")

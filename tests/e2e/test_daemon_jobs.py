@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from .conftest import SUPPLIER_1, Home
+from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_2, Home
 
 EVERY_TWO_SECONDS = "*/2 * * * * *"
 
@@ -104,3 +105,36 @@ def test_two_daemons_send_each_status_once_and_stop_on_sigterm(
     assert all(
         row["last_outcome"] is None or not row["last_outcome"].startswith("failed") for row in runs
     )
+
+
+def _runs_of(home: Home, job: str) -> int:
+    """Runs of the job the ledger has recorded (the daemon's own account of its work)."""
+    ledger = sqlite3.connect(home.path / "ledger.db", timeout=30)
+    try:
+        return ledger.execute("select count(*) from job_runs where job_id = ?", (job,)).fetchone()[
+            0
+        ]
+    finally:
+        ledger.close()
+
+
+def test_a_running_daemon_applies_a_changed_schedule_and_a_new_partner_at_once(
+    home: Home, daemons: Callable[[], subprocess.Popen]
+) -> None:
+    home.drop(SUPPLIER_1, "facture.xml", sample="ubl-invoice.xml")
+    home.run()  # FOUR01 has statuses to receive, on a schedule that will not fire for months
+    home.invoke("partners", "update", SUPPLIER_1, "--status-cron", "0 0 1 1 *")
+    daemon = daemons()
+    _wait_for(lambda: _runs_of(home, f"statuses-{SUPPLIER_2}") > 0)  # its jobs are running
+    assert _runs_of(home, f"statuses-{SUPPLIER_1}") == 0
+
+    home.invoke("partners", "update", SUPPLIER_1, "--status-cron", EVERY_TWO_SECONDS)
+    # before issue 11 the daemon looked again after 5 minutes: these waits would time out
+    _wait_for(lambda: bool(_status_flows(home)))
+    home.invoke("partners", "add", "FOUR03", "--name", "A supplier added meanwhile")
+    _wait_for(lambda: _runs_of(home, "statuses-FOUR03") > 0)
+
+    daemon.send_signal(signal.SIGTERM)
+    _, errors = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, errors
+    assert _runs_of(home, f"statuses-{RECIPIENT}") == 0  # it only receives invoices

@@ -131,3 +131,33 @@ def test_cron_weekdays_count_from_sunday_as_in_crontab() -> None:
         assert fire == datetime(2026, 11, 29, 6, 0, tzinfo=zone), sunday
     assert cron.weekdays("*/2") == "sun,tue,thu,sat"
     assert "goes backwards" in cron.problem("0 6 * * 5-1")
+
+
+def test_jobs_list_gives_last_and_next_runs_in_the_hubs_time_zone(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _at(monkeypatch, NOVEMBER)  # 09:00 UTC, 10:00 in Paris
+    home.drop(SUPPLIER_1, "a.xml", sample="ubl-invoice.xml")
+    home.run()
+    schedule.run(load(home.path), f"{schedule.STATUSES}{SUPPLIER_1}", "0 * * * *")
+
+    jobs = _jobs(home)
+
+    statuses = jobs[f"{schedule.STATUSES}{SUPPLIER_1}"]
+    assert statuses["last_run"] == "2026-11-10T10:00:00+01:00"
+    assert statuses["next_run"] == "2026-11-10T11:00:00+01:00"
+    assert jobs["process"]["last_run"] == "2026-11-10T10:00:00+01:00"
+    assert jobs[schedule.MONTHLY]["next_run"] == "2026-12-01T01:00:00+01:00"
+
+
+def test_a_partner_that_only_receives_invoices_has_no_status_job(home: Home) -> None:
+    jobs = _jobs(home)
+    assert f"{schedule.STATUSES}{SUPPLIER_1}" in jobs  # may deposit: has its job already
+    assert f"{schedule.STATUSES}{RECIPIENT}" not in jobs  # serves structures, deposits nothing
+
+    home.drop(RECIPIENT, "a.xml", sample="ubl-invoice.xml")  # it deposits an invoice after all
+    home.run()
+    (emitted,) = json.loads(home.invoke("statuses", "emit", "--json").stdout)
+
+    assert emitted["partner"] == RECIPIENT  # so statuses emit writes it one,
+    assert f"{schedule.STATUSES}{RECIPIENT}" in _jobs(home)  # and it has its job

@@ -573,8 +573,10 @@ CASES: dict[str, Case] = {
     ),
 }
 # TOTAL_VAT_LINES_MISMATCH (one line per rate), INVOICE_DUPLICATE (two deposits) and the
-# warnings ENGAGEMENT_SERVICE_MISMATCH and IBAN_INVALID have tests of their own below.
+# warnings ENGAGEMENT_SERVICE_MISMATCH and IBAN_INVALID have tests of their own below;
+# ENGAGEMENT_INACTIVE (a commitment withdrawn) is tested in test_operator_papercuts.py.
 SEPARATE = {
+    "ENGAGEMENT_INACTIVE",
     "TOTAL_VAT_SUM_MISMATCH",
     "TOTAL_VAT_LINES_MISMATCH",
     "INVOICE_DUPLICATE",

@@ -4,17 +4,20 @@ naming the key and why."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+import config
 from edi_engine import settings
 from edi_engine.controls import CATALOGUE
-from edi_engine.controls.catalogue import LOCKED, graded
+from edi_engine.controls.catalogue import LOCKED, default_severities, graded
 from edi_engine.errors import ConfigurationError
 from edi_engine.problems import REJECT, WARNING
 
 TUNABLE = sorted(set(CATALOGUE) - set(LOCKED))
+ERRORS_DOC = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 
 
 @pytest.fixture(autouse=True)
@@ -168,3 +171,21 @@ def test_findings_are_graded_as_the_hub_set_their_controls() -> None:
         ("ISSUE_DATE_AFTER_DEPOSIT", REJECT, True),  # not named: the catalogue's severity
     ]
     assert kept[0].message_fr == found[0].message_fr  # only the severity changes
+
+
+def test_the_errors_doc_gives_each_controls_default_and_whether_it_may_be_lowered() -> None:
+    rows = re.findall(
+        r"^\| `([A-Z_]+)` \| (reject|warn) \| (yes|no: [^|]+) \|", ERRORS_DOC.read_text(), re.M
+    )
+    documented = {code: (default, lowered != "yes") for code, default, lowered in rows}
+    defaults = default_severities()
+    assert documented == {code: (defaults[code], code in LOCKED) for code in CATALOGUE}
+
+
+def test_the_shipped_configuration_lists_the_guarded_controls_under_their_comment() -> None:
+    """`init` writes this file: a hub reads there which lines it may change."""
+    text = config.path(config.DEFAULT_CONFIG).read_text()
+    table = text[text.index("[controls.severity]") :].split("\n[", 1)[0]
+    free, guarded = table.split("# These protect routing and integrity")
+    assert set(re.findall(r"^([A-Z_]+) = ", guarded, re.M)) == set(LOCKED) & set(CATALOGUE)
+    assert set(re.findall(r"^([A-Z_]+) = ", free, re.M)) == set(TUNABLE)

@@ -195,9 +195,10 @@ def _referential(**flags: bool) -> Referential:
         {VALBRUNE},
         {VALBRUNE},
         _engagements={
-            (VALBRUNE, "EJ-VAL-2026-0412"): [(SUPPLIER, "SERV-SCOL")],
-            (VALBRUNE, "EJ-VAL-2026-0500"): [(None, None)],
-            (VALBRUNE, "EJ-VAL-2026-0700"): [(SUPPLIER, "SERV-TECH")],
+            (VALBRUNE, "EJ-VAL-2026-0412"): [(SUPPLIER, "SERV-SCOL", True)],
+            (VALBRUNE, "EJ-VAL-2026-0500"): [(None, None, True)],
+            (VALBRUNE, "EJ-VAL-2026-0700"): [(SUPPLIER, "SERV-TECH", True)],
+            (VALBRUNE, "EJ-VAL-2025-0099"): [(SUPPLIER, "SERV-SCOL", False)],  # withdrawn
         },
     )
 
@@ -283,6 +284,12 @@ FAILING: dict[str, tuple[dict[str, Any], dict[str, bool], dict | None, str | Non
         None,
     ),
     "ENGAGEMENT_UNKNOWN": ({"engagement_number": "EJ-NOPE"}, {}, None, "EJ-NOPE"),
+    "ENGAGEMENT_INACTIVE": (
+        {"engagement_number": "EJ-VAL-2025-0099"},
+        {},
+        None,
+        "EJ-VAL-2025-0099",
+    ),
     "ENGAGEMENT_SERVICE_MISMATCH": (
         {"engagement_number": "EJ-VAL-2026-0700"},
         {},

@@ -197,7 +197,6 @@ CONTROLS = (
 
 CATALOGUE: dict[str, Control] = {control.code: control for control in CONTROLS}
 
-
 # -- what a hub may set in [controls.severity] ----------------------------------------
 
 REJECTS, WARNS, OFF = "reject", "warn", "off"  # the values of [controls.severity]

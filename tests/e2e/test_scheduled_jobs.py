@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from edi_engine import cron, retention
+from edi_engine import cron, db, jobruns, retention
 from edi_engine.settings import load
 from jobs import schedule
 
@@ -161,3 +161,22 @@ def test_a_partner_that_only_receives_invoices_has_no_status_job(home: Home) -> 
 
     assert emitted["partner"] == RECIPIENT  # so statuses emit writes it one,
     assert f"{schedule.STATUSES}{RECIPIENT}" in _jobs(home)  # and it has its job
+
+
+def test_each_poll_sees_a_new_depositor_and_nothing_else_when_nothing_changed(
+    home: Home,
+) -> None:
+    url = load(home.path).database_url
+    with db.session_scope(url, write=False) as session:
+        known = jobruns.read_partners(session)
+        unchanged = jobruns.refresh_partners(session, known)
+    assert not unchanged.changed
+    assert RECIPIENT not in known.status_partners()
+
+    home.drop(RECIPIENT, "a.xml", sample="ubl-invoice.xml")
+    home.run()
+    with db.session_scope(url, write=False) as session:
+        seen = jobruns.refresh_partners(session, unchanged)
+
+    assert seen.changed
+    assert RECIPIENT in seen.status_partners()

@@ -217,13 +217,10 @@ class Settings:
             relative = url[len(prefix) :]
             if relative and relative != ":memory:":
                 return prefix + str(self.home / relative)
-        return url
-
-
         if self.database.password_file:
             return _with_password(url, self.home / self.database.password_file)
-def env_name(section: str, key: str) -> str:
-    return f"{ENV_PREFIX}{section}_{key}".upper()
+        return url
+
 
 def _with_password(url: str, password_file: Path) -> str:
     """The URL with the password read from its file (issue 11: never in the toml)."""
@@ -243,6 +240,9 @@ def _with_password(url: str, password_file: Path) -> str:
         raise ConfigurationError(f"database.password_file {password_file} is empty.")
     return parsed.set(password=password).render_as_string(hide_password=False)
 
+
+def env_name(section: str, key: str) -> str:
+    return f"{ENV_PREFIX}{section}_{key}".upper()
 
 
 def resolve_home(flag: str | None) -> Path:
@@ -278,10 +278,10 @@ def _check(loaded: Settings, config: Path) -> None:
         )
     _ = loaded.cii_schema  # a strict schema folder that holds no schema is refused now
     _ = loaded.zone
+    _ = loaded.database_url  # a password_file that cannot be read is refused now
     for key in ("statuses_cron", "monthly_report_cron", "retention_cron"):
         reason = cron.problem(getattr(loaded.jobs, key))
         if reason:
-    _ = loaded.database_url  # a password_file that cannot be read is refused now
             raise ConfigurationError(f"jobs.{key} ({config} or {env_name('jobs', key)}): {reason}.")
     for key in ("connect_timeout", "read_timeout"):
         if getattr(loaded.sftp, key) <= 0:

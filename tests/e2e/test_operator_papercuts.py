@@ -94,7 +94,7 @@ def test_flows_show_says_whether_each_finding_rejected_or_warned(two_delivered: 
     two_delivered.drop(SUPPLIER_1, "xsd-invalid.xml", sample="xsd-invalid.xml")
     (rejected,) = two_delivered.run()
     out = two_delivered.invoke("flows", "show", rejected["number"]).stdout
-    (line,) = [line for line in out.splitlines() if "XSD_INVALID" in line][:1]
+    line = next(line for line in out.splitlines() if "XSD_INVALID" in line)
     assert line.split("│")[1].strip() == "rejected"
 
 
@@ -169,7 +169,7 @@ def test_flows_show_and_rerun_take_a_number_without_prefix_and_zeros(
 def test_export_starts_with_the_invoice_id(two_delivered: Home) -> None:
     out = two_delivered.invoke("invoices", "export").stdout
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0])[0] == "id"
+    assert out.startswith("id,number,supplier,")
     assert {r["number"]: int(r["id"]) for r in rows} == _ids(two_delivered)
 
 

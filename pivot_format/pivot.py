@@ -371,9 +371,9 @@ def _check_untyped_text(unit: _Element) -> None:
         if child is not None:
             raise ConversionError(
                 "MARKUP_IN_TEXT",
-                f"{element.tag} is read as text, and it holds the element {child.tag}",
+                f"{element.tag} is read as text, and it holds the element <{child.tag}>",
                 path_of(element),
-                etree.tostring(child, encoding="unicode", with_tail=False)[:80],
+                "".join(element.itertext())[:80],
             )
 
 

@@ -11,12 +11,15 @@ its standard schema (``Sample.schema``); the tests check it.
 
 The API, for any test: ``SAMPLES[name].content`` (bytes), ``.root()`` (a fresh tree to
 edit), ``.spec`` (what it says), ``.expected_*`` (what a reader must find), and
-``write(spec, syntax, profile)`` for a document of one's own.
+``write(spec, syntax, profile)`` for a document of one's own. ``corpus_cases(folder)``
+adds the files of ../shared/corpus as further cases when it is there (``case_root``
+and ``case_content`` open either kind).
 """
 
 from __future__ import annotations
 
 from .catalogue import SAMPLES, Sample, samples_where, write
+from .corpus import case_content, case_root, corpus_cases, corpus_path, is_corpus
 from .spec import (
     BASIC,
     BASIC_WL,
@@ -53,7 +56,12 @@ __all__ = [
     "Sample",
     "Spec",
     "Vat",
+    "case_content",
+    "case_root",
+    "corpus_cases",
+    "corpus_path",
     "iban",
+    "is_corpus",
     "samples_where",
     "siret",
     "write",

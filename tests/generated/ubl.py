@@ -185,7 +185,7 @@ class _Writer:
             self.cbc(self.cac(item, "SellersItemIdentification"), "ID", line.seller_id)
         self.category(item, "ClassifiedTaxCategory", line.category, line.rate)
         price = self.cac(element, "Price")
-        self.amount(price, "PriceAmount", line.price)
+        self.cbc(price, "PriceAmount", format(line.price, "f"), currencyID=self.spec.currency)
         if line.base_quantity is not None:
             self.cbc(price, "BaseQuantity", format(line.base_quantity, "f"), unitCode=line.unit)
         if line.gross_price is not None:

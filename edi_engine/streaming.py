@@ -70,11 +70,13 @@ class _Checker:
         self.problems: list[Problem] = []
 
     def start_invoices(self, root: etree._Element, invoices: etree._Element) -> None:
-        self.frame = etree.Element(root.tag, root.attrib)
+        self.frame = etree.Element(root.tag, root.attrib, nsmap=root.nsmap)
         for child in root:
             if child is not invoices:
                 self.frame.append(copy.deepcopy(child))
-        self.invoices = etree.SubElement(self.frame, INVOICES, invoices.attrib)
+        self.invoices = etree.SubElement(
+            self.frame, INVOICES, invoices.attrib, nsmap=invoices.nsmap
+        )
 
     def invoice(self, element: etree._Element) -> None:
         self.count += 1

@@ -158,11 +158,6 @@ def test_run_once_integrates_the_hubs_flow(home: Home) -> None:
     _integrated(home)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="edi_engine/streaming.py validates each invoice in a frame built without the "
-    "root's namespace declarations, so xsi:type='xs:string' names an unbound prefix there",
-)
 def test_run_once_integrates_the_hubs_flow_read_as_a_stream(
     home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -18,10 +18,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('partners', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False))
-    with op.batch_alter_table('engagements', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False))
+    # a plain ADD COLUMN: a batch copy would drop `partners`, which other tables reference
+    op.add_column('partners', sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False))
+    op.add_column('engagements', sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False))
 
 
 def downgrade() -> None:

@@ -25,10 +25,13 @@ from .conftest import MONTCLAIR, RECIPIENT, SUPPLIER_2, VALBRUNE, Home
 XS = "http://www.w3.org/2001/XMLSchema"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 TYPED = ("Fournisseur/Identifiant", "Fournisseur/RaisonSociale", "Debiteur/Nom", "PJ/MimeTypePJ")
+VALID_IBAN = "FR7630006000011234567890189"
+# the real flow's IBAN: the same account with check digits that do not verify
+WRONG_IBAN = "FR7730006000011234567890189"
 PDF = base64.b64encode(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\n%%EOF\n").decode()
 
 
-def _invoice(position: int, siret: str, mime_type: str) -> str:
+def _invoice(position: int, siret: str, mime_type: str, iban: str = VALID_IBAN) -> str:
     """One CPPFacturePivotUnitaire in the hub's style: xsi:type on four elements."""
     string = 'xsi:type="xs:string"'
     return f"""
@@ -39,7 +42,7 @@ def _invoice(position: int, siret: str, mime_type: str) -> str:
         <RaisonSociale {string}>Ateliers Numériques Garnier SARL</RaisonSociale>
         <CodePays>FR</CodePays>
         <ReferenceBancaire Type="IBAN">
-          <Compte>FR7630006000011234567890189</Compte>
+          <Compte>{iban}</Compte>
           <Etablissement>AGRIFRPP</Etablissement>
         </ReferenceBancaire>
         <ModeEmission>flux</ModeEmission>
@@ -85,10 +88,11 @@ def _invoice(position: int, siret: str, mime_type: str) -> str:
     </CPPFacturePivotUnitaire>"""
 
 
-def hub_flow(*mime_types: str) -> bytes:
+def hub_flow(*mime_types: str, iban: str = VALID_IBAN) -> bytes:
     """A pivot flow with one invoice per MIME type, to Valbrune and Montclair in turn."""
     units = "".join(
-        _invoice(n, (VALBRUNE, MONTCLAIR)[n % 2], mime) for n, mime in enumerate(mime_types, 1)
+        _invoice(n, (VALBRUNE, MONTCLAIR)[n % 2], mime, iban)
+        for n, mime in enumerate(mime_types, 1)
     )
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <CPPFacturePivot xmlns:xs="{XS}" xmlns:xsi="{XSI}" Version="V2_02">
@@ -163,6 +167,27 @@ def test_run_once_integrates_the_hubs_flow_read_as_a_stream(
 ) -> None:
     monkeypatch.setenv("EDI_ENGINE_LIMITS_STREAM_BYTES", "1")
     _integrated(home)
+
+
+def test_the_real_flow_with_its_wrong_iban_is_integrated_and_the_iban_warned(
+    home: Home,
+) -> None:
+    """Issue 11's "done when": the hub's own flow, IBAN check digits wrong, is delivered."""
+    home.drop(SUPPLIER_2, "CPP-20261103-0042.xml", hub_flow(*FOUR, iban=WRONG_IBAN))
+
+    (flow,) = home.run()
+
+    assert (flow["status"], flow["invoices"], flow["rejected"]) == ("IN_INTEGRE", 4, 0)
+    shown = home.show(flow["number"])
+    assert {i["status"] for i in shown["invoice_list"]} == {"MISE_A_DISPOSITION"}
+    warned = [e for e in shown["errors"] if e["code"] == "IBAN_INVALID"]
+    assert len(warned) == 4 and {e["severity"] for e in warned} == {"warning"}
+    assert {e["value"] for e in warned} == {WRONG_IBAN}
+    (cr_name,) = [n for n in home.outbox(SUPPLIER_2) if n.startswith("CR_")]
+    cr = etree.parse(str(home.path / "outbox" / SUPPLIER_2 / cr_name)).getroot()
+    assert cr.findtext(".//IdStatut") == "90"
+    natures = [e.findtext("NatureErreur") for e in cr.iter("LigneErreurDetail")]
+    assert natures == ["Avertissement"] * 4
 
 
 def test_an_invoice_the_schemas_accept_and_the_engine_cannot_use_is_refused_alone(

@@ -221,7 +221,9 @@ def main(ctx: click.Context, home: str | None, verbose: bool, quiet: bool) -> No
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def init(directory: Path) -> None:
-    """Create a home in DIRECTORY: configuration, ledger, inbox/ and outbox/ (the partners'), archive/ and run/ (the engine's locks and temporaries).
+    """Create a home in DIRECTORY: configuration, ledger, inbox/, outbox/, archive/, run/.
+
+    inbox/ and outbox/ belong to partners; the engine's locks and temporaries live in run/.
 
     With EDI_ENGINE_DATABASE_URL set, the ledger is that database (its schema created)
     and edi-engine.toml records the URL without its password."""

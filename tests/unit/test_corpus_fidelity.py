@@ -1,19 +1,22 @@
-"""Real-world fidelity (issue 3, item 6): every EN 16931 example of ../shared/corpus.
+"""Real-world fidelity (issue 3, item 6): every generated document (tests/generated) and,
+when ../shared is beside the clone, every EN 16931 example of its public corpus.
 
-Given a French public buyer (a fixture edits the parsed tree in memory: a SIRET under
-the schemes French buyers use, and a service code where there is none), each file must
-become a pivot that the official CPPFacturePivot_V2_02.xsd accepts and that says what
-the source says: number, issue date, currency, totals, VAT breakdown, line count, and
-every attachment byte for byte. The expected values are read from the source tree with
-this file's own XPaths, never through the readers under test.
+Given a French public buyer (a fixture edits the parsed tree in memory where the buyer
+has none: a SIRET under the schemes French buyers use, and a service code where there is
+none), each file must become a pivot that our schemas/CPPFacturePivot.xsd accepts (and
+the official CPPFacturePivot_V2_02.xsd, when present) and that says what the source
+says: number, issue date, currency, totals, VAT breakdown, line count, and every
+attachment byte for byte. The expected values are read from the source tree with this
+file's own XPaths, never through the readers under test.
 
 The document totals the business controls use and the pivot does not carry (BT-106 to
-BT-114) must be read as written, and add up in every corpus file: lines = BT-106,
+BT-114) must be read as written, and add up in every file: lines = BT-106 (where there
+are lines; Factur-X MINIMUM has no BT-106, BASIC WL no lines),
 BT-106 - BT-107 + BT-108 = BT-109, breakdown = BT-110, BT-109 + BT-110 = BT-112,
 BT-112 - BT-113 + BT-114 = BT-115.
 
-As it is, no corpus buyer has a SIRET: `edi-engine convert` must refuse each file and
-say so.
+As it is, no corpus buyer has a SIRET, nor have some generated ones: `edi-engine
+convert` must refuse each of those files and say so.
 """
 
 from __future__ import annotations
@@ -29,6 +32,16 @@ from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner, Result
+from generated import (
+    PROFILES,
+    SAMPLES,
+    case_content,
+    corpus_cases,
+    corpus_path,
+    is_corpus,
+    samples_where,
+)
+from generated.corpus import CORPUS
 from lxml import etree
 
 from cli import main
@@ -54,12 +67,10 @@ CII_NS = {
     "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
 }
 
-# Parametrizing needs the names at collection time; same lookup as conftest.SHARED.
-_SHARED = Path(
-    os.environ.get("EDI_SHARED_DIR", Path(__file__).resolve().parents[2].parent / "shared")
-)
-_CORPUS = _SHARED / "corpus"
-NAMES = sorted(str(p.relative_to(_CORPUS)) for p in _CORPUS.rglob("*") if p.is_file())
+# every generated document, then every corpus file when ../shared is there
+CASES = samples_where() + corpus_cases()
+WITHOUT_BUYER_SIRET = samples_where(lambda s: s.buyer_siret is None) + corpus_cases()
+NO_LINE_PROFILES = ("cii-profile-minimum.xml", "cii-profile-basicwl.xml")
 
 
 # -- what the source says, read independently ---------------------------------------
@@ -323,27 +334,40 @@ def give_cii_buyer_a_siret(root: etree._Element) -> str:
 
 @dataclass(frozen=True)
 class Source:
-    """A corpus file, its tree given a French buyer, and what it says."""
+    """A document, its tree given a French buyer, and what it says."""
 
-    path: Path
+    path: Path  # its name (and, for a corpus file, where it is)
     content: bytes  # the file as deposited, unedited
     root: etree._Element  # edited
     read: Callable[[etree._Element], Invoice]
     facts: Facts
-    service_code: str
+    service_code: str | None
+    buyer_siret: str = BUYER_SIRET
+    generated: bool = False
 
 
-@pytest.fixture(params=NAMES)
-def source(request: pytest.FixtureRequest, corpus_dir: Path) -> Source:
-    path = corpus_dir / request.param
-    content = path.read_bytes()
+def make_source(case: str) -> Source:
+    """A generated document whose buyer has a SIRET stays as written; any other gets one."""
+    content = case_content(case)
+    path = corpus_path(case) if is_corpus(case) else Path(case)
     root = etree.fromstring(content, PARSER)
-    if root.tag == cii.ROOT_TAG:
-        service_code = give_cii_buyer_a_siret(root)
-        return Source(path, content, root, cii.read_invoice, cii_facts(root), service_code)
-    assert root.tag in (ubl.INVOICE_TAG, ubl.CREDIT_NOTE_TAG), f"{path}: unknown syntax"
-    service_code = give_ubl_buyer_a_siret(root)
-    return Source(path, content, root, ubl.read_invoice, ubl_facts(root), service_code)
+    syntax = "cii" if root.tag == cii.ROOT_TAG else "ubl"
+    assert syntax == "cii" or root.tag in (ubl.INVOICE_TAG, ubl.CREDIT_NOTE_TAG), path
+    read = cii.read_invoice if syntax == "cii" else ubl.read_invoice
+    facts = cii_facts if syntax == "cii" else ubl_facts
+    sample = None if is_corpus(case) else SAMPLES[case]
+    if sample is not None and sample.buyer_siret is not None:
+        code, buyer = sample.spec.buyer_reference, sample.buyer_siret
+        return Source(path, content, root, read, facts(root), code, buyer, generated=True)
+    give = give_cii_buyer_a_siret if syntax == "cii" else give_ubl_buyer_a_siret
+    service_code = give(root)
+    generated = sample is not None
+    return Source(path, content, root, read, facts(root), service_code, generated=generated)
+
+
+@pytest.fixture(params=CASES)
+def source(request: pytest.FixtureRequest) -> Source:
+    return make_source(request.param)
 
 
 # -- what the pivot says ------------------------------------------------------------
@@ -402,21 +426,28 @@ def convert(source: Source) -> etree._Element:
 # -- the tests ----------------------------------------------------------------------
 
 
-def test_every_corpus_file_is_checked(corpus_files: list[Path], corpus_dir: Path) -> None:
-    assert sorted(str(p.relative_to(corpus_dir)) for p in corpus_files) == NAMES
-    assert NAMES, "the corpus is empty"
+def test_every_document_is_checked() -> None:
+    """Each syntax and Factur-X profile is generated; each corpus file, when present."""
+    generated = [SAMPLES[name] for name in CASES if not is_corpus(name)]
+    assert {s.syntax for s in generated} == {"ubl", "cii"}
+    assert {s.profile for s in generated if s.syntax == "cii"} == set(PROFILES)
+    on_disk = sorted(p for p in CORPUS.rglob("*") if p.is_file()) if CORPUS.is_dir() else []
+    assert [c for c in CASES if is_corpus(c)] == [
+        "corpus/" + str(p.relative_to(CORPUS)) for p in on_disk
+    ]
 
 
 def test_buyer_siret_is_a_valid_siret() -> None:
     assert siret.is_valid(BUYER_SIRET)
 
 
-def test_pivot_validates_against_the_official_schema(
-    source: Source, official_pivot_schema: etree.XMLSchema
+def test_pivot_validates_against_our_schema_and_the_official_one(
+    source: Source, pivot_schemas: list[tuple[str, etree.XMLSchema]]
 ) -> None:
     document = convert(source)
 
-    assert official_pivot_schema.validate(document), official_pivot_schema.error_log
+    for label, schema in pivot_schemas:
+        assert schema.validate(document), (label, schema.error_log)
 
 
 def test_pivot_says_what_the_source_says(source: Source) -> None:
@@ -448,12 +479,18 @@ def test_document_totals_are_read_as_written(source: Source) -> None:
 def test_document_totals_add_up(source: Source) -> None:
     """Every corpus file's totals add up exactly as read: none is a case for the controls."""
     invoice = source.read(source.root)
-    assert invoice.line_total is not None
+    assert invoice.line_total is not None or source.generated  # Factur-X MINIMUM
+    assert invoice.lines or source.generated  # MINIMUM and BASIC WL
     vat = invoice.vat_total if invoice.vat_total is not None else Decimal(0)
 
-    assert invoice.line_total == sum(line.amount_ht for line in invoice.lines)
-    assert invoice.amount_ht == invoice.line_total - invoice.allowance_total + invoice.charge_total
-    assert vat == sum(v.amount for v in invoice.vat_lines)
+    if invoice.lines:
+        assert invoice.line_total == sum(line.amount_ht for line in invoice.lines)
+    if invoice.line_total is not None:
+        assert invoice.amount_ht == (
+            invoice.line_total - invoice.allowance_total + invoice.charge_total
+        )
+    if invoice.vat_lines or not source.generated:  # MINIMUM has no VAT breakdown
+        assert vat == sum(v.amount for v in invoice.vat_lines)
     assert invoice.amount_ttc == invoice.amount_ht + vat
     assert invoice.amount_net == invoice.amount_ttc - invoice.prepaid + invoice.rounding
 
@@ -462,7 +499,7 @@ def test_pivot_is_addressed_to_the_buyer_siret_and_service(source: Source) -> No
     debiteur = convert(source).find("CPPFactures/CPPFacturePivotUnitaire/Debiteur")
 
     assert debiteur.findtext("TypeIdentifiant") == "1"
-    assert debiteur.findtext("Identifiant") == BUYER_SIRET
+    assert debiteur.findtext("Identifiant") == source.buyer_siret
     assert debiteur.findtext("CodeService") == source.service_code
 
 
@@ -477,18 +514,18 @@ def test_the_deposited_document_travels_first_and_whole(source: Source) -> None:
     assert name.rpartition(".")[2] == source.path.suffix[1:]  # the extension survives
 
 
-def test_long_attachment_names_are_shortened_keeping_their_extension(corpus_dir: Path) -> None:
-    """huf_example_cii.xml embeds a PDF whose name has 52 characters."""
-    path = corpus_dir / "en16931-cii" / "huf_example_cii.xml"
-    root = etree.fromstring(path.read_bytes(), PARSER)
-    give_cii_buyer_a_siret(root)
-    source = Source(path, path.read_bytes(), root, cii.read_invoice, cii_facts(root), "")
+def test_long_attachment_names_are_shortened_keeping_their_extension() -> None:
+    """An embedded PDF whose name has 54 characters, four more than NomPJ allows."""
+    source = make_source("cii-prepaid-rounding.xml")
+    binary = source.root.find(".//{*}AttachmentBinaryObject")
+    binary.set("mimeCode", "application/pdf")
+    binary.set("filename", "843312_2026-01-31_FR_RELEVE-DE-CONSOMMATION-000001.pdf")
 
     names = [pj.findtext("NomPJ") for pj in convert(source).iter("PJ")]
 
     assert names == [
-        "huf_example_cii.xml",
-        "843312_2021-09-30_HU_E-INVOICE_21-620198615-00.pdf",
+        "cii-prepaid-rounding.xml",
+        "843312_2026-01-31_FR_RELEVE-DE-CONSOMMATION-00.pdf",
     ]
     assert len(names[1]) == pivot.MAX_ATTACHMENT_NAME
 
@@ -511,11 +548,14 @@ def run_convert(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[Pa
     return run
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_corpus_file_as_deposited_is_refused_for_its_buyer(
-    name: str, corpus_dir: Path, run_convert: Callable[[Path], Result]
+@pytest.mark.parametrize("name", WITHOUT_BUYER_SIRET)
+def test_file_without_buyer_siret_as_deposited_is_refused_for_its_buyer(
+    name: str, tmp_path: Path, run_convert: Callable[[Path], Result]
 ) -> None:
-    result = run_convert(corpus_dir / name)
+    deposited = tmp_path / Path(name).name
+    deposited.write_bytes(case_content(name))
+
+    result = run_convert(deposited)
 
     assert result.exit_code == 1, result.output
     assert "buyer" in result.stderr
@@ -523,13 +563,27 @@ def test_corpus_file_as_deposited_is_refused_for_its_buyer(
     assert result.stdout == ""
 
 
+# The engine checks CII against Factur-X EXTENDED, whose schema wants at least one line:
+# MINIMUM and BASIC WL documents are refused as XSD_INVALID (edi_engine/validation.py
+# should take the schema of the profile the guideline names). Strict: fixed, it fails.
+_NO_LINES_REFUSED = pytest.mark.xfail(
+    strict=True, reason="the engine validates every CII against EXTENDED, which wants lines"
+)
+ENGINE_CASES = [
+    pytest.param(case, marks=_NO_LINES_REFUSED) if case in NO_LINE_PROFILES else case
+    for case in CASES
+]
+
+
+@pytest.mark.parametrize("case", ENGINE_CASES)
 def test_edited_file_is_delivered_by_the_engine(
-    source: Source,
+    case: str,
     tmp_path: Path,
     run_convert: Callable[[Path], Result],
-    official_pivot_schema: etree.XMLSchema,
+    pivot_schemas: list[tuple[str, etree.XMLSchema]],
 ) -> None:
     """The edited source is still a valid document the engine takes end to end."""
+    source = make_source(case)
     edited = tmp_path / source.path.name
     edited.write_bytes(etree.tostring(source.root, xml_declaration=True, encoding="UTF-8"))
 
@@ -537,7 +591,8 @@ def test_edited_file_is_delivered_by_the_engine(
 
     assert result.exit_code == 0, result.stderr
     document = etree.fromstring(result.stdout_bytes)
-    assert official_pivot_schema.validate(document), official_pivot_schema.error_log
+    for label, schema in pivot_schemas:
+        assert schema.validate(document), (label, schema.error_log)
     assert exactly(pivot_facts(document)) == exactly(source.facts)
 
 
@@ -554,9 +609,9 @@ class _EmptyLedger:
 def test_edited_file_passes_every_business_control(source: Source) -> None:
     """Official examples are consistent invoices: none of the hub's controls may refuse
     one (EN 16931's own margins included, e.g. VAT amounts within one currency unit)."""
-    buyer = Recipient(BUYER_SIRET, "Structure publique", True, "DEST01")
+    buyer = Recipient(source.buyer_siret, "Structure publique", True, "DEST01")
     reception = Reception(
-        Referential(None, {BUYER_SIRET: buyer}, {}, set(), set()),  # type: ignore[arg-type]
+        Referential(None, {source.buyer_siret: buyer}, {}, set(), set()),  # type: ignore[arg-type]
         Duplicates(_EmptyLedger()),  # type: ignore[arg-type]
         "FL0000000001",
         deposit_date=date(2100, 1, 1),

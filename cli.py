@@ -1,4 +1,4 @@
-"""`edi-engine`: parses, calls one edi_engine function, renders (ARCHITECTURE §8).
+"""`edi-engine`: parses, calls one edi_engine function, renders (README.md#commands).
 
 Exit status: 0 done, 1 refused by a rule, 2 usage error, 3 the engine failed.
 Data goes to stdout (a table, or JSON with --json); messages go to stderr.

@@ -1,6 +1,6 @@
 """Local folders: find stable files in inboxes, write outputs atomically.
 
-Knows files and partners' folders, not invoices (ARCHITECTURE §7).
+Knows files and partners' folders, not invoices (docs/architecture.md#layout-of-the-code).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ class InboxWatcher:
     """Collects the files closed or moved into the watched folders.
 
     A queue overflow loses events: the daemon's periodic full scan still finds the files
-    (ARCHITECTURE §3), so an overflow only costs a little delay."""
+    (docs/architecture.md#the-road-of-a-flow), so an overflow only costs a little delay."""
 
     MASK = pyinotify.IN_CLOSE_WRITE | pyinotify.IN_MOVED_TO
 

@@ -1,7 +1,7 @@
 """The archive: every original, stored once by content hash and fsynced.
 
 Content addressing makes a re-delivered file cost no space and gives the duplicate
-check its key (ARCHITECTURE §9).
+check its key (docs/architecture.md#data-safety).
 """
 
 from __future__ import annotations

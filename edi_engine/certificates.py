@@ -3,7 +3,7 @@
 Pure functions on bytes: no database, no settings. ``parse`` reads what a partner sent
 (an ``authorized_keys``-style file, an RFC 4716 public key, PEM or DER certificates)
 into frozen ``Certificate`` values; the referential stores them and enforces
-"one fingerprint, one partner" (ARCHITECTURE §2, §6) with ``duplicates``.
+"one fingerprint, one partner" (docs/architecture.md#words, docs/architecture.md#business-controls) with ``duplicates``.
 
 A private key sent by mistake is refused without ever echoing a byte of it (§9), and
 no refusal quotes the refused line: only its number and what is wrong with it.
@@ -515,7 +515,7 @@ def _refused(source: str, where: str, what: str) -> CertificateRefused:
 
 
 def _private(source: str, where: str, kind: str) -> CertificateRefused:
-    # never the content: only where it is and what it is (ARCHITECTURE §9)
+    # never the content: only where it is and what it is (docs/architecture.md#data-safety)
     return _refused(
         source,
         where,

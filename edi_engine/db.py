@@ -32,7 +32,7 @@ IMMEDIATE = "edi_engine_immediate"  # execution option of the engine that writes
 
 
 def shown(url: str) -> str:
-    """A URL fit for messages and logs: never its password (ARCHITECTURE §9)."""
+    """A URL fit for messages and logs: never its password (docs/architecture.md#data-safety)."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
@@ -147,7 +147,7 @@ def _sessions(url: str, write: bool) -> sessionmaker[Session]:
 
 @contextmanager
 def session_scope(url: str, write: bool = True) -> Iterator[Session]:
-    """A session whose caller commits (STYLE §10); rolled back on error, always closed.
+    """A session whose caller commits; rolled back on error, always closed.
     Commands that only read pass ``write=False`` and never wait for a writer."""
     session = _sessions(url, write)()
     try:

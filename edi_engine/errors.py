@@ -1,4 +1,4 @@
-"""One exception tree; ``cli.py`` maps it to exit codes (ARCHITECTURE §8).
+"""One exception tree; ``cli.py`` maps it to exit codes (README.md#commands).
 
 The class docstring is the default message. Errors from lxml, SQLAlchemy or the
 file system are wrapped ``from exc`` where they arise.

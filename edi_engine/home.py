@@ -1,4 +1,4 @@
-"""A home: configuration, ledger and folders in one directory (ARCHITECTURE §8)."""
+"""A home: configuration, ledger and folders in one directory (docs/architecture.md#the-home)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tell what a document is: a batch, a PDF, or which XML syntax (ARCHITECTURE §2)."""
+"""Tell what a document is: a batch, a PDF, or which XML syntax (docs/architecture.md#words)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Partners' certificates in the ledger: registered once per fingerprint, checked,
-and turned into authorized_keys lines (ARCHITECTURE §6 "Connections")."""
+and turned into authorized_keys lines (docs/architecture.md#business-controls "Connections")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The one place that leases flows (STYLE §6): work is leased, never locked forever.
+"""The one place that leases flows: work is leased, never locked forever.
 
 A flow leased by a worker that died is taken again once its lease has expired, and
 the event says so. On PostgreSQL, ``SKIP LOCKED`` lets several workers lease at once.

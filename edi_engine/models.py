@@ -79,7 +79,7 @@ class Structure(Base):
     active: Mapped[bool] = mapped_column(Boolean)
     partner_code: Mapped[str] = mapped_column(ForeignKey("partners.code"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # what the structure requires on its invoices (ARCHITECTURE §6)
+    # what the structure requires on its invoices (docs/architecture.md#business-controls)
     engagement_required: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )

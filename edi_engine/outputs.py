@@ -1,5 +1,5 @@
 """Files the engine writes: named deterministically, checked against our schemas,
-written atomically, recorded in the ledger (ARCHITECTURE §8, §9)."""
+written atomically, recorded in the ledger (docs/architecture.md#pivot, docs/architecture.md#data-safety)."""
 
 from __future__ import annotations
 

@@ -80,7 +80,7 @@ def read_one(
 
 
 def _attachments_problem(invoice: Invoice, limits: LimitSettings) -> Problem | None:
-    """ARCHITECTURE §9: attachments are bounded one by one and per invoice (configurable)."""
+    """docs/architecture.md#data-safety: attachments are bounded one by one and per invoice (configurable)."""
     total = 0
     for attachment in invoice.attachments:
         size = len(attachment.content)

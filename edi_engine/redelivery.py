@@ -1,4 +1,4 @@
-"""An invoice delivered again (ARCHITECTURE §5): re-addressed after A_RECYCLER (Renvoi
+"""An invoice delivered again (docs/architecture.md#the-invoice-lifecycle): re-addressed after A_RECYCLER (Renvoi
 `Recyclée`), or completed by its supplier after SUSPENDUE (Renvoi `Complétée`). The new
 pivot is built from the archived original, never from a copy, and gets the next
 `PIVOT_<partner>_<flow>_<n>.xml` name of its flow: the first delivery's pivot stays."""
@@ -109,7 +109,7 @@ def _as_routed(
 
 
 def next_name(session: Session, flow: Flow, partner: str) -> str:
-    """`PIVOT_<partner>_<flow>_<n>.xml` (ARCHITECTURE §8) with an n no pivot of the flow
+    """`PIVOT_<partner>_<flow>_<n>.xml` (docs/architecture.md#pivot) with an n no pivot of the flow
     has used."""
     names = session.scalars(
         select(Output.file_name).where(Output.flow_id == flow.id, Output.kind == outputs.PIVOT)

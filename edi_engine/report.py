@@ -1,4 +1,4 @@
-"""The integration report (CR) answering each deposited flow (ARCHITECTURE §4)."""
+"""The integration report (CR) answering each deposited flow (docs/architecture.md#flow-states)."""
 
 from __future__ import annotations
 

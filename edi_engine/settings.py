@@ -1,4 +1,4 @@
-"""The one place that reads configuration (ARCHITECTURE §7, STYLE §11).
+"""The one place that reads configuration (docs/architecture.md#layout-of-the-code).
 
 Precedence: command-line flag (the home), then ``EDI_ENGINE_<SECTION>_<KEY>``
 environment variables, then the home's ``edi-engine.toml``, then the defaults below.

@@ -1,4 +1,4 @@
-"""Explicit states of flows and invoices (ARCHITECTURE §4 and §5)."""
+"""Explicit states of flows and invoices (docs/architecture.md#flow-states, docs/architecture.md#the-invoice-lifecycle)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class InvoiceState(StrEnum):
 
 
 class Syntax(StrEnum):
-    """Flow syntaxes, named as Chorus Pro names them (ARCHITECTURE §2)."""
+    """Flow syntaxes, named as Chorus Pro names them (docs/architecture.md#words)."""
 
     UBL = "IN_DP_E1_UBL_INVOICE"
     CII = "IN_DP_E1_CII_16B"

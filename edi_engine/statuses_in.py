@@ -1,4 +1,4 @@
-"""Statuses returned by recipients and their accountant (issue 6, ARCHITECTURE §5).
+"""Statuses returned by recipients and their accountant (issue 6, docs/architecture.md#the-invoice-lifecycle).
 
 Each status of an inbound `CPPFactureStatuts` is matched to one delivered invoice (supplier
 identifier, invoice number, and the year of `DateFacture` when given) and applied only if

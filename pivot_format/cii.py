@@ -1,4 +1,4 @@
-"""UN/CEFACT CII D16B, every Factur-X profile -> invoice model (MAPPING.md, CII column).
+"""UN/CEFACT CII D16B, every Factur-X profile -> invoice model (docs/mapping.md, CII column).
 
 MINIMUM and BASIC WL carry no lines, MINIMUM no VAT breakdown either: what is absent
 stays empty, and only what the pivot cannot do without is refused. Only where each

@@ -1,6 +1,6 @@
 """The invoice model every reader produces and every writer consumes.
 
-Frozen dataclasses so that layers pass values, not live objects (STYLE §8).
+Frozen dataclasses so that layers pass values, not live objects.
 Amounts are ``Decimal`` exactly as the source wrote them (scale kept), dates are
 ``datetime.date``. Field names follow the pivot's own vocabulary where it has one.
 """
@@ -14,7 +14,7 @@ from decimal import Decimal
 INVOICE = "380"
 CREDIT_NOTE = "381"
 
-# TypeIdentifiant of Fournisseur (MAPPING.md)
+# TypeIdentifiant of Fournisseur (docs/mapping.md)
 ID_SIRET = "1"
 ID_EU_VAT = "2"
 ID_OUTSIDE_EU = "3"

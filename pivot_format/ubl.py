@@ -1,4 +1,4 @@
-"""UBL 2.1 Invoice or CreditNote -> invoice model (MAPPING.md, UBL column).
+"""UBL 2.1 Invoice or CreditNote -> invoice model (docs/mapping.md, UBL column).
 
 Only where each business term sits is known here; what it means for the pivot is
 decided in ``_common``, and how paths are compiled and read fast in ``_paths``.

@@ -1,4 +1,4 @@
-"""The hub's business controls, one entry each (ARCHITECTURE §6).
+"""The hub's business controls, one entry each (docs/architecture.md#business-controls).
 
 A code is a public contract: suppliers' and operators' scripts match on it. Each message
 exists in French (the hub's language, first in the CR) and English, and names the element

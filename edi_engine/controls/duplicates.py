@@ -1,4 +1,4 @@
-"""An invoice is unique by supplier identifier, number and year of issue (ARCHITECTURE §6)."""
+"""An invoice is unique by supplier identifier, number and year of issue (docs/architecture.md#business-controls)."""
 
 from __future__ import annotations
 

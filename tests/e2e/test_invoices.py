@@ -166,7 +166,7 @@ def test_options_left_out_keep_their_values_and_empty_ones_clear_them(delivered:
     assert (shown["recipient"], shown["service_code"], shown["engagement"]) == (
         MONTCLAIR, None, "EJ-VAL-2026-0412",
     )  # fmt: skip
-    # the flow had one invoice: the recycled pivot is its second (ARCHITECTURE §8 names)
+    # the flow had one invoice: the recycled pivot is its second (docs/architecture.md#pivot names)
     assert shown["pivot_file"] == "PIVOT_DEST01_FL0000000001_2.xml"
 
 

@@ -1,5 +1,5 @@
-"""The ledger on PostgreSQL with several workers (ARCHITECTURE: "PostgreSQL and several
-workers when one machine is not enough"), against the server on 127.0.0.1:5432 (database
+"""The ledger on PostgreSQL with several workers (README, "Several workers on
+PostgreSQL"), against the server on 127.0.0.1:5432 (database
 `test`, user postgres, trust): each test gets a database of its own, dropped afterwards.
 Without that server the tests skip and say why."""
 

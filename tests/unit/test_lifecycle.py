@@ -1,4 +1,4 @@
-"""The lifecycle of ARCHITECTURE §5: what may follow what, and who may set it."""
+"""The lifecycle of docs/architecture.md#the-invoice-lifecycle: what may follow what, and who may set it."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ exactly too, an absent allowance, charge, prepaid or rounding total as ``Decimal
 the pivot has no place for them, so they are not expected from it.
 
 The documents are written by ``invoice_documents`` (test code), each value where
-../shared/MAPPING.md says the reader takes it from.
+docs/mapping.md says the reader takes it from.
 """
 
 from __future__ import annotations

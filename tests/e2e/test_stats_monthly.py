@@ -299,4 +299,8 @@ def test_without_matplotlib_the_chart_asks_for_it(
 def test_usage_errors_name_the_option(home: Home, args: list[str], names: str) -> None:
     result = home.invoke("stats", "monthly", *args, code=2)
     assert names in result.stderr
-    assert result.stdout == ""
+    if "--json" in args:  # a script asking for JSON is told why in JSON too
+        assert json.loads(result.stdout)["error"] == "usage_error"
+        assert names in json.loads(result.stdout)["message"]
+    else:
+        assert result.stdout == ""

@@ -21,6 +21,7 @@ import click
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 import jobs.daemon
 from edi_engine import (
@@ -194,8 +195,8 @@ def render(
     table = Table(title=title or None, show_lines=False)
     for column in columns:
         table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    for row in rows:  # Text: a partner's value is shown as written, never read as markup
+        table.add_row(*(Text("" if row.get(c) is None else str(row.get(c))) for c in columns))
     _console().print(table)
 
 
@@ -522,8 +523,11 @@ def flows_show(loaded: settings.Settings, number: str, as_json: bool) -> None:
 def _print_flow(detail: dict[str, Any]) -> None:
     console = _console()
     console.print(
-        f"[bold]{detail['number']}[/bold]  {detail['status']}  partner {detail['partner']}  "
-        f"file {detail['file_name']}  syntax {detail['syntax'] or '-'}  {_content(detail)}"
+        Text(detail["number"], style="bold"),
+        Text(
+            f" {detail['status']}  partner {detail['partner']}  file {detail['file_name']}  "
+            f"syntax {detail['syntax'] or '-'}  {_content(detail)}"
+        ),
     )
     if detail["duplicate_of"]:
         console.print(f"duplicate of flow {detail['duplicate_of']}")

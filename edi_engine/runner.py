@@ -218,11 +218,19 @@ def run_daemon(settings: Settings, on_report: Callable[[RunReport], None]) -> No
                 continue
             failures = 0
             if report.received or report.processed or report.incidents:
-                on_report(report)
+                _show(on_report, report)
             if not stop.is_set():
                 ready = watcher.wait(pause, stop.is_set)
     finally:
         watcher.close()
+
+
+def _show(on_report: Callable[[RunReport], None], report: RunReport) -> None:
+    """Showing a run never stops the daemon: what it recorded is committed already."""
+    try:
+        on_report(report)
+    except Exception:  # a display bug must not stop every partner's flows
+        log.exception("the report of a run could not be shown; the daemon goes on")
 
 
 def _inbox_folders(settings: Settings) -> list[Path]:

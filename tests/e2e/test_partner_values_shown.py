@@ -1,0 +1,31 @@
+"""What a partner writes is shown as written, never read as terminal markup.
+
+A warning now lets an invoice through with its bad IBAN, so the value lands in the
+run's table: `[/bold]` in it once made `run --once` and `flows show` fail (exit 3) and
+a daemon stop for every partner.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .conftest import SUPPLIER_1, Home
+from .test_controls import ubl
+
+MARKUP_IBAN = "FR00[/bold]12"
+MARKUP_FILE = "[red]x.xml"
+
+
+def test_markup_in_an_iban_and_a_file_name_is_shown_literally(home: Home) -> None:
+    home.drop(SUPPLIER_1, MARKUP_FILE, ubl(iban=MARKUP_IBAN))
+
+    table = home.invoke("run", "--once").stdout  # exits 0
+    assert MARKUP_FILE in table and MARKUP_IBAN in table
+
+    (flow,) = json.loads(home.invoke("flows", "list", "--json").stdout)
+    assert flow["status"] == "IN_INTEGRE"
+    shown = home.invoke("flows", "show", flow["number"]).stdout  # exits 0
+    assert f"file {MARKUP_FILE}" in shown
+    assert MARKUP_IBAN in shown
+    listed = home.invoke("flows", "list").stdout
+    assert MARKUP_FILE in listed

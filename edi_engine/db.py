@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,12 +31,24 @@ class LedgerMissing(LedgerError):
 IMMEDIATE = "edi_engine_immediate"  # execution option of the engine that writes
 
 
+# libpq also takes the password as a query parameter: `…/db?password=…`
+QUERY_SECRETS = ("password",)
+
+
+def without_secrets(url: URL) -> URL:
+    """The URL without its password, in the user part or in the query."""
+    query = {k: v for k, v in url.query.items() if k not in QUERY_SECRETS}
+    return url._replace(password=None, query=query)
+
+
 def shown(url: str) -> str:
     """A URL fit for messages and logs: never its password (docs/architecture.md#data-safety)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except ArgumentError:
         return "<an invalid database URL>"
+    query = {k: ("hidden" if k in QUERY_SECRETS else v) for k, v in parsed.query.items()}
+    return parsed._replace(query=query).render_as_string(hide_password=True)
 
 
 def describe(exc: SQLAlchemyError) -> str:

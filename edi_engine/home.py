@@ -83,16 +83,17 @@ def without_password(url: str) -> str:
     """The URL as edi-engine.toml keeps it: the password stays in the environment
     (EDI_ENGINE_DATABASE_URL, PGPASSWORD) or in [database] password_file."""
     try:
-        return make_url(url)._replace(password=None).render_as_string(hide_password=False)
+        return db.without_secrets(make_url(url)).render_as_string(hide_password=False)
     except ArgumentError as exc:
         raise UsageError(f"{URL_VARIABLE} is not a database URL: {exc}.") from exc
 
 
 def has_password(url: str) -> bool:
     try:
-        return make_url(url).password is not None
+        parsed = make_url(url)
     except ArgumentError:
         return False
+    return parsed.password is not None or any(k in parsed.query for k in db.QUERY_SECRETS)
 
 
 def _record_url(config_file: Path, url: str) -> None:

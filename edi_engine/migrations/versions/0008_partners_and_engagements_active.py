@@ -24,7 +24,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('engagements', schema=None) as batch_op:
-        batch_op.drop_column('active')
-    with op.batch_alter_table('partners', schema=None) as batch_op:
-        batch_op.drop_column('active')
+    op.drop_column('engagements', 'active')
+    op.drop_column('partners', 'active')

@@ -33,7 +33,6 @@ BATCH = 1000  # invoices read, encoded and written at a time
 
 # the public columns of `invoices export --csv`, in this order; users' scripts rely on them
 COLUMNS = (
-    "id",  # the ledger's id, as `invoices show ID` and `invoices set-status ID` take it
     "number",
     "supplier",
     "supplier_name",
@@ -51,6 +50,8 @@ COLUMNS = (
     "status_date",
     "flow",
     "mandate",
+    # added last so that scripts reading by position keep working
+    "id",  # the ledger's id, as `invoices show ID` and `invoices set-status ID` take it
 )
 
 
@@ -83,7 +84,6 @@ class Filters:
 
 
 _SELECTED = (
-    Invoice.id,
     Invoice.number,
     Invoice.supplier_id,
     Invoice.supplier_name,
@@ -101,7 +101,7 @@ _SELECTED = (
     Invoice.status_date,
     Flow.number,
     Invoice.mandate,
-    Invoice.id,  # the key of the pagination, not exported
+    Invoice.id,  # exported last, and the key of the pagination
 )
 _ISSUE_DATE = COLUMNS.index("issue_date")
 _STATUS_DATE = COLUMNS.index("status_date")

@@ -17,9 +17,9 @@ from .conftest import HAUT_VERNAY, MONTCLAIR, SUPPLIER_1, SUPPLIER_2, VALBRUNE, 
 
 # the public contract: these columns, in this order
 COLUMNS = [
-    "id", "number", "supplier", "supplier_name", "recipient", "service_code", "engagement",
+    "number", "supplier", "supplier_name", "recipient", "service_code", "engagement",
     "type_code", "issue_date", "currency", "amount_ht", "amount_ttc", "amount_net", "status",
-    "status_code", "status_date", "flow", "mandate",
+    "status_code", "status_date", "flow", "mandate", "id",
 ]  # fmt: skip
 DEPOSITED = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 CHANGED = datetime(2026, 11, 26, 14, 30, tzinfo=UTC)

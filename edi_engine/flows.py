@@ -28,7 +28,7 @@ def parse_number(text: str) -> str:
     """A flow number as operators type it: `FL0000000042`, `42`, `0042` or `fl42` are
     all the flow `FL0000000042`."""
     found = NUMBER.match(text.strip())
-    if found is None or len(found.group(1)) > 10:
+    if found is None:
         raise UsageError(
             f"{text!r} is not a flow number: FL0000000042, or its digits (42) without the "
             "FL prefix and leading zeros."

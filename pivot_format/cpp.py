@@ -390,19 +390,13 @@ def read_envelope(root: _Element) -> Envelope:
     )
 
 
-def read_supplier_identity(element: _Element, identifier_required: bool = True) -> dict[str, str]:
-    """The Supplier fields both formats carry, as keyword arguments: TypeIdentifiant is
-    an integer (``01`` is ``1``), CodePays an ISO code (``fr`` is ``FR``). A status may
-    name no identifier: the engine refuses that status alone, saying why."""
+def read_supplier_identity(element: _Element) -> dict[str, str]:
+    """A pivot's Fournisseur, as keyword arguments: TypeIdentifiant is an integer (``01``
+    is ``1``), CodePays an ISO code (``fr`` is ``FR``)."""
     children = kids(element)
-    identifier = (
-        required_text(element, children, "Identifiant")
-        if identifier_required
-        else optional_text(children, "Identifiant") or ""
-    )
     return {
         "identifier_type": integer_text(required_text(element, children, "TypeIdentifiant")),
-        "identifier": identifier,
+        "identifier": required_text(element, children, "Identifiant"),
         "name": required_text(element, children, "RaisonSociale"),
         "country_code": (optional_text(children, "CodePays") or "").upper(),
     }

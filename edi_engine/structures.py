@@ -139,8 +139,8 @@ def import_services(session: Session, path: Path) -> dict[str, int]:
 def import_engagements(session: Session, path: Path) -> dict[str, int]:
     """Load or update published commitments (siret,engagement,supplier,service_code, and
     an optional active column: a commitment withdrawn stays known, but an invoice citing
-    it is refused). The service code must be a service of the structure, when it lists
-    services (one that lists none accepts any, as the controls do)."""
+    it is refused). A service code must be one of the structure's services: an engagement
+    cannot point at a service the invoices citing it could never be addressed to."""
     sirets = set(session.scalars(select(Structure.siret)))
     services: dict[str, set[str]] = {}
     for siret_of, code in session.execute(select(Service.siret, Service.code)):
@@ -151,8 +151,8 @@ def import_engagements(session: Session, path: Path) -> dict[str, int]:
         reason = _known_siret(sirets, value["siret"])
         if reason:
             return None, reason
-        code, known = value["service_code"], services.get(value["siret"])
-        if code and known is not None and code not in known:
+        code, known = value["service_code"], services.get(value["siret"], set())
+        if code and code not in known:
             return None, (
                 f"the service code {code!r} is not a service of the structure "
                 f"{value['siret']} (`edi-engine structures import-services` first)"

@@ -271,6 +271,8 @@ def with_services(home: Home) -> None:
 
 
 def with_engagements(home: Home) -> None:
+    """The services first: an engagement names one of its structure's services."""
+    with_services(home)
     _import(home, "import-engagements", "engagements.csv", ENGAGEMENTS)
 
 

@@ -251,6 +251,19 @@ def test_an_engagement_for_a_service_the_structure_lacks_refuses_the_file(
     assert _json(home, "structures", "show", VALBRUNE)["engagements"] == []
 
 
+def test_an_engagement_naming_a_service_of_a_structure_without_services_is_refused(
+    home: Home, tmp_path: Path
+) -> None:
+    engagements = _csv(
+        tmp_path,
+        "engagements.csv",
+        f"siret,engagement,supplier,service_code\n{VALBRUNE},EJ-1,,\n{VALBRUNE},EJ-2,,SERV-SCOL\n",
+    )
+    result = home.invoke("structures", "import-engagements", engagements, code=1)
+    assert "line 3" in result.stderr and "'SERV-SCOL' is not a service" in result.stderr
+    assert _json(home, "structures", "show", VALBRUNE)["engagements"] == []
+
+
 def test_a_withdrawn_engagement_refuses_the_invoice_citing_it(home: Home, tmp_path: Path) -> None:
     home.invoke("structures", "import-services", config.path("demo/services.csv"))
     home.invoke("structures", "import-engagements", config.path("demo/engagements.csv"))

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
+import stat
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
+log = logging.getLogger(__name__)
+_group_warned: set[Path] = set()  # folders whose group a file could not take: said once
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,8 @@ def write_atomic(
     """Write under a temporary name, fsync, then rename: readers never see half a file.
 
     With ``temp_dir`` the temporary lives there, not beside the target: a partner's
-    folder never shows a file being written, nor one a crash left behind."""
+    folder never shows a file being written, nor one a crash left behind. It then takes
+    the group a file created in the target's folder would have (a setgid folder's)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if temp_dir is None:
         temp, mode = target.with_name(f".{target.name}{TEMP_SUFFIX}"), "wb"
@@ -148,6 +153,8 @@ def write_atomic(
     try:
         with open(temp, mode) as handle:
             handle.write(content)
+            if temp_dir is not None:
+                _take_folders_group(handle.fileno(), target.parent)
             if fsync:
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -163,6 +170,27 @@ def write_atomic(
         raise
     if fsync:
         fsync_dir(target.parent)
+
+
+def _take_folders_group(fd: int, folder: Path) -> None:
+    """Give a file made elsewhere the group it would have had if created in ``folder``: the
+    folder's own when it is setgid (an SFTP landing shares a group with the partner's
+    account that way), else ours. Its mode is already what creating it there would give
+    (0666 less the umask); a chown by its owner keeps it."""
+    st = folder.stat()
+    group = st.st_gid if st.st_mode & stat.S_ISGID else os.getegid()
+    if os.fstat(fd).st_gid == group:
+        return
+    try:
+        os.fchown(fd, -1, group)
+    except PermissionError:
+        if folder not in _group_warned:
+            _group_warned.add(folder)
+            log.warning(
+                "files written into %s cannot be given its group %d (this account is not a "
+                "member): they keep group %d, which the partner's account may not read",
+                folder, group, os.fstat(fd).st_gid,
+            )  # fmt: skip
 
 
 def sweep(temp_dir: Path, older_than: float) -> list[Path]:

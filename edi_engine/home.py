@@ -15,7 +15,7 @@ from sqlalchemy.exc import ArgumentError
 import config
 
 from . import db, settings
-from .errors import UsageError
+from .errors import ConfigurationError, UsageError
 
 URL_VARIABLE = settings.env_name("database", "url")
 
@@ -55,14 +55,49 @@ def temp_dir(loaded: settings.Settings) -> Path:
 def ensure_run(loaded: settings.Settings) -> Path:
     """The engine's own folder (locks, temporaries), made when missing: a home created
     before it existed has it from its first run, and loses then what the engine used to
-    leave in partners' folders. Returns the folder for temporaries."""
+    leave in partners' folders. Refuses a run/ from which outputs cannot be renamed into
+    the outbox, before anything is taken. Returns the folder for temporaries."""
     temp = temp_dir(loaded)
     if not temp.is_dir():
         temp.mkdir(parents=True, exist_ok=True)
         for leftover in _legacy_leftovers(loaded):
             leftover.unlink(missing_ok=True)
             log.info("removed %s, left in a partner's folder by an earlier version", leftover)
+    _same_file_system(loaded, temp)
     return temp
+
+
+def _same_file_system(loaded: settings.Settings, temp: Path) -> None:
+    """An output is renamed from run/tmp into outbox/<PARTNER>/: only possible within one
+    file system. A partner's folder mounted elsewhere is refused too."""
+    device = temp.stat().st_dev
+    outbox = loaded.outbox
+    folders = [outbox] if outbox.is_dir() else [_existing_parent(outbox)]
+    if outbox.is_dir():
+        folders += sorted(p for p in outbox.iterdir() if p.is_dir())
+    elsewhere = [str(f) for f in folders if f.stat().st_dev != device]
+    if not elsewhere:
+        return
+    fix = (
+        f"outputs are written in {temp} and renamed into the outbox, which works only within "
+        f"one file system. Set [paths] run (or {settings.env_name('paths', 'run')}) to a "
+        "folder on the outbox's file system"
+    )
+    if elsewhere[0] != str(folders[0]):  # the outbox is fine, a partner's folder is not
+        raise ConfigurationError(
+            f"{', '.join(elsewhere)} is on another file system than the outbox and [paths] "
+            f"run {loaded.run}: {fix}, and keep partners' folders on it too."
+        )
+    raise ConfigurationError(
+        f"[paths] run {loaded.run} is on another file system than the outbox {elsewhere[0]}: {fix}."
+    )
+
+
+def _existing_parent(path: Path) -> Path:
+    """Where a folder not made yet will be: its nearest existing parent's file system."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _legacy_leftovers(loaded: settings.Settings) -> list[Path]:

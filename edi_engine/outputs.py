@@ -25,6 +25,7 @@ PIVOT = "PIVOT"
 # Session.info key: files written in the current transaction, withdrawn if it rolls back
 WRITTEN = "edi_engine.written"
 CHANNELS = "edi_engine.channels"  # Session.info key: partner code -> channel
+TEMP_DIR = "edi_engine.temp_dir"  # Session.info key: run/tmp, checked once per session
 
 
 def withdraw(session: Session) -> list[Path]:
@@ -100,7 +101,7 @@ def deliver(
     (a flow's first attempt), which spares a query per file."""
     target = settings.outbox / partner / name
     earlier = target.read_bytes() if target.is_file() else None  # restored if rolled back
-    temp_dir = home.ensure_run(settings)  # never a temporary in the partner's folder
+    temp_dir = _temp_dir(settings, session)  # never a temporary in the partner's folder
     _write(target, content, settings.processing.fsync, temp_dir)
     session.info.setdefault(WRITTEN, []).append((target, earlier, temp_dir))
     at = clock.now()
@@ -119,11 +120,19 @@ def deliver(
     session.execute(update(Output).where(Output.id == replaced).values(flow_id=flow_id, **values))
 
 
+def _temp_dir(settings: Settings, session: Session) -> Path:
+    """run/tmp, made and checked against the outbox's file system once per session (a
+    flow writes many files; intake checked it already when the run started)."""
+    if TEMP_DIR not in session.info:
+        session.info[TEMP_DIR] = home.ensure_run(settings)
+    return session.info[TEMP_DIR]
+
+
 def _write(target: Path, content: bytes, fsync: bool, temp_dir: Path) -> None:
     try:
         local.write_atomic(target, content, fsync, temp_dir)
     except local.ElsewhereError as exc:
-        raise StorageError(
+        raise StorageError(  # a partner's folder mounted elsewhere once the run started
             f"Cannot write {target}: the engine's folder for temporaries {temp_dir} is on "
             f"another file system than the outbox, so a file cannot be renamed into place "
             f"atomically; set [paths] run (or EDI_ENGINE_PATHS_RUN) to a folder on the "

@@ -4,13 +4,16 @@ partner dropped or the hub answered, after a run, a crash and a re-run alike."""
 
 from __future__ import annotations
 
+import grp
 import io
 import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import zipfile
@@ -160,23 +163,174 @@ def test_init_creates_the_engines_own_folder(bare_home: Home) -> None:
     assert 'run = "run"' in toml
 
 
-def test_a_run_folder_on_another_file_system_is_refused_with_the_fix(
+def _second_file_system(near: Path) -> Path:
+    """A fresh folder on /dev/shm, when that is another file system than ``near``'s."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(near).st_dev:
+        pytest.skip("no second file system (/dev/shm) to put a folder on")
+    return shm / f"edi-{uuid.uuid4().hex}"
+
+
+def test_a_run_folder_on_another_file_system_is_refused_at_start_with_the_fix(
     home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    elsewhere = Path("/dev/shm") / f"edi-run-{uuid.uuid4().hex}"
-    if not Path("/dev/shm").is_dir() or os.stat("/dev/shm").st_dev == os.stat(home.path).st_dev:
-        pytest.skip("no second file system (/dev/shm) to put run/ on")
+    elsewhere = _second_file_system(home.path)
     monkeypatch.setenv("EDI_ENGINE_PATHS_RUN", str(elsewhere))
-    home.drop(SUPPLIER_1, "facture.xml", sample="ubl-invoice.xml")
+    dropped = home.drop(SUPPLIER_1, "facture.xml", sample="ubl-invoice.xml")
     try:
-        result = home.invoke("run", "--once", code=3)
+        result = home.invoke("run", "--once", code=2)  # a configuration error
         assert list((elsewhere / "tmp").iterdir()) == []
     finally:
         shutil.rmtree(elsewhere, ignore_errors=True)
 
     assert "another file system than the outbox" in result.stderr
-    assert "[paths] run" in result.stderr
-    (flow,) = json.loads(home.invoke("flows", "list", "--json").stdout)
-    assert flow["status"] == "IN_INCIDENTE"
-    assert_only_partners_files(home)
+    assert "[paths] run" in result.stderr and "EDI_ENGINE_PATHS_RUN" in result.stderr
+    assert str(elsewhere) in result.stderr and str(home.path / "outbox") in result.stderr
+    # refused before anything was taken: the file waits in its inbox, no flow exists
+    assert dropped.is_file()
+    assert json.loads(home.invoke("flows", "list", "--json").stdout) == []
     assert home.outbox(RECIPIENT) == home.outbox(SUPPLIER_1) == []
+
+
+def test_init_refuses_a_run_folder_on_another_file_system(
+    tmp_path: Path, run_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = _second_file_system(tmp_path)
+    monkeypatch.setenv("EDI_ENGINE_PATHS_RUN", str(elsewhere))
+    try:
+        result = run_cli("init", tmp_path / "home", code=2)
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
+    assert "another file system than the outbox" in result.stderr
+
+    monkeypatch.delenv("EDI_ENGINE_PATHS_RUN")  # fixed: init completes the home
+    run_cli("init", tmp_path / "home")
+    assert (tmp_path / "home" / "ledger.db").is_file()
+
+
+def test_a_partners_outbox_folder_on_another_file_system_is_refused_at_start(
+    home: Home,
+) -> None:
+    elsewhere = _second_file_system(home.path)
+    elsewhere.mkdir()
+    folder = home.path / "outbox" / RECIPIENT
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.symlink_to(elsewhere)  # as a mount there would be
+    dropped = home.drop(SUPPLIER_1, "facture.xml", sample="ubl-invoice.xml")
+    try:
+        result = home.invoke("run", "--once", code=2)
+        assert list(elsewhere.iterdir()) == []
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
+
+    assert f"{folder} is on another file system than the outbox" in result.stderr
+    assert "keep partners' folders on it" in result.stderr
+    assert dropped.is_file()
+
+
+def test_a_partners_folder_moved_elsewhere_after_the_start_fails_writing_with_the_fix(
+    tmp_path: Path,
+) -> None:
+    """The check at start cannot see a folder mounted later: writing into it says why it
+    cannot, and leaves no temporary behind (the flow then ends IN_INCIDENTE)."""
+    from connectors import local
+    from edi_engine import outputs
+
+    elsewhere = _second_file_system(tmp_path)
+    temp = tmp_path / "run" / "tmp"
+    try:
+        with pytest.raises(outputs.StorageError) as refused:
+            outputs._write(elsewhere / "CR_FOUR01_FL0000000001.xml", b"<CR/>", False, temp)
+        assert list(elsewhere.iterdir()) == [] and list(temp.iterdir()) == []
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
+    assert "another file system than the outbox" in str(refused.value)
+    assert "[paths] run" in str(refused.value)
+    assert isinstance(refused.value.__cause__, local.ElsewhereError)
+
+
+def _needs_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("changing a folder's group to one we are not in needs root")
+
+
+def test_outputs_take_the_group_of_a_setgid_partners_folder(home: Home) -> None:
+    """An SFTP landing shares a group with the partner's account through `chmod g+s`:
+    files renamed in from run/tmp get that group, as files written there would."""
+    _needs_root()
+    daemon = grp.getgrnam("daemon").gr_gid
+    for partner in (SUPPLIER_1, RECIPIENT):
+        folder = home.path / "outbox" / partner
+        os.chown(folder, -1, daemon)
+        folder.chmod(0o2770)
+    home.drop(SUPPLIER_1, "facture.xml", sample="ubl-invoice.xml")
+    umask = os.umask(0o027)
+    try:
+        (flow,) = home.run()
+    finally:
+        os.umask(umask)
+
+    assert flow["status"] == "IN_INTEGRE"
+    written = [
+        home.path / "outbox" / p / n for p in (SUPPLIER_1, RECIPIENT) for n in home.outbox(p)
+    ]
+    assert sorted(p.name for p in written) == [
+        "CR_FOUR01_FL0000000001.xml", "PIVOT_DEST01_FL0000000001_1.xml"
+    ]  # fmt: skip
+    assert {p.stat().st_gid for p in written} == {daemon}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in written} == {0o640}  # the umask's
+
+
+def test_outputs_keep_the_writers_group_in_a_plain_folder(home: Home) -> None:
+    """A setgid run/ must not lend its group: without g+s on the partner's folder, a file
+    has the writer's group, as one written in place would."""
+    _needs_root()
+    run = home.path / "run" / "tmp"
+    os.chown(run, -1, grp.getgrnam("daemon").gr_gid)
+    run.chmod(0o2775)
+    home.drop(SUPPLIER_1, "facture.xml", sample="ubl-invoice.xml")
+
+    home.run()
+
+    (cr,) = home.outbox(SUPPLIER_1)
+    assert (home.path / "outbox" / SUPPLIER_1 / cr).stat().st_gid == os.getegid()
+
+
+# an account outside the folder's group writes through run/tmp (a setgid folder gives its
+# group to a file created in it, but a chown to a group we are not in is refused)
+WRITE_AS_NOBODY = """
+import logging, os, sys
+from pathlib import Path
+from connectors import local
+os.setgroups([]); os.setgid(65534); os.setuid(65534)
+logging.basicConfig(format="%(levelname)s %(message)s")
+root = Path(sys.argv[1])
+for name in ("CR_A.xml", "CR_B.xml"):
+    local.write_atomic(root / "outbox" / name, b"<CR/>", False, root / "tmp")
+print((root / "outbox" / "CR_A.xml").stat().st_gid)
+"""
+
+
+def test_a_group_the_writer_is_not_in_is_warned_once_and_the_file_still_written() -> None:
+    _needs_root()
+    nobody = 65534
+    root = Path(tempfile.mkdtemp(prefix="edi-group-"))
+    try:
+        root.chmod(0o755)
+        os.chown(root, nobody, nobody)
+        (root / "tmp").mkdir()
+        os.chown(root / "tmp", nobody, nobody)
+        (root / "outbox").mkdir(mode=0o2775)
+        os.chown(root / "outbox", nobody, grp.getgrnam("daemon").gr_gid)
+        (root / "outbox").chmod(0o2775)
+        done = subprocess.run(
+            [sys.executable, "-c", WRITE_AS_NOBODY, str(root)],
+            cwd=REPO, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert sorted(p.name for p in (root / "outbox").iterdir()) == ["CR_A.xml", "CR_B.xml"]
+    finally:
+        shutil.rmtree(root)
+    assert done.stdout.strip() == str(nobody)
+    assert done.stderr.count("WARNING") == 1, done.stderr
+    assert "cannot be given its group" in done.stderr and "outbox" in done.stderr

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from connectors.watch import InboxWatcher
 
-from . import channels, clock, controls, db, intake, leasing, outputs, pipeline
+from . import channels, clock, controls, db, home, intake, leasing, outputs, pipeline
 from .errors import EngineError
 from .models import Flow, FlowEvent
 from .settings import Settings
@@ -200,6 +200,7 @@ def run_daemon(settings: Settings, on_report: Callable[[RunReport], None]) -> No
 
     inotify wakes the loop as soon as a file is written into an inbox; every
     ``daemon_poll_seconds`` a full scan runs anyway, for what the watch missed."""
+    home.ensure_run(settings)  # a run/ that cannot serve the outbox stops it at start
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

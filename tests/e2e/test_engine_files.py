@@ -192,6 +192,22 @@ def test_a_run_folder_on_another_file_system_is_refused_at_start_with_the_fix(
     assert home.outbox(RECIPIENT) == home.outbox(SUPPLIER_1) == []
 
 
+def test_a_daemon_with_its_run_folder_on_another_file_system_stops_at_start(
+    home: Home,
+) -> None:
+    elsewhere = _second_file_system(home.path)
+    env = {**os.environ, "EDI_ENGINE_PATHS_RUN": str(elsewhere)}
+    daemon = [sys.executable, "-m", "cli", "--home", str(home.path)]
+    try:
+        done = subprocess.run(
+            [*daemon, "run", "--daemon"], env=env, capture_output=True, text=True, timeout=60
+        )
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
+    assert done.returncode == 2, done.stderr
+    assert "another file system than the outbox" in done.stderr
+
+
 def test_init_refuses_a_run_folder_on_another_file_system(
     tmp_path: Path, run_cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,13 +14,16 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
+import config
 from connectors.sftp import SftpEndpoint
 
 SSHD = Path("/usr/sbin/sshd")
@@ -253,3 +256,60 @@ def sftp_site(sshd: SshServer, tmp_path: Path) -> SftpSite:
         return replace(base, **changes)
 
     return SftpSite(folders["in"], folders["out"], folders["done"], endpoint)
+
+
+# -- PostgreSQL: the server on 127.0.0.1:5432 (database `test`, user postgres, trust) ----
+
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
+REPO = Path(__file__).resolve().parents[2]
+SUPPLIER, RECIPIENT = "FOUR01", "DEST01"
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """The name of an empty database of this test, dropped afterwards."""
+    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432 (database test, user postgres): {exc}")
+    name = f"edi_{uuid.uuid4().hex[:12]}"
+    admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield name
+    finally:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.close()
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{pg_database}"
+
+
+@pytest.fixture
+def hub(tmp_path: Path, pg_url: str) -> Callable[..., subprocess.CompletedProcess]:
+    """A home whose ledger is the test's PostgreSQL database, driven as real processes."""
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDI_ENGINE_")}
+    env.update(
+        EDI_ENGINE_HOME=str(home),
+        EDI_ENGINE_DATABASE_URL=pg_url,
+        EDI_ENGINE_PICKUP_STABLE_SECONDS="0",
+        EDI_ENGINE_PROCESSING_FSYNC="false",
+    )
+
+    def run(*args: str, code: int = 0) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", *args], cwd=REPO, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == code, done.stderr
+        return done
+
+    run("init", str(home))
+    for code in (SUPPLIER, RECIPIENT):
+        run("partners", "add", code, "--name", code)
+    run("structures", "import", str(config.path("demo/structures.csv")))
+    run.home = home  # type: ignore[attr-defined]
+    run.env = env  # type: ignore[attr-defined]
+    return run

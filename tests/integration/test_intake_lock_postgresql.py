@@ -6,12 +6,10 @@ without it."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,11 +17,10 @@ import pytest
 import config
 from edi_engine import db, intake, settings
 
+from .conftest import PG_ADMIN, REPO, SUPPLIER
+
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 
-ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
-REPO = Path(__file__).resolve().parents[2]
-SUPPLIER, RECIPIENT = "FOUR01", "DEST01"
 # another host's intake: holds the lock until its standard input closes or it is killed
 HOLDER = """
 import sys
@@ -34,49 +31,6 @@ with db.session_scope(loaded.database_url) as session:
         print("held" if held else "skipped", flush=True)
         sys.stdin.read()
 """
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    try:
-        admin = psycopg.connect(ADMIN, autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432 (database test, user postgres): {exc}")
-    name = f"edi_{uuid.uuid4().hex[:12]}"
-    admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-        admin.close()
-
-
-@pytest.fixture
-def hub(tmp_path: Path, pg_url: str) -> Callable[..., subprocess.CompletedProcess]:
-    """A home whose ledger is the test's PostgreSQL database, driven as real processes."""
-    home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDI_ENGINE_")}
-    env.update(
-        EDI_ENGINE_HOME=str(home),
-        EDI_ENGINE_DATABASE_URL=pg_url,
-        EDI_ENGINE_PICKUP_STABLE_SECONDS="0",
-        EDI_ENGINE_PROCESSING_FSYNC="false",
-    )
-
-    def run(*args: str, code: int = 0) -> subprocess.CompletedProcess:
-        done = subprocess.run(
-            [sys.executable, "-m", "cli", *args], cwd=REPO, env=env, capture_output=True, text=True
-        )
-        assert done.returncode == code, done.stderr
-        return done
-
-    run("init", str(home))
-    for code in (SUPPLIER, RECIPIENT):
-        run("partners", "add", code, "--name", code)
-    run("structures", "import", str(config.path("demo/structures.csv")))
-    run.home = home  # type: ignore[attr-defined]
-    run.env = env  # type: ignore[attr-defined]
-    return run
 
 
 def _holder(hub: Callable[..., subprocess.CompletedProcess]) -> subprocess.Popen:
@@ -95,7 +49,7 @@ def _holder(hub: Callable[..., subprocess.CompletedProcess]) -> subprocess.Popen
 
 def _lock_holders(url: str) -> int:
     """Sessions of the test's database holding the intake's advisory lock."""
-    with psycopg.connect(ADMIN, autocommit=True) as admin:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         return admin.execute(
             "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
             "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = %s "
@@ -141,7 +95,7 @@ def test_an_intake_that_dies_releases_its_lock(
     holder.send_signal(signal.SIGKILL)
     holder.communicate(timeout=60)
     # the server ends the dead process's session (and its lock) once it sees the socket close
-    with psycopg.connect(ADMIN, autocommit=True) as admin:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         for _ in range(600):
             if not _lock_holders(pg_url):
                 break

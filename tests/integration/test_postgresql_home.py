@@ -9,33 +9,21 @@ import os
 import subprocess
 import sys
 import tomllib
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from .conftest import PG_ADMIN, REPO
+
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 
-ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
-REPO = Path(__file__).resolve().parents[2]
 SECRET = "pg-s3cr3t-Pa55"
 
 
 @pytest.fixture
-def database() -> Iterator[str]:
+def database(pg_database: str) -> str:
     """The name of an empty database of this test."""
-    try:
-        admin = psycopg.connect(ADMIN, autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432 (database test, user postgres): {exc}")
-    name = f"edi_{uuid.uuid4().hex[:12]}"
-    admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield name
-    finally:
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-        admin.close()
+    return pg_database
 
 
 def _url(database: str, password: str = "") -> str:
@@ -57,7 +45,7 @@ def _edi(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def _tables(database: str) -> set[str]:
-    with psycopg.connect(ADMIN.replace("dbname=test", f"dbname={database}")) as connection:
+    with psycopg.connect(PG_ADMIN.replace("dbname=test", f"dbname={database}")) as connection:
         rows = connection.execute(
             "select table_name from information_schema.tables where table_schema = 'public'"
         ).fetchall()
@@ -83,7 +71,7 @@ def test_init_records_the_url_and_later_commands_use_postgresql(
     added = _edi(home, "partners", "add", "FOUR01", "--name", "Supplier")  # no variable now
     assert added.returncode == 0, added.stderr
     assert not (home / "ledger.db").exists()
-    with psycopg.connect(ADMIN.replace("dbname=test", f"dbname={database}")) as connection:
+    with psycopg.connect(PG_ADMIN.replace("dbname=test", f"dbname={database}")) as connection:
         assert connection.execute("select code from partners").fetchall() == [("FOUR01",)]
 
 

@@ -134,11 +134,13 @@ def check_siret(siret: str | None, where: str) -> None:
         raise ConversionError("INVALID_FORMAT", "a SIRET is 14 digits", where, siret)
 
 
-def check_country(code: str, where: str) -> None:
-    """ISO 3166-1 alpha-2, upper case."""
+def check_country(code: str, where: str | _Element) -> None:
+    """ISO 3166-1 alpha-2, upper case. An element's path is worked out only on failure:
+    getpath costs as much as reading the rest of the supplier."""
     if len(code) != 2 or not (code.isascii() and code.isalpha() and code.isupper()):
+        path = where if isinstance(where, str) else path_of(where)
         raise ConversionError(
-            "INVALID_FORMAT", "a country code is two upper-case letters", where, code
+            "INVALID_FORMAT", "a country code is two upper-case letters", path, code
         )
 
 

@@ -381,7 +381,7 @@ def _read_supplier(element: _Element) -> Supplier:
     identity = read_supplier_identity(element)
     country = element.find("CodePays")  # any two characters in the XSDs; an ISO code here
     if country is not None:
-        check_country(identity["country_code"], path_of(country))
+        check_country(identity["country_code"], country)
     bank = element.find("ReferenceBancaire")
     if bank is None:
         return Supplier(**identity)

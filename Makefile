@@ -28,6 +28,11 @@ test: $(STAMP) openssh-server
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
+# speed and memory, never timed tests: one-invoice flows, then one large pivot flow
+bench: $(STAMP)
+	$(BIN)/python bench/run_once.py
+	$(BIN)/python bench/pivot_flow.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

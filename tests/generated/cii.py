@@ -57,6 +57,13 @@ def _date(parent: etree._Element, tag: str, value: date) -> None:
     string.text = value.strftime("%Y%m%d")
 
 
+def _period(settlement: etree._Element, period: tuple[date, date]) -> None:
+    """BillingSpecifiedPeriod, of a line or of the whole invoice."""
+    element = _ram(settlement, "BillingSpecifiedPeriod")
+    _date(element, "StartDateTime", period[0])
+    _date(element, "EndDateTime", period[1])
+
+
 def _indicator(parent: etree._Element, charge: bool) -> None:
     holder = _ram(parent, "ChargeIndicator")
     etree.SubElement(holder, f"{{{UDT}}}Indicator").text = "true" if charge else "false"
@@ -163,9 +170,7 @@ class _Writer:
         if line.rate is not None:
             _ram(tax, "RateApplicablePercent", format(line.rate, "f"))
         if line.period is not None:
-            period = _ram(settlement, "BillingSpecifiedPeriod")
-            _date(period, "StartDateTime", line.period[0])
-            _date(period, "EndDateTime", line.period[1])
+            _period(settlement, line.period)
         for adjustment in line.allowances:
             self.allowance(settlement, "SpecifiedTradeAllowanceCharge", adjustment, header=False)
         summation = _ram(settlement, "SpecifiedTradeSettlementLineMonetarySummation")
@@ -261,9 +266,7 @@ class _Writer:
                 if vat.rate is not None:
                     _ram(tax, "RateApplicablePercent", format(vat.rate, "f"))
             if spec.period is not None:
-                period = _ram(settlement, "BillingSpecifiedPeriod")
-                _date(period, "StartDateTime", spec.period[0])
-                _date(period, "EndDateTime", spec.period[1])
+                _period(settlement, spec.period)
             for adjustment in spec.allowances:
                 self.allowance(settlement, "SpecifiedTradeAllowanceCharge", adjustment, header=True)
             self.payment_terms(settlement)

@@ -31,16 +31,6 @@ def _shared(relative: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def corpus_dir() -> Path:
-    return _shared("corpus")
-
-
-@pytest.fixture(scope="session")
-def corpus_files(corpus_dir: Path) -> list[Path]:
-    return sorted(p for p in corpus_dir.rglob("*") if p.is_file())
-
-
 OFFICIAL_PIVOT_XSD = "reference/chorus-pro/CPPFacturePivot_V2_02.xsd"
 OFFICIAL_STATUT_XSD = "reference/chorus-pro/CPPStatutPivot_V1_19.xsd"
 
@@ -81,10 +71,7 @@ def pivot_schemas(
     our_pivot_schema: etree.XMLSchema, maybe_official_pivot_schema: etree.XMLSchema | None
 ) -> Schemas:
     """Every pivot schema to check against: ours always, the official one when present."""
-    found = [("ours", our_pivot_schema)]
-    if maybe_official_pivot_schema is not None:
-        found.append(("official", maybe_official_pivot_schema))
-    return found
+    return _ours_and_official(our_pivot_schema, maybe_official_pivot_schema)
 
 
 @pytest.fixture(scope="session")
@@ -92,30 +79,11 @@ def statut_schemas(
     our_statut_schema: etree.XMLSchema, maybe_official_statut_schema: etree.XMLSchema | None
 ) -> Schemas:
     """Every status schema to check against: ours always, the official one when present."""
-    found = [("ours", our_statut_schema)]
-    if maybe_official_statut_schema is not None:
-        found.append(("official", maybe_official_statut_schema))
-    return found
+    return _ours_and_official(our_statut_schema, maybe_official_statut_schema)
 
 
-@pytest.fixture(scope="session")
-def official_pivot_schema(
-    maybe_official_pivot_schema: etree.XMLSchema | None,
-) -> etree.XMLSchema:
-    """For tests about the official schema alone: they skip without ../shared."""
-    if maybe_official_pivot_schema is None:
-        _shared(OFFICIAL_PIVOT_XSD)
-    return maybe_official_pivot_schema
-
-
-@pytest.fixture(scope="session")
-def official_statut_schema(
-    maybe_official_statut_schema: etree.XMLSchema | None,
-) -> etree.XMLSchema:
-    """For tests about the official schema alone: they skip without ../shared."""
-    if maybe_official_statut_schema is None:
-        _shared(OFFICIAL_STATUT_XSD)
-    return maybe_official_statut_schema
+def _ours_and_official(ours: etree.XMLSchema, official: etree.XMLSchema | None) -> Schemas:
+    return [("ours", ours)] if official is None else [("ours", ours), ("official", official)]
 
 
 @pytest.fixture(scope="session")

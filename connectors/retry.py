@@ -1,7 +1,8 @@
 """Retrying transient failures: the policy is a value, the loop applies it (STYLE habit 9).
 
 Transient errors (network, timeouts) are retried with backoff up to a limit; final
-errors (a refused host key, a refused login, bad input) never are (docs/architecture.md#data-safety).
+errors (a refused host key, a refused login, bad input) never are
+(docs/architecture.md#data-safety).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """SFTP partners: fetch stable files from a partner's server, push outputs back (paramiko).
 
-Knows files and partners' folders, not invoices (docs/architecture.md#layout-of-the-code). The engine
-acknowledges a file at its source only after archiving and committing it, and outputs
-appear under their final name only once complete (§9). A server is trusted only when its
-host key is in the partner's own known-hosts file (issue 4 item 4).
+Knows files and partners' folders, not invoices (docs/architecture.md#layout-of-the-code).
+The engine acknowledges a file at its source only after archiving and committing it, and
+outputs appear under their final name only once complete
+(docs/architecture.md#data-safety). A server is trusted only when its host key is in the
+partner's own known-hosts file (issue 4 item 4).
 """
 
 from __future__ import annotations
@@ -188,7 +189,8 @@ class SftpConnection:
     def acknowledge(self, remote_file: RemoteFile) -> None:
         """Delete the file (and its marker) at the source, or move it to the done folder.
 
-        Call only once the file is archived and its ledger row committed (docs/architecture.md#data-safety).
+        Call only once the file is archived and its ledger row committed
+        (docs/architecture.md#data-safety).
         A file already gone counts as acknowledged.
         """
         where = f"acknowledgement of {remote_file.name}"
@@ -506,7 +508,8 @@ def _discard(sftp: paramiko.SFTPClient, path: str) -> None:
 
 
 def _replace(sftp: paramiko.SFTPClient, source: str, target: str) -> None:
-    """Rename over an existing target, as rename(2) does (a re-run replaces, docs/architecture.md#data-safety)."""
+    """Rename over an existing target, as rename(2) does (a re-run replaces,
+    docs/architecture.md#data-safety)."""
     try:
         sftp.posix_rename(source, target)
         return

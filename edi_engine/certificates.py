@@ -3,10 +3,12 @@
 Pure functions on bytes: no database, no settings. ``parse`` reads what a partner sent
 (an ``authorized_keys``-style file, an RFC 4716 public key, PEM or DER certificates)
 into frozen ``Certificate`` values; the referential stores them and enforces
-"one fingerprint, one partner" (docs/architecture.md#words, docs/architecture.md#business-controls) with ``duplicates``.
+"one fingerprint, one partner" (docs/architecture.md#words,
+docs/architecture.md#business-controls) with ``duplicates``.
 
-A private key sent by mistake is refused without ever echoing a byte of it (§9), and
-no refusal quotes the refused line: only its number and what is wrong with it.
+A private key sent by mistake is refused without ever echoing a byte of it
+(docs/architecture.md#data-safety), and no refusal quotes the refused line: only its
+number and what is wrong with it.
 """
 
 from __future__ import annotations

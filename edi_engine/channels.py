@@ -2,8 +2,8 @@
 
 Pickup: stable remote files are downloaded to ``landing/<PARTNER>/`` (complete, or not
 at all) and from there take the road of any inbox file; the remote file is acknowledged
-only after its archive copy and ledger row are committed (docs/architecture.md#data-safety). A landing
-file keeps the remote mtime, so a file fetched again after a crash is recognised.
+only after its archive copy and ledger row are committed (docs/architecture.md#data-safety). A
+landing file keeps the remote mtime, so a file fetched again after a crash is recognised.
 
 Delivery: a CR or pivot for an SFTP partner is written to its local outbox first; that
 file is the queue. It is uploaded under a temporary name and renamed, then marked

@@ -1,7 +1,8 @@
 """Receive: archive each stable inbox file, record it IN_RECU, then acknowledge it.
 
 Nothing leaves an inbox before its archive copy is fsynced and its ledger row is
-committed (docs/architecture.md#data-safety); a crash in between leaves the file where it was, and its
+committed (docs/architecture.md#data-safety); a crash in between leaves the file where it was,
+and its
 hash recognises it when it is taken again.
 """
 

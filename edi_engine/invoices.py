@@ -1,5 +1,6 @@
 """Invoices for operators: find them, see every decision about them, change their status,
-recycle one sent back for its routing data (issue 5, docs/architecture.md#the-invoice-lifecycle, docs/architecture.md#business-controls)."""
+recycle one sent back for its routing data (issue 5,
+docs/architecture.md#the-invoice-lifecycle, docs/architecture.md#business-controls)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The invoice lifecycle of docs/architecture.md#the-invoice-lifecycle as one state machine: which change is allowed
+"""The invoice lifecycle of docs/architecture.md#the-invoice-lifecycle as one state machine:
+which change is allowed
 from which status, and who may make it. A change that is not allowed is refused with its
 reason, never applied silently."""
 

@@ -1,5 +1,6 @@
 """Files the engine writes: named deterministically, checked against our schemas,
-written atomically, recorded in the ledger (docs/architecture.md#pivot, docs/architecture.md#data-safety)."""
+written atomically, recorded in the ledger (docs/architecture.md#pivot,
+docs/architecture.md#data-safety)."""
 
 from __future__ import annotations
 

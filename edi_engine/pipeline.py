@@ -1,6 +1,7 @@
 """The pipeline driver: one leased flow from its archived original to pivots and a CR.
 
-Each step is a plain function of the previous one's result (docs/architecture.md#the-road-of-a-flow). The
+Each step is a plain function of the previous one's result
+(docs/architecture.md#the-road-of-a-flow). The
 caller owns the transaction: outputs are written before the commit under
 deterministic names, so a flow taken again after a crash replaces them.
 """

@@ -80,7 +80,8 @@ def read_one(
 
 
 def _attachments_problem(invoice: Invoice, limits: LimitSettings) -> Problem | None:
-    """docs/architecture.md#data-safety: attachments are bounded one by one and per invoice (configurable)."""
+    """docs/architecture.md#data-safety: attachments are bounded one by one and per invoice
+    (configurable)."""
     total = 0
     for attachment in invoice.attachments:
         size = len(attachment.content)

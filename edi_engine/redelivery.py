@@ -1,4 +1,5 @@
-"""An invoice delivered again (docs/architecture.md#the-invoice-lifecycle): re-addressed after A_RECYCLER (Renvoi
+"""An invoice delivered again (docs/architecture.md#the-invoice-lifecycle): re-addressed after
+A_RECYCLER (Renvoi
 `Recyclée`), or completed by its supplier after SUSPENDUE (Renvoi `Complétée`). The new
 pivot is built from the archived original, never from a copy, and gets the next
 `PIVOT_<partner>_<flow>_<n>.xml` name of its flow: the first delivery's pivot stays."""

@@ -1,4 +1,5 @@
-"""Explicit states of flows and invoices (docs/architecture.md#flow-states, docs/architecture.md#the-invoice-lifecycle)."""
+"""Explicit states of flows and invoices (docs/architecture.md#flow-states,
+docs/architecture.md#the-invoice-lifecycle)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Statuses returned by recipients and their accountant (issue 6, docs/architecture.md#the-invoice-lifecycle).
+"""Statuses returned by recipients and their accountant (issue 6,
+docs/architecture.md#the-invoice-lifecycle).
 
 Each status of an inbound `CPPFactureStatuts` is matched to one delivered invoice (supplier
 identifier, invoice number, and the year of `DateFacture` when given) and applied only if

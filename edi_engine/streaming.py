@@ -2,7 +2,8 @@
 100,000 invoices).
 
 Two passes over the archived file. The first checks the schema and keeps nothing, so an
-invalid flow is refused whole before any pivot is written (docs/architecture.md#the-road-of-a-flow): each
+invalid flow is refused whole before any pivot is written
+(docs/architecture.md#the-road-of-a-flow): each
 invoice is validated inside a copy of the envelope, which gives the same errors, lines
 and paths as validating the whole tree; the document's own frame is validated at the end
 with its first invoice put back. The second pass reads each CPPFacturePivotUnitaire and

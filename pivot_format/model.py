@@ -76,6 +76,8 @@ class Attachment:
     mime_type: str
     content: bytes
     type_code: str = "02"
+    original_name: str | None = None  # NomPJOrigine, at most 50: the name the supplier gave
+    category: str | None = None  # CategoriePJ, at most 50: "Devis", "Bon de livraison"…
 
 
 @dataclass(frozen=True)
@@ -92,10 +94,14 @@ class Invoice:
     amount_ttc: Decimal
     amount_net: Decimal
     payment_means_code: str | None = None
+    payment_means_label: str | None = None  # ModePaiement/Libelle
     delivery_date: date | None = None  # the pivot writes the issue date when absent
     cadre: str = "A1"
     origin_invoice_id: str | None = None  # IdFactureOrigine, for credit notes
     renvoi: str | None = None  # "Non", "Complétée", "Recyclée"
+    # IdCPRO: the hub's own technical identifier of the invoice (its ledger id), set by the
+    # engine when it delivers; a deposited pivot's own is read, never trusted
+    id_cpro: int | None = None
     engagement_number: str | None = None  # NumeroEngagement (BT-13)
     contract_number: str | None = None  # NumeroMarche (BT-12)
     vat_lines: tuple[VatLine, ...] = ()

@@ -94,6 +94,7 @@ _UNTYPED = etree.XPath(
     " | DonneesFacture/Lignes/Ligne/ReferenceProduit | PJ/MimeTypePJ"
 )
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 _EXTENSION = re.compile(r"[A-Za-z0-9]{1,10}")
 # RFC 2045 type/subtype, optional parameters; kept equal to the pattern in our XSD
 _MIME = re.compile(
@@ -190,13 +191,16 @@ def _write_supplier(unit: _Element, supplier: Supplier) -> None:
 def _write_data(data: _Element, invoice: Invoice) -> None:
     """DonneesFacture; the two dates the hub must always give default to the issue date."""
     sub(data, "Id", invoice.number)
+    sub_opt(data, "IdCPRO", None if invoice.id_cpro is None else str(invoice.id_cpro))
     sub_opt(data, "Renvoi", invoice.renvoi)
     sub_opt(data, "IdFactureOrigine", invoice.origin_invoice_id)
     sub(data, "Type", invoice.type_code)
     sub(data, "Cadre", invoice.cadre)
     sub(data, "DateEmissionFacture", date_text(invoice.issue_date))
     sub(data, "DateLivraison", date_text(invoice.delivery_date or invoice.issue_date))
-    sub(sub(data, "ModePaiement"), "Code", invoice.payment_means_code)
+    means = sub(data, "ModePaiement")
+    sub(means, "Code", invoice.payment_means_code)
+    sub_opt(means, "Libelle", invoice.payment_means_label)
     sub(data, "DateReception", date_text(invoice.reception_date or invoice.issue_date))
     sub(data, "Devise", invoice.currency)
     amounts = sub(data, "Montants")
@@ -349,12 +353,14 @@ def read_invoice(element: _Element, *, max_attachment_size: int | None = None) -
         amount_ttc=parse_decimal(required(amounts, totals, "MontantTTC")),
         amount_net=parse_decimal(required(amounts, totals, "MontantNetAPayer")),
         payment_means_code=_payment_means(fields.get("ModePaiement")),
+        payment_means_label=_child_text(fields.get("ModePaiement"), "Libelle"),
         delivery_date=_optional_date(fields.get("DateLivraison")),
         cadre=required_text(data, fields, "Cadre"),
         origin_invoice_id=optional_text(fields, "IdFactureOrigine"),
         renvoi=optional_text(fields, "Renvoi"),
-        engagement_number=_engagement(fields.get("Engagement"), "NumeroEngagement"),
-        contract_number=_engagement(fields.get("Engagement"), "NumeroMarche"),
+        id_cpro=_id_cpro(fields),
+        engagement_number=_child_text(fields.get("Engagement"), "NumeroEngagement"),
+        contract_number=_child_text(fields.get("Engagement"), "NumeroMarche"),
         vat_lines=_read_vat_lines(fields.get("TVAs")),
         lines=_read_lines(fields.get("Lignes")),
         attachments=tuple(
@@ -402,11 +408,22 @@ def _payment_means(element: _Element | None) -> str | None:
     return integer_text(code) if code else None  # xs:integer: "030" and "+30" are 30
 
 
+def _id_cpro(fields: dict[str, _Element]) -> int | None:
+    """IdCPRO, an xs:integer: "+012" is 12."""
+    element = fields.get("IdCPRO")
+    text = (element.text or "").strip() if element is not None else ""
+    if not text:
+        return None
+    if not _INTEGER.fullmatch(text):  # int() would also take "1_0"
+        raise ConversionError("INVALID_INTEGER", "expected an integer", path_of(element), text[:40])
+    return int(text)
+
+
 def _optional_date(element: _Element | None) -> date | None:
     return parse_date(element) if element is not None and element.text else None
 
 
-def _engagement(element: _Element | None, tag: str) -> str | None:
+def _child_text(element: _Element | None, tag: str) -> str | None:
     return optional_text(kids(element), tag) if element is not None else None
 
 

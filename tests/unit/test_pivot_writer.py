@@ -308,7 +308,7 @@ def test_round_trip_keeps_everything_but_the_shortened_name() -> None:
 
 
 def test_reader_accepts_what_other_producers_add(pivot_schemas: Schemas) -> None:
-    """Optional official elements the model does not carry are read past; wrapped base64 too."""
+    """IdCPRO and ModePaiement/Libelle of another producer are read; wrapped base64 too."""
     root = parse(write_pivot([make_invoice()], ENVELOPE))
     data = root.find(".//DonneesFacture")
     id_cpro = etree.Element("IdCPRO")
@@ -319,7 +319,9 @@ def test_reader_accepts_what_other_producers_add(pivot_schemas: Schemas) -> None
     content = root.find(".//PJ[2]/Contenu")
     content.text = content.text[:4] + "\n" + content.text[4:]
     assert_valid(pivot_schemas, root)
-    assert read_invoice(next(invoice_elements(root))) == make_invoice()
+    assert read_invoice(next(invoice_elements(root))) == dataclasses.replace(
+        make_invoice(), id_cpro=123456, payment_means_label="Virement"
+    )
 
 
 # --------------------------------------------------------------------------- writer refusals

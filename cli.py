@@ -31,6 +31,7 @@ from edi_engine import (
     counters,
     db,
     demo,
+    depositors,
     exports,
     flows,
     home,
@@ -594,6 +595,9 @@ def _channel(values: dict[str, Any]) -> partners.SftpChannel:
     )
 
 
+OPERATOR_HELP = "An operator deposits for any supplier, not only those tied to it."
+
+
 @partners_group.command("add")
 @click.argument("code")
 @click.option("--name", required=True, help="The partner's name.")
@@ -605,13 +609,23 @@ def _channel(values: dict[str, Any]) -> partners.SftpChannel:
     type=click.Path(dir_okay=False, path_type=Path),
     help="A file of OpenSSH public keys or X.509 certificates (PEM or DER); repeatable.",
 )
+@click.option("--operator", is_flag=True, help=OPERATOR_HELP)
 @pass_settings
 def partners_add(
-    loaded: settings.Settings, code: str, name: str, certs: tuple[Path, ...], **sftp: Any
+    loaded: settings.Settings,
+    code: str,
+    name: str,
+    certs: tuple[Path, ...],
+    operator: bool,
+    **sftp: Any,
 ) -> None:
-    """Register partner CODE and create inbox/CODE/ and outbox/CODE/ (SFTP options: its channel)."""
+    """Register partner CODE and create inbox/CODE/ and outbox/CODE/ (SFTP options: its
+    channel). It deposits for the suppliers `partners suppliers add` ties to it, unless it
+    is an operator."""
     with db.session_scope(loaded.database_url) as session:
-        added = partners.add(loaded, session, code, name, _channel(sftp), folders=False)
+        added = partners.add(
+            loaded, session, code, name, _channel(sftp), folders=False, operator=operator
+        )
         for path in certs:
             keyring.add(session, code, path)
         session.commit()
@@ -637,6 +651,11 @@ def partners_add(
     default=None,
     help="Take this partner's deposits again, or leave them in its inbox (reported).",
 )
+@click.option(
+    "--operator/--no-operator",
+    default=None,
+    help=f"{OPERATOR_HELP} --no-operator: only its own again.",
+)
 @sftp_options
 @pass_settings
 def partners_update(
@@ -645,15 +664,23 @@ def partners_update(
     name: str | None,
     status_cron: str | None,
     active: bool | None,
+    operator: bool | None,
     **sftp: Any,
 ) -> None:
-    """Change partner CODE's name, SFTP channel, status schedule, or deactivate it (its
-    deposits are then left where they are and reported); what is not given stays as it was."""
+    """Change partner CODE's name, SFTP channel, status schedule, whether it is an operator,
+    or deactivate it (its deposits are then left where they are and reported); what is not
+    given stays as it was."""
     with db.session_scope(loaded.database_url) as session:
-        updated = partners.update(loaded, session, code, name, _channel(sftp), status_cron, active)
+        updated = partners.update(
+            loaded, session, code, name, _channel(sftp), status_cron, active, operator
+        )
         session.commit()
     state = "active" if updated["active"] else "inactive: its deposits are not taken"
-    say(f"Partner {updated['code']} updated (channel {updated['channel']}, {state}).")
+    deposits = "any supplier" if updated["operator"] else "its own suppliers"
+    say(
+        f"Partner {updated['code']} updated (channel {updated['channel']}, {state}; "
+        f"deposits for {deposits})."
+    )
 
 
 @partners_group.command("show")
@@ -673,6 +700,13 @@ def partners_show(loaded: settings.Settings, code: str, as_json: bool) -> None:
         {"field": f"certificate {c['kind']}", "value": f"{c['fingerprint']} {c['label'] or ''}"}
         for c in shown["certificates"]
     ]
+    rows += [
+        {"field": f"supplier ({s['scheme']})", "value": s["identifier"]} for s in shown["suppliers"]
+    ]
+    if shown["operator"]:
+        rows.append({"field": "deposits for", "value": "any supplier (operator)"})
+    elif not shown["suppliers"]:
+        rows.append({"field": "deposits for", "value": "no supplier (`partners suppliers add`)"})
     render(rows, ["field", "value"], False, title=f"Partner {code}")
 
 
@@ -683,7 +717,90 @@ def partners_list(loaded: settings.Settings, as_json: bool) -> None:
     """List partners."""
     with db.session_scope(loaded.database_url, write=False) as session:
         rows = partners.list_partners(loaded, session)
-    render(rows, ["code", "name", "channel", "active", "inbox", "outbox"], as_json)
+    for row in rows if not as_json else ():
+        row["suppliers"] = "any" if row["operator"] else len(row["suppliers"])
+    columns = ["code", "name", "channel", "active", "operator", "suppliers", "inbox", "outbox"]
+    render(rows, columns, as_json)
+
+
+@partners_group.group("suppliers", cls=EngineGroup)
+def suppliers_group() -> None:
+    """The suppliers a partner may deposit invoices and statuses for: by SIRET, or, for a
+    supplier without one, its VAT number or another identifier (scheme other)."""
+
+
+SCHEME_OPTION = click.option(
+    "--scheme",
+    type=click.Choice(depositors.SCHEMES),
+    help="siret, vat or other; by default 14 digits are a SIRET, a country prefix and 2 to "
+    "13 letters or digits a VAT number.",
+)
+
+
+@suppliers_group.command("add")
+@click.argument("code")
+@click.argument("identifiers", nargs=-1, required=True)
+@SCHEME_OPTION
+@pass_settings
+def suppliers_add(
+    loaded: settings.Settings, code: str, identifiers: tuple[str, ...], scheme: str | None
+) -> None:
+    """Let partner CODE deposit for the suppliers IDENTIFIERS (all or none is checked)."""
+    checked = [depositors.checked(identifier, scheme) for identifier in identifiers]
+    with db.session_scope(loaded.database_url) as session:
+        done = depositors.add(session, code, checked)
+        session.commit()
+    _said_added(code, done)
+
+
+def _said_added(code: str, done: dict[str, list[str]]) -> None:
+    said = f"Partner {code} may deposit for {len(done['added'])} more supplier(s)"
+    if done["added"]:
+        said += f": {', '.join(done['added'])}"
+    if done["already"]:
+        said += f"; already tied: {', '.join(done['already'])}"
+    say(said + ".")
+
+
+@suppliers_group.command("import")
+@click.argument("code")
+@click.argument("file", type=INPUT_FILE)
+@pass_settings
+def suppliers_import(loaded: settings.Settings, code: str, file: Path) -> None:
+    """Let partner CODE deposit for the suppliers of a CSV with columns identifier and,
+    optionally, scheme (siret, vat, other; empty: as `suppliers add` tells). A bad line
+    refuses the file, naming it; nothing of it is imported."""
+    with db.session_scope(loaded.database_url) as session:
+        partners.get(session, code)
+        done = depositors.add(session, code, depositors.read_csv(file))
+        session.commit()
+    _said_added(code, done)
+
+
+@suppliers_group.command("remove")
+@click.argument("code")
+@click.argument("identifiers", nargs=-1, required=True)
+@pass_settings
+def suppliers_remove(loaded: settings.Settings, code: str, identifiers: tuple[str, ...]) -> None:
+    """Stop partner CODE depositing for the suppliers IDENTIFIERS (one it is not tied to
+    refuses the lot; its invoices already deposited stay as they are)."""
+    with db.session_scope(loaded.database_url) as session:
+        removed = depositors.remove(session, code, list(identifiers))
+        session.commit()
+    say(f"Partner {code} may no longer deposit for {', '.join(removed)}.")
+
+
+@suppliers_group.command("list")
+@click.argument("code")
+@json_option
+@pass_settings
+def suppliers_list(loaded: settings.Settings, code: str, as_json: bool) -> None:
+    """List the suppliers partner CODE may deposit for."""
+    with db.session_scope(loaded.database_url, write=False) as session:
+        shown = partners.show(loaded, session, code)
+    render(shown["suppliers"], ["identifier", "scheme", "added_at"], as_json)
+    if shown["operator"] and not as_json:
+        say(f"Partner {code} is an operator: it may deposit for any supplier.")
 
 
 @partners_group.group("cert", cls=EngineGroup)
@@ -869,6 +986,11 @@ def _nine_digits(_ctx: click.Context, _param: click.Parameter, value: str | None
 )
 @click.option("--supplier", help="Supplier identifier (its SIRET most often), exactly.")
 @click.option("--flow", type=FLOW_NUMBER, help="Brought by this flow (FL0000000042, or 42).")
+@click.option(
+    "--delivery-incident",
+    is_flag=True,
+    help="Only those whose recipient reported their delivery failed (94, 95).",
+)
 @page_options("invoices")
 @json_option
 @pass_settings
@@ -880,6 +1002,7 @@ def invoices_search(
     status: str | None,
     supplier: str | None,
     flow: str | None,
+    delivery_incident: bool,
     limit: int,
     offset: int,
     as_json: bool,
@@ -887,8 +1010,9 @@ def invoices_search(
     """List invoices matching every filter given, oldest first."""
     with db.session_scope(loaded.database_url, write=False) as session:
         rows = invoices.search(
-            session, sirets, siren, number, status, limit, offset, supplier, flow
-        )
+            session, sirets, siren, number, status, limit, offset, supplier, flow,
+            delivery_incident,
+        )  # fmt: skip
     render(rows, INVOICE_COLUMNS, as_json)
 
 
@@ -968,14 +1092,18 @@ def _print_invoice(detail: dict[str, Any], as_json: bool) -> None:
     for title in ("errors", "warnings"):
         if detail[title]:
             render(detail[title], columns, False, title=title.capitalize())
-    render(detail["history"], ["at", "status", "status_code", "actor", "detail"], False,
-           title="History")  # fmt: skip
+    render(detail["history"], ["at", "produced_at", "status", "status_code", "actor", "detail"],
+           False, title="History (at: recorded by the hub; produced_at: at its source)")  # fmt: skip
 
 
 @invoices_group.command("set-status")
 @click.argument("invoice_id", type=int)
 @click.argument("status", type=InvoiceStatus())
-@click.option("--comment", help="Why, as the history will say it.")
+@click.option(
+    "--comment",
+    help="Why, as the history and the supplier's status flow say it: required with 04, 05 "
+    "and 06 (the reason, Commentaire).",
+)
 @click.option(
     "--mandate", help="The mandate number (IdMandatDP): required with 08 MANDATEE; with 09 too."
 )
@@ -993,8 +1121,8 @@ def invoices_set_status(
     or a supplier (e.g. A_RECYCLER).
 
     The lifecycle's rules apply as to a partner's status flow: a change it does not allow
-    is refused (exit 1); 08 MANDATEE needs --mandate (else exit 2); 09 and 11 need a
-    supplier known by its SIRET."""
+    is refused (exit 1); 08 MANDATEE needs --mandate and 04, 05 and 06 need --comment (else
+    exit 2); 09 and 11 need a supplier known by its SIRET."""
     with db.session_scope(loaded.database_url) as session, outputs.committed(session):
         detail, warnings = invoices.set_status(
             loaded, session, invoice_id, status, comment, invoices.operator(), mandate
@@ -1002,6 +1130,24 @@ def invoices_set_status(
     for warning in warnings:
         say(f"warning: {warning}")
     say(f"Invoice {invoice_id} ({detail['number']}) is now {detail['status']}.")
+    if as_json:
+        _print_invoice(detail, as_json)
+
+
+@invoices_group.command("redeliver")
+@click.argument("invoice_id", type=int)
+@json_option
+@pass_settings
+def invoices_redeliver(loaded: settings.Settings, invoice_id: int, as_json: bool) -> None:
+    """Deliver again an invoice whose recipient reported its delivery failed (acknowledgement
+    94 or 95): a new pivot with the Renvoi of the one that failed. Its supplier is not told
+    (it saw 03 already). Exit 1 if the invoice has no delivery incident."""
+    with db.session_scope(loaded.database_url) as session, outputs.committed(session):
+        detail = invoices.redeliver(loaded, session, invoice_id, invoices.operator())
+    say(
+        f"Invoice {invoice_id} ({detail['number']}) delivered again: pivot "
+        f"{detail['pivot_file']}, {detail['status']}."
+    )
     if as_json:
         _print_invoice(detail, as_json)
 

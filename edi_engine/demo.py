@@ -12,7 +12,7 @@ from pathlib import Path
 
 import config
 
-from . import db, home, partners, runner, structures
+from . import db, depositors, home, partners, runner, structures
 from .errors import UsageError
 from .runner import RunReport
 from .settings import Settings
@@ -48,6 +48,9 @@ def prepare(directory: Path) -> Settings:
     with db.session_scope(settings.database_url) as session:
         for code, name in PARTNERS.items():
             partners.add(settings, session, code, name)
+        for code in DROPS:  # each supplier's connection deposits for that supplier only
+            suppliers = depositors.read_csv(config.path(f"demo/suppliers-{code}.csv"))
+            depositors.add(session, code, suppliers)
         session.commit()
         structures.import_csv(session, config.path("demo/structures.csv"))
         structures.import_services(session, config.path("demo/services.csv"))

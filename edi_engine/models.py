@@ -46,8 +46,25 @@ class Partner(Base):
     status_cron: Mapped[str | None] = mapped_column(String(100))
     # an inactive partner's deposits stay in its inbox, untaken and reported
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # an operator deposits for any supplier; any other partner for its suppliers only
+    operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     certificates: Mapped[list[Certificate]] = relationship(order_by="Certificate.id")
+    suppliers: Mapped[list[PartnerSupplier]] = relationship(
+        order_by="PartnerSupplier.identifier", cascade="all, delete-orphan"
+    )
+
+
+class PartnerSupplier(Base):
+    """A supplier a partner may deposit for (docs/errors.md#who-may-deposit-for-whom), by the
+    identifier its invoices carry (Fournisseur/Identifiant), spaces removed, upper case."""
+
+    __tablename__ = "partner_suppliers"
+
+    partner_code: Mapped[str] = mapped_column(ForeignKey("partners.code"), primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(100), primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(10))  # siret, vat or other
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Certificate(Base):
@@ -146,6 +163,9 @@ class Flow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # the depositor's own id of the flow (IdFlx of a pivot's or status file's envelope),
+    # echoed in its CR; None for other syntaxes
+    producer_flow_id: Mapped[str | None] = mapped_column(String(100))
 
     events: Mapped[list[FlowEvent]] = relationship(order_by="FlowEvent.id")
     errors: Mapped[list[FlowError]] = relationship(order_by="FlowError.id")
@@ -215,6 +235,8 @@ class Invoice(Base):
     pivot_file: Mapped[str | None] = mapped_column(String(255))
     supplier_id_type: Mapped[str | None] = mapped_column(String(1))  # TypeIdentifiant
     mandate: Mapped[str | None] = mapped_column(String(50), index=True)  # IdMandatDP
+    # 94 or 95 when its recipient reported its last delivery failed; cleared by redelivery
+    delivery_incident: Mapped[str | None] = mapped_column(String(2))
 
     events: Mapped[list[InvoiceEvent]] = relationship(order_by="InvoiceEvent.id")
     findings: Mapped[list[InvoiceFinding]] = relationship(order_by="InvoiceFinding.id")
@@ -251,6 +273,14 @@ class InvoiceEvent(Base):
     mandate: Mapped[str | None] = mapped_column(String(50))  # IdMandatDP, with 08 and 09
     # the status flow that told the supplier about this change: each change is in one only
     emitted_in: Mapped[int | None] = mapped_column(ForeignKey("status_flows.id"), index=True)
+    # when the status was produced at its source (a partner's Horodatage); `at` is when the
+    # hub recorded it
+    produced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the recipient and service the invoice had then (recycling changes them later)
+    recipient_siret: Mapped[str | None] = mapped_column(String(100))
+    service_code: Mapped[str | None] = mapped_column(String(100))
+    # False: never in a status flow (an acknowledgement, or a step the supplier already saw)
+    to_supplier: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class StatusFlow(Base):

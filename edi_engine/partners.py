@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from . import clock, cron
 from .errors import InvalidPartnerCode, PartnerExists, RefusedError, UsageError
@@ -85,6 +85,7 @@ def add(
     name: str,
     channel: SftpChannel | None = None,
     folders: bool = True,
+    operator: bool = False,
 ) -> dict[str, Any]:
     """Register a partner and create its inbox and outbox; the caller commits."""
     check_code(code)
@@ -92,6 +93,7 @@ def add(
         raise PartnerExists(f"Partner {code} is already registered.")
     partner = Partner(code=code, name=name.strip() or code, channel="local", created_at=clock.now())
     partner.markers = False
+    partner.operator = operator
     if channel is not None and channel.given():
         _set_channel(partner, channel)
     session.add(partner)
@@ -114,14 +116,18 @@ def update(
     channel: SftpChannel,
     status_cron: str | None = None,
     active: bool | None = None,
+    operator: bool | None = None,
 ) -> dict[str, Any]:
-    """Change a partner's name, SFTP channel, status schedule or whether it is active; what
-    is not given stays as it was (an empty status schedule goes back to `[jobs]
-    statuses_cron`). An inactive partner's deposits are not taken: they stay in its inbox
-    (or on its server) and each run reports them."""
+    """Change a partner's name, SFTP channel, status schedule, whether it is active or an
+    operator; what is not given stays as it was (an empty status schedule goes back to
+    `[jobs] statuses_cron`). An inactive partner's deposits are not taken: they stay in its
+    inbox (or on its server) and each run reports them. An operator deposits for any
+    supplier, any other partner for its own (edi_engine/depositors.py)."""
     partner = get(session, code)
     if active is not None:
         partner.active = active
+    if operator is not None:
+        partner.operator = operator
     if name is not None:
         partner.name = name.strip() or partner.name
     if status_cron is not None:
@@ -179,6 +185,7 @@ def describe(settings: Settings, partner: Partner) -> dict[str, Any]:
         "outbox": str(settings.outbox / partner.code),
         "created_at": clock.aware(partner.created_at).isoformat(),
         "status_cron": partner.status_cron or settings.jobs.statuses_cron,
+        "operator": bool(partner.operator),  # deposits for any supplier
     }
     if partner.channel == "sftp":
         described["sftp"] = {key: getattr(partner, column) for key, column in COLUMNS.items()}
@@ -191,7 +198,20 @@ def describe(settings: Settings, partner: Partner) -> dict[str, Any]:
         }
         for c in partner.certificates
     ]
+    described["suppliers"] = suppliers(partner)
     return described
+
+
+def suppliers(partner: Partner) -> list[dict[str, str]]:
+    """The suppliers a partner may deposit for (an operator: any, whatever is listed)."""
+    return [
+        {
+            "identifier": s.identifier,
+            "scheme": s.scheme,
+            "added_at": clock.aware(s.added_at).isoformat(),
+        }
+        for s in partner.suppliers
+    ]
 
 
 def show(settings: Settings, session: Session, code: str) -> dict[str, Any]:
@@ -199,7 +219,8 @@ def show(settings: Settings, session: Session, code: str) -> dict[str, Any]:
 
 
 def list_partners(settings: Settings, session: Session) -> list[dict[str, Any]]:
-    return [describe(settings, p) for p in session.scalars(select(Partner).order_by(Partner.code))]
+    query = select(Partner).options(selectinload(Partner.suppliers)).order_by(Partner.code)
+    return [describe(settings, p) for p in session.scalars(query)]
 
 
 def untouched(settings: Settings, session: Session, paths: list[Path]) -> list[str]:

@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from pivot_format import pivot, statut
 from pivot_format.errors import ConversionError
-from pivot_format.model import InvoiceStatus
+from pivot_format.model import FlowStatus, InvoiceStatus
 
 from . import (
+    acknowledgements,
     archive,
     clock,
     controls,
@@ -66,6 +67,9 @@ class FlowRun:
     rejected: int = 0
     kept: dict[int, int] = field(default_factory=dict)  # seq -> id of a delivered invoice
     rewrite: bool = False
+    # the flow's attempts are the times it was answered (a CR each): this one's number
+    attempt: int = 1
+    batch: list[Entry] = field(default_factory=list)  # controlled, not yet recorded
 
     def __post_init__(self) -> None:
         self.recorder = InvoiceRecorder(self.session, self.flow.id, self.flow.number, self.actor)
@@ -77,6 +81,7 @@ class FlowRun:
             tolerance=self.settings.controls.amount_tolerance,
             vat_tolerance=self.settings.controls.vat_amount_tolerance,
             severity=self.settings.controls.severity,
+            depositor=self.flow.partner_code,
         )
 
     @property
@@ -102,7 +107,7 @@ def process_flow(
     run = FlowRun(settings, session, flow, referential, actor)
     run.rewrite = rewrite
     if flow.attempts > 1:
-        run.kept = _forget_previous_attempt(settings, session, flow)
+        _previous_attempts(run)
     try:
         _take_flow(run)
     except FlowRejected as rejected:
@@ -113,33 +118,35 @@ def process_flow(
     return run
 
 
-def _forget_previous_attempt(settings: Settings, session: Session, flow: Flow) -> dict[int, int]:
-    """A flow taken again (expired lease, re-run) starts over, except for what a previous
-    attempt committed and others may rely on: invoices already delivered (their lifecycle
-    goes on, their pivots stay) and statuses already applied. Returns the kept invoices'
-    ids by position in the flow. The monthly counters take back what the previous attempt
-    counted (the flow, and the files that go), so that they never count it twice."""
+def _previous_attempts(run: FlowRun) -> None:
+    """A flow taken again (a re-run, an expired lease) is processed again from its
+    archived original, and keeps what earlier attempts committed: invoices already
+    delivered (their lifecycle goes on, their pivots stay; `run.kept` by position),
+    statuses already applied, and each attempt's findings, refused invoices and CR (kept
+    as CR_<P>_<FLOW>_<N>.xml by `_finish`). The monthly counters take back the flow as the
+    previous attempt counted it, so that they never count it twice; its files stay counted.
+    A lease that expired with its attempt never committed finds nothing of it to keep."""
+    session, flow = run.session, run.flow
     counted = counters.Counted.of(session, flow)
+    run.attempt = run.recorder.attempt = answers(session, flow.id) + 1
     delivered = InvoiceRow.pivot_file.is_not(None)
-    kept = dict(
+    run.kept = dict(
         session.execute(
             select(InvoiceRow.seq, InvoiceRow.id).where(InvoiceRow.flow_id == flow.id, delivered)
         ).all()
     )
-    dropped = select(InvoiceRow.id).where(InvoiceRow.flow_id == flow.id, ~delivered)
-    session.execute(delete(InvoiceEvent).where(InvoiceEvent.invoice_id.in_(dropped)))
-    session.execute(delete(InvoiceFinding).where(InvoiceFinding.invoice_id.in_(dropped)))
-    session.execute(delete(InvoiceRow).where(InvoiceRow.flow_id == flow.id, ~delivered))
     session.execute(
         delete(ReceivedStatus).where(
             ReceivedStatus.flow_id == flow.id, ReceivedStatus.outcome != statuses_in.APPLIED
         )
     )
-    session.execute(delete(FlowError).where(FlowError.flow_id == flow.id))
-    # the CR is written again under its name; pivots of kept invoices stay as they are
-    session.execute(delete(Output).where(Output.flow_id == flow.id, Output.kind == outputs.CR))
-    counted.take_back(session, settings.zone)
-    return kept
+    counted.take_back(session, run.settings.zone)
+
+
+def answers(session: Session, flow_id: int) -> int:
+    """How many times the flow was answered, a CR each: its attempts so far."""
+    query = select(func.count()).where(Output.flow_id == flow_id, Output.kind == outputs.CR)
+    return session.scalar(query)
 
 
 def _take_flow(run: FlowRun) -> None:
@@ -172,13 +179,17 @@ def _take_flow(run: FlowRun) -> None:
 
 
 def _take_statuses(run: FlowRun, part: Part) -> None:
-    """Recipients and accountants report on invoices: each status applied or refused."""
+    """Recipients and accountants report on invoices, recipients acknowledge the pivots
+    they received: each status applied or refused."""
 
     def completed(invoice: InvoiceRow, actor: str) -> None:  # its recipient gets it again
         redelivery.complete(run.settings, run.session, invoice, actor)
 
     first = run.accepted + run.rejected + 1
-    outcomes = statuses_in.take(run.session, run.flow, part.statuses, completed, first)
+    if isinstance(part.statuses[0], FlowStatus):
+        outcomes = acknowledgements.take(run.session, run.flow, part.statuses, first)
+    else:
+        outcomes = statuses_in.take(run.session, run.flow, part.statuses, completed, first)
     for outcome in outcomes:
         seq = run.accepted + run.rejected + 1
         run.problems.extend(p.at(invoice_seq=seq, document=part.name) for p in outcome.problems)
@@ -197,7 +208,7 @@ class Part:
     syntax: Syntax | None
     problems: list[Problem]
     reads: Iterable[reading.Read]
-    statuses: list[InvoiceStatus] | None = None  # a CPPStatut's invoice statuses
+    statuses: list[InvoiceStatus] | list[FlowStatus] | None = None  # a CPPStatut's statuses
 
 
 def parts(settings: Settings, flow: Flow) -> Iterator[Part]:
@@ -218,22 +229,16 @@ def parts(settings: Settings, flow: Flow) -> Iterator[Part]:
         yield Part(document.name, document.syntax, problems, reads, statuses)
 
 
-def _statuses(document: documents.Document, problems: list[Problem]) -> list[InvoiceStatus]:
+def _statuses(
+    document: documents.Document, problems: list[Problem]
+) -> list[InvoiceStatus] | list[FlowStatus]:
+    """Invoice statuses (CPPFactureStatuts), or a recipient's acknowledgements of the pivots
+    it received (CPPFluxStatuts)."""
     try:
         _, statuses = statut.read_statut(document.tree.getroot())
     except ConversionError as exc:
         problems.append(
             Problem(exc.code, exc.message, element=exc.element or None, document=document.name)
-        )
-        return []
-    if statuses and not isinstance(statuses[0], InvoiceStatus):
-        problems.append(
-            Problem(
-                "UNSUPPORTED_SYNTAX",
-                "A CPPStatut with CPPFluxStatuts is the hub's answer to a flow (CR); partners "
-                "deposit invoice statuses (CPPFactureStatuts).",
-                document=document.name,
-            )
         )
         return []
     return statuses

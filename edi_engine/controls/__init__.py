@@ -19,6 +19,7 @@ from pivot_format.model import Invoice
 from ..problems import Problem
 from . import amounts, identifiers, referential
 from .catalogue import CATALOGUE, graded
+from .depositor import Depositor
 from .duplicates import Duplicates
 from .referential import Recipient, Referential
 
@@ -38,6 +39,11 @@ class Reception:
     # settings.controls.severity: code -> reject, warn or off; a code left out keeps the
     # catalogue's severity
     severity: Mapping[str, str] = field(default_factory=dict)
+    # the partner who deposited the flow; None: the ledger's partner of flow_number
+    depositor: str | None = None
+
+    def __post_init__(self) -> None:
+        self.depositors = Depositor(self.duplicates.session, self.flow_number, self.depositor)
 
 
 def check(
@@ -48,6 +54,7 @@ def check(
 
     `itself`: the invoice's own ledger id when it is controlled again (recycling)."""
     to, problems = referential.addressing(invoice, reception.referential)
+    problems += reception.depositors.check(invoice)
     if invoice.issue_date > reception.deposit_date:
         problems.append(
             CATALOGUE["ISSUE_DATE_AFTER_DEPOSIT"].fails(

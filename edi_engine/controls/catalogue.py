@@ -120,6 +120,13 @@ CONTROLS = (
         "{flow}); an invoice number is used once a year.",
     ),
     Control(
+        "SUPPLIER_NOT_ALLOWED", REJECT, "Fournisseur/Identifiant",
+        "Le partenaire {partner} n'est pas habilité à déposer pour le fournisseur {value} : "
+        "ce fournisseur n'est pas rattaché à son raccordement.",
+        "Partner {partner} may not deposit for supplier {value}: this supplier is not tied "
+        "to its connection.",
+    ),
+    Control(
         "ISSUE_DATE_AFTER_DEPOSIT", REJECT, "DonneesFacture/DateEmissionFacture",
         "La date d'émission {value} est postérieure à la date de dépôt {deposit}.",
         "The issue date {value} is after the deposit date {deposit}.",
@@ -217,6 +224,10 @@ LOCKED: dict[str, str] = {
     "RECIPIENT_UNKNOWN": ROUTING,
     "RECIPIENT_INACTIVE": ROUTING,
     "INVOICE_DUPLICATE": "an invoice accepted twice would be delivered, and paid, twice",
+    "SUPPLIER_NOT_ALLOWED": (
+        "a partner would send invoices in the name of a company that did not entrust it with "
+        "them"
+    ),
     "DUPLICATE_FLOW": "the same content would be processed, and its invoices delivered, twice",
     "UNSUPPORTED_TYPE": (
         "the pivot carries invoices and credit notes only: a document of another type cannot "

@@ -20,6 +20,8 @@ RECIPIENT = "DEST01"
 VALBRUNE = "21990101400015"  # active
 MONTCLAIR = "26990202900017"  # active
 HAUT_VERNAY = "25990303700010"  # inactive
+SUPPLIER_1_SIRET = "81234567600025"  # Papeteries Delorme SAS, the supplier FOUR01 deposits for
+SUPPLIER_2_SIRET = "82345678500018"  # Ateliers Numériques Garnier SARL, FOUR02's
 
 
 @pytest.fixture(autouse=True)
@@ -91,9 +93,12 @@ def bare_home(tmp_path: Path, run_cli: Callable[..., Result]) -> Home:
 
 @pytest.fixture
 def home(bare_home: Home) -> Home:
-    """A home with the demo's partners and structures."""
+    """A home with the demo's partners, each supplier's connection tied to its own SIRET
+    (as the demo does), and the demo's structures."""
     bare_home.invoke("partners", "add", SUPPLIER_1, "--name", "Papeteries Delorme SAS")
     bare_home.invoke("partners", "add", SUPPLIER_2, "--name", "Ateliers Numériques Garnier SARL")
     bare_home.invoke("partners", "add", RECIPIENT, "--name", "Recipient system")
+    bare_home.invoke("partners", "suppliers", "add", SUPPLIER_1, SUPPLIER_1_SIRET)
+    bare_home.invoke("partners", "suppliers", "add", SUPPLIER_2, SUPPLIER_2_SIRET)
     bare_home.invoke("structures", "import", config.path("demo/structures.csv"))
     return bare_home

@@ -585,6 +585,7 @@ SEPARATE = {
     "INVOICE_DUPLICATE",
     "ENGAGEMENT_SERVICE_MISMATCH",
     "IBAN_INVALID",
+    "SUPPLIER_NOT_ALLOWED",  # tests/e2e/test_depositors.py
 }
 
 
@@ -1224,6 +1225,7 @@ def test_an_invoice_deposited_again_in_a_later_flow_is_a_duplicate(home: Home) -
 def test_the_same_number_another_year_or_by_another_supplier_is_not_a_duplicate(
     home: Home,
 ) -> None:
+    home.invoke("partners", "suppliers", "add", SUPPLIER_1, OTHER_SUPPLIER_SIRET)
     (first,) = deposit(home, ubl(issue_date="2026-11-02"))
     last_year, other_supplier = deposit(
         home,

@@ -263,6 +263,7 @@ def sftp_site(sshd: SshServer, tmp_path: Path) -> SftpSite:
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 REPO = Path(__file__).resolve().parents[2]
 SUPPLIER, RECIPIENT = "FOUR01", "DEST01"
+SUPPLIER_SIRET = "81234567600025"  # the supplier of the demo's FOUR01 samples
 
 
 @pytest.fixture
@@ -309,6 +310,7 @@ def hub(tmp_path: Path, pg_url: str) -> Callable[..., subprocess.CompletedProces
     run("init", str(home))
     for code in (SUPPLIER, RECIPIENT):
         run("partners", "add", code, "--name", code)
+    run("partners", "suppliers", "add", SUPPLIER, SUPPLIER_SIRET)
     run("structures", "import", str(config.path("demo/structures.csv")))
     run.home = home  # type: ignore[attr-defined]
     run.env = env  # type: ignore[attr-defined]

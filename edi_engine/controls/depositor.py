@@ -1,0 +1,42 @@
+"""A partner deposits invoices only for the suppliers tied to it, unless it is an operator
+(docs/errors.md#who-may-deposit-for-whom)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pivot_format.model import Invoice
+
+from .. import depositors
+from ..models import Flow
+from ..problems import Problem
+from .catalogue import CATALOGUE
+
+
+class Depositor:
+    """The partner who deposited the flow being controlled (or recycled): None, the
+    partner of the flow numbered `flow_number` in the ledger. Each supplier is looked up
+    once per flow."""
+
+    def __init__(self, session: Session, flow_number: str, partner_code: str | None) -> None:
+        self.session = session
+        self.partner_code = partner_code or session.scalar(
+            select(Flow.partner_code).where(Flow.number == flow_number)
+        )
+        self._allowed: dict[str, bool] = {}
+
+    def check(self, invoice: Invoice) -> list[Problem]:
+        if self.partner_code is None:  # no ledger behind (unit tests of other controls)
+            return []
+        supplier = invoice.supplier.identifier
+        if supplier not in self._allowed:
+            reason = depositors.refusal(self.session, self.partner_code, supplier)
+            self._allowed[supplier] = reason is None
+        if self._allowed[supplier]:
+            return []
+        return [
+            CATALOGUE["SUPPLIER_NOT_ALLOWED"].fails(
+                depositors.shown(supplier), partner=self.partner_code
+            )
+        ]

@@ -8,8 +8,9 @@ from dataclasses import dataclass, replace
 from lxml import etree
 
 from pivot_format import cii, pivot, ubl
+from pivot_format.attachments import AttachmentRules
 from pivot_format.errors import ConversionError
-from pivot_format.model import Invoice
+from pivot_format.model import Attachment, Invoice
 
 from .documents import Document
 from .problems import Problem
@@ -50,13 +51,17 @@ def invoices(document: Document, limits: LimitSettings) -> Iterator[Read]:
 def read_one(
     document: Document,
     element: etree._Element,
-    reader: Callable[[etree._Element], Invoice],
+    reader: Callable[..., Invoice],
     limits: LimitSettings,
     keep_attachments: bool = False,
 ) -> Read:
+    """One invoice read with the hub's attachment rules. Unless the document is a pivot,
+    which carries its own, the deposited document itself travels as PJ 01: counted in the
+    invoice's total size, named by the hub."""
     number = _NUMBER[document.syntax](element).strip()
+    original = None if keep_attachments else document.original
     try:
-        invoice = reader(element)
+        invoice = reader(element, rules=attachment_rules(limits, original))
     except ConversionError as exc:
         problem = Problem(
             exc.code,
@@ -65,41 +70,20 @@ def read_one(
             element=exc.element or None,
             value=exc.value or None,
             document=document.name,
+            message_fr=exc.message_fr,
         )
         return Read(number, document.name, problem=problem)
-    if not keep_attachments and document.original is not None:
-        # the deposited document itself travels with the pivot as PJ 01
-        invoice = replace(invoice, attachments=(document.original, *invoice.attachments))
-    line = element.sourceline
-    problem = _attachments_problem(invoice, limits)
-    if problem is not None:
-        return Read(
-            invoice.number, document.name, problem=problem.at(line=line, document=document.name)
-        )
+    if original is not None:
+        invoice = replace(invoice, attachments=(original, *invoice.attachments))
     return Read(invoice.number, document.name, invoice=invoice)
 
 
-def _attachments_problem(invoice: Invoice, limits: LimitSettings) -> Problem | None:
-    """docs/architecture.md#data-safety: attachments are bounded one by one and per invoice
-    (configurable)."""
-    total = 0
-    for attachment in invoice.attachments:
-        size = len(attachment.content)
-        total += size
-        if size > limits.max_attachment_bytes:
-            return Problem(
-                "ATTACHMENT_TOO_LARGE",
-                f"The attachment {attachment.name!r} is {size} bytes, over the limit of "
-                f"{limits.max_attachment_bytes} bytes for one attachment.",
-                element="PJ",
-                value=attachment.name,
-            )
-    if total > limits.max_invoice_attachments_bytes:
-        return Problem(
-            "INVOICE_ATTACHMENTS_TOO_LARGE",
-            f"The attachments of invoice {invoice.number} add up to {total} bytes, over the "
-            f"limit of {limits.max_invoice_attachments_bytes} bytes for one invoice.",
-            element="PJ",
-            value=str(total),
-        )
-    return None
+def attachment_rules(limits: LimitSettings, original: Attachment | None) -> AttachmentRules:
+    """The hub's rules for the attachments of one invoice (docs/mapping.md#attachments-pj)."""
+    return AttachmentRules(
+        max_bytes=limits.max_attachment_bytes,
+        max_invoice_bytes=limits.max_invoice_attachments_bytes,
+        max_name=limits.max_attachment_name,
+        extensions=tuple(limits.attachment_extensions),
+        invoice_bytes=len(original.content) if original is not None else 0,
+    )

@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
+from pivot_format.attachments import CHORUS_PRO_EXTENSIONS, NAME_MAX, accepted_extensions
+
 from . import cron
 from .errors import ConfigurationError, HomeNotFound
 
@@ -71,10 +73,13 @@ class LimitSettings:
     max_batch_ratio: int = 200  # uncompressed / compressed size of a batch
     max_batch_members: int = 10_000
     huge_xml: bool = False  # lxml's huge_tree: very deep or very large text nodes
-    # attachments (PJ), decoded: each one, and all those of one invoice (the deposited
-    # document itself, PJ 01, included)
-    max_attachment_bytes: int = 20 * MiB
-    max_invoice_attachments_bytes: int = 60 * MiB
+    # attachments (PJ), Chorus Pro's rules by default (pivot_format/attachments.py): each
+    # file attached, decoded; the invoice (the deposited document, PJ 01) with all of them;
+    # a file's name (50 at most: NomPJ's limit); the extensions accepted, any case
+    max_attachment_bytes: int = 10 * MiB
+    max_invoice_attachments_bytes: int = 120 * MiB
+    max_attachment_name: int = NAME_MAX
+    attachment_extensions: list[str] = field(default_factory=lambda: [*CHORUS_PRO_EXTENSIONS])
     # a pivot flow this large is read invoice by invoice instead of as one tree
     stream_bytes: int = 32 * MiB
 
@@ -289,6 +294,7 @@ def _check(loaded: Settings, config: Path) -> None:
             raise ConfigurationError(
                 f"sftp.{key} ({config} or {env_name('sftp', key)}) must be more than 0 seconds."
             )
+    _check_attachments(loaded.limits, config)
     for key in ("amount_tolerance", "vat_amount_tolerance"):
         tolerance = getattr(loaded.controls, key)
         if not tolerance.is_finite() or tolerance < 0:
@@ -307,6 +313,32 @@ def _check(loaded: Settings, config: Path) -> None:
             raise ConfigurationError(
                 f"{section}.{key} ({config} or {env_name(section, key)}) must be at least 1."
             )
+
+
+def _check_attachments(limits: LimitSettings, config: Path) -> None:
+    """Attachment rules that would refuse every attachment, or write a NomPJ the pivot
+    cannot hold, are refused at start."""
+    where = f"({config} or {env_name('limits', 'max_attachment_name')})"
+    if not 1 <= limits.max_attachment_name <= NAME_MAX:
+        raise ConfigurationError(
+            f"limits.max_attachment_name {where} must be 1 to {NAME_MAX} (the pivot's NomPJ "
+            f"holds at most {NAME_MAX} characters); found {limits.max_attachment_name}."
+        )
+    for key in ("max_attachment_bytes", "max_invoice_attachments_bytes"):
+        if getattr(limits, key) < 1:
+            raise ConfigurationError(
+                f"limits.{key} ({config} or {env_name('limits', key)}) must be at least 1."
+            )
+    where = f"({config} or {env_name('limits', 'attachment_extensions')})"
+    try:
+        extensions = accepted_extensions(limits.attachment_extensions)
+    except ValueError as exc:
+        raise ConfigurationError(f"limits.attachment_extensions {where}: {exc}.") from exc
+    if not extensions:
+        raise ConfigurationError(
+            f"limits.attachment_extensions {where} names no extension: every attachment "
+            "would be refused."
+        )
 
 
 def _read_toml(config: Path) -> dict[str, Any]:
@@ -372,6 +404,11 @@ def _severity_table(given: Any, default: dict[str, str], config: Path) -> dict[s
 
 def _coerce(raw: Any, default: Any, key: str) -> Any:
     kind = type(default)
+    if kind is list:  # a TOML array of strings, or "pdf, xml" in the environment
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if isinstance(items, list) and all(isinstance(item, str) for item in items):
+            return [item.strip() for item in items if item.strip()]
+        raise ConfigurationError(f"Setting {key} must be a list of strings; found {raw!r}.")
     if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
         return raw
     if kind is Decimal and isinstance(raw, int | float) and not isinstance(raw, bool):

@@ -42,8 +42,9 @@ lives here, once. Decisions the mapping leaves to the readers, one per line, wit
   pivot identifies French suppliers by SIRET only (TypeIdentifiant 1) and the accountant's
   mandates (Helios statuses 09/11) find invoices by supplier SIRET: a French supplier
   labelled "outside the EU" could never be paid through the hub.
-- An EU supplier without VAT number gets type 3 with its legal id (else party id), because
-  type 2 is defined by the VAT number and CodePays still says where the supplier is.
+- A supplier in another EU country gets type 2 ("Structure Européenne hors France", as the
+  official XSD's annotation says) with its VAT number, else its legal id, else its party
+  id: type 2 is where it is, not which identifier it has, and type 3 is "hors UE" only.
 - Buyer SIRET is also taken from the Peppol endpoint (cbc:EndpointID / ram:URIID) under a
   SIRET scheme, because French public buyers are addressed that way on Peppol.
 - A VAT breakdown without a rate (category O, outside the scope of VAT) has rate 0, because
@@ -67,6 +68,15 @@ lives here, once. Decisions the mapping leaves to the readers, one per line, wit
   second one may give it in the tax currency (BT-111); without such a currencyID, the first
   one without currencyID (in UBL preferably the one with the VAT breakdown, which BT-111
   never carries), else the only one there is.
+- ModePaiement/Libelle is the text (BT-82) of the first payment means, the one whose code
+  is taken, as written: the code may become its family's, the text stays the supplier's.
+- NomService: the CII buyer contact's department (Factur-X BT-56-0), or in UBL the buyer
+  contact's name when that contact is the service (its ID is the service code), because
+  any other contact point is a person or an office, not the service.
+- An embedded file's NomPJOrigine is its @filename, its CategoriePJ the reference's
+  description (BT-123, a label such as "Bon de livraison"; one over 50 characters is left
+  out, not cut); with the hub's rules (``attachments``) every file is checked, before any
+  is decoded, and refused rather than renamed.
 - Empty elements count as absent.
 """
 
@@ -82,7 +92,8 @@ from typing import NamedTuple
 
 from lxml import etree
 
-from ._paths import Record, Text
+from ._paths import Record
+from .attachments import NAME_MAX, AttachmentRules, Found, check
 from .errors import ConversionError
 from .model import (
     CREDIT_NOTE,
@@ -321,12 +332,13 @@ def supplier_identity(
             "(TypeIdentifiant 1); give it as 14 digits under scheme 0009 (or 0002, 1)",
             element,
         )
-    if vat_ids and country in EU_COUNTRIES:
-        return vat_ids[0][0], ID_EU_VAT
-    other = next(iter((*legal_ids, *vat_ids, *party_ids)), None)
-    if other is None:
+    if country in EU_COUNTRIES:
+        candidates, identifier_type = (*vat_ids, *legal_ids, *party_ids), ID_EU_VAT
+    else:
+        candidates, identifier_type = (*legal_ids, *vat_ids, *party_ids), ID_OUTSIDE_EU
+    if not candidates:
         raise missing(element)
-    return other[0], ID_OUTSIDE_EU
+    return candidates[0][0], identifier_type
 
 
 def debiteur(
@@ -336,18 +348,18 @@ def debiteur(
     name: str | None,
     service_code: str | None,
     service_element: str,
+    service_name: str | None = None,
 ) -> Debiteur:
     """The recipient; without a SIRET it keeps what was found, for the routing rejection."""
     service_code = bounded(service_code, SERVICE_CODE_MAX, service_element)
     siret = _siret_under_scheme((*party_ids, *legal_ids, *endpoints))
     if siret is None:
         siret = _siret_without_scheme(legal_ids)
+    service = {"name": name, "service_code": service_code, "service_name": service_name}
     if siret is not None:
-        return Debiteur(siret=siret, name=name, service_code=service_code)
+        return Debiteur(siret=siret, **service)
     raw, scheme = next(iter((*party_ids, *legal_ids)), (None, None))
-    return Debiteur(
-        siret=None, name=name, service_code=service_code, raw_identifier=raw, raw_scheme=scheme
-    )
+    return Debiteur(siret=None, raw_identifier=raw, raw_scheme=scheme, **service)
 
 
 # -- repeated groups --------------------------------------------------------------
@@ -492,28 +504,61 @@ def vat_total(totals: Sequence[TaxTotal], currency: str) -> Decimal | None:
     return amount(candidates[0].value, candidates[0].element)
 
 
+class ReferencePaths(NamedTuple):
+    """A document reference's id (BT-122) and description (BT-123): paths, then values."""
+
+    id: str | None
+    description: str | None
+
+
 def attachments(
-    references: Sequence[etree._Element], reference_id: Text, binary: etree.XPath, path: str
+    references: Sequence[etree._Element],
+    reference: Record[ReferencePaths],
+    binary: etree.XPath,
+    path: str,
+    rules: AttachmentRules | None,
 ) -> tuple[Attachment, ...]:
-    """Files embedded in document references; a reference by URI carries no content."""
-    found = []
-    for index, reference in enumerate(references, start=1):
-        objects = binary(reference)
-        if objects:
-            element = f"{path}[{index}]/{binary.path}"
-            found.append(attachment(objects[0], reference_id(reference), element))
-    return tuple(found)
+    """Files embedded in document references (TypePJ 02), in document order; a reference
+    by URI carries no content. With ``rules``, all of them keep the rules before any is
+    decoded. NomPJOrigine is the file name as given, CategoriePJ the description, each
+    when the pivot can hold it (50 characters)."""
+    found: list[tuple[Found, str | None, str | None]] = []
+    for index, node in enumerate(references, start=1):
+        objects = binary(node)
+        if not objects:
+            continue
+        element = f"{path}[{index}]/{binary.path}"
+        values = reference(node)
+        filename = (objects[0].get("filename") or "").strip() or None
+        name = filename or values.id
+        if not name:
+            raise missing(element + "/@filename")
+        mime = (objects[0].get("mimeCode") or "").strip() or "application/octet-stream"
+        found.append(
+            (
+                Found(name, mime, objects[0].text or "", element),
+                filename if filename and len(filename) <= NAME_MAX else None,
+                values.description if len(values.description or "") <= NAME_MAX else None,
+            )
+        )
+    pending = [item for item, _, _ in found]
+    names = check(pending, rules) if rules else [item.name for item in pending]
+    return tuple(
+        Attachment(
+            name=name,
+            mime_type=item.mime_type,
+            content=_decoded(item.content, item.element),
+            type_code="02",
+            original_name=original,
+            category=category,
+        )
+        for name, (item, original, category) in zip(names, found, strict=True)
+    )
 
 
-def attachment(binary: etree._Element, reference_id: str | None, element: str) -> Attachment:
-    """An embedded file (TypePJ 02) from its base64 element."""
-    encoded = "".join((binary.text or "").split())
+def _decoded(text: str, element: str) -> bytes:
+    encoded = "".join(text.split())
     try:
-        content = base64.b64decode(encoded, validate=True)
+        return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise invalid(element, encoded[:40], "base64-encoded content") from exc
-    name = (binary.get("filename") or "").strip() or reference_id
-    if not name:
-        raise missing(element + "/@filename")
-    mime = (binary.get("mimeCode") or "").strip() or "application/octet-stream"
-    return Attachment(name=name, mime_type=mime, content=content, type_code="02")

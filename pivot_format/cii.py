@@ -15,7 +15,8 @@ from typing import NamedTuple
 from lxml import etree
 
 from . import _common as c
-from ._paths import Record, Text, readable, xpath
+from ._paths import Record, readable, xpath
+from .attachments import AttachmentRules
 from .errors import ConversionError
 from .model import Debiteur, Invoice, Supplier
 
@@ -59,6 +60,7 @@ class _Header(NamedTuple):
     contract: str | None
     buyer_reference: str | None
     payment_means: str | None
+    payment_means_label: str | None
     iban: str | None
     proprietary_account: str | None
     bic: str | None
@@ -74,6 +76,7 @@ class _Header(NamedTuple):
     seller_name: str | None
     seller_country: str | None
     buyer_name: str | None
+    buyer_department: str | None
 
 
 _HEADER = Record(
@@ -92,6 +95,7 @@ _HEADER = Record(
         contract=_AGR + "ram:ContractReferencedDocument/ram:IssuerAssignedID",
         buyer_reference=_AGR + "ram:BuyerReference",
         payment_means=_MEANS + "[1]/ram:TypeCode",
+        payment_means_label=_MEANS + "[1]/ram:Information",
         iban=_ACCOUNT_MEANS + _CREDITOR + "/ram:IBANID",
         proprietary_account=_ACCOUNT_MEANS + _CREDITOR + "/ram:ProprietaryID",
         bic=_ACCOUNT_MEANS + "ram:PayeeSpecifiedCreditorFinancialInstitution/ram:BICID",
@@ -107,6 +111,7 @@ _HEADER = Record(
         seller_name=_SELLER + "ram:Name",
         seller_country=_SELLER + "ram:PostalTradeAddress/ram:CountryID",
         buyer_name=_BUYER + "ram:Name",
+        buyer_department=_BUYER + "ram:DefinedTradeContact/ram:DepartmentName",
     ),
     NS,
 )
@@ -151,12 +156,13 @@ _LINE = Record(
 
 _ATTACHMENT_PATH = _AGR + "ram:AdditionalReferencedDocument"
 _DOCUMENT_REFERENCES = xpath(_ATTACHMENT_PATH, NS)
-_ATTACHMENT_ID = Text("ram:IssuerAssignedID", NS)
+_REFERENCE = Record(c.ReferencePaths(id="ram:IssuerAssignedID", description="ram:Name"), NS)
 _ATTACHMENT_OBJECT = xpath("ram:AttachmentBinaryObject", NS)
 
 
-def read_invoice(root: etree._Element) -> Invoice:
-    """Read one CrossIndustryInvoice; ConversionError when the pivot cannot be filled."""
+def read_invoice(root: etree._Element, *, rules: AttachmentRules | None = None) -> Invoice:
+    """Read one CrossIndustryInvoice; ConversionError when the pivot cannot be filled (or,
+    with ``rules``, when an attachment breaks one)."""
     if root.tag != ROOT_TAG:
         raise ConversionError(
             "UNSUPPORTED_DOCUMENT",
@@ -185,6 +191,7 @@ def read_invoice(root: etree._Element) -> Invoice:
         prepaid=c.amount_or_zero(h.prepaid, _P.prepaid),
         rounding=c.amount_or_zero(h.rounding, _P.rounding),
         payment_means_code=c.pivot_payment_means(h.payment_means, _P.payment_means),
+        payment_means_label=h.payment_means_label,
         cadre=c.pivot_cadre(h.business_process, _P.business_process),
         origin_invoice_id=c.bounded(h.origin, c.ORIGIN_MAX, _P.origin),
         engagement_number=c.bounded(h.order, c.ENGAGEMENT_MAX, _P.order),
@@ -193,9 +200,10 @@ def read_invoice(root: etree._Element) -> Invoice:
         lines=c.lines(_LINES(root), _LINE, readable(_LINE_PATH)),
         attachments=c.attachments(
             _DOCUMENT_REFERENCES(root),
-            _ATTACHMENT_ID,
+            _REFERENCE,
             _ATTACHMENT_OBJECT,
             readable(_ATTACHMENT_PATH),
+            rules,
         ),
     )
 
@@ -245,4 +253,5 @@ def _debiteur(root: etree._Element, h: _Header) -> Debiteur:
         name=h.buyer_name,
         service_code=h.buyer_reference,
         service_element=_P.buyer_reference,
+        service_name=h.buyer_department,  # Factur-X BT-56-0, the buyer's contact department
     )

@@ -13,7 +13,8 @@ Our XSD accepts every document the official one accepts (issue 11), so the reade
 the checks the engine needs and the official XSD does not, each with its code: text in
 the elements the official XSD leaves untyped (``MARKUP_IN_TEXT``), a supplier country of
 two letters and a MIME type of the form type/subtype (``INVALID_FORMAT``), an attachment
-with its content (``MISSING_ELEMENT``) in base64 (``INVALID_BASE64``).
+with its content (``MISSING_ELEMENT``) in base64 (``INVALID_BASE64``); given the hub's
+attachment rules, each PJ keeps them before any is decoded (``attachments``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ from datetime import date
 
 from lxml import etree
 
+from pivot_format.attachments import (
+    NAME_MAX,
+    AttachmentRules,
+    Found,
+    check,
+    extension_of,
+    mime_extension,
+)
 from pivot_format.cpp import (
     check_country,
     check_length,
@@ -84,7 +93,7 @@ RENVOIS = frozenset({"Non", "Complétée", "Recyclée"})
 ATTACHMENT_TYPES = frozenset({"01", "02"})
 BANK_REFERENCE_TYPES = frozenset({"IBAN", "RIB"})
 EMISSION_MODE = "flux"  # ModeEmission: the hub only ever receives invoices as data
-MAX_ATTACHMENT_NAME = 50
+MAX_ATTACHMENT_NAME = NAME_MAX
 
 _UNITS = etree.XPath("CPPFactures/CPPFacturePivotUnitaire")
 # the elements the official XSD leaves untyped (xs:anyType): ours too, so they may hold
@@ -95,31 +104,10 @@ _UNTYPED = etree.XPath(
 )
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
-_EXTENSION = re.compile(r"[A-Za-z0-9]{1,10}")
 # RFC 2045 type/subtype, optional parameters; kept equal to the pattern in our XSD
 _MIME = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+\-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+\-]*([ \t]*;[^\r\n]*)?"
 )
-# NomPJ needs an extension; when the source name has none it comes from the MIME type
-_MIME_EXTENSIONS = {
-    "application/pdf": "pdf",
-    "application/xml": "xml",
-    "text/xml": "xml",
-    "text/plain": "txt",
-    "text/csv": "csv",
-    "text/html": "html",
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "image/tiff": "tif",
-    "image/gif": "gif",
-    "application/zip": "zip",
-    "application/msword": "doc",
-    "application/vnd.ms-excel": "xls",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
-    "application/vnd.oasis.opendocument.text": "odt",
-    "application/vnd.oasis.opendocument.spreadsheet": "ods",
-}
 
 
 # --------------------------------------------------------------------------- writing
@@ -278,9 +266,13 @@ def _write_attachments(unit: _Element, attachments: Sequence[Attachment]) -> Non
                 f"PJ[{position}]/MimeTypePJ",
                 attachment.mime_type,
             )
+        check_length(attachment.original_name, NAME_MAX, f"PJ[{position}]/NomPJOrigine", False)
+        check_length(attachment.category, NAME_MAX, f"PJ[{position}]/CategoriePJ", False)
         pj = sub(unit, "PJ", NumOrdre=str(position))
         sub(pj, "Contenu", base64.b64encode(attachment.content).decode("ascii"))
         sub(pj, "NomPJ", name)
+        sub_opt(pj, "NomPJOrigine", attachment.original_name)
+        sub_opt(pj, "CategoriePJ", attachment.category)
         sub(pj, "TypePJ", attachment.type_code)
         sub(pj, "MimeTypePJ", attachment.mime_type)
 
@@ -288,16 +280,27 @@ def _write_attachments(unit: _Element, attachments: Sequence[Attachment]) -> Non
 def pivot_attachment_name(name: str, mime_type: str, suffix: str = "") -> str:
     """NomPJ: at most 50 characters ending with an extension.
 
-    A long name loses the end of its stem, never its extension, so the recipient can
-    still open the file; a name without extension gets one from its MIME type.
-    ``suffix`` (``~2``) tells apart two names that shortening made identical.
+    The readers hold a supplier's attachments to the hub's rules (pivot_format.attachments),
+    so their names come here whole; the one the engine names itself, the deposited
+    document (PJ 01), may have a long name: it loses the end of its stem, never its
+    extension, so the recipient can still open the file. A name without extension gets one
+    from its MIME type, and is refused when the MIME type gives none: it is never named
+    ``.bin``. ``suffix`` (``~2``) tells apart two names that shortening made identical.
     """
-    if "\n" in name or "\r" in name:  # the XSD pattern's "." matches neither
+    if "\n" in name or "\r" in name:  # a file name on one line
         name = " ".join(name.splitlines())
-    stem, dot, extension = name.rpartition(".")
-    if not (dot and stem.strip() and _EXTENSION.fullmatch(extension)):
-        mime = mime_type.split(";", 1)[0].strip().lower()
-        stem, extension = name, _MIME_EXTENSIONS.get(mime, "bin")
+    extension = extension_of(name)
+    if extension is not None:
+        stem = name[: -len(extension) - 1]
+    else:
+        stem, extension = name, mime_extension(mime_type)
+        if extension is None:
+            raise ConversionError(
+                "ATTACHMENT_TYPE_REFUSED",
+                f"the attachment {name[:80]!r} has no extension and its MIME type gives none",
+                "PJ/NomPJ",
+                name[:80],
+            )
     room = MAX_ATTACHMENT_NAME - len(extension) - 1 - len(suffix)
     if suffix or len(stem) > room:
         stem = stem[:room].rstrip(" .")
@@ -331,10 +334,11 @@ def invoice_elements(root: _Element) -> Iterator[_Element]:
     return iter(_UNITS(root))
 
 
-def read_invoice(element: _Element, *, max_attachment_size: int | None = None) -> Invoice:
+def read_invoice(element: _Element, *, rules: AttachmentRules | None = None) -> Invoice:
     """The invoice one CPPFacturePivotUnitaire carries.
 
-    ``max_attachment_size`` (bytes) refuses oversized attachments before decoding them.
+    With ``rules``, every attachment keeps them (size, name, extension) before any of
+    them is decoded.
     """
     _check_untyped_text(element)
     children = kids(element)
@@ -363,9 +367,7 @@ def read_invoice(element: _Element, *, max_attachment_size: int | None = None) -
         contract_number=_child_text(fields.get("Engagement"), "NumeroMarche"),
         vat_lines=_read_vat_lines(fields.get("TVAs")),
         lines=_read_lines(fields.get("Lignes")),
-        attachments=tuple(
-            _read_attachment(pj, max_attachment_size) for pj in element.iterchildren("PJ")
-        ),
+        attachments=_read_attachments(element, rules),
         reception_date=_optional_date(fields.get("DateReception")),
     )
 
@@ -463,8 +465,25 @@ def _read_lines(element: _Element | None) -> tuple[Line, ...]:
     return tuple(lines)
 
 
-def _read_attachment(pj: _Element, limit: int | None) -> Attachment:
-    found = kids(pj)
+def _read_attachments(unit: _Element, rules: AttachmentRules | None) -> tuple[Attachment, ...]:
+    """Each PJ in order, all of them checked before one is decoded."""
+    found = [(pj, kids(pj)) for pj in unit.iterchildren("PJ")]
+    pending = [_found(pj, children) for pj, children in found]
+    names = check(pending, rules) if rules else [item.name for item in pending]
+    return tuple(
+        Attachment(  # the XSDs let white space surround the name and the MIME type
+            name=name,
+            mime_type=item.mime_type,
+            content=_decode(children["Contenu"]),
+            type_code=required_text(pj, children, "TypePJ"),
+            original_name=optional_text(children, "NomPJOrigine"),
+            category=optional_text(children, "CategoriePJ"),
+        )
+        for name, item, (pj, children) in zip(names, pending, found, strict=True)
+    )
+
+
+def _found(pj: _Element, found: dict[str, _Element]) -> Found:
     content = found.get("Contenu")
     if content is None:  # optional in the XSDs, which allow an IdUnique reference instead
         raise ConversionError(
@@ -476,12 +495,7 @@ def _read_attachment(pj: _Element, limit: int | None) -> Attachment:
     name = required_text(pj, found, "NomPJ").strip()
     if not name:
         raise missing(pj, "NomPJ")
-    return Attachment(  # the XSDs let white space surround the name and the MIME type
-        name=name,
-        mime_type=_mime_type(pj, found),
-        content=_decode(content, limit),
-        type_code=required_text(pj, found, "TypePJ"),
-    )
+    return Found(name, _mime_type(pj, found), content.text or "", path_of(found["NomPJ"]))
 
 
 def _mime_type(pj: _Element, found: dict[str, _Element]) -> str:
@@ -497,16 +511,9 @@ def _mime_type(pj: _Element, found: dict[str, _Element]) -> str:
     return text
 
 
-def _decode(element: _Element, limit: int | None) -> bytes:
+def _decode(element: _Element) -> bytes:
     """Base64 content; line breaks some producers insert are tolerated."""
     text = element.text or ""
-    if limit is not None and len(text) // 4 * 3 > limit:
-        raise ConversionError(
-            "ATTACHMENT_TOO_LARGE",
-            f"an attachment is limited to {limit} bytes",
-            path_of(element),
-            f"{len(text) // 4 * 3} bytes",
-        )
     try:
         return base64.b64decode(text, validate=True)
     except binascii.Error:

@@ -12,7 +12,8 @@ from typing import NamedTuple
 from lxml import etree
 
 from . import _common as c
-from ._paths import Record, Text, readable, xpath
+from ._paths import Record, readable, xpath
+from .attachments import AttachmentRules
 from .errors import ConversionError
 from .model import CREDIT_NOTE, INVOICE, Debiteur, Invoice, Supplier
 
@@ -45,6 +46,7 @@ class _Header(NamedTuple):
     contract: str | None
     buyer_reference: str | None
     payment_means: str | None
+    payment_means_label: str | None
     iban: str | None
     bic: str | None
     payee_name: str | None
@@ -62,6 +64,7 @@ class _Header(NamedTuple):
     customer_legal_name: str | None
     customer_name: str | None
     customer_contact_id: str | None  # the service code of older flows
+    customer_contact_name: str | None  # that service's name
 
 
 _HEADER = Record(
@@ -78,6 +81,7 @@ _HEADER = Record(
         contract="cac:ContractDocumentReference/cbc:ID",
         buyer_reference="cbc:BuyerReference[1]",
         payment_means="cac:PaymentMeans[1]/cbc:PaymentMeansCode",
+        payment_means_label="cac:PaymentMeans[1]/cbc:PaymentMeansCode/@name",
         iban=_ACCOUNT + "cbc:ID",
         bic=_ACCOUNT + "cac:FinancialInstitutionBranch/cbc:ID",
         payee_name="cac:PayeeParty[1]/cac:PartyName/cbc:Name",
@@ -95,6 +99,7 @@ _HEADER = Record(
         customer_legal_name=_CUSTOMER + "cac:PartyLegalEntity/cbc:RegistrationName",
         customer_name=_CUSTOMER + "cac:PartyName/cbc:Name",
         customer_contact_id=_CUSTOMER + "cac:Contact/cbc:ID",
+        customer_contact_name=_CUSTOMER + "cac:Contact/cbc:Name",
     ),
     NS,
 )
@@ -124,7 +129,7 @@ _VAT = Record(
 
 _ATTACHMENT_PATH = "cac:AdditionalDocumentReference"
 _DOCUMENT_REFERENCES = xpath(_ATTACHMENT_PATH, NS)
-_ATTACHMENT_ID = Text("cbc:ID", NS)
+_REFERENCE = Record(c.ReferencePaths(id="cbc:ID", description="cbc:DocumentDescription"), NS)
 _ATTACHMENT_OBJECT = xpath("cac:Attachment/cbc:EmbeddedDocumentBinaryObject", NS)
 
 
@@ -169,8 +174,9 @@ _KINDS = {
 }
 
 
-def read_invoice(root: etree._Element) -> Invoice:
-    """Read one UBL Invoice or CreditNote; ConversionError when the pivot cannot be filled."""
+def read_invoice(root: etree._Element, *, rules: AttachmentRules | None = None) -> Invoice:
+    """Read one UBL Invoice or CreditNote; ConversionError when the pivot cannot be filled
+    (or, with ``rules``, when an attachment breaks one)."""
     kind = _KINDS.get(root.tag)
     if kind is None:
         raise ConversionError(
@@ -199,6 +205,7 @@ def read_invoice(root: etree._Element) -> Invoice:
         prepaid=c.amount_or_zero(h.prepaid, _P.prepaid),
         rounding=c.amount_or_zero(h.rounding, _P.rounding),
         payment_means_code=c.pivot_payment_means(h.payment_means, _P.payment_means),
+        payment_means_label=h.payment_means_label,
         cadre=c.pivot_cadre(h.profile, _P.profile),
         origin_invoice_id=c.bounded(h.origin, c.ORIGIN_MAX, _P.origin),
         engagement_number=c.bounded(h.order, c.ENGAGEMENT_MAX, _P.order),
@@ -206,7 +213,7 @@ def read_invoice(root: etree._Element) -> Invoice:
         vat_lines=c.vat_lines(_VAT_BREAKDOWNS(root), _VAT, _VAT_PATH),
         lines=c.lines(kind.lines(root), kind.line, kind.line_path),
         attachments=c.attachments(
-            _DOCUMENT_REFERENCES(root), _ATTACHMENT_ID, _ATTACHMENT_OBJECT, _ATTACHMENT_PATH
+            _DOCUMENT_REFERENCES(root), _REFERENCE, _ATTACHMENT_OBJECT, _ATTACHMENT_PATH, rules
         ),
     )
 
@@ -249,10 +256,14 @@ def _supplier(root: etree._Element, h: _Header) -> Supplier:
 
 
 def _debiteur(root: etree._Element, h: _Header) -> Debiteur:
+    """The service's name is the buyer contact's (BT-56) only when that contact is the
+    service, its ID the service code (older flows write it so); any other contact point
+    is a person or an office, not the service."""
     if h.buyer_reference is not None:
         service_code, service_element = h.buyer_reference, _P.buyer_reference
     else:
         service_code, service_element = h.customer_contact_id, _P.customer_contact_id
+    contact_is_service = service_code is not None and h.customer_contact_id == service_code
     return c.debiteur(
         c.identifiers(_CUSTOMER_IDS(root)),
         c.identifiers(_CUSTOMER_LEGAL_IDS(root)),
@@ -260,4 +271,5 @@ def _debiteur(root: etree._Element, h: _Header) -> Debiteur:
         name=h.customer_legal_name or h.customer_name,
         service_code=service_code,
         service_element=service_element,
+        service_name=h.customer_contact_name if contact_is_service else None,
     )

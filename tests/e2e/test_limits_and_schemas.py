@@ -12,8 +12,9 @@ from .conftest import SUPPLIER_1, SUPPLIER_2, Home, sample
 def test_attachment_over_the_limit_rejects_its_invoice_only(
     home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the UBL sample embeds a PDF; the deposited document (PJ 01) is bigger than it
-    monkeypatch.setenv("EDI_ENGINE_LIMITS_MAX_ATTACHMENT_BYTES", "2000")
+    # the UBL sample embeds a PDF of 882 bytes; the deposited document itself (PJ 01), though
+    # bigger, counts in the invoice's total only
+    monkeypatch.setenv("EDI_ENGINE_LIMITS_MAX_ATTACHMENT_BYTES", "800")
     home.drop(SUPPLIER_1, "ubl-invoice.xml", sample="ubl-invoice.xml")
 
     (flow,) = home.run()
@@ -22,8 +23,8 @@ def test_attachment_over_the_limit_rejects_its_invoice_only(
     detail = home.show(flow["number"])
     (error,) = detail["errors"]
     assert error["code"] == "ATTACHMENT_TOO_LARGE"
-    assert error["value"] == "ubl-invoice.xml"
-    assert "2000" in error["message"]
+    assert error["value"] == "F01-2026-000101.pdf"
+    assert "882" in error["message"] and "800" in error["message"]
     (invoice,) = detail["invoice_list"]
     assert (invoice["number"], invoice["status"]) == ("F01-2026-000101", "REJETEE")
 

@@ -366,7 +366,7 @@ PREPAID = Spec(
     prepaid=D("500.00"),
     rounding=D("-0.02"),
     attachments=(
-        Attachment("ANNEXE", "Annexe volumineuse", LARGE, "annexe.bin", "application/octet-stream"),
+        Attachment("ANNEXE", "Annexe volumineuse", LARGE, "annexe.zip", "application/zip"),
     ),
 )
 

@@ -198,12 +198,14 @@ def ubl_document(invoice: Invoice, layout: Layout = Layout()) -> bytes:
     for position, attachment in enumerate(invoice.attachments, 1):
         reference = u.cac(root, "AdditionalDocumentReference")
         u.cbc(reference, "ID", f"PJ-{position}")
+        if attachment.category is not None:
+            u.cbc(reference, "DocumentDescription", attachment.category)
         u.cbc(
             u.cac(reference, "Attachment"),
             "EmbeddedDocumentBinaryObject",
             base64.b64encode(attachment.content).decode("ascii"),
             mimeCode=attachment.mime_type,
-            filename=attachment.name,
+            filename=attachment.original_name or attachment.name,
         )
     _ubl_supplier(u, u.cac(u.cac(root, "AccountingSupplierParty"), "Party"), invoice, layout)
     _ubl_customer(u, u.cac(u.cac(root, "AccountingCustomerParty"), "Party"), invoice, layout)
@@ -262,14 +264,18 @@ def _ubl_customer(u: _Ubl, party: etree._Element, invoice: Invoice, layout: Layo
         u.cbc(legal, "RegistrationName", debiteur.name)
     if place == "legal":
         u.scheme(legal, "CompanyID", siret, scheme)
-    if debiteur.service_code is not None and layout.service_in_contact:
-        u.cbc(u.cac(party, "Contact"), "ID", debiteur.service_code)
+    if debiteur.service_code is not None and (layout.service_in_contact or debiteur.service_name):
+        contact = u.cac(party, "Contact")  # the service itself: its code, then its name
+        u.cbc(contact, "ID", debiteur.service_code)
+        if debiteur.service_name is not None:
+            u.cbc(contact, "Name", debiteur.service_name)
 
 
 def _ubl_payment_means(u: _Ubl, root: etree._Element, invoice: Invoice, layout: Layout) -> None:
     supplier = invoice.supplier
     means = u.cac(root, "PaymentMeans")
-    u.cbc(means, "PaymentMeansCode", _payment_code(invoice, layout))
+    label = {"name": invoice.payment_means_label} if invoice.payment_means_label else {}
+    u.cbc(means, "PaymentMeansCode", _payment_code(invoice, layout), **label)
     if supplier.iban is not None:
         account = u.cac(means, "PayeeFinancialAccount")
         u.cbc(account, "ID", supplier.iban)
@@ -448,6 +454,8 @@ def _cii_agreement(agreement: etree._Element, invoice: Invoice, layout: Layout) 
         _ram(buyer, "Name", debiteur.name)
     if place == "legal":
         _cii_id(_ram(buyer, "SpecifiedLegalOrganization"), "ID", siret_text, scheme)
+    if debiteur.service_name is not None:
+        _ram(_ram(buyer, "DefinedTradeContact"), "DepartmentName", debiteur.service_name)
     _ram(_ram(buyer, "PostalTradeAddress"), "CountryID", "FR")
     if place == "endpoint":
         _cii_id(_ram(buyer, "URIUniversalCommunication"), "URIID", siret_text, scheme)
@@ -462,12 +470,14 @@ def _cii_agreement(agreement: etree._Element, invoice: Invoice, layout: Layout) 
         reference = _ram(agreement, "AdditionalReferencedDocument")
         _ram(reference, "IssuerAssignedID", f"PJ-{position}")
         _ram(reference, "TypeCode", ADDITIONAL_DOCUMENT)
+        if attachment.category is not None:
+            _ram(reference, "Name", attachment.category)
         _ram(
             reference,
             "AttachmentBinaryObject",
             base64.b64encode(attachment.content).decode("ascii"),
             mimeCode=attachment.mime_type,
-            filename=attachment.name,
+            filename=attachment.original_name or attachment.name,
         )
 
 
@@ -480,6 +490,8 @@ def _cii_settlement(settlement: etree._Element, invoice: Invoice, layout: Layout
         _ram(_ram(settlement, "PayeeTradeParty"), "Name", supplier.payee_name)
     means = _ram(settlement, "SpecifiedTradeSettlementPaymentMeans")
     _ram(means, "TypeCode", _payment_code(invoice, layout))
+    if invoice.payment_means_label is not None:
+        _ram(means, "Information", invoice.payment_means_label)
     if supplier.iban is not None:
         _ram(_ram(means, "PayeePartyCreditorFinancialAccount"), "IBANID", supplier.iban)
         if supplier.bic is not None:

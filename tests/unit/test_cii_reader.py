@@ -495,7 +495,7 @@ def test_embedded_attachments_are_decoded_and_references_by_uri_skipped() -> Non
 def test_large_embedded_file() -> None:
     (attachment,) = cii.read_invoice(load("cii-prepaid-rounding.xml")).attachments
 
-    assert (attachment.name, attachment.mime_type) == ("annexe.bin", "application/octet-stream")
+    assert (attachment.name, attachment.mime_type) == ("annexe.zip", "application/zip")
     assert attachment.content == LARGE
 
 

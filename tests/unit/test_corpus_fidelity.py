@@ -513,23 +513,52 @@ def test_the_deposited_document_travels_first_and_whole(source: Source) -> None:
     assert name.rpartition(".")[2] == source.path.suffix[1:]  # the extension survives
 
 
-def test_long_attachment_names_are_shortened_keeping_their_extension() -> None:
-    """An embedded PDF whose name has 54 characters, four more than NomPJ allows."""
+def test_long_attachment_names_are_refused_by_the_hub(
+    tmp_path: Path, run_convert: Callable[[Path], Result]
+) -> None:
+    """An embedded PDF whose name has 54 characters, four more than NomPJ and Chorus Pro
+    allow: refused, never cut (the reader alone, without the hub's rules, still reads it)."""
     source = make_source("cii-prepaid-rounding.xml")
     binary = source.root.find(".//{*}AttachmentBinaryObject")
     binary.set("mimeCode", "application/pdf")
     binary.set("filename", "843312_2026-01-31_FR_RELEVE-DE-CONSOMMATION-000001.pdf")
+    edited = tmp_path / source.path.name
+    edited.write_bytes(etree.tostring(source.root, xml_declaration=True, encoding="UTF-8"))
 
-    names = [pj.findtext("NomPJ") for pj in convert(source).iter("PJ")]
+    result = run_convert(edited)
 
-    assert names == [
-        "cii-prepaid-rounding.xml",
-        "843312_2026-01-31_FR_RELEVE-DE-CONSOMMATION-00.pdf",
-    ]
-    assert len(names[1]) == pivot.MAX_ATTACHMENT_NAME
+    assert result.exit_code == 1, result.stdout
+    assert "ATTACHMENT_NAME_TOO_LONG" in result.stderr
+    assert "843312_2026-01-31_FR_RELEVE-DE-CONSOMMATION-000001.pdf" in result.stderr
+    assert "54" in result.stderr
 
 
 # -- as deposited: the engine refuses, and says why ---------------------------------
+
+
+# fmt: off
+ACCEPTED = {
+    "BMP", "BZ2", "CSV", "DOC", "DOCX", "FAX", "GIF", "GZ", "GZIP", "HTM", "HTML", "JPEG",
+    "JPG", "ODP", "ODS", "ODT", "P7S", "PDF", "PNG", "PPS", "PPT", "PPTX", "RTF", "SVG",
+    "TGZ", "TIF", "TIFF", "TXT", "XHTML", "XLC", "XLM", "XLS", "XLSX", "XML", "ZIP",
+}
+# fmt: on
+BINARY_OBJECTS = (
+    "//*[local-name()='EmbeddedDocumentBinaryObject' or local-name()='AttachmentBinaryObject']"
+)
+
+
+def attachment_refusal(content: bytes) -> str | None:
+    """The code the hub's default attachment rules refuse a document with, if any: a file
+    name over 50 characters, or an extension Chorus Pro does not accept."""
+    root = etree.fromstring(content, PARSER)
+    for binary in root.xpath(BINARY_OBJECTS):
+        name = binary.get("filename") or ""
+        if "." in name and name.rpartition(".")[2].upper() not in ACCEPTED:
+            return "ATTACHMENT_TYPE_REFUSED"
+        if len(name) > 50:
+            return "ATTACHMENT_NAME_TOO_LONG"
+    return None
 
 
 @pytest.fixture
@@ -557,9 +586,13 @@ def test_file_without_buyer_siret_as_deposited_is_refused_for_its_buyer(
     result = run_convert(deposited)
 
     assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    refusal = attachment_refusal(case_content(name))
+    if refusal:  # an attachment refused is read first: the reason is its
+        assert refusal in result.stderr
+        return
     assert "buyer" in result.stderr
     assert "no valid SIRET" in result.stderr
-    assert result.stdout == ""
 
 
 # MINIMUM and BASIC WL have no lines: the engine checks them against their own profile
@@ -577,6 +610,11 @@ def test_edited_file_is_delivered_by_the_engine(
 
     result = run_convert(edited)
 
+    refusal = attachment_refusal(source.content)
+    if refusal:  # e.g. a corpus file whose attachment name is over 50 characters
+        assert result.exit_code == 1, result.stdout
+        assert refusal in result.stderr
+        return
     assert result.exit_code == 0, result.stderr
     document = etree.fromstring(result.stdout_bytes)
     for label, schema in pivot_schemas:

@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from lxml import etree
 
+from pivot_format.attachments import AttachmentRules
 from pivot_format.errors import ConversionError
 from pivot_format.model import (
     CREDIT_NOTE,
@@ -254,7 +255,6 @@ def test_long_attachment_name_is_shortened_keeping_extension() -> None:
     [
         ("facture.pdf", "application/pdf", "facture.pdf"),
         ("facture", "application/pdf", "facture.pdf"),
-        ("facture", "application/x-unknown", "facture.bin"),
         ("", "application/xml", "PJ.xml"),
         ("a" * 47 + ".xml", "application/xml", "a" * 46 + ".xml"),
         ("rapport annuel.  final" + "x" * 40, "text/plain", None),
@@ -266,6 +266,12 @@ def test_pivot_attachment_name(name: str, mime: str, expected: str | None) -> No
     assert "." in result.strip(".")
     if expected is not None:
         assert result == expected
+
+
+def test_a_name_the_mime_type_cannot_complete_is_refused_not_named_bin() -> None:
+    with pytest.raises(ConversionError) as caught:
+        pivot_attachment_name("facture", "application/x-unknown")
+    assert (caught.value.code, caught.value.value) == ("ATTACHMENT_TYPE_REFUSED", "facture")
 
 
 def test_shortened_names_stay_distinct() -> None:
@@ -494,11 +500,12 @@ def test_reader_refuses_bad_line_number() -> None:
 
 
 def test_reader_limits_attachment_size() -> None:
-    big = make_invoice(attachments=(Attachment("big.bin", "application/pdf", b"x" * 3000, "01"),))
+    big = make_invoice(attachments=(Attachment("big.pdf", "application/pdf", b"x" * 3000, "01"),))
     unit = next(invoice_elements(parse(write_pivot([big], ENVELOPE))))
-    assert read_invoice(unit, max_attachment_size=3000).attachments[0].content == b"x" * 3000
+    rules = AttachmentRules(max_bytes=3000)
+    assert read_invoice(unit, rules=rules).attachments[0].content == b"x" * 3000
     with pytest.raises(ConversionError) as caught:
-        read_invoice(unit, max_attachment_size=2999)
+        read_invoice(unit, rules=AttachmentRules(max_bytes=2999))
     assert caught.value.code == "ATTACHMENT_TOO_LARGE"
 
 

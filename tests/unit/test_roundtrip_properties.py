@@ -261,22 +261,28 @@ def suppliers(draw: st.DrawFn) -> Supplier:
 
 @st.composite
 def debiteurs(draw: st.DrawFn) -> Debiteur:
+    """A service's name only with its code: UBL carries it on the contact that is the service."""
+    service_code = draw(st.none() | texts(100))
     return Debiteur(
         siret=draw(sirets()),
         name=draw(st.none() | free_texts(60)),
-        service_code=draw(st.none() | texts(100)),
+        service_code=service_code,
+        service_name=None if service_code is None else draw(st.none() | free_texts(60)),
     )
 
 
 @st.composite
 def attachments(draw: st.DrawFn) -> Attachment:
-    """An additional document (TypePJ 02) whose name the pivot keeps as it is."""
+    """An additional document (TypePJ 02) whose name the pivot keeps as it is, as its
+    original name too (NomPJOrigine), with a category (CategoriePJ) or none."""
     stem, extension = draw(free_texts(40)), draw(st.sampled_from(EXTENSIONS))
     return Attachment(
         name=f"{stem}.{extension}",
         mime_type=draw(st.sampled_from(MIME_TYPES)),
         content=draw(st.binary(max_size=64)),
         type_code="02",
+        original_name=f"{stem}.{extension}",
+        category=draw(st.none() | texts(50)),
     )
 
 
@@ -352,6 +358,7 @@ def invoices(draw: st.DrawFn, min_lines: int = 0) -> Invoice:
         amount_ttc=plain(amount_ttc),
         amount_net=plain(amount_ttc - prepaid + rounding),
         payment_means_code=draw(st.sampled_from(PAYMENT_MEANS)),
+        payment_means_label=draw(st.none() | free_texts(40)),
         delivery_date=draw(st.none() | st.dates()),
         cadre=draw(st.just("A1") | st.sampled_from(CADRES)),
         origin_invoice_id=draw(st.none() | texts(20)) if type_code == CREDIT_NOTE else None,
@@ -408,7 +415,8 @@ def layouts(draw: st.DrawFn, syntax: str) -> Layout:
 @st.composite
 def pivot_invoices(draw: st.DrawFn) -> Invoice:
     """What a pivot can carry beyond what UBL and CII give: every supplier type, RIB,
-    Renvoi, the reception date, the service's name, the invoice itself as TypePJ 01."""
+    Renvoi, IdCPRO, the reception date, a service's name without its code, the invoice
+    itself as TypePJ 01."""
     invoice = without_totals(draw(invoices()))
     supplier = invoice.supplier
     other_type = draw(st.sampled_from("34567") | st.none())
@@ -422,6 +430,7 @@ def pivot_invoices(draw: st.DrawFn) -> Invoice:
         supplier=supplier,
         debiteur=replace(invoice.debiteur, service_name=draw(st.none() | free_texts(60))),
         renvoi=draw(st.sampled_from((None, "Non", "Complétée", "Recyclée"))),
+        id_cpro=draw(st.none() | st.integers(-(10**20), 10**20)),
         reception_date=draw(st.none() | st.dates()),
         attachments=(own, *invoice.attachments),
     )

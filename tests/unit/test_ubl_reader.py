@@ -508,7 +508,7 @@ def test_embedded_attachments_are_decoded_and_references_by_uri_skipped() -> Non
 def test_large_embedded_file_is_decoded() -> None:
     (attachment,) = ubl.read_invoice(load("ubl-prepaid-rounding.xml")).attachments
 
-    assert attachment.name == "annexe.bin"
+    assert attachment.name == "annexe.zip"
     assert attachment.content == LARGE
 
 
@@ -700,14 +700,16 @@ def test_french_supplier_without_siret_is_refused() -> None:
     assert "SIRET" in error.message
 
 
-def test_eu_supplier_without_vat_number_keeps_its_legal_id() -> None:
+def test_eu_supplier_without_vat_number_is_european_by_its_legal_id() -> None:
+    """TypeIdentifiant 2 is "Structure Européenne hors France", 3 "Structure hors UE"."""
     root = load(OUTSIDE_EU)
     set_text(root, SUPPLIER + "cac:PostalAddress/cac:Country/cbc:IdentificationCode", "SE")
     remove(root, SUPPLIER + "cac:PartyTaxScheme")
 
     supplier = ubl.read_invoice(root).supplier
 
-    assert (supplier.identifier, supplier.identifier_type) == ("CHE-123.456.789", "3")
+    assert (supplier.identifier, supplier.identifier_type) == ("CHE-123.456.789", "2")
+    assert supplier.country_code == "SE"
 
 
 def test_party_name_is_kept_even_with_the_record_separator() -> None:

@@ -52,6 +52,7 @@ SELLER_IBAN = iban("FR", "30006000011234567890189")
 SELLER_BIC = "AGRIFRPPXXX"
 DEBTOR_IBAN = iban("FR", "20041010050500013M02606")
 GERMAN_VAT, BELGIAN_VAT = "DE123456788", "BE0477472701"
+GERMAN_REGISTER = "HRB 123456"  # a German company without VAT number: its register entry
 SWISS_IBAN = iban("CH", "0483000000123456789")  # BBAN as the bank writes it
 SERVICE_CODE = "SERVICE-ACHATS"
 TWENTY = D("20")
@@ -110,7 +111,7 @@ FULL = Spec(
     number="FA-2026-00042",
     issue_date=date(2026, 1, 12),
     seller=SELLER,
-    buyer=BUYER,
+    buyer=replace(BUYER, contact_id=SERVICE_CODE, department="Service des achats"),
     lines=(
         *_lines(),
         Line(
@@ -143,7 +144,13 @@ FULL = Spec(
     delivery_location=GLN_DELIVERY,
     period=(date(2026, 1, 1), date(2026, 1, 31)),
     payment_means=(
-        PaymentMeans("30", SELLER_IBAN, SELLER_BIC, account_name="Papeterie Martin"),
+        PaymentMeans(
+            "30",
+            SELLER_IBAN,
+            SELLER_BIC,
+            account_name="Papeterie Martin",
+            information="Virement SEPA à 30 jours",
+        ),
         PaymentMeans("58", iban("FR", "10107001180001234567850")),
     ),
     payment_terms="30 jours fin de mois, pas d'escompte",
@@ -277,6 +284,21 @@ FOREIGN_BUYER_ID = Spec(
     tax_currency="EUR",
     tax_currency_vat=D("30.44"),
     trim_zeros=True,
+)
+
+EU_WITHOUT_VAT = replace(
+    FOREIGN_BUYER_ID,
+    number="DE-2026-31",
+    currency="EUR",
+    seller=Party(
+        "Kleinbetrieb Weber",
+        "DE",
+        ids=(Id(GERMAN_REGISTER, None, "legal"),),
+        city="Köln",
+        postcode="50667",
+    ),
+    tax_currency=None,
+    tax_currency_vat=None,
 )
 
 NO_BUYER_SIRET = Spec(
@@ -427,6 +449,25 @@ class Sample:
         return tuple(a for a in self.spec.attachments if a.content is not None)
 
     @property
+    def expected_service_name(self) -> str | None:
+        """NomService: the CII buyer's contact department (EXTENDED only), the UBL buyer
+        contact's name when that contact is the service (its ID the service code)."""
+        buyer, spec = self.spec.buyer, self.spec
+        if self.syntax == "cii":
+            return buyer.department if self.profile == EXTENDED else None
+        service = spec.buyer_reference or buyer.contact_id
+        return buyer.department if service and buyer.contact_id == service else None
+
+    @property
+    def expected_payment_label(self) -> str | None:
+        """ModePaiement/Libelle: the first payment means' text (CII EN 16931 and up)."""
+        if not self.spec.payment_means:
+            return None
+        if self.syntax == "cii" and self.profile not in (EN16931, EXTENDED):
+            return None
+        return self.spec.payment_means[0].information
+
+    @property
     def buyer_siret(self) -> str | None:
         """The SIRET a reader finds for the buyer, None when the document has none."""
         for found in self.spec.buyer.ids:
@@ -478,6 +519,7 @@ def _catalogue() -> dict[str, Sample]:
         Sample("ubl-outside-scope.xml", OUTSIDE_SCOPE, "ubl"),
         Sample("ubl-supplier-outside-eu.xml", NON_EU, "ubl"),
         Sample("ubl-eu-supplier-usd.xml", FOREIGN_BUYER_ID, "ubl"),
+        Sample("ubl-eu-supplier-without-vat.xml", EU_WITHOUT_VAT, "ubl"),
         Sample("ubl-buyer-without-siret.xml", NO_BUYER_SIRET, "ubl"),
         Sample("ubl-prepaid-rounding.xml", PREPAID, "ubl"),
         Sample("ubl-minimal.xml", MINIMAL, "ubl"),
@@ -491,6 +533,7 @@ def _catalogue() -> dict[str, Sample]:
         Sample("cii-supplier-outside-eu.xml", NON_EU, "cii", BASIC),
         Sample("cii-proprietary-account.xml", PROPRIETARY_ACCOUNT, "cii", EN16931),
         Sample("cii-eu-supplier-usd.xml", FOREIGN_BUYER_ID, "cii", EN16931),
+        Sample("cii-eu-supplier-without-vat.xml", EU_WITHOUT_VAT, "cii", EN16931),
         Sample("cii-buyer-without-siret.xml", NO_BUYER_SIRET, "cii", EN16931),
         Sample("cii-prepaid-rounding.xml", PREPAID, "cii", EN16931),
         Sample("cii-minimal.xml", MINIMAL, "cii", BASIC),

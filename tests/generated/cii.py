@@ -98,10 +98,14 @@ class _Writer:
                 )
             if self.full and party.trading_name is not None:
                 _ram(legal, "TradingBusinessName", party.trading_name)
-        if self.full and party.email is not None:
+        department = party.department if self.profile == EXTENDED else None
+        if self.full and (party.email is not None or department is not None):
             contact = _ram(element, "DefinedTradeContact")
             _ram(contact, "PersonName", party.name)
-            _ram(_ram(contact, "EmailURIUniversalCommunication"), "URIID", party.email)
+            if department is not None:
+                _ram(contact, "DepartmentName", department)
+            if party.email is not None:
+                _ram(_ram(contact, "EmailURIUniversalCommunication"), "URIID", party.email)
         if seller or self.wl:
             address = _ram(element, "PostalTradeAddress")
             if self.wl:

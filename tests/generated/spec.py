@@ -59,6 +59,9 @@ class Party:
     street: str = "1 rue de la République"
     contact_id: str | None = None  # UBL Contact/ID: the service code of older flows
     email: str | None = None
+    # the buyer's service name (NomService): CII DefinedTradeContact/DepartmentName (BT-56-0,
+    # EXTENDED only), UBL Contact/Name (BT-56), beside contact_id when that is the service
+    department: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ class PaymentMeans:
     proprietary: bool = False  # CII: the account as ProprietaryID rather than IBANID
     mandate: str | None = None  # direct debit mandate (BT-89)
     debtor_iban: str | None = None  # the buyer's debited account (BT-91)
-    information: str | None = None
+    information: str | None = None  # BT-82: UBL PaymentMeansCode/@name, CII Information
 
 
 @dataclass(frozen=True)

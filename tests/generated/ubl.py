@@ -90,10 +90,12 @@ class _Writer:
         for found in party.ids:
             if found.place == "legal":
                 self.identifier(legal, "CompanyID", found.value, found.scheme)
-        if party.contact_id is not None or party.email is not None:
+        if party.contact_id is not None or party.email is not None or party.department:
             contact = self.cac(element, "Contact")
             if party.contact_id is not None:
                 self.cbc(contact, "ID", party.contact_id)
+            if party.department is not None:
+                self.cbc(contact, "Name", party.department)
             if party.email is not None:
                 self.cbc(contact, "ElectronicMail", party.email)
 
@@ -101,11 +103,10 @@ class _Writer:
 
     def payment_means(self, root: etree._Element, means: PaymentMeans, credit_note: bool) -> None:
         element = self.cac(root, "PaymentMeans")
-        self.cbc(element, "PaymentMeansCode", means.code)
+        text = {"name": means.information} if means.information is not None else {}
+        self.cbc(element, "PaymentMeansCode", means.code, **text)
         if credit_note and self.spec.due_date is not None:
             self.date(element, "PaymentDueDate", self.spec.due_date)
-        if means.information is not None:
-            self.cbc(element, "PaymentID", means.information)
         if means.iban is not None:
             account = self.cac(element, "PayeeFinancialAccount")
             self.cbc(account, "ID", means.iban)

@@ -247,6 +247,12 @@ def test_reader_finds_what_the_supplier_wrote(name: str) -> None:
     assert [(a.name, a.mime_type, a.content) for a in invoice.attachments] == [
         (a.filename, a.mime, a.content) for a in sample.expected_attachments
     ]
+    # NomPJOrigine is the file name as given, CategoriePJ the description
+    assert [(a.original_name, a.category) for a in invoice.attachments] == [
+        (a.filename, a.description) for a in sample.expected_attachments
+    ]
+    assert invoice.debiteur.service_name == sample.expected_service_name
+    assert invoice.payment_means_label == sample.expected_payment_label
     assert invoice.debiteur.siret == sample.buyer_siret
     assert invoice.debiteur.service_code == spec.buyer_reference
     assert invoice.engagement_number == spec.order
@@ -886,3 +892,17 @@ def test_not_a_cross_industry_invoice() -> None:
     error = refused(etree.fromstring(b"<Invoice xmlns='urn:example'/>"))
 
     assert error.code == "UNSUPPORTED_DOCUMENT"
+
+
+def test_eu_supplier_without_vat_number_is_a_european_structure() -> None:
+    """The XSD: "2 pour Structure Européenne hors France, 3 pour Structure hors UE"."""
+    supplier = cii.read_invoice(load("cii-eu-supplier-without-vat.xml")).supplier
+
+    assert (supplier.identifier, supplier.identifier_type) == ("HRB 123456", "2")
+    assert supplier.country_code == "DE"
+
+
+def test_service_name_is_the_buyer_contact_department() -> None:
+    debiteur = cii.read_invoice(load(FULL)).debiteur
+
+    assert (debiteur.service_code, debiteur.service_name) == (SERVICE_CODE, "Service des achats")

@@ -239,6 +239,12 @@ def test_reader_finds_what_the_supplier_wrote(name: str) -> None:
     assert [(a.name, a.mime_type, a.content) for a in invoice.attachments] == [
         (a.filename, a.mime, a.content) for a in sample.expected_attachments
     ]
+    # NomPJOrigine is the file name as given, CategoriePJ the description
+    assert [(a.original_name, a.category) for a in invoice.attachments] == [
+        (a.filename, a.description) for a in sample.expected_attachments
+    ]
+    assert invoice.debiteur.service_name == sample.expected_service_name
+    assert invoice.payment_means_label == sample.expected_payment_label
     assert invoice.debiteur.siret == sample.buyer_siret
     assert invoice.debiteur.service_code == spec.buyer_reference
     assert (invoice.engagement_number, invoice.contract_number, invoice.origin_invoice_id) == (
@@ -969,3 +975,27 @@ def test_not_a_ubl_invoice() -> None:
     error = refused(etree.fromstring(b"<Order xmlns='urn:example'/>"))
 
     assert error.code == "UNSUPPORTED_DOCUMENT"
+
+
+def test_eu_supplier_without_vat_number_is_a_european_structure() -> None:
+    """The XSD: "2 pour Structure Européenne hors France, 3 pour Structure hors UE"."""
+    supplier = ubl.read_invoice(load("ubl-eu-supplier-without-vat.xml")).supplier
+
+    assert (supplier.identifier, supplier.identifier_type) == ("HRB 123456", "2")
+    assert supplier.country_code == "DE"
+
+
+def test_contact_name_is_no_service_name_when_the_contact_is_not_the_service() -> None:
+    root = load(FULL)
+    set_text(root, CUSTOMER + "cac:Contact/cbc:ID", "MME-DUPONT")
+
+    assert ubl.read_invoice(root).debiteur.service_name is None
+
+
+def test_payment_means_text_is_the_first_means_one() -> None:
+    invoice = ubl.read_invoice(load(FULL))
+
+    assert (invoice.payment_means_code, invoice.payment_means_label) == (
+        "30",
+        "Virement SEPA à 30 jours",
+    )

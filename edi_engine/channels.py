@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from connectors import sftp
 
-from . import clock
-from .models import Invoice, InvoiceEvent, Output, Partner
+from . import clock, statuses_in
+from .models import Invoice, Output, Partner
 from .settings import Settings
 from .states import InvoiceState
 
@@ -197,19 +197,9 @@ def _made_available(session: Session, output: Output, at: datetime) -> None:
             Invoice.status == InvoiceState.EN_COURS_ACHEMINEMENT,
         )
     )
-    for invoice in invoices:
-        invoice.status, invoice.status_code, invoice.status_date = state, state.code, at
+    for invoice in invoices.all():  # each record() queries the invoice's history
         detail = f"pivot {output.file_name} uploaded to partner {output.partner_code}"
-        session.add(
-            InvoiceEvent(
-                invoice_id=invoice.id,
-                at=at,
-                status=state,
-                status_code=state.code,
-                actor="engine",
-                detail=detail,
-            )
-        )
+        statuses_in.record(session, invoice, state, "engine", detail, at=at)
 
 
 def _note_failure(session: Session, code: str, error: str) -> None:

@@ -18,13 +18,13 @@ from pivot_format.errors import ConversionError
 
 from . import clock, controls, redelivery, siret, statuses_in
 from .errors import RefusedError, UsageError
-from .lifecycle import operator_refusal
+from .lifecycle import REASON_REQUIRED, operator_refusal
 from .models import Flow, InvoiceFinding
 from .models import Invoice as InvoiceRow
 from .problems import REJECT
 from .recording import finding_row
 from .settings import Settings
-from .states import InvoiceState
+from .states import LIFECYCLE, InvoiceState
 
 DEFAULT_LIMIT = 50
 # statuses an operator cannot record without the mandate number (IdMandatDP) they carry
@@ -35,12 +35,17 @@ def parse_status(text: str) -> InvoiceState:
     """A status as operators write it: its name (SERVICE_FAIT, any case) or its two-digit
     IdStatut (07, or 7)."""
     word = text.strip()
-    if word.isdigit() and 1 <= int(word) <= len(InvoiceState):
-        return list(InvoiceState)[int(word) - 1]
+    if word.isdigit() and 1 <= int(word) <= len(LIFECYCLE):
+        return LIFECYCLE[int(word) - 1]
+    if word.upper() == InvoiceState.REFUSEE_RECEPTION:
+        raise UsageError(
+            f"{InvoiceState.REFUSEE_RECEPTION.value} is not a status of the lifecycle: the hub "
+            "records it when it refuses an invoice at reception, and nothing can set it."
+        )
     try:
         return InvoiceState(word.upper())
     except ValueError:
-        known = ", ".join(f"{s.code} {s.value}" for s in InvoiceState)
+        known = ", ".join(named(s) for s in LIFECYCLE)
         raise UsageError(f"{text!r} is not an invoice status; one of {known}.") from None
 
 
@@ -55,6 +60,10 @@ class InvoiceNotFound(RefusedError):
 
 class StatusRefused(RefusedError):
     """This status change is not allowed."""
+
+
+class RedeliveryRefused(RefusedError):
+    """The invoice has no delivery incident to deliver it again for."""
 
 
 class RecyclingRefused(RefusedError):
@@ -81,7 +90,9 @@ def _finding(finding: InvoiceFinding) -> dict[str, Any]:
 
 
 def as_dict(invoice: InvoiceRow, flow_number: str) -> dict[str, Any]:
-    """The public JSON keys of an invoice (issue 5); users' scripts rely on them."""
+    """The public JSON keys of an invoice (issue 5); users' scripts rely on them.
+    `in_lifecycle` is false for an invoice refused at reception (REFUSEE_RECEPTION): it
+    has no status code, and its supplier learns of it from its flow's CR only."""
     return {
         "id": invoice.id,
         "number": invoice.number,
@@ -90,8 +101,10 @@ def as_dict(invoice: InvoiceRow, flow_number: str) -> dict[str, Any]:
         "service_code": invoice.service_code,
         "engagement": invoice.engagement,
         "status": invoice.status,
-        "status_code": invoice.status_code,
+        "status_code": invoice.status_code or None,
+        "in_lifecycle": InvoiceState(invoice.status).in_lifecycle,
         "status_date": _iso(invoice.status_date),
+        "delivery_incident": invoice.delivery_incident,
         "flow": flow_number,
         "amount_ttc": invoice.amount_ttc,
         "currency": invoice.currency,
@@ -110,10 +123,12 @@ def search(
     offset: int = 0,
     supplier: str | None = None,
     flow: str | None = None,
+    delivery_incident: bool = False,
 ) -> list[dict[str, Any]]:
     """Invoices matching every filter given, oldest first; several SIRETs are alternatives.
     `supplier` is the supplier's identifier as the invoice gives it (a SIRET most often),
-    `flow` the number of the flow that brought the invoice."""
+    `flow` the number of the flow that brought the invoice; `delivery_incident`: only those
+    whose recipient reported their delivery failed (94, 95), to deliver again."""
     query = (
         select(InvoiceRow, Flow.number)
         .join(Flow, Flow.id == InvoiceRow.flow_id)
@@ -134,6 +149,8 @@ def search(
         query = query.where(InvoiceRow.supplier_id == supplier)
     if flow:
         query = query.where(Flow.number == flow)
+    if delivery_incident:
+        query = query.where(InvoiceRow.delivery_incident.is_not(None))
     return [as_dict(invoice, flow) for invoice, flow in session.execute(query)]
 
 
@@ -164,11 +181,15 @@ def show(session: Session, invoice_id: int) -> dict[str, Any]:
         history=[
             {
                 "at": _iso(e.at),
+                "produced_at": _iso(e.produced_at),
                 "status": e.status,
-                "status_code": e.status_code,
+                "status_code": e.status_code or None,
                 "actor": e.actor,
                 "detail": e.detail,
                 "mandate": e.mandate,
+                "recipient": e.recipient_siret,
+                "service_code": e.service_code,
+                "to_supplier": e.to_supplier,
             }
             for e in invoice.events
         ],
@@ -190,10 +211,22 @@ def set_status(
     if status in NEEDS_MANDATE and not (mandate or "").strip():
         raise UsageError(f"--mandate is required for {named(status)}: the mandate number.")
     invoice = _get(session, invoice_id, lock=True)
+    if invoice.status == InvoiceState.REFUSEE_RECEPTION:
+        flow = session.get(Flow, invoice.flow_id)
+        raise StatusRefused(
+            f"Invoice {invoice.id} ({invoice.number}) was refused at reception in flow "
+            f"{flow.number}: it never entered the lifecycle, so no status can be set; its "
+            f"supplier deposits it again once corrected."
+        )
     reason = operator_refusal(InvoiceState(invoice.status), status)
     if reason:
         raise StatusRefused(
             f"Invoice {invoice.id} ({invoice.number}) cannot become {status.value}: {reason}."
+        )
+    if status in REASON_REQUIRED and not (comment or "").strip():
+        raise UsageError(
+            f"--comment is required for {named(status)} (STATUS_REASON_MISSING): a rejection "
+            "or a suspension tells the supplier why."
         )
     supplier_is_siret = invoice.supplier_id_type in (None, "1") and siret.is_valid(
         invoice.supplier_id or ""
@@ -208,6 +241,25 @@ def set_status(
     session.flush()
     session.expire(invoice, ["events"])
     return show(session, invoice_id), [f"{p.code}: {p.message}" for p in problems]
+
+
+def redeliver(settings: Settings, session: Session, invoice_id: int, actor: str) -> dict[str, Any]:
+    """Deliver again an invoice whose recipient reported its delivery failed (94, 95)."""
+    row = _get(session, invoice_id, lock=True)
+    if not row.delivery_incident:
+        raise RedeliveryRefused(
+            f"Invoice {row.id} ({row.number}) has no delivery incident: only an invoice whose "
+            "recipient reported a reception or transmission error (94, 95) is delivered again."
+        )
+    try:
+        redelivery.again(settings, session, row, actor)
+    except ConversionError as exc:  # the pivot can no longer carry it (limits changed)
+        raise RedeliveryRefused(
+            f"Invoice {row.id} ({row.number}) cannot be delivered again: {exc.message}."
+        ) from exc
+    session.flush()
+    session.expire(row, ["events"])
+    return show(session, invoice_id)
 
 
 def recycle(

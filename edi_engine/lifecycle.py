@@ -27,25 +27,34 @@ RECIPIENT = "recipient"
 ACCOUNTANT = "accountant"
 SUPPLIER = "supplier"
 
-SET_BY: dict[InvoiceState, str] = {
-    S.DEPOSEE: ENGINE,
-    S.EN_COURS_ACHEMINEMENT: ENGINE,
-    S.MISE_A_DISPOSITION: ENGINE,
-    S.A_RECYCLER: RECIPIENT,
-    S.REJETEE: RECIPIENT,  # the engine too, at reception
-    S.SUSPENDUE: RECIPIENT,
-    S.SERVICE_FAIT: RECIPIENT,
-    S.MANDATEE: RECIPIENT,
-    S.MISE_A_DISPOSITION_COMPTABLE: ACCOUNTANT,
-    S.COMPTABILISEE: ACCOUNTANT,
-    S.MISE_EN_PAIEMENT: ACCOUNTANT,
-    S.COMPLETEE: SUPPLIER,
+# who may set each status (Chorus Pro): the recipient may set the accountant's 09 and 11
+# itself, whether or not its structure has an accountant partner (Hélios), who sends 09 at
+# the mandate's reception and 11; 10 is the recipient's alone
+SET_BY: dict[InvoiceState, frozenset[str]] = {
+    S.DEPOSEE: frozenset({ENGINE}),
+    S.EN_COURS_ACHEMINEMENT: frozenset({ENGINE}),
+    S.MISE_A_DISPOSITION: frozenset({ENGINE}),
+    S.A_RECYCLER: frozenset({RECIPIENT}),
+    S.REJETEE: frozenset({RECIPIENT}),
+    S.SUSPENDUE: frozenset({RECIPIENT}),
+    S.SERVICE_FAIT: frozenset({RECIPIENT}),
+    S.MANDATEE: frozenset({RECIPIENT}),
+    S.MISE_A_DISPOSITION_COMPTABLE: frozenset({ACCOUNTANT, RECIPIENT}),
+    S.COMPTABILISEE: frozenset({RECIPIENT}),
+    S.MISE_EN_PAIEMENT: frozenset({ACCOUNTANT, RECIPIENT}),
+    S.COMPLETEE: frozenset({SUPPLIER}),
 }
 
-# the side roads: sent back for its routing data, suspended then completed, rejected
+# a rejection or a suspension is told to the supplier with its reason (Commentaire)
+REASON_REQUIRED = frozenset({S.A_RECYCLER, S.REJETEE, S.SUSPENDUE})
+
+# the side roads: sent back for its routing data, suspended then completed, rejected (also
+# once mandated: the accountant may refuse the mandate, and the recipient then rejects it)
 SIDE_ROADS: dict[InvoiceState, frozenset[InvoiceState]] = {
     S.MISE_A_DISPOSITION: frozenset({S.A_RECYCLER, S.SUSPENDUE, S.REJETEE}),
     S.SERVICE_FAIT: frozenset({S.SUSPENDUE, S.REJETEE}),
+    S.MANDATEE: frozenset({S.REJETEE}),
+    S.MISE_A_DISPOSITION_COMPTABLE: frozenset({S.REJETEE}),
     S.A_RECYCLER: frozenset({S.EN_COURS_ACHEMINEMENT, S.MISE_A_DISPOSITION, S.REJETEE}),
     S.SUSPENDUE: frozenset({S.COMPLETEE, S.REJETEE}),
     S.COMPLETEE: frozenset({S.EN_COURS_ACHEMINEMENT, S.MISE_A_DISPOSITION}),
@@ -77,6 +86,6 @@ def refusal(current: InvoiceState, new: InvoiceState) -> str | None:
 def operator_refusal(current: InvoiceState, new: InvoiceState) -> str | None:
     """An operator may act for a recipient, an accountant or a supplier, not for the engine:
     delivery statuses follow what was actually delivered, and recycling has its command."""
-    if SET_BY[new] == ENGINE:
+    if ENGINE in SET_BY[new]:
         return f"{new.value} is set by the engine when it delivers the invoice"
     return refusal(current, new)

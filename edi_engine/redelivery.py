@@ -55,9 +55,12 @@ def deliver(
     flow = session.get(Flow, row.flow_id)
     name = next_name(session, flow, partner)
     envelope = outputs.envelope(settings, flow.number, partner)
+    invoice = replace(invoice, id_cpro=row.id)  # IdCPRO: the same invoice, the same id
     content = outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), name)
     outputs.deliver(settings, session, flow.id, outputs.PIVOT, partner, name, content)
     row.recipient_partner, row.pivot_file = partner, name
+    # the address it is delivered to, before its events: each names its recipient then
+    row.recipient_siret, row.service_code = invoice.debiteur.siret, invoice.debiteur.service_code
     detail = f"{why}; pivot {name} written (Renvoi {invoice.renvoi})"
     statuses_in.record(session, row, InvoiceState.EN_COURS_ACHEMINEMENT, actor, detail)
     if session.get(Partner, partner).channel != "sftp":
@@ -74,10 +77,13 @@ def addressed(
     designation: str,
 ) -> Invoice:
     """The invoice with the routing data the ledger holds now (recycling changes them):
-    the names its supplier wrote stay only while it goes to the same structure."""
+    the names its supplier wrote stay only while it goes to the same structure (and, for the
+    service's name, to the same service)."""
     debiteur = invoice.debiteur
     if siret != debiteur.siret:
         debiteur = replace(debiteur, siret=siret, name=designation, service_name=None)
+    elif service_code != debiteur.service_code:
+        debiteur = replace(debiteur, service_name=None)
     return replace(
         invoice,
         debiteur=replace(debiteur, service_code=service_code),
@@ -90,6 +96,16 @@ def complete(settings: Settings, session: Session, row: InvoiceRow, actor: str) 
     invoice, partner = _as_routed(settings, session, row, original(settings, session, row))
     invoice = replace(invoice, renvoi=COMPLETED)
     return deliver(settings, session, row, invoice, partner, actor, "completed by its supplier")
+
+
+def again(settings: Settings, session: Session, row: InvoiceRow, actor: str) -> str:
+    """After a delivery incident (its recipient acknowledged 94 or 95): the same delivery
+    once more, as a new pivot with the Renvoi of the one that failed."""
+    invoice, partner = _as_routed(settings, session, row, original(settings, session, row))
+    invoice = replace(invoice, renvoi=_renvoi(session, row))
+    why = f"delivered again after a delivery incident ({row.delivery_incident})"
+    row.delivery_incident = None
+    return deliver(settings, session, row, invoice, partner, actor, why)
 
 
 def _as_routed(
@@ -125,7 +141,7 @@ def rewrite(settings: Settings, session: Session, row: InvoiceRow, deposited: In
     """A forced re-run writes a delivered invoice's pivot again as it was: same name, same
     recipient partner, same Renvoi; its lifecycle does not change."""
     invoice, _ = _as_routed(settings, session, row, deposited)
-    invoice = replace(invoice, renvoi=_renvoi(session, row))
+    invoice = replace(invoice, renvoi=_renvoi(session, row), id_cpro=row.id)
     flow, partner = session.get(Flow, row.flow_id), row.recipient_partner
     envelope = outputs.envelope(settings, flow.number, partner)
     content = outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), row.pivot_file)

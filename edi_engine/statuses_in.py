@@ -3,25 +3,37 @@ docs/architecture.md#the-invoice-lifecycle).
 
 Each status of an inbound `CPPFactureStatuts` is matched to one delivered invoice (supplier
 identifier, invoice number, and the year of `DateFacture` when given) and applied only if
-the depositing partner serves the invoice's structure in the role that sets that status
-and the lifecycle allows the change. The depositor's CR lists every status, applied or
-refused with its reason; each one is kept in `received_statuses`.
+the depositing partner serves the invoice's structure in a role that sets that status,
+gives the reason a rejection or a suspension needs, and the lifecycle allows the change.
+The depositor's CR lists every status, applied or refused with its reason; each one is
+kept in `received_statuses`. The history keeps when the status was produced at its source
+(`Horodatage`) beside when the hub recorded it, and the recipient the invoice had then.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from pivot_format.model import InvoiceStatus
 
-from . import clock, siret
-from .controls.catalogue import Control
-from .lifecycle import ACCOUNTANT, ENGINE, RECIPIENT, SET_BY, SUPPLIER, refusal
+from . import clock, depositors, siret
+from .controls.catalogue import CATALOGUE, Control
+from .lifecycle import (
+    ACCOUNTANT,
+    DELIVERED_AT,
+    ENGINE,
+    MAIN_ROAD,
+    REASON_REQUIRED,
+    RECIPIENT,
+    SET_BY,
+    SUPPLIER,
+    refusal,
+)
 from .models import Flow, InvoiceEvent, ReceivedStatus, Structure
 from .models import Invoice as InvoiceRow
 from .problems import INFO, REJECT, WARNING, Problem
@@ -32,6 +44,8 @@ STATUS = "DonneesStatut/IdStatut"
 NUMBER = "DonneesStatut/IdFacture"
 SUPPLIER_ID = "Fournisseur/Identifiant"
 MANDATE = "DonneesStatut/IdMandatDP"
+REASON = "DonneesStatut/Commentaire"
+FLOW_ID = "DonneesStatut/IdFlux"
 ACCOUNTING = frozenset({InvoiceState.MISE_A_DISPOSITION_COMPTABLE, InvoiceState.MISE_EN_PAIEMENT})
 WITH_MANDATE = frozenset({InvoiceState.MANDATEE, InvoiceState.MISE_A_DISPOSITION_COMPTABLE})
 
@@ -53,9 +67,9 @@ STATUS_CONTROLS = (
         "The status of invoice {value} does not give the supplier's SIRET.",
     ),
     Control(
-        "STATUS_CODE_UNKNOWN", REJECT, STATUS,
-        "Le statut {value} n'est pas un statut du cycle de vie d'une facture (01 à 12).",
-        "Status {value} is not one of an invoice's lifecycle (01 to 12).",
+        "STATUS_CODE_NOT_USED", REJECT, STATUS,
+        "Le statut {value} n'est pas utilisé par la plateforme : {why_fr}.",
+        "Status {value} is not used by the hub: {why_en}.",
     ),
     Control(
         "STATUS_INVOICE_UNKNOWN", REJECT, NUMBER,
@@ -82,6 +96,13 @@ STATUS_CONTROLS = (
         "Partner {partner} cannot set status {value} ({status}): {why_en}.",
     ),
     Control(
+        "STATUS_REASON_MISSING", REJECT, REASON,
+        "Le statut {value} ({status}) de la facture {number} doit donner son motif "
+        "(Commentaire) : un rejet ou une suspension dit pourquoi au fournisseur.",
+        "Status {value} ({status}) of invoice {number} must give its reason (Commentaire): a "
+        "rejection or a suspension tells the supplier why.",
+    ),
+    Control(
         "STATUS_TRANSITION_REFUSED", REJECT, STATUS,
         "La facture {number} ne peut pas passer de {current} à {status} ({value}) : {why}.",
         "Invoice {number} cannot go from {current} to {status} ({value}): {why}.",
@@ -98,8 +119,27 @@ STATUS_CONTROLS = (
         "Le mandat {value} porte aussi la facture {other} : une facture, un mandat.",
         "Mandate {value} also carries invoice {other}: one invoice, one mandate.",
     ),
+    Control(
+        "STATUS_ACK_PIVOT_UNKNOWN", REJECT, FLOW_ID,
+        "IdFlux {value} ne désigne aucune facture que la plateforme a remise au partenaire "
+        "{partner} (donnez le nom du fichier pivot, ou son IdFlx).",
+        "IdFlux {value} names no invoice the hub delivered to partner {partner} (give the "
+        "pivot's file name, or its IdFlx).",
+    ),
+    Control(
+        "STATUS_ACK_REFUSED", REJECT, STATUS,
+        "L'accusé {value} ({status}) ne s'applique pas à la facture {number} ({current}) : "
+        "{why_fr}.",
+        "Acknowledgement {value} ({status}) does not apply to invoice {number} ({current}): "
+        "{why_en}.",
+    ),
 )  # fmt: skip
 CODES: dict[str, Control] = {control.code: control for control in STATUS_CONTROLS}
+NOT_IN_LIFECYCLE = {
+    "why_fr": "c'est un statut de CPPStatutPivot V1_19 hors du cycle de vie qu'elle tient "
+    "(01 à 12)",
+    "why_en": "it is a CPPStatutPivot V1_19 status outside the lifecycle the hub keeps (01 to 12)",
+}
 
 
 @dataclass
@@ -172,7 +212,7 @@ def _apply(
         return Outcome([CODES["STATUS_SUPPLIER_MISSING"].fails(number)])
     new = _state(code)
     if new is None:
-        return Outcome([CODES["STATUS_CODE_UNKNOWN"].fails(code)])
+        return Outcome([CODES["STATUS_CODE_NOT_USED"].fails(code, **NOT_IN_LIFECYCLE)])
     found = _invoice(session, supplier, number, status.invoice_date)
     if isinstance(found, Problem):
         return Outcome([found])
@@ -189,12 +229,20 @@ def _apply(
             [CODES["STATUS_NOT_YOURS_TO_SET"].fails(code, why_fr=why[0], why_en=why[1], **facts)],
             invoice.id,
         )
+    if new is InvoiceState.COMPLETEE:  # who may deposit for whom guards a supplier's 12 too
+        refused = depositors.refusal(session, partner, invoice.supplier_id)
+        if refused is not None:
+            shown = depositors.shown(invoice.supplier_id or "")
+            return Outcome([CATALOGUE["SUPPLIER_NOT_ALLOWED"].fails(shown, partner=partner)])
+    reason = status.comment or status.complement
+    if new in REASON_REQUIRED and not (reason or "").strip():
+        return Outcome([CODES["STATUS_REASON_MISSING"].fails(code, **facts)], invoice.id)
     problems = check_change(
         session, invoice, new, supplier_is_siret=_is_siret(status), mandate=status.mandate
     )
     if any(p.rejects for p in problems):
         return Outcome(problems, invoice.id)
-    record(session, invoice, new, actor, status.comment or status.complement, status.mandate)
+    record(session, invoice, new, actor, reason, status.mandate, produced_at=status.at)
     if new is InvoiceState.COMPLETEE and completed is not None:
         completed(invoice, actor)  # delivered again now: the next status follows from there
     return Outcome([CODES[APPLIED].fails(code, **facts), *problems], invoice.id, new)
@@ -237,22 +285,71 @@ def record(
     actor: str,
     detail: str | None,
     mandate: str | None = None,
+    produced_at: datetime | None = None,
+    at: datetime | None = None,
 ) -> None:
-    at = clock.now()
+    """The invoice's new status and its event. `produced_at`: when its source produced it
+    (a partner's Horodatage), else when the hub records it (`at`, now by default)."""
+    at = at or clock.now()
+    told = _tells_the_supplier(session, invoice, new)
     invoice.status, invoice.status_code, invoice.status_date = new, new.code, at
     if mandate and new in WITH_MANDATE:
         invoice.mandate = mandate
+    mandate = mandate if new in WITH_MANDATE else None
     session.add(
-        InvoiceEvent(
-            invoice_id=invoice.id,
-            at=at,
-            status=new,
-            status_code=new.code,
-            actor=actor,
-            detail=detail,
-            mandate=mandate if new in WITH_MANDATE else None,
-        )
+        event(invoice, new, new.code, actor, detail, at, produced_at, told, mandate=mandate)
     )
+
+
+def event(
+    invoice: InvoiceRow,
+    status: str,
+    code: str,
+    actor: str,
+    detail: str | None,
+    at: datetime,
+    produced_at: datetime | None = None,
+    to_supplier: bool = True,
+    mandate: str | None = None,
+) -> InvoiceEvent:
+    """An event of the invoice's history, with the recipient and service it has now: a
+    status flow describes each status with them, whatever recycling changes later."""
+    return InvoiceEvent(
+        invoice_id=invoice.id,
+        at=at,
+        produced_at=_utc(produced_at or at),
+        status=status,
+        status_code=code,
+        actor=actor,
+        detail=detail,
+        mandate=mandate,
+        recipient_siret=invoice.recipient_siret,
+        service_code=invoice.service_code,
+        to_supplier=to_supplier,
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    """As the ledger stores every time; a partner's Horodatage at the calendar's very ends
+    (year 1 or 9999 with an offset) is kept at that end."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
+def _tells_the_supplier(session: Session, invoice: InvoiceRow, new: InvoiceState) -> bool:
+    """A delivery step its supplier was already told (the invoice delivered again after a
+    delivery incident) is not told again: the supplier never sees its lifecycle go back."""
+    if new not in MAIN_ROAD[: DELIVERED_AT + 1]:
+        return True
+    told = session.scalar(
+        select(InvoiceEvent.status)
+        .where(InvoiceEvent.invoice_id == invoice.id, InvoiceEvent.to_supplier.is_(True))
+        .order_by(InvoiceEvent.id.desc())
+        .limit(1)
+    )
+    return told not in MAIN_ROAD or MAIN_ROAD.index(told) < MAIN_ROAD.index(new)
 
 
 def _state(code: str) -> InvoiceState | None:
@@ -291,8 +388,6 @@ def _roles(partner: str, structure: Structure | None, depositor: str | None) -> 
     roles = set()
     if structure is not None and partner == structure.partner_code:
         roles.add(RECIPIENT)
-        if structure.accountant_partner is None:
-            roles.add(ACCOUNTANT)  # the recipient's system relays its accountant's statuses
     if structure is not None and partner == structure.accountant_partner:
         roles.add(ACCOUNTANT)
     if partner == depositor:
@@ -301,12 +396,13 @@ def _roles(partner: str, structure: Structure | None, depositor: str | None) -> 
 
 
 def _not_yours(new: InvoiceState, roles: set[str]) -> tuple[str, str] | None:
-    role = SET_BY[new]
-    if role == ENGINE:
+    allowed = SET_BY[new]
+    if ENGINE in allowed:
         return "la plateforme le donne en remettant la facture", "the hub sets it by delivering"
-    if role in roles:
+    if allowed & roles:
         return None
     names = {RECIPIENT: ("destinataire", "recipient"), ACCOUNTANT: ("comptable", "accountant"),
              SUPPLIER: ("fournisseur", "supplier")}  # fmt: skip
-    french, english = names[role]
+    french = " ou le ".join(names[role][0] for role in sorted(allowed, key=list(names).index))
+    english = " or ".join(names[role][1] for role in sorted(allowed, key=list(names).index))
     return f"seul le {french} de la facture le donne", f"only the invoice's {english} sets it"

@@ -7,8 +7,13 @@ next emission writes that same file again, from the same changes, before anythin
 change is thus in one status flow and only one, and nothing waits forever: what was not
 emitted while the engine was down is in the next flow.
 
-Only invoices addressed to a structure the hub knows can be described in a status flow
-(its Debiteur is a SIRET); the others were answered by the CR of their flow alone.
+Each status is described as it happened: with the time its source produced it
+(`Horodatage`: a partner's, or the hub's own for what the hub did) and the recipient and
+service the invoice had then (a 04 on an invoice recycled since still names the structure
+that refused it). Only statuses of an invoice addressed to a structure the hub knows can
+be described (its Debiteur is a SIRET); the others were answered by the CR of their flow
+alone. A change marked not for the supplier (a recipient's acknowledgement, a delivery
+step it was already told) is never carried.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from pivot_format import statut
@@ -26,7 +31,7 @@ from . import channels, clock, outputs, siret
 from .channels import ChannelReport
 from .errors import EngineError, RefusedError
 from .identify import STATUT
-from .models import Flow, InvoiceEvent, Partner, StatusFlow, Structure
+from .models import Flow, InvoiceEvent, Partner, Service, StatusFlow, Structure
 from .models import Invoice as InvoiceRow
 from .settings import Settings
 
@@ -91,10 +96,12 @@ def _pending(partner: str) -> Select:
         select(InvoiceEvent.id)
         .join(InvoiceRow, InvoiceRow.id == InvoiceEvent.invoice_id)
         .join(Flow, Flow.id == InvoiceRow.flow_id)
-        .join(Structure, Structure.siret == InvoiceRow.recipient_siret)
+        .join(Structure, Structure.siret == InvoiceEvent.recipient_siret)
         .where(
             Flow.partner_code == partner,
             InvoiceEvent.emitted_in.is_(None),
+            InvoiceEvent.status_code != "",  # a refusal at reception: told by the CR only
+            InvoiceEvent.to_supplier.is_(True),
             InvoiceRow.supplier_id.is_not(None),
         )
         .order_by(InvoiceEvent.id)
@@ -149,16 +156,21 @@ def _write(settings: Settings, session: Session, numbered: StatusFlow) -> Emitte
     if claimed.rowcount != 1:
         session.rollback()
         return None
+    service = and_(
+        Service.siret == InvoiceEvent.recipient_siret, Service.code == InvoiceEvent.service_code
+    )
     rows = session.execute(
-        select(InvoiceEvent, InvoiceRow)
+        select(InvoiceEvent, InvoiceRow, Structure.designation, Service.name)
         .join(InvoiceRow, InvoiceRow.id == InvoiceEvent.invoice_id)
+        .outerjoin(Structure, Structure.siret == InvoiceEvent.recipient_siret)
+        .outerjoin(Service, service)
         .where(InvoiceEvent.emitted_in == numbered.id)
         .order_by(InvoiceEvent.id)
     ).all()
     if not rows:  # its changes went with their invoices (retention): nothing to tell
         session.commit()
         return None
-    statuses = [_status(event, invoice) for event, invoice in rows]
+    statuses = [_status(*row) for row in rows]
     stem = numbered.file_name.removesuffix(".xml")
     envelope = Envelope(
         flow_id=stem,
@@ -176,15 +188,20 @@ def _write(settings: Settings, session: Session, numbered: StatusFlow) -> Emitte
     return Emitted(numbered.partner_code, numbered.file_name, numbered.changes)
 
 
-def _status(event: InvoiceEvent, invoice: InvoiceRow) -> InvoiceStatus:
+def _status(
+    event: InvoiceEvent, invoice: InvoiceRow, name: str | None, service_name: str | None
+) -> InvoiceStatus:
+    """The status as it happened: its source's time, the recipient and service then (named
+    as the referential names them now)."""
     identifier = invoice.supplier_id
     kind = invoice.supplier_id_type or ("1" if siret.is_valid(identifier) else "2")
+    debiteur = Debiteur(event.recipient_siret, name, event.service_code, service_name)
     return InvoiceStatus(
         code=event.status_code,
         supplier=Supplier(identifier, kind, invoice.supplier_name or identifier, ""),
-        debiteur=Debiteur(invoice.recipient_siret, service_code=invoice.service_code),
+        debiteur=debiteur,
         invoice_number=invoice.number,
-        at=clock.aware(event.at),
+        at=clock.aware(event.produced_at),
         invoice_date=invoice.issue_date,
         comment=event.detail,
         mandate=event.mandate,

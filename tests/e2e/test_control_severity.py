@@ -65,7 +65,7 @@ def test_a_hub_that_sets_iban_invalid_to_reject_refuses_the_invoice(
     (outcome,) = deposit(home, ubl(iban=BAD_IBAN))
 
     assert (outcome.state, outcome.cr_status) == ("IN_REJETE", "93")
-    assert outcome.ledger == [("F01-2026-000101", "REJETEE", "05")]
+    assert outcome.ledger == [("F01-2026-000101", "REFUSEE_RECEPTION", None)]
     assert cr_line(outcome, "IBAN_INVALID") == ("Facture", "reject")
     assert outcome.error("IBAN_INVALID")["severity"] == "reject"
     assert delivered(home) == []
@@ -120,7 +120,7 @@ def test_a_lowered_warning_and_a_rejection_in_one_flow_are_told_apart(home: Home
 def test_recycling_controls_the_invoice_again_with_the_hubs_severities(home: Home) -> None:
     (outcome,) = deposit(home, ubl(iban=BAD_IBAN))  # delivered with its warning
     (invoice,) = outcome.detail["invoice_list"]
-    home.invoke("invoices", "set-status", invoice["id"], "A_RECYCLER")
+    home.invoke("invoices", "set-status", invoice["id"], "A_RECYCLER", "--comment", "SIRET")
     set_severity(home, "IBAN_INVALID", "reject")
 
     refused = home.invoke("invoices", "recycle", invoice["id"], "--siret", MONTCLAIR, code=1)

@@ -28,12 +28,12 @@ SALVERT = "21990404200013"  # unknown to the hub: its invoice is rejected at rec
 # ubl-creditnote 11-16, ubl-inactive 11-18
 ALL = [
     "F01-2026-000101",  # ubl-invoice, Valbrune, MISE_A_DISPOSITION then MANDATEE
-    "F01-2026-000104",  # ubl-inactive, Haut-Vernay (inactive), REJETEE
+    "F01-2026-000104",  # ubl-inactive, Haut-Vernay (inactive), REFUSEE_RECEPTION
     "AV01-2026-000007",  # ubl-creditnote, Montclair, MISE_A_DISPOSITION then A_RECYCLER
     "F02-2026-000501",  # cii-invoice, Valbrune
     "F02-2026-000502",  # pivot-multi, Montclair
     "F02-2026-000503",  # pivot-multi, Valbrune
-    "F02-2026-000504",  # pivot-multi, unknown structure, REJETEE
+    "F02-2026-000504",  # pivot-multi, unknown structure, REFUSEE_RECEPTION
 ]
 
 
@@ -54,7 +54,7 @@ def exported(home: Home, monkeypatch: pytest.MonkeyPatch) -> Home:
     home.run()
     _at(monkeypatch, CHANGED)
     ids = {row["number"]: row["id"] for row in _search(home)}
-    home.invoke("invoices", "set-status", ids["AV01-2026-000007"], "A_RECYCLER")
+    home.invoke("invoices", "set-status", ids["AV01-2026-000007"], "04", "--comment", "SIRET")
     home.invoke(
         "invoices", "set-status", ids["F01-2026-000101"], "MANDATEE", "--mandate", "MAND-2026-77"
     )
@@ -121,15 +121,18 @@ def test_the_header_then_one_line_per_invoice_oldest_first(exported: Home) -> No
     assert (delivered["status"], delivered["status_code"]) == ("MISE_A_DISPOSITION", "03")
     assert delivered["status_date"] == DEPOSITED.isoformat()
     assert delivered["amount_ht"] == "2220.00"  # as stored, trailing zeros kept
-    assert {by_number[n]["status"] for n in ("F01-2026-000104", "F02-2026-000504")} == {"REJETEE"}
-    assert {by_number[n]["status_code"] for n in ("F01-2026-000104", "F02-2026-000504")} == {"05"}
+    # refused at reception: a state of their own, outside the lifecycle, with no status code
+    refused = ("F01-2026-000104", "F02-2026-000504")
+    assert {by_number[n]["status"] for n in refused} == {"REFUSEE_RECEPTION"}
+    assert {by_number[n]["status_code"] for n in refused} == {""}
 
 
 def test_each_filter_and_several_structures(exported: Home) -> None:
-    assert _numbers(_export(exported, "--status", "REJETEE")) == [
+    assert _numbers(_export(exported, "--status", "REFUSEE_RECEPTION")) == [
         "F01-2026-000104",
         "F02-2026-000504",
     ]
+    assert _export(exported, "--status", "REJETEE") == []  # the recipient's rejection only
     valbrune = ["F01-2026-000101", "F02-2026-000501", "F02-2026-000503"]
     assert _numbers(_export(exported, "--structure", VALBRUNE)) == valbrune
     either = _export(exported, "--structure", VALBRUNE, "--structure", HAUT_VERNAY)
@@ -159,7 +162,7 @@ def test_an_empty_result_is_the_header_alone(exported: Home) -> None:
     result = exported.invoke("invoices", "export", "--structure", "21990505000015")
     assert result.stdout_bytes == (",".join(COLUMNS) + "\n").encode()
     assert result.stderr.strip() == "Exported 0 invoice(s)."
-    assert _export(exported, "--status", "REJETEE", "--from", "2026-11-19") == []
+    assert _export(exported, "--status", "REFUSEE_RECEPTION", "--from", "2026-11-19") == []
 
 
 @pytest.mark.parametrize(
@@ -188,7 +191,7 @@ def test_output_file_is_written_atomically_and_stdout_stays_empty(
     assert target.read_bytes() == exported.invoke("invoices", "export").stdout_bytes
     assert sorted(p.name for p in target.parent.iterdir()) == ["invoices.csv"]  # no temp left
     # an export again replaces the file
-    exported.invoke("invoices", "export", "--csv", "-o", target, "--status", "REJETEE")
+    exported.invoke("invoices", "export", "--csv", "-o", target, "--status", "REFUSEE_RECEPTION")
     assert len(target.read_text().splitlines()) == 3
 
 

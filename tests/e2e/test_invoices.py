@@ -14,6 +14,7 @@ from .conftest import HAUT_VERNAY, MONTCLAIR, RECIPIENT, SUPPLIER_1, SUPPLIER_2,
 INVOICE_KEYS = {
     "id", "number", "supplier", "recipient", "service_code", "engagement", "status",
     "status_code", "status_date", "flow", "amount_ttc", "currency", "warnings", "errors",
+    "in_lifecycle",
 }  # fmt: skip
 OTHER_RECIPIENT = "DEST02"
 BELROCHE = "21990505000015"  # active, served by DEST02, manages services
@@ -64,9 +65,12 @@ def test_search_filters_and_json_keys(delivered: Home) -> None:
     by_siren = _search(delivered, "--siren", VALBRUNE[:9])
     assert [r["id"] for r in by_siren] == [r["id"] for r in valbrune]
 
-    rejected = _search(delivered, "--status", "REJETEE")
-    assert {r["recipient"] for r in rejected} == {HAUT_VERNAY, "21990404200013"}
-    assert all(r["status_code"] == "05" and r["errors"] for r in rejected)
+    refused = _search(delivered, "--status", "REFUSEE_RECEPTION")
+    assert {r["recipient"] for r in refused} == {HAUT_VERNAY, "21990404200013"}
+    assert all(r["status_code"] is None and r["errors"] for r in refused)
+    assert all(r["in_lifecycle"] is False for r in refused)
+    assert all(r["in_lifecycle"] for r in everything if r not in refused)
+    assert _search(delivered, "--status", "REJETEE") == []  # the recipient's rejection only
     assert _search(delivered, "--number", "F01-2026-000101")[0]["amount_ttc"] == "800.11"
     assert _search(delivered, "--number", "NO-SUCH-NUMBER") == []
 
@@ -75,8 +79,9 @@ def test_search_filters_and_json_keys(delivered: Home) -> None:
 
 
 def test_search_prints_a_table_without_json(delivered: Home) -> None:
-    out = delivered.invoke("invoices", "search", "--status", "REJETEE").stdout
-    assert "F01-2026-000104" in out and "REJETEE" in out and "F01-2026-000101" not in out
+    out = delivered.invoke("invoices", "search", "--status", "REFUSEE_RECEPTION").stdout
+    assert "F01-2026-000104" in out and "REFUSEE_RECEPTION" in out
+    assert "F01-2026-000101" not in out
 
 
 def test_show_has_reasons_and_history(delivered: Home) -> None:
@@ -85,7 +90,10 @@ def test_show_has_reasons_and_history(delivered: Home) -> None:
     (error,) = rejected["errors"]
     assert error["code"] == "RECIPIENT_INACTIVE" and error["value"] == HAUT_VERNAY
     assert "n'est pas ACTIVE" in error["message_fr"] and "not ACTIVE" in error["message"]
-    assert [h["status_code"] for h in rejected["history"]] == ["05"]
+    assert [(h["status"], h["status_code"]) for h in rejected["history"]] == [
+        ("REFUSEE_RECEPTION", None)
+    ]
+    assert rejected["history"][0]["detail"].startswith("refused at reception in flow FL")
 
     accepted = _show(delivered, _invoice(delivered, "F01-2026-000101")["id"])
     assert accepted["errors"] == [] and accepted["warnings"] == []
@@ -114,8 +122,12 @@ def test_set_status_follows_the_lifecycle(delivered: Home) -> None:
     recycle_late = delivered.invoke("invoices", "set-status", invoice_id, "A_RECYCLER", code=1)
     assert "A_RECYCLER cannot follow SERVICE_FAIT" in recycle_late.stderr
     rejected_id = _invoice(delivered, "F01-2026-000104")["id"]
-    terminal = delivered.invoke("invoices", "set-status", rejected_id, "SERVICE_FAIT", code=1)
-    assert "REJETEE ends the invoice's road" in terminal.stderr
+    refused = delivered.invoke("invoices", "set-status", rejected_id, "SERVICE_FAIT", code=1)
+    assert "refused at reception" in refused.stderr and "never entered the lifecycle" in (
+        refused.stderr
+    )
+    named = delivered.invoke("invoices", "set-status", invoice_id, "REFUSEE_RECEPTION", code=2)
+    assert "not a status of the lifecycle" in named.stderr
     assert _show(delivered, invoice_id)["status"] == "SERVICE_FAIT"  # nothing applied
 
 
@@ -226,7 +238,7 @@ def test_a_recycled_invoice_is_controlled_again(delivered: Home, tmp_path: Path)
 def test_recycled_twice_gets_a_new_pivot_each_time(delivered: Home) -> None:
     invoice_id = _sent_back(delivered)
     delivered.invoke("invoices", "recycle", invoice_id, "--siret", MONTCLAIR)
-    delivered.invoke("invoices", "set-status", invoice_id, "A_RECYCLER")
+    delivered.invoke("invoices", "set-status", invoice_id, "A_RECYCLER", "--comment", "SIRET")
     delivered.invoke("invoices", "recycle", invoice_id, "--siret", VALBRUNE)
     names = [n for n in delivered.outbox(RECIPIENT) if n.startswith("PIVOT_DEST01_FL0000000001_")]
     assert names == [

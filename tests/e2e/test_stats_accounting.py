@@ -186,7 +186,7 @@ def test_a_recycled_invoice_counts_in_the_period_it_was_first_delivered(
     deliver(home, "ubl-invoice.xml")
     at(monkeypatch, 2027, 1, 5, 10, 0)
     invoice_id = invoice(home, VALBRUNE_1)["id"]
-    home.invoke("invoices", "set-status", invoice_id, "A_RECYCLER")
+    home.invoke("invoices", "set-status", invoice_id, "A_RECYCLER", "--comment", "SIRET")
     home.invoke("invoices", "recycle", invoice_id, "--siret", MONTCLAIR, "--service-code", "")
     codes = [h["status_code"] for h in invoice(home, VALBRUNE_1)["history"]]
     assert codes == ["01", "02", "03", "04", "02", "03"]  # delivered again in January

@@ -111,11 +111,14 @@ def test_recipient_then_accountant_statuses_follow_the_main_road(delivered: Home
     ]  # fmt: skip
     assert "Statut 07 (SERVICE_FAIT) appliqué à la facture F01-2026-000101" in lines[0][2]
 
+    # Hélios sends 09 at the mandate's reception and 11; 10 is the recipient's
     flow = deposit(
         delivered, ACCOUNTANT, "helios.xml",
-        statut_flow(ACCOUNTANT, status("09", mandate="M-2026-0042"), status("10"), status("11")),
+        statut_flow(ACCOUNTANT, status("09", mandate="M-2026-0042")),
     )  # fmt: skip
     assert flow["status"] == "IN_INTEGRE"
+    deposit(delivered, RECIPIENT, "statuts-2.xml", statut_flow(RECIPIENT, status("10")))
+    deposit(delivered, ACCOUNTANT, "helios-2.xml", statut_flow(ACCOUNTANT, status("11")))
     shown = invoice(delivered)
     assert (shown["status"], shown["status_code"], shown["mandate"]) == (
         "MISE_EN_PAIEMENT", "11", "M-2026-0042",
@@ -137,8 +140,8 @@ def test_each_refused_status_says_why_and_the_others_are_applied(delivered: Home
             status("03"),  # the hub's own status
             status("08", number=EMPTY),  # no invoice number
             status("08", supplier=EMPTY),  # no supplier
-            status("09", mandate="M-1"),  # the accountant's, and Valbrune has one
-            status("04"),  # A_RECYCLER after SERVICE_FAIT: not allowed
+            status("12"),  # the supplier's
+            status("04", comment="SIRET erroné"),  # A_RECYCLER after SERVICE_FAIT: refused
             status("13"),  # a Chorus Pro code outside the lifecycle of this hub
         ),
     )  # fmt: skip
@@ -152,7 +155,7 @@ def test_each_refused_status_says_why_and_the_others_are_applied(delivered: Home
         "STATUS_SUPPLIER_MISSING",
         "STATUS_NOT_YOURS_TO_SET",
         "STATUS_TRANSITION_REFUSED",
-        "STATUS_CODE_UNKNOWN",
+        "STATUS_CODE_NOT_USED",
     ]
     lines = {code: text for _, code, text in cr_lines(delivered, flow)}
     assert "F01-2026-999999" in lines["STATUS_INVOICE_UNKNOWN"]
@@ -208,7 +211,7 @@ def test_one_mandate_for_several_invoices_is_reported(delivered: Home) -> None:
     assert "M-GROUPED" in grouped and NUMBER in grouped
 
 
-def test_a_flow_status_deposited_by_a_partner_is_refused(delivered: Home) -> None:
+def test_a_flow_status_of_the_hub_deposited_by_a_partner_is_refused(delivered: Home) -> None:
     from pivot_format.model import FlowStatus
 
     content = write_flow_statuses(
@@ -217,7 +220,9 @@ def test_a_flow_status_deposited_by_a_partner_is_refused(delivered: Home) -> Non
     )
     flow = deposit(delivered, RECIPIENT, "cr.xml", content)
     assert flow["status"] == "IN_REJETE"
-    assert [code for _, code, _ in cr_lines(delivered, flow)] == ["UNSUPPORTED_SYNTAX"]
+    ((_, code, text),) = cr_lines(delivered, flow)
+    assert code == "STATUS_CODE_NOT_USED"
+    assert "Le statut 90 n'est pas utilisé par la plateforme" in text
 
 
 def test_an_operator_sets_a_status_with_a_mandate(delivered: Home) -> None:
@@ -233,7 +238,9 @@ def test_an_operator_sets_a_status_with_a_mandate(delivered: Home) -> None:
 def test_a_suspended_invoice_completed_by_its_supplier_is_delivered_again(
     delivered: Home,
 ) -> None:
-    deposit(delivered, RECIPIENT, "s.xml", statut_flow(RECIPIENT, status("06")))
+    deposit(
+        delivered, RECIPIENT, "s.xml", statut_flow(RECIPIENT, status("06", comment="PV absent"))
+    )
     flow = deposit(delivered, SUPPLIER_1, "c.xml", statut_flow(SUPPLIER_1, status("12")))
     assert flow["status"] == "IN_INTEGRE"
     shown = invoice(delivered)

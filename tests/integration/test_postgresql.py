@@ -61,7 +61,7 @@ def test_the_whole_road_on_postgresql(hub: Callable[..., subprocess.CompletedPro
     (flow,) = json.loads(hub("run", "--once", "--json").stdout)
     assert flow["status"] == "IN_INTEGRE"
     (invoice,) = json.loads(hub("invoices", "search", "--json").stdout)
-    hub("invoices", "set-status", str(invoice["id"]), "A_RECYCLER")
+    hub("invoices", "set-status", str(invoice["id"]), "A_RECYCLER", "--comment", "SIRET")
     hub("invoices", "recycle", str(invoice["id"]), "--siret", "26990202900017")
     (emitted,) = json.loads(hub("statuses", "emit", "--json").stdout)
     assert emitted["changes"] == 6  # 01 02 03, 04, then 02 03 again
@@ -112,9 +112,9 @@ def test_two_workers_never_accept_one_invoice_twice(
     _receive_only(hub)
     _workers(hub, 4)
     found = json.loads(hub("invoices", "search", "--limit", "100", "--json").stdout)
-    accepted = [i["number"] for i in found if i["status"] != "REJETEE"]
+    accepted = [i["number"] for i in found if i["status"] != "REFUSEE_RECEPTION"]
     assert sorted(accepted) == [f"F-DUP-{n:03}" for n in range(20)]
-    rejected = [i for i in found if i["status"] == "REJETEE"]
+    rejected = [i for i in found if i["status"] == "REFUSEE_RECEPTION"]
     assert len(rejected) == 20
     assert all(e["code"] == "INVOICE_DUPLICATE" for i in rejected for e in i["errors"])
 

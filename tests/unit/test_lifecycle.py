@@ -7,12 +7,26 @@ import itertools
 
 import pytest
 
-from edi_engine.lifecycle import MAIN_ROAD, SET_BY, operator_refusal, refusal
+from edi_engine.lifecycle import (
+    ACCOUNTANT,
+    MAIN_ROAD,
+    RECIPIENT,
+    SET_BY,
+    operator_refusal,
+    refusal,
+)
+from edi_engine.states import LIFECYCLE
 from edi_engine.states import InvoiceState as S
 
 
 def test_every_status_says_who_sets_it() -> None:
-    assert set(SET_BY) == set(S)
+    assert set(SET_BY) == set(LIFECYCLE)
+
+
+def test_helios_sends_09_and_11_and_the_recipient_may_set_them_and_10() -> None:
+    assert SET_BY[S.MISE_A_DISPOSITION_COMPTABLE] == {ACCOUNTANT, RECIPIENT}
+    assert SET_BY[S.MISE_EN_PAIEMENT] == {ACCOUNTANT, RECIPIENT}
+    assert SET_BY[S.COMPTABILISEE] == {RECIPIENT}
 
 
 def test_the_main_road_goes_forward_skipping_optional_steps() -> None:
@@ -44,6 +58,12 @@ def test_side_roads() -> None:
     assert refusal(S.COMPLETEE, S.MISE_A_DISPOSITION) is None
     assert refusal(S.SUSPENDUE, S.SERVICE_FAIT) is not None
     assert refusal(S.MANDATEE, S.A_RECYCLER) is not None
+
+
+def test_the_recipient_rejects_after_the_mandate_or_its_refusal() -> None:
+    assert refusal(S.MANDATEE, S.REJETEE) is None
+    assert refusal(S.MISE_A_DISPOSITION_COMPTABLE, S.REJETEE) is None
+    assert refusal(S.COMPTABILISEE, S.REJETEE) is not None
 
 
 def test_an_operator_never_sets_what_only_delivery_proves() -> None:

@@ -4,11 +4,15 @@ Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-04 15:00:00.000000
 
-(placeholder: filled in by the change that needs it)
+Each invoice event keeps when its status was produced at its source (a partner's
+Horodatage), the recipient and service the invoice had then, and whether status flows tell
+it to the supplier; an invoice keeps the delivery incident its recipient reported (94, 95).
+Existing events were produced when the hub recorded them as far as the ledger knows, and
+get the invoice's current recipient and service: the best that can be known of the past.
 """
 
-from alembic import op  # noqa: F401
-import sqlalchemy as sa  # noqa: F401
+from alembic import op
+import sqlalchemy as sa
 
 
 revision = '0011'
@@ -18,8 +22,28 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # plain ADD COLUMN on invoices, which other tables reference (a batch copy would drop it)
+    op.add_column('invoices', sa.Column('delivery_incident', sa.String(length=2), nullable=True))
+    op.add_column('invoice_events', sa.Column('produced_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('invoice_events', sa.Column('recipient_siret', sa.String(length=100), nullable=True))
+    op.add_column('invoice_events', sa.Column('service_code', sa.String(length=100), nullable=True))
+    op.add_column('invoice_events', sa.Column('to_supplier', sa.Boolean(), server_default=sa.true(), nullable=False))
+    op.execute(
+        "UPDATE invoice_events SET produced_at = at, "
+        "recipient_siret = (SELECT invoices.recipient_siret FROM invoices "
+        "WHERE invoices.id = invoice_events.invoice_id), "
+        "service_code = (SELECT invoices.service_code FROM invoices "
+        "WHERE invoices.id = invoice_events.invoice_id)"
+    )
+    # no table references invoice_events: on SQLite its batch copy is safe
+    with op.batch_alter_table('invoice_events', schema=None) as batch_op:
+        batch_op.alter_column('produced_at', existing_type=sa.DateTime(timezone=True), nullable=False)
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('invoice_events', schema=None) as batch_op:
+        batch_op.drop_column('to_supplier')
+        batch_op.drop_column('service_code')
+        batch_op.drop_column('recipient_siret')
+        batch_op.drop_column('produced_at')
+    op.drop_column('invoices', 'delivery_incident')

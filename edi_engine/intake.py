@@ -117,7 +117,7 @@ def _receive_batch(
     if not files:
         return []
     hashes = {s.content_hash for s in stored}
-    originals = _originals(session, hashes)
+    originals = standing(session, hashes)
     recorded = _recorded_sources(session, hashes)
     flows = []
     for inbox_file, archived in zip(files, stored, strict=True):
@@ -125,8 +125,9 @@ def _receive_batch(
             # recorded by a run that stopped before acknowledging: acknowledge, record nothing
             log.warning("%s was already recorded; removing it from the inbox", inbox_file.path)
             continue
-        flow = _record(session, inbox_file, archived, originals.get(archived.content_hash))
-        originals.setdefault(archived.content_hash, flow.number)
+        key = (inbox_file.partner, archived.content_hash)
+        flow = _record(session, inbox_file, archived, originals.get(key))
+        originals.setdefault(key, flow.number)
         flows.append(flow)
     session.commit()
     landed = [f.path for f in files if channels.is_landed(settings, f.path)]
@@ -173,14 +174,49 @@ def _recorded_sources(session: Session, hashes: set[str]) -> set[tuple]:
     return {tuple(row) for row in session.execute(query.where(Flow.content_hash.in_(hashes)))}
 
 
-def _originals(session: Session, hashes: set[str]) -> dict[str, str]:
-    """The number of the first flow that brought each content, for those already seen."""
+# an earlier flow with the same content stands for it while it is being processed or has
+# invoices integrated; after IN_REJETE or IN_INCIDENTE its partner sends the content again
+STANDING = (
+    FlowState.IN_RECU,
+    FlowState.IN_EN_COURS_TRAITEMENT,
+    FlowState.IN_INTEGRE,
+    FlowState.IN_INTEGRE_PARTIEL,
+)
+
+
+def standing(session: Session, hashes: set[str]) -> dict[tuple[str, str], str]:
+    """By (partner, content hash), the number of the first flow of that partner that
+    brought the content and still stands for it: a new flow with it is a duplicate
+    (docs/errors.md, DUPLICATE_FLOW). Another partner's flows are never compared."""
     query = (
-        select(Flow.content_hash, Flow.number)
-        .where(Flow.content_hash.in_(hashes), Flow.duplicate_of.is_(None))
+        select(Flow.partner_code, Flow.content_hash, Flow.number)
+        .where(
+            Flow.content_hash.in_(hashes),
+            Flow.duplicate_of.is_(None),
+            Flow.status.in_(STANDING),
+        )
         .order_by(Flow.id.desc())
     )
-    return {content_hash: number for content_hash, number in session.execute(query)}
+    return {(partner, digest): number for partner, digest, number in session.execute(query)}
+
+
+def original_of(session: Session, flow: Flow) -> Flow | None:
+    """When a flow recorded as a duplicate is processed: the earlier flow of its partner
+    with its content that still stands for it, if any. One rejected or incidented since
+    the intake no longer does, and the flow is processed as a new one."""
+    query = (
+        select(Flow)
+        .where(
+            Flow.partner_code == flow.partner_code,
+            Flow.content_hash == flow.content_hash,
+            Flow.duplicate_of.is_(None),
+            Flow.status.in_(STANDING),
+            Flow.id < flow.id,
+        )
+        .order_by(Flow.id)
+        .limit(1)
+    )
+    return session.scalar(query)
 
 
 def _record(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from pivot_format import pivot, statut
@@ -25,8 +25,10 @@ from . import (
     controls,
     counters,
     documents,
+    intake,
     outputs,
     reading,
+    recording,
     redelivery,
     report,
     statuses_in,
@@ -38,14 +40,13 @@ from .models import (
     Flow,
     FlowError,
     FlowEvent,
-    InvoiceEvent,
     InvoiceFinding,
     Output,
     ReceivedStatus,
 )
 from .models import Invoice as InvoiceRow
 from .problems import FlowRejected, Problem
-from .recording import InvoiceRecorder
+from .recording import Entry, InvoiceRecorder
 from .settings import Settings
 from .states import FlowState, Syntax
 
@@ -152,12 +153,23 @@ def answers(session: Session, flow_id: int) -> int:
 def _take_flow(run: FlowRun) -> None:
     """Open the archived original and take its documents, or its invoices when streamed."""
     settings, flow = run.settings, run.flow
-    if flow.duplicate_of:
+    original = intake.original_of(run.session, flow) if flow.duplicate_of else None
+    flow.duplicate_of = original.number if original else None
+    if original:  # always the same partner's: another partner's flow is never named
+        where = f"{original.number} ({original.file_name})"
+        en, fr = (
+            ("whose invoices were integrated", "dont les factures ont été intégrées")
+            if original.status in (FlowState.IN_INTEGRE, FlowState.IN_INTEGRE_PARTIEL)
+            else ("still being processed", "en cours de traitement")
+        )
         raise FlowRejected(
             Problem(
                 "DUPLICATE_FLOW",
-                f"The same content was already received as flow {flow.duplicate_of}.",
-                value=flow.duplicate_of,
+                f"The same content was already received as flow {where}, {en}: it is not "
+                "processed twice.",
+                value=original.number,
+                message_fr=f"Le même contenu a déjà été reçu dans le flux {where}, {fr} : il "
+                "n'est pas traité deux fois.",
             )
         )
     limit = settings.limits.max_file_bytes
@@ -257,8 +269,9 @@ def read_again(settings: Settings, flow: Flow, seq: int) -> reading.Read | None:
 
 def _take_reads(run: FlowRun, reads: Iterable[reading.Read], document_name: str) -> None:
     for read in reads:
-        seq = run.accepted + run.rejected + 1
+        seq = run.accepted + run.rejected + len(run.batch) + 1
         if seq in run.kept:  # delivered by a previous attempt: neither again nor twice
+            _flush(run)  # the CR lists what was found in the order of the flow
             run.accepted += 1
             run.problems.extend(_findings(run.session, run.kept[seq], seq, document_name))
             if read.invoice is not None:
@@ -267,16 +280,10 @@ def _take_reads(run: FlowRun, reads: Iterable[reading.Read], document_name: str)
                     invoice = run.session.get(InvoiceRow, run.kept[seq])
                     redelivery.rewrite(run.settings, run.session, invoice, read.invoice)
             continue
-        if read.problem:
-            findings = [in_french(read.problem).at(invoice_seq=seq, document=document_name)]
-        else:
-            findings = _deliver(run, seq, read, document_name)
-        run.problems.extend(findings)
-        if any(problem.rejects for problem in findings):
-            run.rejected += 1
-            run.recorder.add(seq, read, None, None, findings)
-        else:
-            run.accepted += 1
+        run.batch.append(_controlled(run, seq, read, document_name))
+        if len(run.batch) >= recording.BATCH:
+            _flush(run)
+    _flush(run)
 
 
 def _findings(session: Session, invoice_id: int, seq: int, document: str) -> list[Problem]:
@@ -297,60 +304,92 @@ def _findings(session: Session, invoice_id: int, seq: int, document: str) -> lis
     ]
 
 
-def _deliver(run: FlowRun, seq: int, read: reading.Read, document_name: str) -> list[Problem]:
-    """Control, write and hand over one pivot. Returns what the controls found: if any of
-    it rejects the invoice, nothing was written; warnings go with the accepted invoice."""
+def _controlled(run: FlowRun, seq: int, read: reading.Read, document_name: str) -> Entry:
+    """What the controls say of one invoice. One they accept counts at once for the
+    duplicate control of the invoices after it, whose controls come before its pivot is
+    written (`_flush`)."""
+    if read.problem:
+        problem = in_french(read.problem).at(invoice_seq=seq, document=document_name)
+        return Entry(seq, read, document_name, [problem])
     assert read.invoice is not None
     found, findings = controls.check(read.invoice, run.reception)
     findings = [problem.at(invoice_seq=seq, document=document_name) for problem in findings]
     if found is None or any(problem.rejects for problem in findings):
-        return findings
-    flow = run.flow
+        return Entry(seq, read, document_name, findings)
+    run.reception.duplicates.accepted(read.invoice, run.flow.number)
+    name = outputs.file_name(outputs.PIVOT, found.partner_code, run.flow.number, seq)
+    return Entry(seq, read, document_name, findings, found, name)
+
+
+def _flush(run: FlowRun) -> None:
+    """Record the controlled invoices, then write the pivots of those accepted, each
+    carrying its invoice's ledger id (IdCPRO): the rows go in first, a batch at a time."""
+    entries, run.batch = run.batch, []
+    if not entries:
+        return
+    run.recorder.rows(entries)
+    for entry in entries:
+        if entry.accepted:
+            _deliver(run, entry)
+    run.recorder.history(entries)
+    for entry in entries:
+        run.problems.extend(entry.findings)
+        if entry.accepted:
+            run.accepted += 1
+        else:
+            run.rejected += 1
+
+
+def _deliver(run: FlowRun, entry: Entry) -> None:
+    """Write and hand over the pivot of an invoice the controls accepted; if the pivot
+    cannot carry it, nothing is written and the invoice is refused."""
+    flow, partner = run.flow, entry.recipient.partner_code
     invoice = replace(
-        read.invoice,
+        entry.read.invoice,
         reception_date=run.reception.deposit_date,
         # the hub says whether a delivery is a first one, never the depositor: a supplier's
         # pivot cannot claim "Recyclée" (recycling and completion set it themselves)
         renvoi=FIRST_DELIVERY,
+        id_cpro=entry.invoice_id,  # the hub's identifier, whatever a deposited pivot said
     )
-    name = outputs.file_name(outputs.PIVOT, found.partner_code, flow.number, seq)
-    envelope = outputs.envelope(run.settings, flow.number, found.partner_code)
+    envelope = outputs.envelope(run.settings, flow.number, partner)
     try:
-        content = outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), name)
-    except ConversionError as exc:
-        problem = Problem(
-            exc.code, exc.message, element=exc.element or None, value=exc.value or None
-        )
-        return [*findings, problem.at(invoice_seq=seq, document=document_name)]
-    except outputs.OutputInvalid as exc:
-        problem = Problem("OUTPUT_INVALID", exc.message)
-        return [*findings, problem.at(invoice_seq=seq, document=document_name)]
+        content = outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), entry.pivot_file)
+    except (ConversionError, outputs.OutputInvalid) as exc:
+        if isinstance(exc, ConversionError):
+            problem = Problem(
+                exc.code, exc.message, element=exc.element or None, value=exc.value or None
+            )
+        else:
+            problem = Problem("OUTPUT_INVALID", exc.message)
+        entry.refuse(problem)
+        run.reception.duplicates.withdrawn(invoice)
+        return
     outputs.deliver(
         run.settings,
         run.session,
         flow.id,
         outputs.PIVOT,
-        found.partner_code,
-        name,
+        partner,
+        entry.pivot_file,
         content,
         fresh=flow.attempts == 1,
     )
-    run.recorder.add(seq, read, found, name, findings)
-    run.reception.duplicates.accepted(read.invoice, flow.number)
-    return findings
 
 
 def _finish(run: FlowRun) -> None:
-    run.recorder.flush()
     flow, at, state = run.flow, clock.now(), run.state
     flow.syntax = documents.combined_syntax(run.syntaxes)
     flow.invoice_count = run.accepted + run.rejected
     flow.rejected_count = run.rejected
     counters.count_flow(run.session, flow, run.settings.zone)  # taken back if processed again
     if run.problems:
-        rows = [{"flow_id": flow.id, **p.as_dict()} for p in run.problems]
+        rows = [{"flow_id": flow.id, "attempt": run.attempt, **p.as_dict()} for p in run.problems]
         run.session.execute(insert(FlowError), rows)
-    name, content = report.integration_report(run.settings, flow, state, run.problems)
+    kept = _keep_previous_cr(run)
+    name, content = report.integration_report(
+        run.settings, run.session, flow, state, run.problems
+    )
     outputs.deliver(
         run.settings, run.session, flow.id, outputs.CR, flow.partner_code, name, content
     )
@@ -362,4 +401,18 @@ def _finish(run: FlowRun) -> None:
         f"{run.accepted} invoice(s) integrated, {run.rejected} rejected, "
         f"{len(run.problems)} error(s); CR {name}"
     )
+    if kept:
+        detail += f" (attempt {run.attempt}; the CR of attempt {run.attempt - 1} kept as {kept})"
     run.session.add(FlowEvent(flow_id=flow.id, at=at, status=state, actor=run.actor, detail=detail))
+
+
+def _keep_previous_cr(run: FlowRun) -> str | None:
+    """The CR of the previous attempt stays beside the new one, as CR_<P>_<FLOW>_<N>.xml
+    (N: the attempt it answered); returns that name."""
+    if run.attempt == 1:
+        return None
+    flow = run.flow
+    name = outputs.file_name(outputs.CR, flow.partner_code, flow.number)
+    kept = outputs.file_name(outputs.CR, flow.partner_code, flow.number, run.attempt - 1)
+    found = outputs.keep_as(run.settings, run.session, flow.partner_code, name, kept)
+    return kept if found else None

@@ -54,7 +54,8 @@ def check(
 
     `itself`: the invoice's own ledger id when it is controlled again (recycling)."""
     to, problems = referential.addressing(invoice, reception.referential)
-    problems += reception.depositors.check(invoice)
+    not_allowed = reception.depositors.check(invoice)
+    problems += not_allowed
     if invoice.issue_date > reception.deposit_date:
         problems.append(
             CATALOGUE["ISSUE_DATE_AFTER_DEPOSIT"].fails(
@@ -64,5 +65,7 @@ def check(
     problems += identifiers.currency(invoice)
     problems += amounts.totals(invoice, reception.tolerance, reception.vat_tolerance)
     problems += identifiers.iban(invoice)
-    problems += reception.duplicates.check(invoice, itself)
+    if not not_allowed:  # never tell a partner what another deposited for a supplier
+        depositor = reception.depositors.partner_code
+        problems += reception.duplicates.check(invoice, itself, depositor)
     return to, graded(problems, reception.severity)

@@ -114,10 +114,10 @@ CONTROLS = (
     ),
     Control(
         "INVOICE_DUPLICATE", REJECT, "DonneesFacture/Id",
-        "Le fournisseur {supplier} a déjà déposé une facture numéro {value} en {year} (flux "
-        "{flow}) ; un numéro de facture ne sert qu'une fois par an.",
-        "Supplier {supplier} already deposited an invoice numbered {value} in {year} (flow "
-        "{flow}); an invoice number is used once a year.",
+        "Le fournisseur {supplier} a déjà déposé une facture numéro {value} en {year}{flow_fr} "
+        "; un numéro de facture ne sert qu'une fois par an.",
+        "Supplier {supplier} already deposited an invoice numbered {value} in {year}{flow_en}; "
+        "an invoice number is used once a year.",
     ),
     Control(
         "SUPPLIER_NOT_ALLOWED", REJECT, "Fournisseur/Identifiant",
@@ -225,8 +225,7 @@ LOCKED: dict[str, str] = {
     "RECIPIENT_INACTIVE": ROUTING,
     "INVOICE_DUPLICATE": "an invoice accepted twice would be delivered, and paid, twice",
     "SUPPLIER_NOT_ALLOWED": (
-        "a partner would send invoices in the name of a company that did not entrust it with "
-        "them"
+        "a partner would send invoices in the name of a company that did not entrust it with them"
     ),
     "DUPLICATE_FLOW": "the same content would be processed, and its invoices delivered, twice",
     "UNSUPPORTED_TYPE": (

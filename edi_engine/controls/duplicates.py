@@ -18,6 +18,7 @@ from ..states import InvoiceState
 from .catalogue import CATALOGUE
 
 NUMBER_LENGTH = 40  # invoices.number
+NOT_COUNTED = (InvoiceState.REJETEE, InvoiceState.REFUSEE_RECEPTION)
 
 
 class Duplicates:
@@ -33,17 +34,29 @@ class Duplicates:
     def _key(invoice: Invoice) -> tuple[str, str, int]:
         return invoice.supplier.identifier, invoice.number[:NUMBER_LENGTH], invoice.year
 
-    def check(self, invoice: Invoice, ignore: int | None = None) -> list[Problem]:
-        """`ignore`: the ledger id of the invoice itself, when it is controlled again."""
+    def check(
+        self, invoice: Invoice, ignore: int | None = None, depositor: str | None = None
+    ) -> list[Problem]:
+        """`ignore`: the ledger id of the invoice itself, when it is controlled again. The
+        earlier flow is named only to the partner who deposited it (`depositor`): another
+        partner's flow is never revealed."""
         key = self._key(invoice)
         self._serialise(key)
-        earlier = self._seen.get(key) or self._in_ledger(*key, ignore)
+        # earlier in this very flow, or in the ledger: (its flow, that flow's partner)
+        earlier = (self._seen[key], depositor) if key in self._seen else None
+        earlier = earlier or self._in_ledger(*key, ignore)
         if earlier is None:
             return []
         supplier, _, year = key
+        flow, by = earlier
+        named = flow if by == depositor else None
         return [
             CATALOGUE["INVOICE_DUPLICATE"].fails(
-                invoice.number, supplier=supplier, year=year, flow=earlier
+                invoice.number,
+                supplier=supplier,
+                year=year,
+                flow_fr=f" (flux {named})" if named else "",
+                flow_en=f" (flow {named})" if named else "",
             )
         ]
 
@@ -60,18 +73,30 @@ class Duplicates:
     def accepted(self, invoice: Invoice, flow_number: str) -> None:
         self._seen[self._key(invoice)] = flow_number
 
-    def _in_ledger(self, supplier: str, number: str, year: int, ignore: int | None) -> str | None:
+    def withdrawn(self, invoice: Invoice) -> None:
+        """Accepted by the controls, then refused all the same (its pivot could not be
+        written): it no longer counts."""
+        self._seen.pop(self._key(invoice), None)
+
+    def _in_ledger(
+        self, supplier: str, number: str, year: int, ignore: int | None
+    ) -> tuple[str, str] | None:
+        """The number and partner of a flow that brought this invoice and had it accepted."""
         query = (
-            select(Flow.number)
+            select(Flow.id)
             .join(InvoiceRow, InvoiceRow.flow_id == Flow.id)
             .where(
                 InvoiceRow.supplier_id == supplier,
                 InvoiceRow.number == number,
                 InvoiceRow.issue_date.between(date(year, 1, 1), date(year, 12, 31)),
-                InvoiceRow.status != InvoiceState.REJETEE,
+                InvoiceRow.status.not_in(NOT_COUNTED),
             )
             .limit(1)
         )
         if ignore is not None:
             query = query.where(InvoiceRow.id != ignore)
-        return self.session.scalar(query)
+        flow_id = self.session.scalar(query)
+        if flow_id is None:
+            return None
+        flow = self.session.get(Flow, flow_id)
+        return flow.number, flow.partner_code

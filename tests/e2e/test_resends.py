@@ -1,0 +1,130 @@
+"""Resends (issue 12, point 4) end to end: the same content from the same partner is a
+duplicate flow only while an earlier flow of that partner with it is being processed or
+has integrated invoices; after IN_REJETE or IN_INCIDENTE it is processed as a new flow;
+another partner's content is never compared with it, and no CR names another partner's
+flow, file or invoice."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from lxml import etree
+
+from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_1_SIRET, SUPPLIER_2, Home, sample
+from .test_controls import UNKNOWN_SIRET, delivered, ubl
+
+
+def cr_text(home: Home, flow: dict) -> str:
+    partner, number = flow["partner"], flow["number"]
+    path = home.path / "outbox" / partner / f"CR_{partner}_{number}.xml"
+    return path.read_text(encoding="utf-8")
+
+
+def cr_codes(home: Home, flow: dict) -> list[str]:
+    root = etree.fromstring(cr_text(home, flow).encode())
+    return [line.findtext("CodeErreur") for line in root.iter("LigneErreurDetail")]
+
+
+def drop_and_run(home: Home, partner: str, name: str, content: bytes) -> dict:
+    home.drop(partner, name, content)
+    (flow,) = [f for f in home.run() if f["file_name"] == name]
+    return flow
+
+
+def test_the_same_content_while_its_first_flow_is_integrated_is_a_duplicate(home: Home) -> None:
+    first = drop_and_run(home, SUPPLIER_1, "facture-0101.xml", sample("ubl-invoice.xml"))
+    assert first["status"] == "IN_INTEGRE"
+
+    again = drop_and_run(home, SUPPLIER_1, "renvoi.xml", sample("ubl-invoice.xml"))
+
+    assert again["status"] == "IN_REJETE"
+    assert cr_codes(home, again) == ["DUPLICATE_FLOW"]
+    text = cr_text(home, again)  # its own flow: named, with the file it came in
+    assert first["number"] in text and "facture-0101.xml" in text
+    assert "dont les factures ont été intégrées" in text
+    assert home.show(again["number"])["duplicate_of"] == first["number"]
+    assert len(delivered(home)) == 1
+
+
+def test_two_copies_in_one_run_deliver_once(home: Home) -> None:
+    home.drop(SUPPLIER_1, "a.xml", sample("ubl-invoice.xml"))
+    home.drop(SUPPLIER_1, "b.xml", sample("ubl-invoice.xml"))
+    flows = {flow["file_name"]: flow for flow in home.run()}
+    assert sorted(f["status"] for f in flows.values()) == ["IN_INTEGRE", "IN_REJETE"]
+    assert len(delivered(home)) == 1
+
+
+def test_the_same_content_after_its_flow_was_rejected_is_processed_again(home: Home) -> None:
+    content = ubl(buyer=UNKNOWN_SIRET)
+    refused = drop_and_run(home, SUPPLIER_1, "facture.xml", content)
+    assert refused["status"] == "IN_REJETE"
+    assert cr_codes(home, refused) == ["RECIPIENT_UNKNOWN"]
+    # the hub learns of the structure; the supplier sends the very same file again
+    structures = home.path / "new-structure.csv"
+    structures.write_text(
+        f"siret,designation,active,partner\n{UNKNOWN_SIRET},Commune nouvelle,true,{RECIPIENT}\n"
+    )
+    home.invoke("structures", "import", structures)
+
+    resent = drop_and_run(home, SUPPLIER_1, "facture.xml", content)
+
+    assert resent["number"] != refused["number"]
+    assert resent["status"] == "IN_INTEGRE" and cr_codes(home, resent) == []
+    assert home.show(resent["number"])["duplicate_of"] is None
+    assert len(delivered(home)) == 1
+    # and once integrated, a third copy is the duplicate of the second
+    third = drop_and_run(home, SUPPLIER_1, "facture-bis.xml", content)
+    assert cr_codes(home, third) == ["DUPLICATE_FLOW"]
+    assert home.show(third["number"])["duplicate_of"] == resent["number"]
+
+
+def test_the_same_content_after_an_incident_is_processed_again(home: Home) -> None:
+    outbox = home.path / "outbox" / RECIPIENT
+    shutil.rmtree(outbox)
+    outbox.write_text("not a folder")  # the recipient's pivot cannot be written
+    home.drop(SUPPLIER_1, "facture.xml", sample("ubl-invoice.xml"))
+    (failed,) = json.loads(home.invoke("run", "--once", "--json", code=3).stdout)
+    assert failed["status"] == "IN_INCIDENTE"
+    outbox.unlink()
+    outbox.mkdir()
+
+    resent = drop_and_run(home, SUPPLIER_1, "facture.xml", sample("ubl-invoice.xml"))
+
+    assert resent["status"] == "IN_INTEGRE" and cr_codes(home, resent) == []
+    assert len(delivered(home)) == 1
+
+
+def test_the_same_file_from_another_partner_is_its_own_flow_and_names_nothing_of_the_first(
+    home: Home,
+) -> None:
+    first = drop_and_run(home, SUPPLIER_1, "delorme-0101.xml", sample("ubl-invoice.xml"))
+    assert first["status"] == "IN_INTEGRE"
+    # FOUR02 deposits the very same file: compared with nothing of FOUR01's, it is refused
+    # for its supplier, and its CR names neither FOUR01's flow nor its file
+    other = drop_and_run(home, SUPPLIER_2, "envoi.xml", sample("ubl-invoice.xml"))
+    assert other["status"] == "IN_REJETE"
+    assert cr_codes(home, other) == ["SUPPLIER_NOT_ALLOWED"]
+    assert home.show(other["number"])["duplicate_of"] is None
+
+    # tied to the same supplier, FOUR02's copy is refused as the invoice it repeats, and
+    # still nothing of FOUR01's flow is named
+    home.invoke("partners", "suppliers", "add", SUPPLIER_2, SUPPLIER_1_SIRET)
+    again = drop_and_run(home, SUPPLIER_2, "envoi-2.xml", sample("ubl-invoice.xml"))
+    assert cr_codes(home, again) == ["INVOICE_DUPLICATE"]
+    for flow in (other, again):
+        text = cr_text(home, flow)
+        for secret in (first["number"], "delorme-0101.xml", SUPPLIER_1):
+            assert secret not in text, (secret, text)
+        detail = json.dumps(home.show(flow["number"])["errors"])
+        assert first["number"] not in detail and "delorme-0101.xml" not in detail
+    assert len(delivered(home)) == 1
+
+
+def test_an_invoice_duplicate_from_the_same_partner_names_its_own_earlier_flow(
+    home: Home,
+) -> None:
+    first = drop_and_run(home, SUPPLIER_1, "a.xml", ubl())
+    again = drop_and_run(home, SUPPLIER_1, "b.xml", ubl(engagement=None))  # another content
+    assert cr_codes(home, again) == ["INVOICE_DUPLICATE"]
+    assert f"(flux {first['number']})" in cr_text(home, again)

@@ -101,7 +101,7 @@ def document(name: str, content: bytes, settings: Settings) -> Document:
 
 
 def _xml(name: str, content: bytes, settings: Settings, original: Attachment) -> Document:
-    tree = xmlsafe.parse(content, settings.limits.huge_xml)
+    tree = xmlsafe.parse(content, settings.limits.huge_for(len(content)))
     syntax = identify.syntax_of(tree.getroot())
     problems = tuple(p.at(document=name) for p in validation.problems(tree, settings.cii_schema))
     return Document(name, syntax, tree, problems, original)

@@ -27,6 +27,7 @@ from .errors import ConfigurationError, HomeNotFound
 CONFIG_FILE = "edi-engine.toml"
 ENV_PREFIX = "EDI_ENGINE_"
 MiB = 1024 * 1024
+LIBXML_TEXT_NODE = 10_000_000  # libxml2's longest text node without huge_tree
 CII_D16B_XSD = "CrossIndustryInvoice_100pD16B.xsd"
 
 
@@ -82,6 +83,14 @@ class LimitSettings:
     attachment_extensions: list[str] = field(default_factory=lambda: [*CHORUS_PRO_EXTENSIONS])
     # a pivot flow this large is read invoice by invoice instead of as one tree
     stream_bytes: int = 32 * MiB
+
+    def huge_for(self, size: int) -> bool:
+        """lxml's huge_tree for a document of ``size`` bytes: when huge_xml says so, or when
+        it may hold an attachment the hub accepts whose base64 text is longer than libxml2
+        takes without it (10,000,000 bytes: 10 MiB is 14 MB of base64), which would refuse
+        such an invoice as NOT_XML ("Text node too long")."""
+        base64_bytes = (self.max_attachment_bytes + 2) // 3 * 4
+        return self.huge_xml or (size > LIBXML_TEXT_NODE and base64_bytes > LIBXML_TEXT_NODE)
 
 
 @dataclass(frozen=True)

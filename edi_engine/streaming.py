@@ -42,7 +42,7 @@ def applies(path: Path, size: int, limits: LimitSettings) -> bool:
         handle.seek(0)
         try:
             for _, element in etree.iterparse(
-                handle, events=("start",), **xmlsafe.options(limits.huge_xml)
+                handle, events=("start",), **xmlsafe.options(limits.huge_for(size))
             ):
                 return element.tag == identify.PIVOT
         except etree.XMLSyntaxError:
@@ -124,7 +124,9 @@ def check(path: Path, name: str, limits: LimitSettings) -> list[Problem]:
     try:
         with open(path, "rb") as handle:
             for event, element in etree.iterparse(
-                handle, events=("start", "end"), **xmlsafe.options(limits.huge_xml)
+                handle,
+                events=("start", "end"),
+                **xmlsafe.options(limits.huge_for(path.stat().st_size)),
             ):
                 if root is None:
                     root = element
@@ -151,7 +153,10 @@ def reads(path: Path, name: str, limits: LimitSettings) -> Iterator[reading.Read
     document = Document(name, Syntax.PIVOT, None, (), None)
     with open(path, "rb") as handle:
         for _, element in etree.iterparse(
-            handle, events=("end",), tag=UNIT, **xmlsafe.options(limits.huge_xml)
+            handle,
+            events=("end",),
+            tag=UNIT,
+            **xmlsafe.options(limits.huge_for(path.stat().st_size)),
         ):
             yield reading.read_one(
                 document, element, pivot.read_invoice, limits, keep_attachments=True

@@ -101,9 +101,12 @@ def problems(tree: etree._ElementTree, cii_schema: Path | None = None) -> list[P
 
 
 def check_output(root_tag: str, content: bytes) -> list[str]:
-    """Messages of our own schema for a file we are about to write (empty when valid)."""
+    """Messages of our own schema for a file we are about to write (empty when valid). Our
+    own output is parsed as a huge tree: a pivot's attachment may be a base64 text longer
+    than libxml2 otherwise takes (10 MiB of attachment is 14 MB of text)."""
     schema = compiled(root_tag)
-    document = etree.fromstring(content).getroottree()
+    parser = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True)
+    document = etree.fromstring(content, parser).getroottree()
     if schema.validate(document):
         return []
     return [f"line {e.line}: {e.message}" for e in schema.error_log]

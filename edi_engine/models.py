@@ -203,6 +203,8 @@ class FlowError(Base):
     path: Mapped[str | None] = mapped_column(Text)
     element: Mapped[str | None] = mapped_column(String(255))
     value: Mapped[str | None] = mapped_column(Text)
+    # the attempt that found it: a flow processed again keeps what each attempt found
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class Invoice(Base):
@@ -235,6 +237,8 @@ class Invoice(Base):
     pivot_file: Mapped[str | None] = mapped_column(String(255))
     supplier_id_type: Mapped[str | None] = mapped_column(String(1))  # TypeIdentifiant
     mandate: Mapped[str | None] = mapped_column(String(50), index=True)  # IdMandatDP
+    # the attempt of its flow that last recorded it (accepted, or refused at reception)
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # 94 or 95 when its recipient reported its last delivery failed; cleared by redelivery
     delivery_incident: Mapped[str | None] = mapped_column(String(2))
 

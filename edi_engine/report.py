@@ -1,77 +1,281 @@
-"""The integration report (CR) answering each deposited flow (docs/architecture.md#flow-states)."""
+"""The integration report (CR) answering each deposited flow, read by the depositor's
+software as well as by people (docs/errors.md#reading-a-cr).
+
+- `IdFlux`, "the flow's id at its producer" for the status schema, is the depositor's own:
+  the IdFlx of its pivot's or status file's envelope, else the name of the file it
+  deposited. `Note` gives both with the hub's flow number, which is also the CR's own
+  envelope IdFlx and in the CR's file name.
+- `IdLigne` is the position of the invoice (or status) in the flow, from 1, as in
+  `flows show`; "0" for what concerns the flow or one document of a batch. Never an XML
+  line: that is in the description.
+- `LibelleErreur` is French. `DescriptionErreur` names the invoice (number, supplier,
+  recipient, from the ledger) and where the finding is, as `key=value` items with French
+  keys, then `en: ` and the English message, then the same items with English keys.
+  A value's backslash and semicolon are escaped with a backslash.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pivot_format import statut
 from pivot_format.model import ErrorLine, FlowStatus
+from pivot_format.statut import shorten
 
-from . import clock, outputs
+from . import archive, clock, origin, outputs
+from .errors import StorageError
 from .identify import STATUT
-from .models import Flow
-from .problems import INFO, WARNING, Problem
+from .models import Flow, ReceivedStatus
+from .models import Invoice as InvoiceRow
+from .problems import INFO, REJECT, WARNING, Problem
 from .settings import Settings
 from .states import CR_CODE, FlowState, Syntax
 
 WARNING_NATURE = "Avertissement"  # the invoice was accepted; the supplier should still look
 INFO_NATURE = "Information"  # what was done, e.g. a status applied
+FLOW_LINE = "0"  # IdLigne of what concerns the flow, or one document of a batch
+MAX_VALUE = 200  # characters of one value in a description (partners' values are bounded)
+MAX_MESSAGE = 1000  # characters of a message
+MAX_FILE_NAME = 255
+BATCH = 500  # invoices looked up in the ledger per query
+SEVERITY_FR = {REJECT: "rejet", WARNING: "avertissement", INFO: "information"}
+INCIDENT = Problem(
+    "FLOW_INCIDENT",
+    "A technical incident at the hub stopped the processing of the flow, and none of its "
+    "invoices was integrated. Send the flow again.",
+)
 
 
-def error_line(problem: Problem) -> ErrorLine:
-    """Name the code, the element and the value found, so the depositor can act. A business
-    control speaks French first (the hub's language), with its English message after.
+@dataclass(frozen=True)
+class Identity:
+    """The invoice an error line is about, as the ledger recorded it."""
 
-    Whether the finding rejected or only warned is said twice: by `NatureErreur` (Fichier or
-    Facture for what was refused, Avertissement, Information) and by `severity=` in the
-    description, the word `flows show` uses, since a hub sets each control's severity."""
-    where = [
-        f"{label}={value}"
-        for label, value in (
-            ("severity", problem.severity),
-            ("document", problem.document),
-            ("line", problem.line),
-            ("element", problem.element),
-            ("value", problem.value),
-            ("path", problem.path),
+    number: str | None = None
+    supplier: str | None = None
+    recipient: str | None = None
+
+
+NOBODY = Identity()
+
+
+def error_line(
+    problem: Problem, identity: Identity = NOBODY, place: origin.Place | None = None
+) -> ErrorLine:
+    """One LigneErreurDetail. Whether the finding rejected or only warned is said twice: by
+    `NatureErreur` (Fichier or Facture for what was refused, Avertissement, Information) and
+    by `gravité=`/`severity=` in the description, the word `flows show` uses."""
+    line = problem.line or (place.line if place else None)
+    path = problem.path or (place.path if place else None)
+    where = (problem.document, line, path, problem.element, problem.value)
+    french = zip(("document", "ligne", "chemin", "élément", "valeur"), where, strict=True)
+    english = zip(("document", "line", "path", "element", "value"), where, strict=True)
+    who = (identity.number, identity.supplier, identity.recipient)
+    detail = "; ".join(
+        (
+            items(
+                (
+                    *zip(("facture", "fournisseur", "destinataire"), who, strict=True),
+                    ("gravité", SEVERITY_FR.get(problem.severity, problem.severity)),
+                    *french,
+                )
+            ),
+            f"en: {escape(shorten(problem.message.rstrip('.'), MAX_MESSAGE))}",
+            items(
+                (
+                    ("severity", problem.severity),
+                    *zip(("invoice", "supplier", "recipient"), who, strict=True),
+                    *english,
+                )
+            ),
         )
-        if value is not None
-    ]
-    if problem.message_fr:
-        where.insert(0, f"en: {problem.message.rstrip('.')}")
-    nature = "Facture" if problem.invoice_seq is not None else "Fichier"
+    )
+    on_invoice = problem.invoice_seq is not None
+    if problem.rejects:
+        nature = "Facture" if on_invoice else "Fichier"
+    else:
+        nature = INFO_NATURE if problem.severity == INFO else WARNING_NATURE
+    french_message = problem.message_fr or f"Erreur {problem.code} : voir la description."
     return ErrorLine(
         code=problem.code,
-        message=problem.message_fr or problem.message,
-        nature=nature
-        if problem.rejects
-        else INFO_NATURE
-        if problem.severity == INFO
-        else WARNING_NATURE,
-        detail="; ".join(where) or None,
-        line_id=str(problem.invoice_seq if problem.invoice_seq is not None else problem.line or "")
-        or None,
+        message=shorten(french_message, MAX_MESSAGE),
+        nature=nature,
+        detail=detail,
+        line_id=str(problem.invoice_seq) if on_invoice else FLOW_LINE,
     )
 
 
 def integration_report(
-    settings: Settings, flow: Flow, state: FlowState, problems: Sequence[Problem]
+    settings: Settings,
+    session: Session,
+    flow: Flow,
+    state: FlowState,
+    problems: Sequence[Problem],
 ) -> tuple[str, bytes]:
     """The CR's file name and content, checked against our status schema."""
-    accepted = flow.invoice_count - flow.rejected_count
+    accepted, rejected = flow.invoice_count - flow.rejected_count, flow.rejected_count
     warnings = sum(problem.severity == WARNING for problem in problems)
-    things = "status(es) applied" if flow.syntax == Syntax.STATUT else "invoice(s) integrated"
+    statuses = flow.syntax == Syntax.STATUT
+    things_fr = ("statut(s) appliqué(s)", "refusé(s)") if statuses else (
+        "facture(s) intégrée(s)", "rejetée(s)"
+    )  # fmt: skip
+    things = "status(es) applied" if statuses else "invoice(s) integrated"
+    comment = (
+        f"Flux {flow.number}, fichier {flow.file_name} : {accepted} {things_fr[0]}, "
+        f"{rejected} {things_fr[1]}"
+        + (f", {warnings} avertissement(s)" if warnings else "")
+        + f". en: {flow.file_name}: {accepted} {things}, {rejected} rejected"
+        + (f", {warnings} warning(s)" if warnings else "")
+    )
+    lines = tuple(_lines(settings, session, flow, problems))
+    return _written(settings, flow, CR_CODE[state], state, comment, lines)
+
+
+def incident_report(settings: Settings, flow: Flow) -> tuple[str, bytes]:
+    """The CR of a flow given up IN_INCIDENTE: nothing of it was integrated, and Chorus
+    Pro's rule for an incident is that the depositor sends the flow again."""
+    comment = (
+        f"Flux {flow.number}, fichier {flow.file_name} : un incident technique a interrompu "
+        f"son traitement, aucune facture n'a été intégrée ; déposez ce flux à nouveau. "
+        f"en: {flow.file_name}: a technical incident stopped its processing, no invoice was "
+        f"integrated; send the flow again"
+    )
+    line = error_line(INCIDENT.at(document=flow.file_name))
+    state = FlowState.IN_INCIDENTE
+    return _written(settings, flow, CR_CODE[state], state, comment, (line,))
+
+
+def _written(
+    settings: Settings,
+    flow: Flow,
+    code: str,
+    state: FlowState,
+    comment: str,
+    lines: tuple[ErrorLine, ...],
+) -> tuple[str, bytes]:
+    if flow.producer_flow_id is None:  # kept, so that `flows show` has it too
+        flow.producer_flow_id = _producer_flow_id(settings, flow)
+    file_name = shorten(flow.file_name, MAX_FILE_NAME)
     status = FlowStatus(
-        code=CR_CODE[state],
-        flow_id=flow.number,
+        code=code,
+        flow_id=flow.producer_flow_id or file_name,
         at=clock.now(),
         complement=state.value,
-        comment=(
-            f"{flow.file_name}: {accepted} {things}, {flow.rejected_count} rejected"
-            + (f", {warnings} warning(s)" if warnings else "")
+        comment=shorten(comment, 2 * MAX_MESSAGE),
+        note=items(
+            (("fichier", file_name), ("flux", flow.number), ("idflx", flow.producer_flow_id))
         ),
-        errors=tuple(error_line(p) for p in problems),
+        errors=lines,
     )
     envelope = outputs.envelope(settings, flow.number, flow.partner_code)
     name = outputs.file_name(outputs.CR, flow.partner_code, flow.number)
     return name, outputs.checked(STATUT, statut.write_flow_statuses([status], envelope), name)
+
+
+def _producer_flow_id(settings: Settings, flow: Flow) -> str | None:
+    try:
+        return origin.producer_flow_id(archive.path(settings.archive, flow.archive_path))
+    except StorageError:
+        return None
+
+
+def _lines(
+    settings: Settings, session: Session, flow: Flow, problems: Sequence[Problem]
+) -> Iterator[ErrorLine]:
+    """One error line per problem; the invoices they name are looked up BATCH at a time,
+    and where they sit read once from the archived original (only for those the readers
+    and controls did not place)."""
+    unplaced = {
+        p.invoice_seq
+        for p in problems
+        if p.invoice_seq is not None and (p.line is None or p.path is None)
+    }
+    places: dict[int, origin.Place] = {}
+    if unplaced:
+        try:
+            path = archive.path(settings.archive, flow.archive_path)
+            places = origin.invoice_places(path, unplaced, settings.limits.huge_xml)
+        except StorageError:
+            pass
+    for start in range(0, len(problems), BATCH):
+        chunk = problems[start : start + BATCH]
+        seqs = {p.invoice_seq for p in chunk if p.invoice_seq is not None}
+        identities = _identities(session, flow, seqs) if seqs else {}
+        for problem in chunk:
+            seq = problem.invoice_seq
+            yield error_line(problem, identities.get(seq, NOBODY), places.get(seq))
+
+
+def _identities(session: Session, flow: Flow, seqs: set[int]) -> dict[int, Identity]:
+    """Number, supplier and recipient of the flow's invoices (or statuses) at `seqs`; the
+    latest row wins when an earlier attempt left one at the same place."""
+    invoices = (
+        select(
+            InvoiceRow.seq, InvoiceRow.number, InvoiceRow.supplier_id, InvoiceRow.recipient_siret
+        )
+        .where(InvoiceRow.flow_id == flow.id, InvoiceRow.seq.in_(seqs))
+        .order_by(InvoiceRow.id)
+    )
+    statuses = (
+        select(
+            ReceivedStatus.seq,
+            ReceivedStatus.invoice_number,
+            ReceivedStatus.supplier_id,
+            InvoiceRow.recipient_siret,
+        )
+        .outerjoin(InvoiceRow, InvoiceRow.id == ReceivedStatus.invoice_id)
+        .where(ReceivedStatus.flow_id == flow.id, ReceivedStatus.seq.in_(seqs))
+        .order_by(ReceivedStatus.id)
+    )
+    found = {}
+    for query in (invoices, statuses):
+        for seq, number, supplier, recipient in session.execute(query):
+            found[seq] = Identity(number, supplier, recipient)
+    return found
+
+
+# --------------------------------------------------------------------------- the format
+
+
+def escape(value: str) -> str:
+    """A value inside a description: its backslashes and semicolons escaped."""
+    return value.replace("\\", "\\\\").replace(";", "\\;")
+
+
+def items(pairs: Iterable[tuple[str, object]]) -> str:
+    """`key=value; …` for the pairs that have a value, each bounded and escaped."""
+    return "; ".join(
+        f"{key}={escape(shorten(str(value), MAX_VALUE))}"
+        for key, value in pairs
+        if value is not None and value != ""
+    )
+
+
+def parse(text: str) -> list[tuple[str, str]]:
+    """The (key, value) items of a DescriptionErreur or of the CR's Note, unescaped, as a
+    depositor's software reads them; the English message is the item keyed `en`."""
+    found, current, escaped = [], [], False
+    for char in text:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ";":
+            found.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    found.append("".join(current))
+    pairs = []
+    for item in found:
+        item = item.removeprefix(" ")
+        if item.startswith("en: "):
+            pairs.append(("en", item[len("en: ") :]))
+        else:
+            key, _, value = item.partition("=")
+            pairs.append((key, value))
+    return pairs

@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from connectors.watch import InboxWatcher
 
-from . import channels, clock, controls, db, home, intake, leasing, outputs, pipeline
+from . import channels, clock, controls, counters, db, home, intake, leasing, outputs, pipeline
 from .errors import EngineError
-from .models import Flow, FlowEvent
+from .models import Flow, FlowError, FlowEvent, Output
+from .report import INCIDENT, incident_report
 from .settings import Settings
 from .states import FlowState
 
@@ -127,6 +128,7 @@ def process_one(
         else:
             log.exception("flow %s: technical failure", number, extra=incident)
         _mark_incident(session, flow_id, worker, exc)
+        _answer_incident(settings, session, flow_id)
         report.incidents.append(number)
         if number in report.retrying:
             report.retrying.remove(number)
@@ -193,6 +195,32 @@ def _mark_incident(session: Session, flow_id: int, worker: str, exc: Exception) 
         )
     )
     session.commit()
+
+
+def _answer_incident(settings: Settings, session: Session, flow_id: int) -> None:
+    """Tell the depositor, in a CR of its own, that its flow was not processed and must be
+    sent again: once committed IN_INCIDENTE, in a transaction of its own, so that a CR that
+    cannot be written (the disk that failed the flow, say) never undoes the incident. A flow
+    answered already (a failed re-run of a flow whose CR the depositor has) is not."""
+    answered = select(Output.id).where(Output.flow_id == flow_id, Output.kind == outputs.CR)
+    if session.scalar(answered) is not None:
+        return
+    flow = session.get(Flow, flow_id)
+    try:
+        with outputs.committed(session):
+            name, content = incident_report(settings, flow)
+            outputs.deliver(
+                settings, session, flow_id, outputs.CR, flow.partner_code, name, content
+            )
+            problem = INCIDENT.at(document=flow.file_name)
+            session.add(FlowError(flow_id=flow_id, **problem.as_dict()))
+            # a flow answered is counted, once: taken back if it is processed again
+            counters.count_flow(session, flow, settings.zone)
+    except Exception:  # the incident stays recorded; a re-run answers the flow
+        log.exception(
+            "flow %s: the CR asking to send it again could not be written", flow.number,
+            extra={"flow": flow.number, "partner": flow.partner_code, "outcome": "no CR"},
+        )  # fmt: skip
 
 
 def run_daemon(settings: Settings, on_report: Callable[[RunReport], None]) -> None:

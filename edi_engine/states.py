@@ -24,6 +24,7 @@ CR_CODE = {
     FlowState.IN_INTEGRE: CR_RECEIVED,
     FlowState.IN_INTEGRE_PARTIEL: CR_PARTIAL,
     FlowState.IN_REJETE: CR_REJECTED,
+    FlowState.IN_INCIDENTE: CR_REJECTED,  # ComplementStatut IN_INCIDENTE: send it again
 }
 
 
@@ -40,11 +41,25 @@ class InvoiceState(StrEnum):
     COMPTABILISEE = "COMPTABILISEE"
     MISE_EN_PAIEMENT = "MISE_EN_PAIEMENT"
     COMPLETEE = "COMPLETEE"
+    # refused by the hub at reception (controls, routing, unreadable): reported in its
+    # flow's CR only, it never enters the lifecycle and no status flow carries it
+    REFUSEE_RECEPTION = "REFUSEE_RECEPTION"
 
     @property
-    def code(self) -> str:
-        """The two-digit IdStatut of CPPFactureStatuts."""
+    def code(self) -> str | None:
+        """The two-digit IdStatut of CPPFactureStatuts; None for a refusal at reception,
+        which has none (the ledger keeps "" in its non-null column)."""
+        if self is InvoiceState.REFUSEE_RECEPTION:
+            return None
         return f"{list(InvoiceState).index(self) + 1:02d}"
+
+    @property
+    def in_lifecycle(self) -> bool:
+        return self is not InvoiceState.REFUSEE_RECEPTION
+
+
+# the twelve statuses of the lifecycle, in the order of their codes
+LIFECYCLE = tuple(state for state in InvoiceState if state.in_lifecycle)
 
 
 class Syntax(StrEnum):

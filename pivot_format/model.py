@@ -143,9 +143,9 @@ class ErrorLine:
 
     code: str  # CodeErreur, stable
     message: str  # LibelleErreur
-    nature: str = "Fichier"  # NatureErreur: "Fichier" or "Facture"
-    detail: str | None = None  # DescriptionErreur: element and value found
-    line_id: str | None = None  # IdLigne: invoice number or source line
+    nature: str = "Fichier"  # NatureErreur: "Fichier", "Facture", "Avertissement", …
+    detail: str | None = None  # DescriptionErreur: the invoice, where, the value found
+    line_id: str | None = None  # IdLigne: the invoice's position in the flow, "0" the flow
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,7 @@ class FlowStatus:
     complement: str | None = None  # ComplementStatut, at most 40 characters
     comment: str | None = None  # Commentaire
     errors: tuple[ErrorLine, ...] = ()
+    note: str | None = None  # Note
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,7 @@ def _write_flow_status(unit: _Element, status: FlowStatus) -> None:
     sub(data, "IdStatut", status.code)
     sub_opt(data, "ComplementStatut", shorten(status.complement, MAX_FLOW_COMPLEMENT))
     sub_opt(data, "Commentaire", status.comment)
+    sub_opt(data, "Note", status.note)
     sub(data, "Horodatage", datetime_text(status.at, "DonneesStatut/Horodatage"))
     sub(data, "IdFlux", status.flow_id)
     if status.errors:
@@ -177,6 +178,7 @@ def _read_flow_status(unit: _Element) -> FlowStatus:
         at=parse_datetime(required(data, found, "Horodatage")),
         complement=optional_text(found, "ComplementStatut"),
         comment=optional_text(found, "Commentaire"),
+        note=optional_text(found, "Note"),
         errors=()
         if details is None
         else tuple(_read_error(line) for line in details.iterchildren("LigneErreurDetail")),

@@ -3,9 +3,9 @@ through the CLI.
 
 For every control of the catalogue, an invoice that passes and one that fails, seen as
 the depositor sees them (the CR in its outbox) and as an operator does (`flows show
---json`): a failing invoice is REJETEE (05), its flow IN_REJETE when it is
-alone, and its CR line names the code, the element and the value found, in French with
-the English message in the description; a warning lets the invoice through. Each CR
+--json`): a failing invoice is REFUSEE_RECEPTION (no lifecycle code), its flow IN_REJETE
+when it is alone, and its CR line names the code, the element and the value found, in
+French with the English message in the description; a warning lets the invoice through. Each CR
 line says whether it rejected or warned (`NatureErreur`, and `severity=` in its
 description). These are the default severities; tests/e2e/test_control_severity.py sets
 others.
@@ -25,6 +25,7 @@ import pytest
 from lxml import etree
 
 from edi_engine.controls import CATALOGUE
+from edi_engine.report import parse
 
 from .conftest import (
     HAUT_VERNAY,
@@ -285,7 +286,7 @@ class CrLine:
     code: str
     nature: str
     message: str  # LibelleErreur: French for a business control
-    detail: str  # DescriptionErreur: "en: <English>; element=…; value=…"
+    detail: str  # DescriptionErreur: "facture=…; …; en: <English>; severity=…; …"
     invoice: str | None  # IdLigne: the invoice's position in the flow
 
 
@@ -383,10 +384,10 @@ def assert_rejected(
     and its `flows show` error name the value found (or, without a value, `names`)."""
     assert (outcome.state, outcome.cr_status) == ("IN_REJETE", "93"), outcome.cr_lines
     assert [(status, status_code) for _, status, status_code in outcome.ledger] == [
-        ("REJETEE", "05")
+        ("REFUSEE_RECEPTION", None)
     ]
     (invoice,) = outcome.detail["invoice_list"]
-    assert (invoice["status"], invoice["pivot_file"]) == ("REJETEE", None)
+    assert (invoice["status"], invoice["pivot_file"]) == ("REFUSEE_RECEPTION", None)
     return assert_line(outcome, code, value, names=names, element=element)
 
 
@@ -405,19 +406,21 @@ def assert_line(
     error = outcome.error(code)
     assert (line.nature, line.invoice) == (nature, invoice)
     assert error["severity"] == control.severity
-    assert f"; severity={control.severity};" in line.detail
+    items = dict(parse(line.detail))  # French keys, then "en", then English keys
+    assert items["severity"] == control.severity
+    assert items["gravité"] == {"reject": "rejet", "warning": "avertissement"}[control.severity]
     assert (error["invoice"], error["value"]) == (int(invoice), value)
     element = element or control.element
     assert error["element"] == element
     # French first (LibelleErreur), English after it in the description
     assert line.message == error["message_fr"] and line.message != error["message"]
-    assert line.detail.startswith(f"en: {error['message'].rstrip('.')}; "), line.detail
-    assert f"element={element}" in line.detail
+    assert items["en"] == error["message"].rstrip("."), line.detail
+    assert items["élément"] == items["element"] == element
     for name in (value, *names) if value is not None else names:
         assert name in line.message, (name, line.message)
         assert name in error["message"], (name, error["message"])
     if value is not None:
-        assert f"value={value}" in line.detail
+        assert items["valeur"] == items["value"] == value
     return line
 
 
@@ -853,7 +856,7 @@ def test_warnings_alone_leave_a_batch_integrated_and_a_rejection_makes_it_partia
     ]
     assert [(status, code) for _, status, code in partial.ledger] == [
         ("MISE_A_DISPOSITION", "03"),
-        ("REJETEE", "05"),
+        ("REFUSEE_RECEPTION", None),
     ]
 
 
@@ -868,7 +871,7 @@ def test_one_good_and_one_bad_invoice_in_a_batch_make_a_partial_flow(home: Home)
     assert (outcome.state, outcome.cr_status) == ("IN_INTEGRE_PARTIEL", "96")
     assert outcome.ledger == [
         ("F01-2026-000101", "MISE_A_DISPOSITION", "03"),
-        ("F01-2026-000102", "REJETEE", "05"),
+        ("F01-2026-000102", "REFUSEE_RECEPTION", None),
     ]
     assert_line(outcome, "CURRENCY_UNKNOWN", "ABC", invoice="2")
     assert outcome.error("CURRENCY_UNKNOWN")["document"] == "b_bad.xml"
@@ -916,8 +919,9 @@ def test_lines_per_rate_must_add_up_to_the_vat_base_of_that_rate(home: Home) -> 
     assert "539.10" in by_value["350.40"]["message_fr"]
     assert "5.5" in by_value["350.40"]["message"]
     for line in bad.cr_lines:
-        assert line.detail.startswith("en: The lines at ")
-        assert f"element={CATALOGUE['TOTAL_VAT_LINES_MISMATCH'].element}" in line.detail
+        items = dict(parse(line.detail))
+        assert items["en"].startswith("The lines at ")
+        assert items["element"] == CATALOGUE["TOTAL_VAT_LINES_MISMATCH"].element
 
 
 def test_vat_lines_are_not_compared_when_document_charges_change_the_bases(home: Home) -> None:
@@ -986,7 +990,7 @@ def test_pivot_totals_are_controlled_invoice_by_invoice(home: Home) -> None:
     assert (outcome.state, outcome.cr_status) == ("IN_INTEGRE_PARTIEL", "96")
     assert outcome.ledger == [
         ("F02-2026-000502", "MISE_A_DISPOSITION", "03"),
-        ("F02-2026-000503", "REJETEE", "05"),
+        ("F02-2026-000503", "REFUSEE_RECEPTION", None),
         ("F02-2026-000504", "MISE_A_DISPOSITION", "03"),
     ]
     assert outcome.codes() == ["TOTAL_TTC_MISMATCH"]
@@ -1064,7 +1068,7 @@ def test_a_vat_total_that_is_not_the_sum_of_its_breakdown_is_refused(home: Home)
         home,
         ubl(vat_total="95.00", totals={"TaxInclusiveAmount": "804.10", "PayableAmount": "804.10"}),
     )
-    assert (bad.state, bad.ledger[0][1:]) == ("IN_REJETE", ("REJETEE", "05"))
+    assert (bad.state, bad.ledger[0][1:]) == ("IN_REJETE", ("REFUSEE_RECEPTION", None))
     # and the TTC, which must agree with the breakdown the pivot will carry
     assert bad.codes() == ["TOTAL_VAT_SUM_MISMATCH", "TOTAL_TTC_MISMATCH"]
     assert_line(bad, "TOTAL_VAT_SUM_MISMATCH", "95.00", names=("91.01",))
@@ -1140,7 +1144,7 @@ def test_pivot_bank_details_and_currency_are_checked(home: Home) -> None:
     assert [(status, code) for _, status, code in outcome.ledger] == [
         ("MISE_A_DISPOSITION", "03"),  # with its warning
         ("MISE_A_DISPOSITION", "03"),
-        ("REJETEE", "05"),
+        ("REFUSEE_RECEPTION", None),
     ]
     assert_line(
         outcome, "IBAN_INVALID", "FR7630099004560008765432149", invoice="1", nature="Avertissement"
@@ -1180,7 +1184,7 @@ def test_the_same_number_twice_in_one_batch_rejects_the_second(home: Home) -> No
     assert (outcome.state, outcome.cr_status) == ("IN_INTEGRE_PARTIEL", "96")
     assert outcome.ledger == [
         ("F01-2026-000101", "MISE_A_DISPOSITION", "03"),
-        ("F01-2026-000101", "REJETEE", "05"),
+        ("F01-2026-000101", "REFUSEE_RECEPTION", None),
     ]
     line = assert_line(
         outcome,
@@ -1202,7 +1206,7 @@ def test_the_same_number_twice_in_one_pivot_rejects_the_second(home: Home) -> No
     assert [(status, code) for _, status, code in outcome.ledger] == [
         ("MISE_A_DISPOSITION", "03"),
         ("MISE_A_DISPOSITION", "03"),
-        ("REJETEE", "05"),
+        ("REFUSEE_RECEPTION", None),
     ]
     assert outcome.codes() == ["INVOICE_DUPLICATE"]
     assert_line(outcome, "INVOICE_DUPLICATE", "F02-2026-000502", invoice="3")
@@ -1254,7 +1258,7 @@ def test_a_rejected_invoice_does_not_block_its_number_within_the_flow(home: Home
         batch(first=ubl(currency="ABC"), second=ubl(engagement=None)),
     )
     assert outcome.ledger == [
-        ("F01-2026-000101", "REJETEE", "05"),
+        ("F01-2026-000101", "REFUSEE_RECEPTION", None),
         ("F01-2026-000101", "MISE_A_DISPOSITION", "03"),
     ]
     assert outcome.codes() == ["CURRENCY_UNKNOWN"]

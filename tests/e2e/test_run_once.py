@@ -89,8 +89,12 @@ def test_accepted_invoice_becomes_a_pivot_in_the_recipient_outbox(
         "recipient": VALBRUNE,
         "status": "MISE_A_DISPOSITION",
         "status_code": "03",
+        "in_lifecycle": True,
         "pivot_file": name,
+        "attempt": 1,
     }
+    # the pivot names the invoice as the hub knows it: its id in the ledger (IdCPRO)
+    assert unit.findtext("DonneesFacture/IdCPRO") == str(invoice["id"])
 
 
 def test_the_depositor_gets_a_cr_with_the_right_code(
@@ -110,12 +114,21 @@ def test_the_depositor_gets_a_cr_with_the_right_code(
         for schema_name, schema in statut_schemas:
             assert schema.validate(cr.getroottree()), (schema_name, schema.error_log)
         assert cr.findtext(".//DonneesStatut/IdStatut") == code
-        assert cr.findtext(".//DonneesStatut/IdFlux") == flows[file_name]["number"]
+        # IdFlux is the depositor's own id of its flow: a pivot's IdFlx, else its file name;
+        # the hub's flow number is the CR's envelope IdFlx, and in its Note
+        own = "FOUR02-20261109-0001" if file_name == "pivot-multi.xml" else file_name
+        assert cr.findtext(".//DonneesStatut/IdFlux") == own
+        number = flows[file_name]["number"]
+        assert cr.findtext(".//ParametreIndiv[Code='IdFlx']/Valeurparametre") == number
+        assert f"flux={number}" in cr.findtext(".//DonneesStatut/Note")
 
     assert _cr_codes(_cr(home, SUPPLIER_1, flows["ubl-invoice.xml"]["number"])) == []
     invalid = _cr(home, SUPPLIER_1, flows["xsd-invalid.xml"]["number"])
     assert set(_cr_codes(invalid)) == {"XSD_INVALID"}
-    assert "DocumentCurrencyCode" in invalid.findtext(".//LigneErreurDetail/LibelleErreur")
+    line = invalid.find(".//LigneErreurDetail")
+    assert line.findtext("LibelleErreur") == "Le document n'est pas valide selon son schéma XSD."
+    assert "DocumentCurrencyCode" in line.findtext("DescriptionErreur")  # after "en: "
+    assert line.get("IdLigne") == "0"  # the flow, never an XML line
     partial = _cr(home, SUPPLIER_2, flows["pivot-multi.xml"]["number"])
     assert _cr_codes(partial) == ["RECIPIENT_UNKNOWN"]
     assert "21990404200013" in partial.findtext(".//LigneErreurDetail/DescriptionErreur")
@@ -137,7 +150,7 @@ def test_invoice_to_an_inactive_structure_is_rejected_naming_it(home: Home) -> N
     (error,) = detail["errors"]
     assert error["code"] == "RECIPIENT_INACTIVE"
     assert error["value"] == HAUT_VERNAY
-    assert detail["invoice_list"][0]["status"] == "REJETEE"
+    assert detail["invoice_list"][0]["status"] == "REFUSEE_RECEPTION"
     assert home.outbox(RECIPIENT) == []
 
 
@@ -237,7 +250,7 @@ def test_pivot_flow_sends_each_invoice_to_its_structures_partner(home: Home) -> 
     assert [(i["number"], i["recipient"], i["status"]) for i in invoices] == [
         ("F02-2026-000502", MONTCLAIR, "MISE_A_DISPOSITION"),
         ("F02-2026-000503", VALBRUNE, "MISE_A_DISPOSITION"),
-        ("F02-2026-000504", "21990404200013", "REJETEE"),
+        ("F02-2026-000504", "21990404200013", "REFUSEE_RECEPTION"),
     ]
     number = flow["number"]
     assert home.outbox(RECIPIENT) == [

@@ -80,10 +80,14 @@ def test_technical_failure_withdraws_its_outputs_and_the_run_goes_on(
     detail = home.show(flows["a.xml"]["number"])
     assert detail["events"][-1]["status"] == "IN_INCIDENTE"
     assert "bug in the CR" in detail["events"][-1]["detail"]
-    assert detail["outputs"] == [] and detail["invoice_list"] == []
-    # nothing on disk that the ledger does not know: only b.xml's pivot and CR
     number_a, number_b = flows["a.xml"]["number"], flows["b.xml"]["number"]
-    assert not any(number_a in name for name in home.outbox(RECIPIENT) + home.outbox(SUPPLIER_1))
+    # its pivot withdrawn; only the CR that asks its depositor to send it again
+    incident_cr = f"CR_{SUPPLIER_1}_{number_a}.xml"
+    assert [o["file_name"] for o in detail["outputs"]] == [incident_cr]
+    assert detail["invoice_list"] == []
+    # nothing on disk that the ledger does not know: b.xml's pivot and CR, a.xml's CR
+    assert not any(number_a in name for name in home.outbox(RECIPIENT))
+    assert [name for name in home.outbox(SUPPLIER_1) if number_a in name] == [incident_cr]
     assert home.outbox(RECIPIENT) == [f"PIVOT_{RECIPIENT}_{number_b}_1.xml"]
 
 

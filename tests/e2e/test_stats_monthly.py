@@ -178,14 +178,18 @@ def test_processing_a_flow_again_counts_it_once(
     with sqlite3.connect(home.path / "ledger.db") as ledger:
         query = "select attempts from flows where number = ?"
         assert ledger.execute(query, (flow["number"],)).fetchone() == (3,)
-    assert monthly(home, "--from", "2026-11", "--to", "2026-12", "--by", "syntax") == before
+    # the flow and its pivots once; each attempt's CR is a file of its own, kept
+    after = monthly(home, "--from", "2026-11", "--to", "2026-12", "--by", "syntax")
+    assert [r for r in after if r["syntax"] != "CR"] == [r for r in before if r["syntax"] != "CR"]
+    crs = [r["outbound_flows"] for r in before if r["syntax"] == "CR"]
+    assert [r["outbound_flows"] for r in after if r["syntax"] == "CR"] == [crs[0] + 2, *crs[1:]]
 
     # taken again in December: the flow stays November's, its CR written again is December's
     at(monkeypatch, datetime(2026, 12, 3, 9, 0, tzinfo=UTC))
     _waiting_again(home, flow["number"])
     home.run()
     november, december = monthly(home, "--from", "2026-11", "--to", "2026-12")
-    assert november == {"month": "2026-11", **counts(1, 2, 3, 2, 1)}  # two pivots
+    assert november == {"month": "2026-11", **counts(1, 5, 3, 2, 1)}  # two pivots, three CRs
     assert december == {"month": "2026-12", **counts(outbound=1)}  # the CR
 
 
@@ -198,12 +202,12 @@ def test_a_flow_whose_first_attempt_failed_counts_once(
         broken.setattr("edi_engine.report.integration_report", _fail)
         (failed,) = json.loads(home.invoke("run", "--once", "--json", code=3).stdout)
     assert monthly(home, "--from", "2026-11", "--to", "2026-11") == [
-        {"month": "2026-11", **ZERO}  # rolled back with the attempt
+        {"month": "2026-11", **counts(1, 1)}  # rolled back; answered by its incident's CR
     ]
     _waiting_again(home, failed["number"])
     home.run()
     assert monthly(home, "--from", "2026-11", "--to", "2026-11") == [
-        {"month": "2026-11", **counts(1, 2, 1, 1, 0)}
+        {"month": "2026-11", **counts(1, 3, 1, 1, 0)}  # the pivot, both attempts' CRs
     ]
 
 

@@ -1,0 +1,328 @@
+"""What a depositor's software reads in its CR (issue 12, points 2 and 4): each error line
+names its invoice (position, number, supplier, recipient) with the XML line and path, in
+French first; the CR echoes the depositor's own references (its file name, a pivot's
+IdFlx) and keeps the hub's flow number findable; a flow given up IN_INCIDENTE gets a CR
+that asks for the flow again (docs/errors.md#reading-a-cr)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from lxml import etree
+
+from edi_engine.controls import CATALOGUE
+from edi_engine.report import parse
+from pivot_format.model import Debiteur, Envelope, InvoiceStatus, Supplier
+from pivot_format.statut import write_invoice_statuses
+
+from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_2, VALBRUNE, Home, sample
+
+UNKNOWN_SIRET = "73282932000074"  # well formed, in no referential
+SUPPLIER_2_SIRET = "82345678500018"
+BAD_IBAN = "FR7530099004560008765432148"  # the sample's account, wrong check digits
+UNIT = "/CPPFacturePivot/CPPFactures/CPPFacturePivotUnitaire"
+
+
+def cr_of(home: Home, flow: dict) -> etree._Element:
+    partner, number = flow["partner"], flow["number"]
+    return etree.parse(str(home.path / "outbox" / partner / f"CR_{partner}_{number}.xml")).getroot()
+
+
+def valid(cr: etree._Element, schemas: list[tuple[str, etree.XMLSchema]]) -> None:
+    for name, schema in schemas:
+        assert schema.validate(cr.getroottree()), (name, schema.error_log)
+
+
+def lines(cr: etree._Element) -> list[dict[str, str]]:
+    """Each LigneErreurDetail as a supplier's software reads it: its elements, IdLigne, and
+    the items of its description (French keys, `en`, English keys)."""
+    found = []
+    for line in cr.iter("LigneErreurDetail"):
+        items = parse(line.findtext("DescriptionErreur"))
+        found.append(
+            {
+                "IdLigne": line.get("IdLigne"),
+                "NatureErreur": line.findtext("NatureErreur"),
+                "CodeErreur": line.findtext("CodeErreur"),
+                "LibelleErreur": line.findtext("LibelleErreur"),
+                **{f"fr:{k}": v for k, v in items[: _en(items)]},
+                "en": items[_en(items)][1],
+                **{f"en:{k}": v for k, v in items[_en(items) + 1 :]},
+            }
+        )
+    return found
+
+
+def _en(items: list[tuple[str, str]]) -> int:
+    (index,) = [i for i, (key, _) in enumerate(items) if key == "en"]
+    return index
+
+
+def three_invoices(flow_id: str = "LOT-2026-11;A") -> bytes:
+    """pivot-multi.xml (FOUR02's): invoice 1 to Montclair, fine; invoice 2 to an unknown
+    SIRET and issued after the deposit (two reasons to refuse it); invoice 3 to Valbrune with
+    an IBAN whose check digits are wrong (a warning)."""
+    root = etree.fromstring(sample("pivot-multi.xml"))
+    root.find(".//ParametreIndiv[Code='IdFlx']/Valeurparametre").text = flow_id
+    second, third = root.findall("CPPFactures/CPPFacturePivotUnitaire")[1:]
+    second.find("Debiteur/Identifiant").text = UNKNOWN_SIRET
+    later = datetime.now(ZoneInfo("Europe/Paris")).date() + timedelta(days=30)
+    second.find("DonneesFacture/DateEmissionFacture").text = later.isoformat()
+    third.find("Debiteur/Identifiant").text = VALBRUNE
+    third.find("Debiteur/CodeService").text = "SERV-TECH"
+    third.find("Fournisseur/ReferenceBancaire/Compte").text = BAD_IBAN
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def test_each_line_names_its_invoice_its_supplier_and_its_recipient(
+    home: Home, statut_schemas: list[tuple[str, etree.XMLSchema]]
+) -> None:
+    home.drop(SUPPLIER_2, "factures novembre.xml", three_invoices())
+    (flow,) = home.run()
+    assert flow["status"] == "IN_INTEGRE_PARTIEL"
+    cr = cr_of(home, flow)
+    valid(cr, statut_schemas)
+    assert cr.findtext(".//IdStatut") == "96"
+
+    refused, warned = lines(cr)[:2], lines(cr)[2:]
+    assert sorted(line["CodeErreur"] for line in refused) == [
+        "ISSUE_DATE_AFTER_DEPOSIT",
+        "RECIPIENT_UNKNOWN",
+    ]
+    for line in refused:
+        # the invoice by its place in the flow, and by what names it for its supplier
+        assert (line["IdLigne"], line["NatureErreur"]) == ("2", "Facture")
+        assert line["fr:facture"] == line["en:invoice"] == "F02-2026-000503"
+        assert line["fr:fournisseur"] == line["en:supplier"] == SUPPLIER_2_SIRET
+        assert line["fr:destinataire"] == line["en:recipient"] == UNKNOWN_SIRET
+        # where it is: the line its CPPFacturePivotUnitaire starts on, and its path
+        assert line["fr:ligne"] == line["en:line"] == "90"
+        assert line["fr:chemin"] == line["en:path"] == f"{UNIT}[2]"
+        assert (line["fr:gravité"], line["en:severity"]) == ("rejet", "reject")
+        # French first: the catalogue's French message, the English one after "en: "
+        control = CATALOGUE[line["CodeErreur"]]
+        assert line["fr:élément"] == line["en:element"] == control.element
+        assert line["LibelleErreur"] != line["en"]
+        assert any(w in line["LibelleErreur"] for w in ("structure", "date d'émission"))
+    (warning,) = warned
+    assert (warning["IdLigne"], warning["NatureErreur"]) == ("3", "Avertissement")
+    assert (warning["CodeErreur"], warning["fr:gravité"]) == ("IBAN_INVALID", "avertissement")
+    assert (warning["fr:facture"], warning["fr:destinataire"]) == ("F02-2026-000504", VALBRUNE)
+    assert (warning["fr:ligne"], warning["fr:chemin"]) == ("159", f"{UNIT}[3]")
+    assert warning["fr:valeur"] == BAD_IBAN
+
+    # the same positions in `flows show`, for the operator the supplier calls
+    errors = home.show(flow["number"])["errors"]
+    assert sorted(e["invoice"] for e in errors) == [2, 2, 3]
+
+
+def test_the_depositors_references_are_echoed_and_the_hubs_number_stays_findable(
+    home: Home, statut_schemas: list[tuple[str, etree.XMLSchema]]
+) -> None:
+    home.drop(SUPPLIER_2, "lot.xml", three_invoices("LOT-2026-11;A"))
+    home.drop(SUPPLIER_1, "Facture 101 (novembre).xml", sample("ubl-invoice.xml"))
+    flows = {flow["file_name"]: flow for flow in home.run()}
+
+    pivot, ubl = flows["lot.xml"], flows["Facture 101 (novembre).xml"]
+    for flow, own, note in (
+        (pivot, "LOT-2026-11;A", [("fichier", "lot.xml"), ("idflx", "LOT-2026-11;A")]),
+        (ubl, "Facture 101 (novembre).xml", [("fichier", "Facture 101 (novembre).xml")]),
+    ):
+        cr = cr_of(home, flow)
+        valid(cr, statut_schemas)
+        # IdFlux, "the flow's id at its producer": the pivot's IdFlx, else the file name
+        assert cr.findtext(".//DonneesStatut/IdFlux") == own
+        items = dict(parse(cr.findtext(".//DonneesStatut/Note")))
+        assert items == {**dict(note), "flux": flow["number"]}
+        # the hub's number: the CR's own envelope IdFlx, its file name, its comment
+        assert cr.findtext(".//ParametreIndiv[Code='IdFlx']/Valeurparametre") == flow["number"]
+        assert cr.findtext(".//Commentaire").startswith(f"Flux {flow['number']}, fichier ")
+    note = cr_of(home, pivot).findtext(".//DonneesStatut/Note")
+    assert "idflx=LOT-2026-11\\;A" in note  # a value's semicolon is escaped
+
+
+def test_values_from_partners_are_bounded_and_escaped(home: Home) -> None:
+    root = etree.fromstring(sample("ubl-invoice.xml"))
+    cbc = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}"
+    root.find(f"{cbc}ID").text = "F;01\\2026"
+    root.find(f"{cbc}BuyerReference").text = "S" * 500  # over the pivot's 100 characters
+    home.drop(SUPPLIER_1, "long.xml", etree.tostring(root, xml_declaration=True))
+    (flow,) = home.run()
+
+    (line,) = lines(cr_of(home, flow))
+    assert line["CodeErreur"] == "VALUE_TOO_LONG"
+    assert line["LibelleErreur"] == "Une valeur dépasse la longueur maximale du format pivot."
+    assert line["fr:facture"] == "F;01\\2026"  # escaped in the file, read back whole
+    assert line["fr:valeur"] == "S" * 199 + "…"  # 200 characters at most
+    assert (line["fr:ligne"], line["fr:chemin"]) == ("2", "/Invoice")  # the invoice's root
+    assert line["IdLigne"] == "1"
+
+
+def test_a_flow_left_in_incident_gets_a_cr_asking_for_it_again(
+    home: Home, statut_schemas: list[tuple[str, etree.XMLSchema]]
+) -> None:
+    # a real failure: the recipient's outbox is a file, so its pivot cannot be written
+    outbox = home.path / "outbox" / RECIPIENT
+    shutil.rmtree(outbox, ignore_errors=True)
+    outbox.write_text("not a folder")
+    home.drop(SUPPLIER_1, "facture.xml", sample("ubl-invoice.xml"))
+    (flow,) = json.loads(home.invoke("run", "--once", "--json", code=3).stdout)
+    assert flow["status"] == "IN_INCIDENTE"
+
+    cr = cr_of(home, flow)
+    valid(cr, statut_schemas)
+    data = cr.find(".//DonneesStatut")
+    assert (data.findtext("IdStatut"), data.findtext("ComplementStatut")) == (
+        "93",
+        "IN_INCIDENTE",
+    )
+    assert data.findtext("IdFlux") == "facture.xml"
+    assert "déposez ce flux à nouveau" in data.findtext("Commentaire")
+    (line,) = lines(cr)
+    assert (line["IdLigne"], line["NatureErreur"], line["CodeErreur"]) == (
+        "0",
+        "Fichier",
+        "FLOW_INCIDENT",
+    )
+    assert line["LibelleErreur"].endswith("Déposez ce flux à nouveau.")
+    assert "Send the flow again" in line["en"]
+    # the operator sees it too; nothing was delivered
+    detail = home.show(flow["number"])
+    assert [e["code"] for e in detail["errors"]] == ["FLOW_INCIDENT"]
+    assert [o["file_name"] for o in detail["outputs"]] == [f"CR_{SUPPLIER_1}_{flow['number']}.xml"]
+    assert detail["invoice_list"] == []
+
+    # fixed and re-run by an operator: the same CR file now tells the outcome
+    outbox.unlink()
+    outbox.mkdir()
+    (done,) = json.loads(home.invoke("flows", "rerun", flow["number"], "--json").stdout)
+    assert done["after"] == "IN_INTEGRE"
+    cr = cr_of(home, flow)
+    assert cr.findtext(".//IdStatut") == "90" and list(cr.iter("LigneErreurDetail")) == []
+    assert home.show(flow["number"])["errors"] == []
+
+
+def test_a_failed_rerun_of_an_answered_flow_asks_nothing_of_its_depositor(home: Home) -> None:
+    home.drop(SUPPLIER_1, "facture.xml", sample("ubl-invoice.xml"))
+    (flow,) = home.run()
+    cr = home.path / "outbox" / SUPPLIER_1 / f"CR_{SUPPLIER_1}_{flow['number']}.xml"
+    answered = cr.read_bytes()
+    outbox = home.path / "outbox" / RECIPIENT
+    shutil.rmtree(outbox)
+    outbox.write_text("not a folder")
+    (done,) = json.loads(
+        home.invoke("flows", "rerun", flow["number"], "--force", "--json", code=3).stdout
+    )
+    assert done["after"] == "IN_INCIDENTE"
+    assert cr.read_bytes() == answered  # its invoice was delivered: nothing to send again
+
+
+# -- docs/errors.md shows the CRs the engine writes ------------------------------------
+
+ERRORS_DOC = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
+EXAMPLES_TITLE = "## CR examples"
+EXAMPLES = (
+    ("Integrated (90)", "`facture.xml`, a UBL invoice whose every control passed."),
+    (
+        "Partially integrated, one invoice refused (96)",
+        "`lot.xml`, a pivot of three invoices whose third is addressed to a SIRET no "
+        "structure has: `IdFlux` is the pivot's own `IdFlx`.",
+    ),
+    (
+        "Rejected: a document the schema refuses (93)",
+        "`xsd-invalid.xml`: the whole document is refused, one line per schema error, "
+        "`IdLigne` 0; the schema's English reason follows `en: `.",
+    ),
+    (
+        "Rejected: a duplicate flow (93)",
+        "`facture-bis.xml`, the same content as `facture.xml`, whose invoice was integrated.",
+    ),
+    (
+        "A status flow answered (90)",
+        "A recipient's `CPPStatut` carrying a 07 (service done): one `Information` line per "
+        "status applied.",
+    ),
+    (
+        "An incident: send the flow again (93, `IN_INCIDENTE`)",
+        "`avoir.xml`, given up after a technical failure at the hub (the recipient's folder "
+        "could not be written): nothing of it was integrated.",
+    ),
+)
+_FENCED = re.compile(r"```xml\n(.*?)\n```", re.DOTALL)
+_STAMPS = (
+    (
+        re.compile(r"<Horodatage>[^<]*</Horodatage>"),
+        "<Horodatage>2026-11-20T09:00:00+00:00</Horodatage>",
+    ),
+    (re.compile(r"(<Code>DtPrd</Code>\s*<Valeurparametre>)[^<]*"), r"\g<1>2026-11-20"),
+)
+
+
+def test_the_docs_show_the_crs_the_engine_writes(home: Home) -> None:
+    """Each example of docs/errors.md is the CR the engine writes for it, dates aside:
+    the documentation cannot drift from what suppliers receive."""
+    written = [_pretty(cr) for cr in _one_cr_of_each_kind(home)]
+    text = ERRORS_DOC.read_text()
+    start = text.index(EXAMPLES_TITLE)
+    end = text.find("\n## ", start + 1)
+    section = text[start:] if end < 0 else text[start : end + 1]
+    if os.environ.get("WRITE_CR_EXAMPLES"):
+        intro = section.split("\n### ", 1)[0].rstrip("\n")
+        blocks = [
+            f"### {title}\n\n{what}\n\n```xml\n{xml}\n```\n"
+            for (title, what), xml in zip(EXAMPLES, written, strict=True)
+        ]
+        new = "\n".join([intro + "\n", *blocks])
+        ERRORS_DOC.write_text(text.replace(section, new if end < 0 else new + "\n"))
+        section = new
+    shown = [_normal(block) for block in _FENCED.findall(section)]
+    assert shown == [_normal(xml) for xml in written], (
+        "docs/errors.md no longer shows what the engine writes: run this test with "
+        "WRITE_CR_EXAMPLES=1 to write the examples again"
+    )
+
+
+def _one_cr_of_each_kind(home: Home) -> list[etree._Element]:
+    def one(partner: str, name: str, content: bytes, code: int = 0) -> etree._Element:
+        home.drop(partner, name, content)
+        (flow,) = json.loads(home.invoke("run", "--once", "--json", code=code).stdout)
+        return cr_of(home, flow)
+
+    crs = [one(SUPPLIER_1, "facture.xml", sample("ubl-invoice.xml"))]
+    crs.append(one(SUPPLIER_2, "lot.xml", sample("pivot-multi.xml")))
+    crs.append(one(SUPPLIER_1, "xsd-invalid.xml", sample("xsd-invalid.xml")))
+    crs.append(one(SUPPLIER_1, "facture-bis.xml", sample("ubl-invoice.xml")))
+    applied = InvoiceStatus(
+        code="07",
+        supplier=Supplier("81234567600025", "1", "Papeteries Delorme SAS", "FR"),
+        debiteur=Debiteur(VALBRUNE),
+        invoice_number="F01-2026-000101",
+        at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
+        invoice_date=date(2026, 11, 2),
+        comment="service fait le 19/11",
+    )
+    envelope = Envelope("DEST01-20261120-01", date(2026, 11, 20), RECIPIENT, "EDIHUB")
+    crs.append(one(RECIPIENT, "statuts.xml", write_invoice_statuses([applied], envelope)))
+    outbox = home.path / "outbox" / RECIPIENT
+    shutil.rmtree(outbox)
+    outbox.write_text("not a folder")  # a real failure: the pivot cannot be written
+    crs.append(one(SUPPLIER_1, "avoir.xml", sample("ubl-creditnote.xml"), code=3))
+    return crs
+
+
+def _pretty(cr: etree._Element) -> str:
+    tree = etree.ElementTree(etree.fromstring(etree.tostring(cr)))
+    etree.indent(tree, space="  ")
+    return _normal(etree.tostring(tree, encoding="unicode"))
+
+
+def _normal(xml: str) -> str:
+    for pattern, fixed in _STAMPS:
+        xml = pattern.sub(fixed, xml)
+    return xml.strip()

@@ -144,14 +144,14 @@ def _pivot_name(attachment: Found, rules: AttachmentRules) -> str:
         found_en = (
             f"its extension .{given}"
             if given
-            else f"it has no extension and its MIME type {attachment.mime_type!r} gives none"
+            else f"it has no extension and its MIME type {_shown(attachment.mime_type)} gives none"
             if extension is None
             else f"it has no extension and its MIME type gives .{extension}"
         )
         found_fr = (
             f"son extension .{given}"
             if given
-            else f"il n'a pas d'extension et son type MIME {attachment.mime_type!r} n'en donne "
+            else f"il n'a pas d'extension et son type MIME {_shown(attachment.mime_type)} n'en donne "
             "aucune"
             if extension is None
             else f"il n'a pas d'extension et son type MIME donne .{extension}"

@@ -12,7 +12,9 @@ import json
 import pytest
 from lxml import etree
 
-from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_2, Home, sample
+import config
+
+from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_2, VALBRUNE, Home, sample
 
 UBL_NS = {
     "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
@@ -257,3 +259,28 @@ def test_a_supplier_without_siret_is_typed_by_where_it_is(
     assert supplier.findtext("TypeIdentifiant") == identifier_type
     assert supplier.findtext("Identifiant") == identifier
     assert supplier.findtext("CodePays") == country
+
+
+@pytest.mark.parametrize(
+    ("service", "name"),
+    [("SERV-SCOL", "Service des écoles & crèches"), ("SERV-TECH", None)],
+    ids=["same-service", "other-service"],
+)
+def test_a_recycled_invoice_names_its_service_only_while_it_goes_to_it(
+    home: Home, service: str, name: str | None
+) -> None:
+    """The name the supplier wrote is its service's: sent to another, the pivot has none."""
+    home.invoke("structures", "import-services", config.path("demo/services.csv"))
+    home.drop(SUPPLIER_1, "facture.xml", ubl_with_names())
+    (flow,) = home.run()
+    (invoice,) = json.loads(home.invoke("invoices", "search", "--json").stdout)
+    home.invoke("invoices", "set-status", invoice["id"], "A_RECYCLER", "--comment", "service")
+
+    home.invoke(
+        "invoices", "recycle", invoice["id"], "--siret", VALBRUNE, "--service-code", service
+    )
+
+    recycled = home.path / "outbox" / RECIPIENT / f"PIVOT_{RECIPIENT}_{flow['number']}_2.xml"
+    debiteur = etree.parse(str(recycled)).find(".//Debiteur")
+    assert debiteur.findtext("CodeService") == service
+    assert debiteur.findtext("NomService") == name

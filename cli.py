@@ -532,6 +532,8 @@ def _print_flow(detail: dict[str, Any]) -> None:
     )
     if detail["duplicate_of"]:
         console.print(f"duplicate of flow {detail['duplicate_of']}")
+    if detail.get("producer_flow_id"):  # the depositor's value: text, never markup
+        console.print(Text(f"depositor's flow id (IdFlx) {detail['producer_flow_id']}"))
     render(detail["events"], ["at", "status", "actor", "detail"], False, title="Timeline")
     if detail["errors"]:
         found = [
@@ -539,6 +541,16 @@ def _print_flow(detail: dict[str, Any]) -> None:
         ]
         columns = ["outcome", "code", "invoice", "document", "line", "element", "value", "message"]
         render(found, columns, False, title="Errors and warnings")
+    if len(detail["attempts"]) > 1:  # processed again: what each earlier attempt found
+        rows = [{**a, "findings": len(a["errors"])} for a in detail["attempts"]]
+        render(rows, ["attempt", "cr", "written_at", "findings"], False, title="Attempts")
+        columns = ["outcome", "code", "invoice", "document", "element", "value", "message"]
+        for attempt in detail["attempts"][:-1]:
+            found = [{**e, "outcome": flows.SEVERITY_WORDS.get(e["severity"])}
+                     for e in attempt["errors"]]  # fmt: skip
+            if found:
+                title = f"Attempt {attempt['attempt']}: errors and warnings"
+                render(found, columns, False, title=title)
     if detail["invoice_list"]:
         columns = ["number", "supplier", "recipient", "status", "pivot_file"]
         render(detail["invoice_list"], columns, False, title="Invoices")

@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from . import clock
+from . import clock, outputs
 from .errors import FlowNotFound, UsageError
 from .intake import flow_number
 from .models import Flow, FlowError
 from .problems import INFO, REJECT, WARNING
-from .states import Syntax
+from .states import InvoiceState, Syntax
 
 # how operators read a finding's severity, in run --once and flows show
 SEVERITY_WORDS = {REJECT: "rejected", WARNING: "warning", INFO: "info"}
@@ -109,26 +109,38 @@ def why(errors: list[FlowError]) -> str | None:
     return "\n".join(lines) or None
 
 
+def attempt_of(flow: Flow) -> int:
+    """The flow's last attempt: its attempts are the times it was answered, a CR each."""
+    return max(1, sum(output.kind == outputs.CR for output in flow.outputs))
+
+
+def found(flow: Flow, attempt: int | None = None) -> list[FlowError]:
+    """What an attempt of the flow (its last by default) found: its CR's lines."""
+    attempt = attempt_of(flow) if attempt is None else attempt
+    return [error for error in flow.errors if error.attempt == attempt]
+
+
 def outcomes(session: Session, numbers: list[str]) -> dict[str, dict[str, Any]]:
-    """The files each flow produced and what was found in it: `why` (one line per
+    """The files each flow produced and what its last attempt found: `why` (one line per
     severity) and how many `rejections`, `warnings` and `infos`."""
     query = (
         select(Flow)
         .where(Flow.number.in_(numbers))
         .options(selectinload(Flow.outputs), selectinload(Flow.errors))
     )
-    found = {}
+    each = {}
     for flow in session.scalars(query):
+        errors = found(flow)
         counted = {
-            key: sum(e.severity == severity for e in flow.errors)
+            key: sum(e.severity == severity for e in errors)
             for key, severity in (("rejections", REJECT), ("warnings", WARNING), ("infos", INFO))
         }
-        found[flow.number] = {
+        each[flow.number] = {
             "outputs": [o.file_name for o in flow.outputs],
-            "why": why(flow.errors),
+            "why": why(errors),
             **counted,
         }
-    return found
+    return each
 
 
 def show_flow(session: Session, number: str) -> dict[str, Any]:
@@ -149,27 +161,14 @@ def show_flow(session: Session, number: str) -> dict[str, Any]:
         )
     detail = summary(flow)
     detail["duplicate_of"] = flow.duplicate_of
+    detail["producer_flow_id"] = flow.producer_flow_id  # its IdFlx, echoed in its CR
     detail["size"] = flow.size
     detail["sha256"] = flow.content_hash
     detail["events"] = [
         {"at": _iso(e.at), "status": e.status, "actor": e.actor, "detail": e.detail}
         for e in flow.events
     ]
-    detail["errors"] = [
-        {
-            "code": e.code,
-            "severity": e.severity,
-            "message": e.message,
-            "message_fr": e.message_fr,
-            "line": e.line,
-            "path": e.path,
-            "element": e.element,
-            "value": e.value,
-            "document": e.document,
-            "invoice": e.invoice_seq,
-        }
-        for e in flow.errors
-    ]
+    detail["errors"] = [_error(e) for e in found(flow)]  # the last attempt's
     detail["invoice_list"] = [
         {
             "id": i.id,
@@ -177,11 +176,14 @@ def show_flow(session: Session, number: str) -> dict[str, Any]:
             "supplier": i.supplier_id,
             "recipient": i.recipient_siret,
             "status": i.status,
-            "status_code": i.status_code,
+            "status_code": i.status_code or None,
+            "in_lifecycle": InvoiceState(i.status).in_lifecycle,
             "pivot_file": i.pivot_file,
+            "attempt": i.attempt,
         }
         for i in flow.invoices
     ]
+    detail["attempts"] = attempts(flow)
     detail["outputs"] = [
         {
             "kind": o.kind,
@@ -194,3 +196,40 @@ def show_flow(session: Session, number: str) -> dict[str, Any]:
         for o in flow.outputs
     ]
     return detail
+
+
+def _error(e: FlowError) -> dict[str, Any]:
+    return {
+        "code": e.code,
+        "severity": e.severity,
+        "message": e.message,
+        "message_fr": e.message_fr,
+        "line": e.line,
+        "path": e.path,
+        "element": e.element,
+        "value": e.value,
+        "document": e.document,
+        "invoice": e.invoice_seq,
+    }
+
+
+def attempts(flow: Flow) -> list[dict[str, Any]]:
+    """Each time the flow was answered, oldest first: its CR (the last attempt's under the
+    flow's CR name, each earlier one's as CR_<P>_<FLOW>_<N>.xml) and what it found."""
+    crs = {o.file_name: o for o in flow.outputs if o.kind == outputs.CR}
+    last = attempt_of(flow)
+    each = []
+    for n in range(1, last + 1):
+        name = outputs.file_name(
+            outputs.CR, flow.partner_code, flow.number, n if n < last else None
+        )
+        cr = crs.get(name)
+        each.append(
+            {
+                "attempt": n,
+                "cr": cr.file_name if cr else None,
+                "written_at": _iso(cr.written_at) if cr else None,
+                "errors": [_error(e) for e in found(flow, n)],
+            }
+        )
+    return each

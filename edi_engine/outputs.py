@@ -121,6 +121,25 @@ def deliver(
     session.execute(update(Output).where(Output.id == replaced).values(flow_id=flow_id, **values))
 
 
+def keep_as(settings: Settings, session: Session, partner: str, name: str, kept: str) -> bool:
+    """An earlier output stays beside the one about to take its name: its ledger row is
+    renamed `kept` and its file copied there, written (and withdrawn if the transaction
+    rolls back) as any output is. A copy already there was made by an attempt that crashed
+    before its commit, when the file under `name` may hold that attempt's output: it is
+    left as it is. False when no output has that name."""
+    same_name = select(Output.id).where(Output.partner_code == partner, Output.file_name == name)
+    found = session.scalar(same_name)
+    if found is None:
+        return False
+    session.execute(update(Output).where(Output.id == found).values(file_name=kept))
+    source, target = settings.outbox / partner / name, settings.outbox / partner / kept
+    if source.is_file() and not target.exists():  # a partner may have taken it already
+        temp_dir = _temp_dir(settings, session)
+        _write(target, source.read_bytes(), settings.processing.fsync, temp_dir)
+        session.info.setdefault(WRITTEN, []).append((target, None, temp_dir))
+    return True
+
+
 def _temp_dir(settings: Settings, session: Session) -> Path:
     """run/tmp, made and checked against the outbox's file system once per session (a
     flow writes many files; intake checked it already when the run started)."""

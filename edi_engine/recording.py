@@ -1,12 +1,20 @@
 """Record a flow's invoices in the ledger in batches: a flow of 100,000 invoices must
-neither hold 400,000 ORM objects nor pay a round trip per row (issue 2: bounded memory)."""
+neither hold 400,000 ORM objects nor pay a round trip per row (issue 2: bounded memory).
+
+A batch's rows go in first, so that each pivot can carry its invoice's ledger id
+(`IdCPRO`); their lifecycle events and findings follow once the pivots are written. An
+invoice the hub refuses at reception is recorded REFUSEE_RECEPTION: it has no lifecycle
+code, and no status flow ever carries it (its supplier learns of it from the CR).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from . import clock
@@ -20,78 +28,174 @@ from .states import InvoiceState
 BATCH = 500
 QUEUED = (InvoiceState.DEPOSEE, InvoiceState.EN_COURS_ACHEMINEMENT)
 DELIVERED = (*QUEUED, InvoiceState.MISE_A_DISPOSITION)
-REJECTED = (InvoiceState.REJETEE,)
+REFUSED = (InvoiceState.REFUSEE_RECEPTION,)
+NO_CODE = ""  # status_code of a refusal at reception: the column is not nullable
+
+
+@dataclass
+class Entry:
+    """One invoice of a flow on its way to the ledger: what the controls found and, when
+    they accepted it, its recipient and the name of its pivot. Its id is known once its
+    row is in, before its pivot is written."""
+
+    seq: int
+    read: Read
+    document: str
+    findings: list[Problem]
+    recipient: Recipient | None = None
+    pivot_file: str | None = None
+    invoice_id: int | None = None
+    recorded: InvoiceState | None = None  # the state its row was inserted in
+    at: datetime | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.pivot_file is not None
+
+    def refuse(self, problem: Problem) -> None:
+        """Its pivot cannot be written after all: the invoice is refused at reception."""
+        self.findings.append(problem.at(invoice_seq=self.seq, document=self.document))
+        self.recipient = self.pivot_file = None
+
+
+def code(state: InvoiceState) -> str:
+    """The status_code column of a state."""
+    return state.code or NO_CODE
 
 
 class InvoiceRecorder:
-    """Buffers invoice rows with their lifecycle events; ``flush`` inserts them."""
+    """Puts a flow's invoices in the ledger a batch at a time. `attempt`: the flow's
+    attempt recording them; from the second on, an invoice refused by an earlier attempt
+    keeps its row (and id) when the same invoice is found at the same place."""
 
-    def __init__(self, session: Session, flow_id: int, flow_number: str, actor: str) -> None:
+    def __init__(
+        self, session: Session, flow_id: int, flow_number: str, actor: str, attempt: int = 1
+    ) -> None:
         self.session = session
         self.flow_id = flow_id
         self.flow_number = flow_number
         self.actor = actor
-        self._rows: list[dict[str, Any]] = []
-        self._events: list[list[dict[str, Any]]] = []
-        self._findings: list[list[dict[str, Any]]] = []
+        self.attempt = attempt
 
-    def add(
-        self,
-        seq: int,
-        read: Read,
-        recipient: Recipient | None,
-        pivot_file: str | None,
-        findings: list[Problem] = (),
-    ) -> None:
+    def rows(self, entries: Sequence[Entry]) -> None:
+        """Insert the rows of `entries` as the controls left them, and give each its id."""
         at = clock.now()
-        # a pivot for an SFTP partner is made available once uploaded (channels.deliver)
-        states = REJECTED if not pivot_file else QUEUED if recipient.remote else DELIVERED
-        partner = recipient.partner_code if recipient else None
-        self._rows.append(self._row(seq, read, states[-1], at, partner, pivot_file))
-        details = {
-            InvoiceState.DEPOSEE: f"accepted in flow {self.flow_number}",
-            InvoiceState.EN_COURS_ACHEMINEMENT: f"pivot {pivot_file} written",
-            InvoiceState.MISE_A_DISPOSITION: f"delivered to partner {partner}",
-            InvoiceState.REJETEE: f"rejected at reception in flow {self.flow_number}",
-        }
-        self._events.append(
-            [
-                {
-                    "at": at,
-                    "status": s,
-                    "status_code": s.code,
-                    "actor": self.actor,
-                    "detail": details[s],
-                }
-                for s in states
-            ]
-        )
-        self._findings.append([finding_row(problem) for problem in findings])
-        if len(self._rows) >= BATCH:
-            self.flush()
+        earlier = self._earlier([entry.seq for entry in entries]) if self.attempt > 1 else {}
+        inserted, updated, replaced = [], [], []
+        for entry in entries:
+            entry.at = at
+            entry.recorded = _states(entry)[-1]
+            row = self._row(entry)
+            same = earlier.get(entry.seq)
+            if same is not None and same[1:] == (row["number"], row["supplier_id"]):
+                entry.invoice_id = same[0]
+                updated.append({"id": same[0], **row})
+                continue
+            if same is not None:  # another invoice at its place: the new one has its own id
+                replaced.append(same[0])
+            inserted.append((entry, row))
+        if replaced:
+            self._forget(replaced)
+        if updated:  # its findings are those of this attempt; its history goes on
+            self.session.execute(update(InvoiceRow), updated)
+            ids = [row["id"] for row in updated]
+            self.session.execute(delete(InvoiceFinding).where(InvoiceFinding.invoice_id.in_(ids)))
+        if inserted:
+            statement = insert(InvoiceRow).returning(InvoiceRow.id, sort_by_parameter_order=True)
+            ids = self.session.scalars(statement, [row for _, row in inserted]).all()
+            for (entry, _), invoice_id in zip(inserted, ids, strict=True):
+                entry.invoice_id = invoice_id
 
-    def _row(
-        self,
-        seq: int,
-        read: Read,
-        state: InvoiceState,
-        at: datetime,
-        partner: str | None,
-        pivot_file: str | None,
-    ) -> dict[str, Any]:
+    def history(self, entries: Sequence[Entry]) -> None:
+        """The lifecycle events and findings of `entries` as they ended; the row of an
+        invoice whose pivot could not be written after all says it was refused."""
+        refused = [entry for entry in entries if entry.recorded != _states(entry)[-1]]
+        if refused:
+            self.session.execute(
+                update(InvoiceRow),
+                [
+                    {
+                        "id": entry.invoice_id,
+                        "status": InvoiceState.REFUSEE_RECEPTION,
+                        "status_code": NO_CODE,
+                        "pivot_file": None,
+                        "recipient_partner": None,
+                    }
+                    for entry in refused
+                ],
+            )
+        events = [event for entry in entries for event in self._events(entry)]
+        self.session.execute(insert(InvoiceEvent), events)
+        findings = [
+            {**finding_row(problem), "invoice_id": entry.invoice_id}
+            for entry in entries
+            for problem in entry.findings
+        ]
+        if findings:
+            self.session.execute(insert(InvoiceFinding), findings)
+
+    def _events(self, entry: Entry) -> list[dict[str, Any]]:
+        partner = entry.recipient.partner_code if entry.recipient else None
+        debiteur = entry.read.invoice.debiteur if entry.read.invoice is not None else None
+        attempt = f" (attempt {self.attempt})" if self.attempt > 1 else ""
+        details = {
+            InvoiceState.DEPOSEE: f"accepted in flow {self.flow_number}{attempt}",
+            InvoiceState.EN_COURS_ACHEMINEMENT: f"pivot {entry.pivot_file} written",
+            InvoiceState.MISE_A_DISPOSITION: f"delivered to partner {partner}",
+            InvoiceState.REFUSEE_RECEPTION: (
+                f"refused at reception in flow {self.flow_number}{attempt}"
+            ),
+        }
+        return [
+            {
+                "invoice_id": entry.invoice_id,
+                "at": entry.at,
+                "produced_at": entry.at,
+                # the recipient then, as its row has it: a status flow names it
+                "recipient_siret": debiteur and (debiteur.siret or debiteur.raw_identifier),
+                "service_code": debiteur and debiteur.service_code,
+                "status": state,
+                "status_code": code(state),
+                "actor": self.actor,
+                "detail": details[state],
+            }
+            for state in _states(entry)
+        ]
+
+    def _earlier(self, seqs: list[int]) -> dict[int, tuple[int, str, str | None]]:
+        """Rows an earlier attempt recorded at these places and did not deliver: by seq,
+        their id, number and supplier."""
+        query = select(InvoiceRow.seq, InvoiceRow.id, InvoiceRow.number, InvoiceRow.supplier_id)
+        query = query.where(
+            InvoiceRow.flow_id == self.flow_id,
+            InvoiceRow.pivot_file.is_(None),
+            InvoiceRow.seq.between(min(seqs), max(seqs)),
+        )
+        return {seq: tuple(rest) for seq, *rest in self.session.execute(query)}
+
+    def _forget(self, ids: list[int]) -> None:
+        """Rows of refused invoices whose place another invoice now takes (the flow was read
+        otherwise): what that attempt found stays in its findings and its CR."""
+        self.session.execute(delete(InvoiceEvent).where(InvoiceEvent.invoice_id.in_(ids)))
+        self.session.execute(delete(InvoiceFinding).where(InvoiceFinding.invoice_id.in_(ids)))
+        self.session.execute(delete(InvoiceRow).where(InvoiceRow.id.in_(ids)))
+
+    def _row(self, entry: Entry) -> dict[str, Any]:
+        read, state = entry.read, entry.recorded
         row: dict[str, Any] = dict.fromkeys(
             ("type_code", "issue_date", "supplier_id", "supplier_id_type", "supplier_name", "recipient_siret",
              "service_code", "engagement", "currency", "amount_ht", "amount_ttc", "amount_net"),
         )  # fmt: skip
         row.update(
             flow_id=self.flow_id,
-            seq=seq,
+            seq=entry.seq,
             number=read.number[:40],
             status=state,
-            status_code=state.code,
-            status_date=at,
-            pivot_file=pivot_file,
-            recipient_partner=partner,
+            status_code=code(state),
+            status_date=entry.at,
+            pivot_file=entry.pivot_file,
+            recipient_partner=entry.recipient.partner_code if entry.recipient else None,
+            attempt=self.attempt,
         )
         invoice = read.invoice
         if invoice is not None:
@@ -112,25 +216,13 @@ class InvoiceRecorder:
             )
         return row
 
-    def flush(self) -> None:
-        if not self._rows:
-            return
-        statement = insert(InvoiceRow).returning(InvoiceRow.id, sort_by_parameter_order=True)
-        ids = self.session.scalars(statement, self._rows).all()
-        events = [
-            {**event, "invoice_id": invoice_id}
-            for invoice_id, invoice_events in zip(ids, self._events, strict=True)
-            for event in invoice_events
-        ]
-        self.session.execute(insert(InvoiceEvent), events)
-        findings = [
-            {**finding, "invoice_id": invoice_id}
-            for invoice_id, invoice_findings in zip(ids, self._findings, strict=True)
-            for finding in invoice_findings
-        ]
-        if findings:
-            self.session.execute(insert(InvoiceFinding), findings)
-        self._rows, self._events, self._findings = [], [], []
+
+def _states(entry: Entry) -> tuple[InvoiceState, ...]:
+    """The states an invoice goes through as it is recorded: a pivot for an SFTP partner
+    is made available once uploaded (channels.deliver)."""
+    if not entry.accepted:
+        return REFUSED
+    return QUEUED if entry.recipient.remote else DELIVERED
 
 
 def finding_row(problem: Problem) -> dict[str, Any]:

@@ -26,7 +26,7 @@ def test_attachment_over_the_limit_rejects_its_invoice_only(
     assert error["value"] == "F01-2026-000101.pdf"
     assert "882" in error["message"] and "800" in error["message"]
     (invoice,) = detail["invoice_list"]
-    assert (invoice["number"], invoice["status"]) == ("F01-2026-000101", "REJETEE")
+    assert (invoice["number"], invoice["status"]) == ("F01-2026-000101", "REFUSEE_RECEPTION")
 
 
 def test_attachments_of_one_invoice_are_bounded_together(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -48,11 +49,18 @@ def test_streamed_pivot_flow_ends_like_a_small_one(
     assert [e["code"] for e in streamed_detail["errors"]] == [e["code"] for e in detail["errors"]]
     assert len(streamed_pivots) == len(pivots) == 2
     number, streamed_number = flow["number"], streamed["number"]
+    ids = {i["number"]: i["id"] for i in detail["invoice_list"]}
+    streamed_ids = {i["number"]: i["id"] for i in streamed_detail["invoice_list"]}
     for name, content in pivots.items():
         twin = streamed_pivots[name.replace(number, streamed_number)]
-        assert twin == content.replace(number.encode(), streamed_number.encode()).replace(
+        (invoice,) = re.findall(rb"<Id>(F02-2026-\d+)</Id>", content)
+        same = content.replace(number.encode(), streamed_number.encode()).replace(
             b"F02-2026-00050", b"G02-2026-00050"
         )
+        # each invoice carries its own id in the ledger (IdCPRO): the other flow's are new
+        invoice_id, twin_id = ids[invoice.decode()], streamed_ids["G" + invoice.decode()[1:]]
+        same = same.replace(f"<IdCPRO>{invoice_id}<".encode(), f"<IdCPRO>{twin_id}<".encode())
+        assert twin == same
 
 
 def test_streamed_invalid_pivot_is_refused_before_any_pivot_is_written(

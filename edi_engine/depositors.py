@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -130,7 +129,9 @@ def read_csv(path: Path) -> list[tuple[str, str]]:
     """identifier[,scheme] lines, every bad one named, nothing kept of a bad file."""
     seen: dict[str, int] = {}
 
-    def row(line: int, value: dict[str, str], header: set[str]) -> tuple[Any, str | None]:
+    def row(
+        line: int, value: dict[str, str], _header: set[str]
+    ) -> tuple[tuple[str, str] | None, str | None]:
         try:
             identifier, scheme = checked(value["identifier"], value.get("scheme"))
         except UsageError as exc:
@@ -141,7 +142,3 @@ def read_csv(path: Path) -> list[tuple[str, str]]:
         return (identifier, scheme), None
 
     return csvfile.read(path, CSV_COLUMNS, row)
-
-
-def supplier_rows(session: Session, code: str) -> list[dict[str, str]]:
-    return partners.suppliers(partners.get(session, code))

@@ -155,7 +155,9 @@ def test_a_partner_that_only_receives_invoices_has_no_status_job(home: Home) -> 
     assert f"{schedule.STATUSES}{SUPPLIER_1}" in jobs  # may deposit: has its job already
     assert f"{schedule.STATUSES}{RECIPIENT}" not in jobs  # serves structures, deposits nothing
 
-    home.drop(RECIPIENT, "a.xml", sample="ubl-invoice.xml")  # it deposits an invoice after all
+    # it deposits an invoice after all (for a supplier it is now tied to)
+    home.invoke("partners", "suppliers", "add", RECIPIENT, "81234567600025")
+    home.drop(RECIPIENT, "a.xml", sample="ubl-invoice.xml")
     home.run()
     (emitted,) = json.loads(home.invoke("statuses", "emit", "--json").stdout)
 

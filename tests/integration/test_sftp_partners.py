@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 import config
 from cli import main
 
-from .conftest import SshServer
+from .conftest import SUPPLIER_SIRET, SshServer
 
 STRUCTURES = config.path("demo/structures.csv")
 
@@ -56,6 +56,7 @@ def hub(tmp_path: Path, sshd: SshServer, server_folders: dict[str, Path]) -> Cal
            "--remote-in", server_folders["four-in"], "--remote-out", server_folders["four-out"])  # fmt: skip
     invoke("partners", "add", "DEST01", "--name", "Recipient", *common,
            "--remote-in", server_folders["dest-in"], "--remote-out", server_folders["dest-out"])  # fmt: skip
+    invoke("partners", "suppliers", "add", "FOUR01", SUPPLIER_SIRET)
     invoke("structures", "import", STRUCTURES)
     invoke.home = home  # type: ignore[attr-defined]
     return invoke
@@ -180,6 +181,7 @@ def test_a_local_partner_switched_to_sftp_does_not_receive_its_history_again(
     runner.invoke(main, ["init", str(home)], catch_exceptions=False)
     invoke("partners", "add", "FOUR01", "--name", "Supplier")
     invoke("partners", "add", "DEST01", "--name", "Recipient")
+    invoke("partners", "suppliers", "add", "FOUR01", SUPPLIER_SIRET)
     invoke("structures", "import", STRUCTURES)
     (home / "inbox" / "FOUR01" / "facture.xml").write_bytes(
         config.path("demo/ubl-invoice.xml").read_bytes()

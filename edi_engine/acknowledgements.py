@@ -113,7 +113,7 @@ def _delivered(session: Session, partner: str, flow_id: str) -> list[InvoiceRow]
         .where(InvoiceRow.recipient_partner == partner, InvoiceRow.pivot_file.is_not(None))
         .where(named)
         .order_by(InvoiceRow.id)
-        .with_for_update()
+        .with_for_update(of=InvoiceRow)  # the invoices, not their flows (leased by workers)
     )
     return list(session.scalars(query))
 

@@ -14,7 +14,7 @@ from .conftest import HAUT_VERNAY, MONTCLAIR, RECIPIENT, SUPPLIER_1, SUPPLIER_2,
 INVOICE_KEYS = {
     "id", "number", "supplier", "recipient", "service_code", "engagement", "status",
     "status_code", "status_date", "flow", "amount_ttc", "currency", "warnings", "errors",
-    "in_lifecycle",
+    "in_lifecycle", "delivery_incident",
 }  # fmt: skip
 OTHER_RECIPIENT = "DEST02"
 BELROCHE = "21990505000015"  # active, served by DEST02, manages services

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from lxml import etree
 
 from edi_engine.controls import CATALOGUE
@@ -145,6 +146,44 @@ def test_the_depositors_references_are_echoed_and_the_hubs_number_stays_findable
         assert cr.findtext(".//Commentaire").startswith(f"Flux {flow['number']}, fichier ")
     note = cr_of(home, pivot).findtext(".//DonneesStatut/Note")
     assert "idflx=LOT-2026-11\\;A" in note  # a value's semicolon is escaped
+    # the operator finds the flow by it too
+    assert home.show(pivot["number"])["producer_flow_id"] == "LOT-2026-11;A"
+    assert home.show(ubl["number"])["producer_flow_id"] is None
+
+
+def test_the_depositors_flow_id_is_shown_as_text(home: Home) -> None:
+    home.drop(SUPPLIER_2, "lot.xml", three_invoices("[bold]LOT[/bold]"))
+    (flow,) = home.run()
+    shown = home.invoke("flows", "show", flow["number"]).stdout
+    assert "depositor's flow id (IdFlx) [bold]LOT[/bold]" in shown
+
+
+def test_a_streamed_pivot_gets_the_same_cr_lines(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large pivot is read invoice by invoice (limits.stream_bytes): its CR names each
+    invoice and where it is exactly as the whole road does."""
+    monkeypatch.setenv("EDI_ENGINE_LIMITS_STREAM_BYTES", "1")
+    home.drop(SUPPLIER_2, "streamed.xml", three_invoices())
+    (flow,) = home.run()
+
+    cr = cr_of(home, flow)
+    assert cr.findtext(".//IdFlux") == "LOT-2026-11;A"
+    assert [
+        (
+            line["IdLigne"],
+            line["CodeErreur"],
+            line["fr:facture"],
+            line["fr:destinataire"],
+            line["fr:ligne"],
+            line["fr:chemin"],
+        )
+        for line in lines(cr)
+    ] == [
+        ("2", "RECIPIENT_UNKNOWN", "F02-2026-000503", UNKNOWN_SIRET, "90", f"{UNIT}[2]"),
+        ("2", "ISSUE_DATE_AFTER_DEPOSIT", "F02-2026-000503", UNKNOWN_SIRET, "90", f"{UNIT}[2]"),
+        ("3", "IBAN_INVALID", "F02-2026-000504", VALBRUNE, "159", f"{UNIT}[3]"),
+    ]
 
 
 def test_values_from_partners_are_bounded_and_escaped(home: Home) -> None:

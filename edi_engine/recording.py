@@ -183,8 +183,9 @@ class InvoiceRecorder:
     def _row(self, entry: Entry) -> dict[str, Any]:
         read, state = entry.read, entry.recorded
         row: dict[str, Any] = dict.fromkeys(
-            ("type_code", "issue_date", "supplier_id", "supplier_id_type", "supplier_name", "recipient_siret",
-             "service_code", "engagement", "currency", "amount_ht", "amount_ttc", "amount_net"),
+            ("type_code", "issue_date", "supplier_id", "supplier_id_type", "supplier_name",
+             "recipient_siret", "service_code", "engagement", "currency", "amount_ht",
+             "amount_ttc", "amount_net"),
         )  # fmt: skip
         row.update(
             flow_id=self.flow_id,

@@ -36,8 +36,11 @@ REFUSED = f"""
 
 
 def upgrade() -> None:
-    op.add_column('flow_errors', sa.Column('attempt', sa.Integer(), server_default='1', nullable=False))
-    op.add_column('invoices', sa.Column('attempt', sa.Integer(), server_default='1', nullable=False))
+    # plain ADD COLUMN: a batch copy would drop `invoices`, which other tables reference
+    for table in ('flow_errors', 'invoices'):
+        op.add_column(
+            table, sa.Column('attempt', sa.Integer(), server_default='1', nullable=False)
+        )
     op.execute(
         f"UPDATE invoices SET status = 'REFUSEE_RECEPTION', status_code = '' WHERE {REFUSED}"
     )

@@ -23,7 +23,8 @@ def prepare(root: Path, flows: int, fsync: bool) -> home.settings.Settings:
     settings, _ = home.init(root)
     with db.session_scope(settings.database_url) as session:
         for code in ("FOUR01", "DEST01"):
-            partners.add(settings, session, code, code)
+            # an operator deposits for any supplier: the benchmarks' invoices are accepted
+            partners.add(settings, session, code, code, operator=True)
         session.commit()
         structures.import_csv(session, config.path("demo/structures.csv"))
         session.commit()

@@ -94,8 +94,10 @@ class InvoiceRecorder:
             if same is not None:  # another invoice at its place: the new one has its own id
                 replaced.append(same[0])
             inserted.append((entry, row))
-        if replaced:
-            self._forget(replaced)
+        if replaced:  # out of their places first: the new rows get new ids (SQLite reuses
+            # the highest id once its row is gone)
+            moved = update(InvoiceRow).where(InvoiceRow.id.in_(replaced))
+            self.session.execute(moved.values(seq=-InvoiceRow.seq))
         if updated:  # its findings are those of this attempt; its history goes on
             self.session.execute(update(InvoiceRow), updated)
             ids = [row["id"] for row in updated]
@@ -105,6 +107,8 @@ class InvoiceRecorder:
             ids = self.session.scalars(statement, [row for _, row in inserted]).all()
             for (entry, _), invoice_id in zip(inserted, ids, strict=True):
                 entry.invoice_id = invoice_id
+        if replaced:
+            self._forget(replaced)
 
     def history(self, entries: Sequence[Entry]) -> None:
         """The lifecycle events and findings of `entries` as they ended; the row of an

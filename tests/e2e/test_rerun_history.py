@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
@@ -195,3 +196,26 @@ def test_a_rerun_killed_before_its_commit_leaves_the_first_cr_as_it_was(
     ]  # fmt: skip
     (invoice,) = _invoices(home)
     assert (invoice["id"], invoice["status"]) == (invoice_id, "MISE_A_DISPOSITION")
+
+
+def test_another_invoice_at_the_place_of_a_refused_one_gets_its_own_id(
+    refused_once: tuple[Home, str, bytes, int], tmp_path: Path
+) -> None:
+    """The flow is read otherwise by the new attempt (a reader fixed in between): the
+    invoice it finds at that place is not the one refused there, and has an id of its own;
+    what the first attempt found stays in its CR and findings."""
+    home, number, first_cr, invoice_id = refused_once
+    with sqlite3.connect(home.path / "ledger.db") as ledger:
+        ledger.execute("update invoices set number = 'READ-OTHERWISE' where id = ?", (invoice_id,))
+    _activate_haut_vernay(home, tmp_path)
+
+    assert _rerun(home, number)["after"] == "IN_INTEGRE"
+
+    (invoice,) = _invoices(home)
+    assert (invoice["number"], invoice["status"]) == (NUMBER, "MISE_A_DISPOSITION")
+    assert invoice["id"] != invoice_id
+    shown = json.loads(home.invoke("invoices", "show", invoice["id"], "--json").stdout)
+    assert [h["status_code"] for h in shown["history"]] == ["01", "02", "03"]
+    first = home.show(number)["attempts"][0]
+    assert [e["code"] for e in first["errors"]] == ["RECIPIENT_INACTIVE"]
+    assert (home.path / "outbox" / SUPPLIER_1 / first["cr"]).read_bytes() == first_cr

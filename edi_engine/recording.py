@@ -162,6 +162,7 @@ class InvoiceRecorder:
                 "status_code": code(state),
                 "actor": self.actor,
                 "detail": details[state],
+                "to_supplier": state.in_lifecycle,  # a refusal is told by the CR only
             }
             for state in _states(entry)
         ]

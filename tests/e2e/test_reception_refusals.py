@@ -87,6 +87,7 @@ def test_the_operator_sees_the_refusal_in_every_view(home: Home) -> None:
     (event,) = shown["history"]
     assert (event["status"], event["status_code"]) == ("REFUSEE_RECEPTION", None)
     assert event["detail"] == f"refused at reception in flow {refused.flow['number']}"
+    assert event["to_supplier"] is False
     text = home.invoke("invoices", "show", found["id"]).stdout
     assert "REFUSEE_RECEPTION" in text and "in_lifecycle" in text
 

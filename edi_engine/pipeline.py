@@ -71,6 +71,7 @@ class FlowRun:
     # the flow's attempts are the times it was answered (a CR each): this one's number
     attempt: int = 1
     batch: list[Entry] = field(default_factory=list)  # controlled, not yet recorded
+    batch_bytes: int = 0  # the attachments the batch holds
 
     def __post_init__(self) -> None:
         self.recorder = InvoiceRecorder(self.session, self.flow.id, self.flow.number, self.actor)
@@ -281,9 +282,16 @@ def _take_reads(run: FlowRun, reads: Iterable[reading.Read], document_name: str)
                     redelivery.rewrite(run.settings, run.session, invoice, read.invoice)
             continue
         run.batch.append(_controlled(run, seq, read, document_name))
-        if len(run.batch) >= recording.BATCH:
+        run.batch_bytes += _held(read)
+        if len(run.batch) >= recording.BATCH or run.batch_bytes >= recording.BATCH_BYTES:
             _flush(run)
     _flush(run)
+
+
+def _held(read: reading.Read) -> int:
+    """What an invoice waiting for its pivot holds in memory: its attachments, mostly."""
+    invoice = read.invoice
+    return sum(len(a.content) for a in invoice.attachments) if invoice is not None else 0
 
 
 def _findings(session: Session, invoice_id: int, seq: int, document: str) -> list[Problem]:
@@ -324,7 +332,7 @@ def _controlled(run: FlowRun, seq: int, read: reading.Read, document_name: str) 
 def _flush(run: FlowRun) -> None:
     """Record the controlled invoices, then write the pivots of those accepted, each
     carrying its invoice's ledger id (IdCPRO): the rows go in first, a batch at a time."""
-    entries, run.batch = run.batch, []
+    entries, run.batch, run.batch_bytes = run.batch, [], 0
     if not entries:
         return
     run.recorder.rows(entries)

@@ -26,6 +26,8 @@ from .reading import Read
 from .states import InvoiceState
 
 BATCH = 500
+# a batch's invoices wait for their pivots with their attachments (up to 120 MB each)
+BATCH_BYTES = 32 * 1024 * 1024
 QUEUED = (InvoiceState.DEPOSEE, InvoiceState.EN_COURS_ACHEMINEMENT)
 DELIVERED = (*QUEUED, InvoiceState.MISE_A_DISPOSITION)
 REFUSED = (InvoiceState.REFUSEE_RECEPTION,)

@@ -395,9 +395,7 @@ def _finish(run: FlowRun) -> None:
         rows = [{"flow_id": flow.id, "attempt": run.attempt, **p.as_dict()} for p in run.problems]
         run.session.execute(insert(FlowError), rows)
     kept = _keep_previous_cr(run)
-    name, content = report.integration_report(
-        run.settings, run.session, flow, state, run.problems
-    )
+    name, content = report.integration_report(run.settings, run.session, flow, state, run.problems)
     outputs.deliver(
         run.settings, run.session, flow.id, outputs.CR, flow.partner_code, name, content
     )

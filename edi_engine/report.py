@@ -197,8 +197,9 @@ def _lines(
     if unplaced:
         try:
             path = archive.path(settings.archive, flow.archive_path)
-            places = origin.invoice_places(path, unplaced, settings.limits.huge_xml)
-        except StorageError:
+            huge = settings.limits.huge_for(path.stat().st_size)
+            places = origin.invoice_places(path, unplaced, huge)
+        except (StorageError, OSError):
             pass
     for start in range(0, len(problems), BATCH):
         chunk = problems[start : start + BATCH]

@@ -43,7 +43,12 @@ class Reception:
     depositor: str | None = None
 
     def __post_init__(self) -> None:
-        self.depositors = Depositor(self.duplicates.session, self.flow_number, self.depositor)
+        self.depositors = Depositor(
+            self.duplicates.session,
+            self.flow_number,
+            self.depositor,
+            self.referential.depositors,
+        )
 
 
 def check(

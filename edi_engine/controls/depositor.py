@@ -16,24 +16,32 @@ from .catalogue import CATALOGUE
 
 class Depositor:
     """The partner who deposited the flow being controlled (or recycled): None, the
-    partner of the flow numbered `flow_number` in the ledger. Each supplier is looked up
-    once per flow."""
+    partner of the flow numbered `flow_number` in the ledger. Each (partner, supplier) is
+    looked up once in `allowed`, which a run shares between its flows like the rest of its
+    referential: one-invoice flows must not pay two queries each."""
 
-    def __init__(self, session: Session, flow_number: str, partner_code: str | None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        flow_number: str,
+        partner_code: str | None,
+        allowed: dict[tuple[str, str | None], bool],
+    ) -> None:
         self.session = session
         self.partner_code = partner_code or session.scalar(
             select(Flow.partner_code).where(Flow.number == flow_number)
         )
-        self._allowed: dict[str, bool] = {}
+        self._allowed = allowed
 
     def check(self, invoice: Invoice) -> list[Problem]:
         if self.partner_code is None:  # no ledger behind (unit tests of other controls)
             return []
         supplier = invoice.supplier.identifier
-        if supplier not in self._allowed:
+        key = (self.partner_code, supplier)
+        if key not in self._allowed:
             reason = depositors.refusal(self.session, self.partner_code, supplier)
-            self._allowed[supplier] = reason is None
-        if self._allowed[supplier]:
+            self._allowed[key] = reason is None
+        if self._allowed[key]:
             return []
         return [
             CATALOGUE["SUPPLIER_NOT_ALLOWED"].fails(

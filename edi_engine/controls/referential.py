@@ -42,6 +42,8 @@ class Referential:
     _engagements: dict[tuple[str, str], list[tuple[str | None, str | None, bool]]] = field(
         default_factory=dict
     )
+    # (partner, supplier) -> whether the partner may deposit for it, learnt once per run
+    depositors: dict[tuple[str, str | None], bool] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session) -> Referential:

@@ -35,6 +35,12 @@ def upgrade() -> None:
         "service_code = (SELECT invoices.service_code FROM invoices "
         "WHERE invoices.id = invoice_events.invoice_id)"
     )
+    # a refusal at reception (migration 0009) was never the supplier's news; one a status
+    # flow already carried stays as it was: history is not rewritten
+    op.execute(
+        "UPDATE invoice_events SET to_supplier = false "
+        "WHERE status = 'REFUSEE_RECEPTION' AND emitted_in IS NULL"
+    )
     # no table references invoice_events: on SQLite its batch copy is safe
     with op.batch_alter_table('invoice_events', schema=None) as batch_op:
         batch_op.alter_column('produced_at', existing_type=sa.DateTime(timezone=True), nullable=False)

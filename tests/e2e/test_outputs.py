@@ -83,6 +83,22 @@ def test_pdf_without_embedded_invoice_is_rejected(home: Home) -> None:
     assert [e["code"] for e in home.show(flow["number"])["errors"]] == ["FACTURX_NO_XML"]
 
 
+def _wait_until_watching(pid: int, seconds: float = 60) -> None:
+    """Until the daemon has an inotify watch in place (Linux lists each in the fd's
+    fdinfo): a fixed pause lost the race on a loaded machine, and the file then waited for
+    the next full scan."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for info in Path(f"/proc/{pid}/fdinfo").glob("*"):
+            try:
+                if "inotify wd:" in info.read_text():
+                    return
+            except OSError:
+                continue
+        time.sleep(0.05)
+    raise AssertionError(f"the daemon watched no inbox within {seconds} s of its start")
+
+
 def test_daemon_takes_a_new_file_at_once_and_stops_on_sigterm(home: Home) -> None:
     env = {k: v for k, v in os.environ.items()}
     # a full scan only every 10 minutes, files settled after 30 s: only inotify can be this quick
@@ -96,7 +112,7 @@ def test_daemon_takes_a_new_file_at_once_and_stops_on_sigterm(home: Home) -> Non
         cwd=Path(__file__).resolve().parents[2],
     )
     try:
-        time.sleep(1.5)  # let the daemon start and watch the inboxes
+        _wait_until_watching(daemon.pid)
         home.drop(SUPPLIER_1, "ubl-invoice.xml", sample="ubl-invoice.xml")
         deadline = time.monotonic() + 20
         while not home.outbox(SUPPLIER_1) and time.monotonic() < deadline:

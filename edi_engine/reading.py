@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from lxml import etree
 
 from pivot_format import cii, pivot, ubl
-from pivot_format.attachments import AttachmentRules
+from pivot_format.attachments import AttachmentRules, deposited_name
 from pivot_format.errors import ConversionError
 from pivot_format.model import Attachment, Invoice
 
@@ -57,11 +57,12 @@ def read_one(
 ) -> Read:
     """One invoice read with the hub's attachment rules. Unless the document is a pivot,
     which carries its own, the deposited document itself travels as PJ 01: counted in the
-    invoice's total size, named by the hub."""
+    invoice's total size, named by the hub with an extension it accepts."""
     number = _NUMBER[document.syntax](element).strip()
     original = None if keep_attachments else document.original
+    rules = attachment_rules(limits, original)
     try:
-        invoice = reader(element, rules=attachment_rules(limits, original))
+        invoice = reader(element, rules=rules)
     except ConversionError as exc:
         problem = Problem(
             exc.code,
@@ -74,6 +75,7 @@ def read_one(
         )
         return Read(number, document.name, problem=problem)
     if original is not None:
+        original = replace(original, name=deposited_name(original, rules))
         invoice = replace(invoice, attachments=(original, *invoice.attachments))
     return Read(invoice.number, document.name, invoice=invoice)
 

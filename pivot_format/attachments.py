@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import NamedTuple
 
 from .errors import ConversionError
+from .model import Attachment
 
 MiB = 1024 * 1024
 NAME_MAX = 50  # NomPJ, NomPJOrigine and CategoriePJ in CPPFacturePivot_V2_02.xsd
@@ -132,54 +133,72 @@ def check(found: Sequence[Found], rules: AttachmentRules) -> list[str]:
     return names
 
 
+def deposited_name(original: Attachment, rules: AttachmentRules) -> str:
+    """PJ 01's name: the deposited document's own when the hub accepts its extension, else
+    with its MIME type's (xml, pdf) added, so the recipient can open it (``facture.ubl`` is
+    delivered as ``facture.ubl.xml``). The hub names the invoice itself: never refused, and
+    its MIME type's extension is always its own, even where a hub leaves it out."""
+    own = MIME_EXTENSIONS[original.mime_type]
+    extension = extension_of(original.name)
+    if extension is not None and (rules.accepts(extension) or extension.lower() == own):
+        return original.name
+    return f"{original.name}.{own}"
+
+
 def _pivot_name(attachment: Found, rules: AttachmentRules) -> str:
     """The name as given when it ends with an accepted extension; a name without any gets
     its MIME type's; anything else is refused, never renamed."""
-    name, shown = attachment.name, _shown(attachment.name)
-    extension = extension_of(name)
-    given = extension
-    if extension is None:
-        extension = mime_extension(attachment.mime_type)
-    if extension is None or not rules.accepts(extension):
-        found_en = (
-            f"its extension .{given}"
-            if given
-            else f"it has no extension and its MIME type {_shown(attachment.mime_type)} gives none"
-            if extension is None
-            else f"it has no extension and its MIME type gives .{extension}"
-        )
-        found_fr = (
-            f"son extension .{given}"
-            if given
-            else f"il n'a pas d'extension et son type MIME {_shown(attachment.mime_type)} n'en donne "
-            "aucune"
-            if extension is None
-            else f"il n'a pas d'extension et son type MIME donne .{extension}"
-        )
-        accepted = ", ".join(sorted({e.upper() for e in rules.extensions}))
-        raise ConversionError(
-            "ATTACHMENT_TYPE_REFUSED",
-            f"The attachment {shown} is refused: {found_en} is not one the hub accepts "
-            f"({accepted}).",
-            attachment.element,
-            name[:_SHOWN],
-            message_fr=f"La pièce jointe {shown} est refusée : {found_fr}, qui n'est pas une "
-            f"extension acceptée par la plateforme ({accepted}).",
-        )
-    pivot_name = name if given else f"{name}.{extension}"
-    if len(pivot_name) > rules.max_name:
-        added_en = f", with the extension .{extension} its MIME type gives," if not given else ""
-        added_fr = f", avec l'extension .{extension} de son type MIME," if not given else ""
-        raise ConversionError(
-            "ATTACHMENT_NAME_TOO_LONG",
-            f"The name of the attachment {shown} has {len(pivot_name)} characters{added_en} "
-            f"over the limit of {rules.max_name}.",
-            attachment.element,
-            name[:_SHOWN],
-            message_fr=f"Le nom de la pièce jointe {shown} compte {len(pivot_name)} "
-            f"caractères{added_fr} au-delà de la limite de {rules.max_name}.",
-        )
+    given = extension_of(attachment.name)
+    extension = _accepted_extension(attachment, given, rules)
+    pivot_name = attachment.name if given else f"{attachment.name}.{extension}"
+    _check_name_length(attachment, pivot_name, None if given else extension, rules)
     return pivot_name
+
+
+def _accepted_extension(attachment: Found, given: str | None, rules: AttachmentRules) -> str:
+    """The extension the name ``given`` has, or its MIME type's; refused unless accepted."""
+    extension = given or mime_extension(attachment.mime_type)
+    if extension is not None and rules.accepts(extension):
+        return extension
+    if given:
+        found_en, found_fr = f"its extension .{given}", f"son extension .{given}"
+    elif extension:
+        found_en = f"it has no extension and its MIME type gives .{extension}"
+        found_fr = f"il n'a pas d'extension et son type MIME donne .{extension}"
+    else:
+        mime = _shown(attachment.mime_type)
+        found_en = f"it has no extension and its MIME type {mime} gives none"
+        found_fr = f"il n'a pas d'extension et son type MIME {mime} n'en donne aucune"
+    shown = _shown(attachment.name)
+    accepted = ", ".join(sorted({e.upper() for e in rules.extensions}))
+    raise ConversionError(
+        "ATTACHMENT_TYPE_REFUSED",
+        f"The attachment {shown} is refused: {found_en} is not one the hub accepts ({accepted}).",
+        attachment.element,
+        attachment.name[:_SHOWN],
+        message_fr=f"La pièce jointe {shown} est refusée : {found_fr}, qui n'est pas une "
+        f"extension acceptée par la plateforme ({accepted}).",
+    )
+
+
+def _check_name_length(
+    attachment: Found, pivot_name: str, added: str | None, rules: AttachmentRules
+) -> None:
+    """``pivot_name`` fits the hub's limit; ``added`` is the extension its MIME type gave."""
+    if len(pivot_name) <= rules.max_name:
+        return
+    added_en = f", with the extension .{added} its MIME type gives," if added else ""
+    added_fr = f", avec l'extension .{added} de son type MIME," if added else ""
+    shown = _shown(attachment.name)
+    raise ConversionError(
+        "ATTACHMENT_NAME_TOO_LONG",
+        f"The name of the attachment {shown} has {len(pivot_name)} characters{added_en} "
+        f"over the limit of {rules.max_name}.",
+        attachment.element,
+        attachment.name[:_SHOWN],
+        message_fr=f"Le nom de la pièce jointe {shown} compte {len(pivot_name)} "
+        f"caractères{added_fr} au-delà de la limite de {rules.max_name}.",
+    )
 
 
 def _shown(name: str) -> str:

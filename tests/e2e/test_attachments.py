@@ -3,7 +3,8 @@
 the extensions Chorus Pro accepts; each configurable in `[limits]`. What breaks a rule is
 refused with its own code, in French in the CR's `LibelleErreur` and in English in its
 `DescriptionErreur`, naming the file; nothing of that invoice reaches its recipient, and a
-file is never renamed."""
+supplier's file is never renamed (the deposited document, PJ 01, which the hub names itself,
+gets its MIME type's extension when its own is not accepted)."""
 
 from __future__ import annotations
 
@@ -70,9 +71,11 @@ def refused(home: Home, content: bytes, code: str) -> tuple[str, str, dict]:
     return french, description, error
 
 
-def delivered_names(home: Home, content: bytes) -> list[tuple[str, str | None]]:
+def delivered_names(
+    home: Home, content: bytes, deposited: str = "facture.xml"
+) -> list[tuple[str, str | None]]:
     """Deposit one invoice; it is delivered: (NomPJ, NomPJOrigine) of each attachment."""
-    home.drop(SUPPLIER_1, "facture.xml", content)
+    home.drop(SUPPLIER_1, deposited, content)
 
     (flow,) = home.run()
 
@@ -92,6 +95,14 @@ def test_a_docx_attachment_is_delivered_as_it_is_named(home: Home) -> None:
         ("facture.xml", None),
         ("Compte-rendu de chantier.DOCX", "Compte-rendu de chantier.DOCX"),
     ]
+
+
+def test_the_deposited_document_travels_with_an_extension_the_hub_accepts(home: Home) -> None:
+    """A UBL file named facture.ubl is PJ 01 of its pivot as facture.ubl.xml: the hub names
+    the invoice itself, so the recipient can open it; the supplier's own file is untouched."""
+    names = delivered_names(home, ubl("plan.pdf"), deposited="facture.ubl")
+
+    assert names == [("facture.ubl.xml", None), ("plan.pdf", "plan.pdf")]
 
 
 def test_an_exe_attachment_is_refused_not_renamed(home: Home) -> None:

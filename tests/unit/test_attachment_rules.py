@@ -21,6 +21,7 @@ from pivot_format.attachments import (
     AttachmentRules,
     accepted_extensions,
     decoded_size,
+    deposited_name,
 )
 from pivot_format.errors import ConversionError
 from pivot_format.model import Attachment, Debiteur, Envelope, Invoice, Supplier
@@ -105,6 +106,27 @@ def test_a_name_without_extension_takes_its_mime_types() -> None:
     (first, _) = ubl.read_invoice(_ubl(filename="annexe"), rules=AttachmentRules()).attachments
 
     assert (first.name, first.original_name) == ("annexe.pdf", "annexe")
+
+
+@pytest.mark.parametrize(
+    ("name", "mime", "extensions", "expected"),
+    [
+        ("facture.ubl", "application/xml", CHORUS_PRO_EXTENSIONS, "facture.ubl.xml"),
+        ("x.dat", "application/pdf", CHORUS_PRO_EXTENSIONS, "x.dat.pdf"),
+        ("facture", "application/xml", CHORUS_PRO_EXTENSIONS, "facture.xml"),
+        ("facture.XML", "application/xml", CHORUS_PRO_EXTENSIONS, "facture.XML"),
+        ("facture.txt", "application/xml", CHORUS_PRO_EXTENSIONS, "facture.txt"),
+        ("facture.xml", "application/xml", ("PDF",), "facture.xml"),
+        ("facture.txt", "application/pdf", ("PDF",), "facture.txt.pdf"),
+    ],
+)
+def test_the_deposited_document_gets_its_mime_types_extension_unless_its_own_is_accepted(
+    name: str, mime: str, extensions: tuple[str, ...], expected: str
+) -> None:
+    """PJ 01 is named by the hub: never refused, never left with an extension it refuses."""
+    rules = AttachmentRules(extensions=extensions)
+
+    assert deposited_name(Attachment(name, mime, b"<x/>", "01"), rules) == expected
 
 
 def test_a_name_without_extension_nor_known_mime_type_is_refused() -> None:

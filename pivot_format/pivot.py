@@ -93,7 +93,6 @@ RENVOIS = frozenset({"Non", "Complétée", "Recyclée"})
 ATTACHMENT_TYPES = frozenset({"01", "02"})
 BANK_REFERENCE_TYPES = frozenset({"IBAN", "RIB"})
 EMISSION_MODE = "flux"  # ModeEmission: the hub only ever receives invoices as data
-MAX_ATTACHMENT_NAME = NAME_MAX
 
 _UNITS = etree.XPath("CPPFactures/CPPFacturePivotUnitaire")
 # the elements the official XSD leaves untyped (xs:anyType): ours too, so they may hold
@@ -301,7 +300,7 @@ def pivot_attachment_name(name: str, mime_type: str, suffix: str = "") -> str:
                 "PJ/NomPJ",
                 name[:80],
             )
-    room = MAX_ATTACHMENT_NAME - len(extension) - 1 - len(suffix)
+    room = NAME_MAX - len(extension) - 1 - len(suffix)
     if suffix or len(stem) > room:
         stem = stem[:room].rstrip(" .")
     if not stem.strip():

@@ -509,7 +509,7 @@ def test_the_deposited_document_travels_first_and_whole(source: Source) -> None:
     assert first.findtext("TypePJ") == "01"
     assert base64.b64decode(first.findtext("Contenu")) == source.content
     name = first.findtext("NomPJ")
-    assert len(name) <= pivot.MAX_ATTACHMENT_NAME
+    assert len(name) <= pivot.NAME_MAX
     assert name.rpartition(".")[2] == source.path.suffix[1:]  # the extension survives
 
 

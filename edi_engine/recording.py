@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from . import clock
@@ -82,35 +82,40 @@ class InvoiceRecorder:
     def rows(self, entries: Sequence[Entry]) -> None:
         """Insert the rows of `entries` as the controls left them, and give each its id."""
         at = clock.now()
-        earlier = self._earlier([entry.seq for entry in entries]) if self.attempt > 1 else {}
-        inserted, updated, replaced = [], [], []
         for entry in entries:
-            entry.at = at
-            entry.recorded = _states(entry)[-1]
-            row = self._row(entry)
-            same = earlier.get(entry.seq)
-            if same is not None and same[1:] == (row["number"], row["supplier_id"]):
-                entry.invoice_id = same[0]
-                updated.append({"id": same[0], **row})
-                continue
-            if same is not None:  # another invoice at its place: the new one has its own id
-                replaced.append(same[0])
-            inserted.append((entry, row))
-        if replaced:  # out of their places first: the new rows get new ids (SQLite reuses
-            # the highest id once its row is gone)
-            moved = update(InvoiceRow).where(InvoiceRow.id.in_(replaced))
-            self.session.execute(moved.values(seq=-InvoiceRow.seq))
-        if updated:  # its findings are those of this attempt; its history goes on
-            self.session.execute(update(InvoiceRow), updated)
-            ids = [row["id"] for row in updated]
-            self.session.execute(delete(InvoiceFinding).where(InvoiceFinding.invoice_id.in_(ids)))
+            entry.at, entry.recorded = at, _states(entry)[-1]
+        rows = [self._row(entry) for entry in entries]
+        if self.attempt > 1:
+            self._earlier_places(entries, rows)
+        inserted = [(e, row) for e, row in zip(entries, rows, strict=True) if e.invoice_id is None]
         if inserted:
             statement = insert(InvoiceRow).returning(InvoiceRow.id, sort_by_parameter_order=True)
             ids = self.session.scalars(statement, [row for _, row in inserted]).all()
             for (entry, _), invoice_id in zip(inserted, ids, strict=True):
                 entry.invoice_id = invoice_id
-        if replaced:
-            self._forget(replaced)
+
+    def _earlier_places(self, entries: Sequence[Entry], rows: list[dict[str, Any]]) -> None:
+        """What an earlier attempt refused at these places: the same invoice keeps its row
+        (and id), its findings now this attempt's and its history going on; a refused
+        invoice whose place another invoice takes (the flow was read otherwise) leaves that
+        place and stays in the ledger as its attempt recorded it, findings and history."""
+        earlier = self._earlier([entry.seq for entry in entries])
+        same, moved = [], []
+        for entry, row in zip(entries, rows, strict=True):
+            found = earlier.get(entry.seq)
+            if found is not None and found[1:] == (row["number"], row["supplier_id"]):
+                entry.invoice_id = found[0]
+                same.append({"id": found[0], **row})
+            elif found is not None:
+                moved.append(found[0])
+        if moved:  # below every place of the flow: never in the way of an invoice read later
+            lowest = min(0, self.session.scalar(self._places(func.min(InvoiceRow.seq))))
+            places = [{"id": i, "seq": lowest - n} for n, i in enumerate(moved, start=1)]
+            self.session.execute(update(InvoiceRow), places)
+        if same:
+            self.session.execute(update(InvoiceRow), same)
+            ids = [row["id"] for row in same]
+            self.session.execute(delete(InvoiceFinding).where(InvoiceFinding.invoice_id.in_(ids)))
 
     def history(self, entries: Sequence[Entry]) -> None:
         """The lifecycle events and findings of `entries` as they ended; the row of an
@@ -172,20 +177,13 @@ class InvoiceRecorder:
     def _earlier(self, seqs: list[int]) -> dict[int, tuple[int, str, str | None]]:
         """Rows an earlier attempt recorded at these places and did not deliver: by seq,
         their id, number and supplier."""
-        query = select(InvoiceRow.seq, InvoiceRow.id, InvoiceRow.number, InvoiceRow.supplier_id)
-        query = query.where(
-            InvoiceRow.flow_id == self.flow_id,
-            InvoiceRow.pivot_file.is_(None),
-            InvoiceRow.seq.between(min(seqs), max(seqs)),
-        )
+        query = self._places(
+            InvoiceRow.seq, InvoiceRow.id, InvoiceRow.number, InvoiceRow.supplier_id
+        ).where(InvoiceRow.pivot_file.is_(None), InvoiceRow.seq.between(min(seqs), max(seqs)))
         return {seq: tuple(rest) for seq, *rest in self.session.execute(query)}
 
-    def _forget(self, ids: list[int]) -> None:
-        """Rows of refused invoices whose place another invoice now takes (the flow was read
-        otherwise): what that attempt found stays in its findings and its CR."""
-        self.session.execute(delete(InvoiceEvent).where(InvoiceEvent.invoice_id.in_(ids)))
-        self.session.execute(delete(InvoiceFinding).where(InvoiceFinding.invoice_id.in_(ids)))
-        self.session.execute(delete(InvoiceRow).where(InvoiceRow.id.in_(ids)))
+    def _places(self, *columns: Any) -> Select:
+        return select(*columns).where(InvoiceRow.flow_id == self.flow_id)
 
     def _row(self, entry: Entry) -> dict[str, Any]:
         read, state = entry.read, entry.recorded

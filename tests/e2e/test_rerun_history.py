@@ -29,8 +29,8 @@ def _rerun(home: Home, *args: str) -> dict:
     return done
 
 
-def _invoices(home: Home) -> list[dict]:
-    return json.loads(home.invoke("invoices", "search", "--json").stdout)
+def _search(home: Home, *args: str) -> list[dict]:
+    return json.loads(home.invoke("invoices", "search", *args, "--json").stdout)
 
 
 def _cr(home: Home, name: str) -> etree._ElementTree:
@@ -51,7 +51,7 @@ def refused_once(home: Home) -> tuple[Home, str, bytes, int]:
     (flow,) = home.run()
     assert flow["status"] == "IN_REJETE"
     number = flow["number"]
-    (invoice,) = _invoices(home)
+    (invoice,) = _search(home)
     cr = home.path / "outbox" / SUPPLIER_1 / f"CR_FOUR01_{number}.xml"
     return home, number, cr.read_bytes(), invoice["id"]
 
@@ -84,7 +84,7 @@ def test_a_rerun_keeps_the_first_attempts_cr_findings_and_invoice_id(
     assert "RECIPIENT_INACTIVE" in text
 
     # the same invoice at the same place keeps its id and its history, and its pivot says so
-    (invoice,) = _invoices(home)
+    (invoice,) = _search(home)
     assert (invoice["id"], invoice["status"], invoice["errors"]) == (
         invoice_id, "MISE_A_DISPOSITION", [],
     )  # fmt: skip
@@ -124,19 +124,19 @@ def test_each_attempt_keeps_its_cr(home: Home) -> None:
     assert [(a["attempt"], a["cr"]) for a in attempts] == [
         (1, crs[1]), (2, crs[2]), (3, crs[0]),
     ]  # fmt: skip
-    assert len(_invoices(home)) == 1  # delivered once, kept by each attempt
+    assert len(_search(home)) == 1  # delivered once, kept by each attempt
 
 
 def test_an_invoice_refused_again_keeps_its_id_and_both_refusals(home: Home) -> None:
     home.drop(SUPPLIER_2, "pivot.xml", sample="pivot-multi.xml")
     (flow,) = home.run()
     number = flow["number"]
-    before = {i["number"]: i["id"] for i in _invoices(home)}
+    before = {i["number"]: i["id"] for i in _search(home)}
 
     assert _rerun(home, number)["after"] == "IN_INTEGRE_PARTIEL"
 
-    assert {i["number"]: i["id"] for i in _invoices(home)} == before
-    refused = next(i for i in _invoices(home) if i["status"] == "REFUSEE_RECEPTION")
+    assert {i["number"]: i["id"] for i in _search(home)} == before
+    refused = next(i for i in _search(home) if i["status"] == "REFUSEE_RECEPTION")
     assert [e["code"] for e in refused["errors"]] == ["RECIPIENT_UNKNOWN"]  # as it stands now
     shown = json.loads(home.invoke("invoices", "show", refused["id"], "--json").stdout)
     assert [h["detail"] for h in shown["history"]] == [
@@ -194,28 +194,64 @@ def test_a_rerun_killed_before_its_commit_leaves_the_first_cr_as_it_was(
     assert [(a["attempt"], a["cr"]) for a in home.show(number)["attempts"]] == [
         (1, f"CR_FOUR01_{number}_1.xml"), (2, cr),
     ]  # fmt: skip
-    (invoice,) = _invoices(home)
+    (invoice,) = _search(home)
     assert (invoice["id"], invoice["status"]) == (invoice_id, "MISE_A_DISPOSITION")
+
+
+def _read_otherwise(home: Home, invoice_id: int, number: str) -> None:
+    """As if the flow had been read otherwise before (a reader fixed since): the ledger
+    holds another number at that place."""
+    with sqlite3.connect(home.path / "ledger.db") as ledger:
+        ledger.execute("update invoices set number = ? where id = ?", (number, invoice_id))
 
 
 def test_another_invoice_at_the_place_of_a_refused_one_gets_its_own_id(
     refused_once: tuple[Home, str, bytes, int], tmp_path: Path
 ) -> None:
-    """The flow is read otherwise by the new attempt (a reader fixed in between): the
-    invoice it finds at that place is not the one refused there, and has an id of its own;
-    what the first attempt found stays in its CR and findings."""
+    """The invoice the new attempt finds at that place is not the one refused there: it has
+    an id of its own, and the refused one stays in the ledger as attempt 1 recorded it."""
     home, number, first_cr, invoice_id = refused_once
-    with sqlite3.connect(home.path / "ledger.db") as ledger:
-        ledger.execute("update invoices set number = 'READ-OTHERWISE' where id = ?", (invoice_id,))
+    _read_otherwise(home, invoice_id, "READ-OTHERWISE")
     _activate_haut_vernay(home, tmp_path)
 
     assert _rerun(home, number)["after"] == "IN_INTEGRE"
 
-    (invoice,) = _invoices(home)
-    assert (invoice["number"], invoice["status"]) == (NUMBER, "MISE_A_DISPOSITION")
-    assert invoice["id"] != invoice_id
+    (invoice,) = _search(home, "--status", "MISE_A_DISPOSITION")
+    assert invoice["number"] == NUMBER and invoice["id"] != invoice_id
     shown = json.loads(home.invoke("invoices", "show", invoice["id"], "--json").stdout)
     assert [h["status_code"] for h in shown["history"]] == ["01", "02", "03"]
-    first = home.show(number)["attempts"][0]
+
+    # the refused invoice of attempt 1 is still found, with what refused it then
+    (refused,) = _search(home, "--status", "REFUSEE_RECEPTION", "--flow", number)
+    assert (refused["id"], refused["number"]) == (invoice_id, "READ-OTHERWISE")
+    assert [e["code"] for e in refused["errors"]] == ["RECIPIENT_INACTIVE"]
+    shown = json.loads(home.invoke("invoices", "show", invoice_id, "--json").stdout)
+    assert [h["detail"] for h in shown["history"]] == [f"refused at reception in flow {number}"]
+    detail = home.show(number)
+    assert sorted((i["number"], i["attempt"]) for i in detail["invoice_list"]) == [
+        (NUMBER, 2), ("READ-OTHERWISE", 1),
+    ]  # fmt: skip
+    first = detail["attempts"][0]
     assert [e["code"] for e in first["errors"]] == ["RECIPIENT_INACTIVE"]
     assert (home.path / "outbox" / SUPPLIER_1 / first["cr"]).read_bytes() == first_cr
+
+
+def test_each_refused_invoice_stays_however_often_its_place_is_read_otherwise(
+    refused_once: tuple[Home, str, bytes, int],
+) -> None:
+    home, number, _, first_id = refused_once
+    _read_otherwise(home, first_id, "READ-FIRST")
+    assert _rerun(home, number)["after"] == "IN_REJETE"  # its structure is still inactive
+    (second,) = [i for i in _search(home) if i["number"] == NUMBER]
+    _read_otherwise(home, second["id"], "READ-SECOND")
+
+    assert _rerun(home, number)["after"] == "IN_REJETE"
+
+    found = _search(home, "--flow", number)
+    assert sorted(i["number"] for i in found) == [NUMBER, "READ-FIRST", "READ-SECOND"]
+    assert {i["status"] for i in found} == {"REFUSEE_RECEPTION"}
+    assert len({i["id"] for i in found}) == 3
+    listed = home.show(number)["invoice_list"]
+    assert sorted((i["number"], i["attempt"]) for i in listed) == [
+        (NUMBER, 3), ("READ-FIRST", 1), ("READ-SECOND", 2),
+    ]  # fmt: skip

@@ -39,7 +39,6 @@ COLUMNS = (
 )
 GROUPS = {"partner": MonthlyCounter.partner_code, "syntax": MonthlyCounter.syntax}
 UNKNOWN = "UNKNOWN"  # the syntax of a flow that could not be identified
-ANSWERED = "CR"  # outputs.CR: every flow processed to the end has its CR
 DEFAULT_MONTHS = 12  # `stats monthly` without --from: the last 12 months
 MONTH = re.compile(r"(\d{4})-(\d{2})")
 UPSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -166,7 +165,8 @@ def count_output(
 @dataclass(frozen=True)
 class Counted:
     """What a flow's previous attempt counted, seen before it is forgotten: the flow itself
-    if that attempt went to the end (it wrote the CR), and the files written for it."""
+    if it was answered (`finished`: outputs.answers, a CR each attempt that went to the
+    end), and the files written for it."""
 
     partner: str
     syntax: str | None
@@ -177,14 +177,13 @@ class Counted:
     outputs: dict[int, tuple[str, str, datetime]]  # id -> kind, partner, written_at
 
     @classmethod
-    def of(cls, session: Session, flow: Flow) -> Counted:
+    def of(cls, session: Session, flow: Flow, finished: bool) -> Counted:
         rows = session.execute(
             select(Output.id, Output.kind, Output.partner_code, Output.written_at).where(
                 Output.flow_id == flow.id
             )
         ).all()
         outputs = {row.id: (row.kind, row.partner_code, row.written_at) for row in rows}
-        finished = any(kind == ANSWERED for kind, _, _ in outputs.values())
         return cls(
             flow.partner_code,
             flow.syntax,

@@ -109,14 +109,13 @@ def why(errors: list[FlowError]) -> str | None:
     return "\n".join(lines) or None
 
 
-def attempt_of(flow: Flow) -> int:
-    """The flow's last attempt: its attempts are the times it was answered, a CR each."""
-    return max(1, sum(output.kind == outputs.CR for output in flow.outputs))
+def attempt_of(session: Session, flow: Flow) -> int:
+    """The flow's last attempt (the first while it was never answered)."""
+    return max(1, outputs.answers(session, flow.id))
 
 
-def found(flow: Flow, attempt: int | None = None) -> list[FlowError]:
-    """What an attempt of the flow (its last by default) found: its CR's lines."""
-    attempt = attempt_of(flow) if attempt is None else attempt
+def found(flow: Flow, attempt: int) -> list[FlowError]:
+    """What an attempt of the flow found: its CR's lines."""
     return [error for error in flow.errors if error.attempt == attempt]
 
 
@@ -130,7 +129,7 @@ def outcomes(session: Session, numbers: list[str]) -> dict[str, dict[str, Any]]:
     )
     each = {}
     for flow in session.scalars(query):
-        errors = found(flow)
+        errors = found(flow, attempt_of(session, flow))
         counted = {
             key: sum(e.severity == severity for e in errors)
             for key, severity in (("rejections", REJECT), ("warnings", WARNING), ("infos", INFO))
@@ -168,7 +167,8 @@ def show_flow(session: Session, number: str) -> dict[str, Any]:
         {"at": _iso(e.at), "status": e.status, "actor": e.actor, "detail": e.detail}
         for e in flow.events
     ]
-    detail["errors"] = [_error(e) for e in found(flow)]  # the last attempt's
+    last = attempt_of(session, flow)
+    detail["errors"] = [_error(e) for e in found(flow, last)]
     detail["invoice_list"] = [
         {
             "id": i.id,
@@ -183,7 +183,7 @@ def show_flow(session: Session, number: str) -> dict[str, Any]:
         }
         for i in flow.invoices
     ]
-    detail["attempts"] = attempts(flow)
+    detail["attempts"] = attempts(flow, last)
     detail["outputs"] = [
         {
             "kind": o.kind,
@@ -213,11 +213,10 @@ def _error(e: FlowError) -> dict[str, Any]:
     }
 
 
-def attempts(flow: Flow) -> list[dict[str, Any]]:
-    """Each time the flow was answered, oldest first: its CR (the last attempt's under the
-    flow's CR name, each earlier one's as CR_<P>_<FLOW>_<N>.xml) and what it found."""
+def attempts(flow: Flow, last: int) -> list[dict[str, Any]]:
+    """Each attempt up to `last`, oldest first: its CR (the last attempt's under the flow's
+    CR name, each earlier one's as CR_<P>_<FLOW>_<N>.xml) and what it found."""
     crs = {o.file_name: o for o in flow.outputs if o.kind == outputs.CR}
-    last = attempt_of(flow)
     each = []
     for n in range(1, last + 1):
         name = outputs.file_name(

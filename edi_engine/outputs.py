@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from connectors import local
@@ -78,6 +78,13 @@ def envelope(settings: Settings, flow_id: str, receiver: str) -> Envelope:
 def file_name(kind: str, partner: str, flow_number: str, n: int | None = None) -> str:
     suffix = f"_{n}" if n is not None else ""
     return f"{kind}_{partner}_{flow_number}{suffix}.xml"
+
+
+def answers(session: Session, flow_id: int) -> int:
+    """How many times the flow was answered, a CR each: its attempts so far (the last
+    attempt's CR has the flow's CR name, each earlier one's is kept as CR_<P>_<FLOW>_<N>)."""
+    query = select(func.count()).where(Output.flow_id == flow_id, Output.kind == CR)
+    return session.scalar(query)
 
 
 def checked(root_tag: str, content: bytes, what: str) -> bytes:

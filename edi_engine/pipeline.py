@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from pivot_format import pivot, statut
@@ -41,7 +41,6 @@ from .models import (
     FlowError,
     FlowEvent,
     InvoiceFinding,
-    Output,
     ReceivedStatus,
 )
 from .models import Invoice as InvoiceRow
@@ -129,8 +128,9 @@ def _previous_attempts(run: FlowRun) -> None:
     previous attempt counted it, so that they never count it twice; its files stay counted.
     A lease that expired with its attempt never committed finds nothing of it to keep."""
     session, flow = run.session, run.flow
-    counted = counters.Counted.of(session, flow)
-    run.attempt = run.recorder.attempt = answers(session, flow.id) + 1
+    answered = outputs.answers(session, flow.id)
+    counted = counters.Counted.of(session, flow, finished=answered > 0)
+    run.attempt = run.recorder.attempt = answered + 1
     delivered = InvoiceRow.pivot_file.is_not(None)
     run.kept = dict(
         session.execute(
@@ -143,12 +143,6 @@ def _previous_attempts(run: FlowRun) -> None:
         )
     )
     counted.take_back(session, run.settings.zone)
-
-
-def answers(session: Session, flow_id: int) -> int:
-    """How many times the flow was answered, a CR each: its attempts so far."""
-    query = select(func.count()).where(Output.flow_id == flow_id, Output.kind == outputs.CR)
-    return session.scalar(query)
 
 
 def _take_flow(run: FlowRun) -> None:

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from connectors.watch import InboxWatcher
 
-from . import channels, clock, controls, counters, db, home, intake, leasing, outputs, pipeline
+from . import (
+    channels, clock, controls, counters, db, home, intake, leasing, outputs, pipeline, report,
+)
 from .errors import EngineError
-from .models import Flow, FlowError, FlowEvent, Output
-from .report import INCIDENT, incident_report
+from .models import Flow, FlowError, FlowEvent
 from .settings import Settings
 from .states import FlowState
 
@@ -198,27 +199,30 @@ def _mark_incident(session: Session, flow_id: int, worker: str, exc: Exception) 
 
 
 def _answer_incident(settings: Settings, session: Session, flow_id: int) -> None:
-    """Tell the depositor, in a CR of its own, that its flow was not processed and must be
-    sent again: once committed IN_INCIDENTE, in a transaction of its own, so that a CR that
-    cannot be written (the disk that failed the flow, say) never undoes the incident. A flow
-    answered already (a failed re-run of a flow whose CR the depositor has) is not."""
-    answered = select(Output.id).where(Output.flow_id == flow_id, Output.kind == outputs.CR)
-    if session.scalar(answered) is not None:
-        return
+    """Tell the depositor, in a CR of its own, that its flow was not processed (and, unless
+    an earlier attempt integrated some of it, must be sent again): once committed
+    IN_INCIDENTE, in a transaction of its own, so that a CR that cannot be written (the disk
+    that failed the flow, say) never undoes the incident. A flow answered already (a failed
+    re-run) is answered as one more attempt: its CR stays beside the new one, as
+    CR_<P>_<FLOW>_<N>.xml, as a re-run keeps it."""
     flow = session.get(Flow, flow_id)
     try:
         with outputs.committed(session):
-            name, content = incident_report(settings, flow)
+            attempt = outputs.answers(session, flow_id) + 1
+            problem = report.incident(session, flow)
+            name, content = report.incident_report(settings, flow, problem)
+            if attempt > 1:
+                kept = outputs.file_name(outputs.CR, flow.partner_code, flow.number, attempt - 1)
+                outputs.keep_as(settings, session, flow.partner_code, name, kept)
             outputs.deliver(
                 settings, session, flow_id, outputs.CR, flow.partner_code, name, content
             )
-            problem = INCIDENT.at(document=flow.file_name)
-            session.add(FlowError(flow_id=flow_id, **problem.as_dict()))
-            # a flow answered is counted, once: taken back if it is processed again
-            counters.count_flow(session, flow, settings.zone)
+            session.add(FlowError(flow_id=flow_id, attempt=attempt, **problem.as_dict()))
+            if attempt == 1:  # a flow answered is counted once: taken back if processed again
+                counters.count_flow(session, flow, settings.zone)
     except Exception:  # the incident stays recorded; a re-run answers the flow
         log.exception(
-            "flow %s: the CR asking to send it again could not be written", flow.number,
+            "flow %s: the CR of its incident could not be written", flow.number,
             extra={"flow": flow.number, "partner": flow.partner_code, "outcome": "no CR"},
         )  # fmt: skip
 

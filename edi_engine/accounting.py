@@ -4,10 +4,11 @@ MISE_EN_PAIEMENT), and why each of the others has none.
 
 Why it exists: the accountant (Hélios), or the recipient itself, can only give 09 or 11
 to an invoice when its mandate names the invoice's number and the supplier's SIRET, and
-one mandate pays one invoice. When invoices stall before payment, the hub has to show which of those rules the
-recipients' accounting keeps breaking; the refused statuses kept in `received_statuses`
-say it. Everything is counted in the database (one grouped query and one for the grouped
-mandates), so that the report stays quick on a ledger of millions of invoices.
+one mandate pays one invoice. When invoices stall before payment, the hub has to show
+which of those rules the recipients' accounting keeps breaking; the refused statuses kept
+in `received_statuses` say it. Everything is counted in the database (one grouped query
+and one for the grouped mandates), so that the report stays quick on a ledger of millions
+of invoices.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from pivot_format.model import FlowStatus
 from . import clock, statuses_in
 from .models import Flow, ReceivedStatus
 from .models import Invoice as InvoiceRow
-from .problems import WARNING, Problem
+from .problems import WARNING, Problem, shown
 from .states import InvoiceState
 from .statuses_in import APPLIED, CODES, Outcome
 
@@ -42,7 +42,6 @@ HUB_ANSWERS = {
     "why_en": "90, 91, 93 and 96 are its answers to a deposited flow; a recipient "
     "acknowledges an invoice with 92, 94 or 95",
 }
-SHOWN = 100  # characters of a partner's IdFlux in a message
 
 
 def take(session: Session, flow: Flow, acks: list[FlowStatus], first: int = 1) -> list[Outcome]:
@@ -67,7 +66,7 @@ def take(session: Session, flow: Flow, acks: list[FlowStatus], first: int = 1) -
                 flow_id=flow.id,
                 seq=seq,
                 status_code=ack.code,
-                invoice_number=_shown(numbers) if numbers else None,
+                invoice_number=shown(numbers) if numbers else None,
                 invoice_id=outcome.invoice_id,
                 outcome=next((p.code for p in outcome.problems if p.rejects), APPLIED),
             )
@@ -79,10 +78,10 @@ def take(session: Session, flow: Flow, acks: list[FlowStatus], first: int = 1) -
 def _apply(session: Session, partner: str, ack: FlowStatus) -> tuple[Outcome, str]:
     """The outcome, and the numbers of the invoices acknowledged (for a re-run's CR)."""
     if ack.code not in NAMES:
-        return Outcome([CODES["STATUS_CODE_NOT_USED"].fails(ack.code, **HUB_ANSWERS)]), ""
+        return Outcome([CODES["STATUS_CODE_UNKNOWN"].fails(ack.code, **HUB_ANSWERS)]), ""
     delivered = _delivered(session, partner, ack.flow_id.strip())
     if not delivered:
-        unknown = CODES["STATUS_ACK_PIVOT_UNKNOWN"].fails(_shown(ack.flow_id), partner=partner)
+        unknown = CODES["STATUS_ACK_PIVOT_UNKNOWN"].fails(shown(ack.flow_id), partner=partner)
         return Outcome([unknown]), ""
     taken: list[InvoiceRow] = []
     refused: list[Problem] = []
@@ -153,8 +152,3 @@ def _acknowledge(session: Session, invoice: InvoiceRow, ack: FlowStatus, actor: 
         invoice, NAMES[ack.code], ack.code, actor, detail, at, ack.at, to_supplier=False
     )
     session.add(event)
-
-
-def _shown(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"

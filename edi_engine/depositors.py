@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from . import clock, csvfile, partners, siret
 from .errors import RefusedError, UsageError
 from .models import Partner, PartnerSupplier
+from .problems import shown
 
 SIRET, VAT, OTHER = "siret", "vat", "other"
 SCHEMES = (SIRET, VAT, OTHER)
@@ -32,12 +33,6 @@ def normalized(identifier: str) -> str:
     """How identifiers are compared: spaces removed, upper case (`FR 12 345…` is
     `FR12345…`)."""
     return "".join(identifier.split()).upper()
-
-
-def shown(value: str) -> str:
-    """A partner's value in a message: bounded, one line."""
-    value = " ".join(value.split())
-    return value if len(value) <= MAX_LENGTH else value[: MAX_LENGTH - 1] + "…"
 
 
 def refusal(session: Session, partner_code: str, supplier_id: str | None) -> str | None:

@@ -72,7 +72,10 @@ def refusal(current: InvoiceState, new: InvoiceState) -> str | None:
     if new in SIDE_ROADS.get(current, ()):
         return None
     if current == S.A_RECYCLER:
-        return "an invoice sent back for its routing data is re-addressed with `edi-engine invoices recycle`"
+        return (
+            "an invoice sent back for its routing data is re-addressed with "
+            "`edi-engine invoices recycle`"
+        )
     if current in MAIN_ROAD and new in MAIN_ROAD:
         step, target = MAIN_ROAD.index(current), MAIN_ROAD.index(new)
         if target < step:

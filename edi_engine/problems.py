@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, replace
 REJECT = "reject"
 WARNING = "warning"  # kept with the invoice and shown in the CR; the invoice goes on
 INFO = "info"  # what was done, listed in the CR (e.g. a status applied)
+SHOWN = 100  # characters of a partner's value quoted in a message
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,13 @@ class Problem:
         return asdict(self)
 
 
+def shown(value: str, limit: int = SHOWN) -> str:
+    """A partner's value quoted in a message or kept beside one: on one line and bounded,
+    whatever the partner sent (the message is stored and shown as it is)."""
+    value = " ".join(value.split())
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
 class FlowRejected(Exception):
     """The whole flow (or one document of a batch) cannot be taken further."""
 
@@ -68,7 +76,6 @@ FRENCH: dict[str, str] = {
         "L'élément racine n'est d'aucune syntaxe acceptée (UBL Invoice ou CreditNote, CII "
         "CrossIndustryInvoice, CPPFacturePivot, CPPStatut)."
     ),
-    "UNSUPPORTED_SYNTAX": "Cette syntaxe n'est pas acceptée sur ce canal.",
     "XSD_INVALID": "Le document n'est pas valide selon son schéma XSD.",
     "DUPLICATE_FLOW": "Ce contenu a déjà été reçu : le flux est refusé comme doublon.",
     "UNREADABLE": "Le fichier ne peut pas être lu.",

@@ -36,7 +36,7 @@ from .lifecycle import (
 )
 from .models import Flow, InvoiceEvent, ReceivedStatus, Structure
 from .models import Invoice as InvoiceRow
-from .problems import INFO, REJECT, WARNING, Problem
+from .problems import INFO, REJECT, WARNING, Problem, shown
 from .states import InvoiceState
 
 APPLIED = "STATUS_APPLIED"
@@ -67,7 +67,7 @@ STATUS_CONTROLS = (
         "The status of invoice {value} does not give the supplier's SIRET.",
     ),
     Control(
-        "STATUS_CODE_NOT_USED", REJECT, STATUS,
+        "STATUS_CODE_UNKNOWN", REJECT, STATUS,
         "Le statut {value} n'est pas utilisé par la plateforme : {why_fr}.",
         "Status {value} is not used by the hub: {why_en}.",
     ),
@@ -204,6 +204,29 @@ def _apply(
     actor: str,
     completed: Callable[[InvoiceRow, str], None] | None,
 ) -> Outcome:
+    found = _target(session, status)
+    if isinstance(found, Outcome):
+        return found
+    invoice, new = found
+    refused = _not_for(session, partner, status, invoice, new)
+    if refused is not None:
+        return refused
+    problems = check_change(
+        session, invoice, new, supplier_is_siret=_is_siret(status), mandate=status.mandate
+    )
+    if any(p.rejects for p in problems):
+        return Outcome(problems, invoice.id)
+    reason = status.comment or status.complement
+    record(session, invoice, new, actor, reason, status.mandate, produced_at=status.at)
+    if new is InvoiceState.COMPLETEE and completed is not None:
+        completed(invoice, actor)  # delivered again now: the next status follows from there
+    facts = {"status": new.value, "number": invoice.number, "partner": partner}
+    return Outcome([CODES[APPLIED].fails(status.code, **facts), *problems], invoice.id, new)
+
+
+def _target(session: Session, status: InvoiceStatus) -> tuple[InvoiceRow, InvoiceState] | Outcome:
+    """The delivered invoice the status names and the lifecycle status its code is, or why
+    the status names none."""
     code, number = status.code, status.invoice_number
     if not number:
         return Outcome([CODES["STATUS_INVOICE_NUMBER_MISSING"].fails(code)])
@@ -212,40 +235,36 @@ def _apply(
         return Outcome([CODES["STATUS_SUPPLIER_MISSING"].fails(number)])
     new = _state(code)
     if new is None:
-        return Outcome([CODES["STATUS_CODE_NOT_USED"].fails(code, **NOT_IN_LIFECYCLE)])
+        return Outcome([CODES["STATUS_CODE_UNKNOWN"].fails(code, **NOT_IN_LIFECYCLE)])
     found = _invoice(session, supplier, number, status.invoice_date)
-    if isinstance(found, Problem):
-        return Outcome([found])
-    invoice = found
+    return Outcome([found]) if isinstance(found, Problem) else (found, new)
+
+
+def _not_for(
+    session: Session, partner: str, status: InvoiceStatus, invoice: InvoiceRow, new: InvoiceState
+) -> Outcome | None:
+    """Why this partner may not give this invoice this status (the invoice is not one it
+    serves, the status is another role's, a rejection without its reason), or None."""
     structure = session.get(Structure, invoice.recipient_siret)
     depositor = session.scalar(select(Flow.partner_code).where(Flow.id == invoice.flow_id))
     roles = _roles(partner, structure, depositor)
     if not roles:
-        return Outcome([CODES["STATUS_NOT_YOUR_INVOICE"].fails(number, partner=partner)], None)
-    facts = {"status": new.value, "number": number, "partner": partner}
+        return Outcome([CODES["STATUS_NOT_YOUR_INVOICE"].fails(invoice.number, partner=partner)])
+    facts = {"status": new.value, "number": invoice.number, "partner": partner}
     why = _not_yours(new, roles)
     if why:
+        refused = CODES["STATUS_NOT_YOURS_TO_SET"]
         return Outcome(
-            [CODES["STATUS_NOT_YOURS_TO_SET"].fails(code, why_fr=why[0], why_en=why[1], **facts)],
-            invoice.id,
+            [refused.fails(status.code, why_fr=why[0], why_en=why[1], **facts)], invoice.id
         )
-    if new is InvoiceState.COMPLETEE:  # who may deposit for whom guards a supplier's 12 too
-        refused = depositors.refusal(session, partner, invoice.supplier_id)
-        if refused is not None:
-            shown = depositors.shown(invoice.supplier_id or "")
-            return Outcome([CATALOGUE["SUPPLIER_NOT_ALLOWED"].fails(shown, partner=partner)])
+    # who may deposit for whom guards a supplier's 12 too
+    if new is InvoiceState.COMPLETEE and depositors.refusal(session, partner, invoice.supplier_id):
+        supplier = shown(invoice.supplier_id or "")
+        return Outcome([CATALOGUE["SUPPLIER_NOT_ALLOWED"].fails(supplier, partner=partner)])
     reason = status.comment or status.complement
     if new in REASON_REQUIRED and not (reason or "").strip():
-        return Outcome([CODES["STATUS_REASON_MISSING"].fails(code, **facts)], invoice.id)
-    problems = check_change(
-        session, invoice, new, supplier_is_siret=_is_siret(status), mandate=status.mandate
-    )
-    if any(p.rejects for p in problems):
-        return Outcome(problems, invoice.id)
-    record(session, invoice, new, actor, reason, status.mandate, produced_at=status.at)
-    if new is InvoiceState.COMPLETEE and completed is not None:
-        completed(invoice, actor)  # delivered again now: the next status follows from there
-    return Outcome([CODES[APPLIED].fails(code, **facts), *problems], invoice.id, new)
+        return Outcome([CODES["STATUS_REASON_MISSING"].fails(status.code, **facts)], invoice.id)
+    return None
 
 
 def check_change(

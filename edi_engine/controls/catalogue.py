@@ -233,9 +233,10 @@ LOCKED: dict[str, str] = {
         "be delivered"
     ),
     **{code: TOTALS for code in CATALOGUE if code.startswith("TOTAL_")},
-    **dict.fromkeys(
-        ("XSD_INVALID", "NOT_XML", "DTD_FORBIDDEN", "UNKNOWN_SYNTAX", "UNSUPPORTED_SYNTAX"), SCHEMA
-    ),
+    **dict.fromkeys(("XSD_INVALID", "NOT_XML", "DTD_FORBIDDEN", "UNKNOWN_SYNTAX"), SCHEMA),
+    # retired, never raised any more: named so that a configuration that set it (to
+    # "reject", the only value it could take) still starts
+    "UNSUPPORTED_SYNTAX": SCHEMA,
 }
 
 

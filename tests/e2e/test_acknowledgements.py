@@ -139,7 +139,7 @@ def test_an_error_reported_after_the_recipient_acted_is_refused(delivered: Home)
 def test_the_hubs_own_flow_codes_are_refused_by_name(delivered: Home) -> None:
     flow = acknowledge(delivered, "93")
     ((_, code, text),) = cr_lines(delivered, flow)
-    assert code == "STATUS_CODE_NOT_USED" and "Le statut 93 n'est pas utilisé" in text
+    assert code == "STATUS_CODE_UNKNOWN" and "Le statut 93 n'est pas utilisé" in text
 
 
 def test_an_acknowledgement_is_applied_once_when_its_flow_is_run_again(delivered: Home) -> None:

@@ -147,7 +147,7 @@ def test_a_code_the_hub_does_not_use_is_refused_by_name(
 ) -> None:
     flow = deposit(delivered, RECIPIENT, "r.xml", statut_flow(RECIPIENT, status(code)))
     ((nature, rule, text),) = cr_lines(delivered, flow)
-    assert (nature, rule) == ("Facture", "STATUS_CODE_NOT_USED")
+    assert (nature, rule) == ("Facture", "STATUS_CODE_UNKNOWN")
     assert f"Le statut {code} n'est pas utilisé par la plateforme" in text
     assert f"Status {code} is not used by the hub" in _description(delivered, flow)
     assert invoice(delivered)["status"] == "MISE_A_DISPOSITION"

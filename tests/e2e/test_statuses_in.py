@@ -155,7 +155,7 @@ def test_each_refused_status_says_why_and_the_others_are_applied(delivered: Home
         "STATUS_SUPPLIER_MISSING",
         "STATUS_NOT_YOURS_TO_SET",
         "STATUS_TRANSITION_REFUSED",
-        "STATUS_CODE_NOT_USED",
+        "STATUS_CODE_UNKNOWN",
     ]
     lines = {code: text for _, code, text in cr_lines(delivered, flow)}
     assert "F01-2026-999999" in lines["STATUS_INVOICE_UNKNOWN"]
@@ -221,7 +221,7 @@ def test_a_flow_status_of_the_hub_deposited_by_a_partner_is_refused(delivered: H
     flow = deposit(delivered, RECIPIENT, "cr.xml", content)
     assert flow["status"] == "IN_REJETE"
     ((_, code, text),) = cr_lines(delivered, flow)
-    assert code == "STATUS_CODE_NOT_USED"
+    assert code == "STATUS_CODE_UNKNOWN"
     assert "Le statut 90 n'est pas utilisé par la plateforme" in text
 
 

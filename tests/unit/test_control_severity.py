@@ -104,6 +104,15 @@ def test_a_guarded_control_may_be_named_as_reject(tmp_path: Path) -> None:
     assert "XSD_INVALID" not in loaded.controls.severity  # a flow's check, not an invoice's
 
 
+def test_a_configuration_naming_the_retired_unsupported_syntax_still_starts(
+    tmp_path: Path,
+) -> None:
+    """No CR carries UNSUPPORTED_SYNTAX any more; a hub that wrote it, as "reject", keeps
+    starting."""
+    loaded = _load(tmp_path, 'UNSUPPORTED_SYNTAX = "reject"')
+    assert "UNSUPPORTED_SYNTAX" not in loaded.controls.severity
+
+
 def test_lowering_from_the_environment_names_the_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -185,31 +185,29 @@ STANDING = (
 
 
 def standing(session: Session, hashes: set[str]) -> dict[tuple[str, str], str]:
-    """By (partner, content hash), the number of the first flow of that partner that
-    brought the content and still stands for it: a new flow with it is a duplicate
-    (docs/errors.md, DUPLICATE_FLOW). Another partner's flows are never compared."""
+    """By (partner, content hash), the number of the first flow of that partner with the
+    content that still stands for it: a new flow with it is a duplicate (docs/errors.md,
+    DUPLICATE_FLOW). A flow recorded as a copy counts too: its original may have been
+    rejected since, and the copy processed as a new flow. Another partner's flows are
+    never compared."""
     query = (
         select(Flow.partner_code, Flow.content_hash, Flow.number)
-        .where(
-            Flow.content_hash.in_(hashes),
-            Flow.duplicate_of.is_(None),
-            Flow.status.in_(STANDING),
-        )
+        .where(Flow.content_hash.in_(hashes), Flow.status.in_(STANDING))
         .order_by(Flow.id.desc())
     )
     return {(partner, digest): number for partner, digest, number in session.execute(query)}
 
 
 def original_of(session: Session, flow: Flow) -> Flow | None:
-    """When a flow recorded as a duplicate is processed: the earlier flow of its partner
-    with its content that still stands for it, if any. One rejected or incidented since
-    the intake no longer does, and the flow is processed as a new one."""
+    """When any flow is processed: the earlier flow of its partner with its content that
+    still stands for it, if any, whatever the intake recorded. One rejected or incidented
+    since the intake no longer does; one recorded as a copy and processed as a new flow
+    since (its own original rejected meanwhile) does."""
     query = (
         select(Flow)
         .where(
             Flow.partner_code == flow.partner_code,
             Flow.content_hash == flow.content_hash,
-            Flow.duplicate_of.is_(None),
             Flow.status.in_(STANDING),
             Flow.id < flow.id,
         )

@@ -148,7 +148,9 @@ def _previous_attempts(run: FlowRun) -> None:
 def _take_flow(run: FlowRun) -> None:
     """Open the archived original and take its documents, or its invoices when streamed."""
     settings, flow = run.settings, run.flow
-    original = intake.original_of(run.session, flow) if flow.duplicate_of else None
+    # every flow, not only those the intake marked: a copy received while its original
+    # was itself a copy (processed as new since, its own original rejected) was not
+    original = intake.original_of(run.session, flow)
     flow.duplicate_of = original.number if original else None
     if original:  # always the same partner's: another partner's flow is never named
         where = f"{original.number} ({original.file_name})"

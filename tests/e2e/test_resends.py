@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import pytest
 from lxml import etree
+from sqlalchemy.orm import Session
+
+from edi_engine import controls, db, intake, leasing, runner, settings
+from edi_engine.models import Flow
 
 from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_1_SIRET, SUPPLIER_2, Home, sample
 from .test_controls import UNKNOWN_SIRET, delivered, ubl
@@ -128,3 +135,78 @@ def test_an_invoice_duplicate_from_the_same_partner_names_its_own_earlier_flow(
     again = drop_and_run(home, SUPPLIER_1, "b.xml", ubl(engagement=None))  # another content
     assert cr_codes(home, again) == ["INVOICE_DUPLICATE"]
     assert f"(flux {first['number']})" in cr_text(home, again)
+
+
+@contextmanager
+def ledger(home: Home) -> Iterator[tuple[settings.Settings, Session]]:
+    """The home's settings and a ledger session, to receive, lease and process flows one
+    step at a time, as interleaved workers do."""
+    loaded = settings.load(home.path)
+    with db.session_scope(loaded.database_url) as session:
+        yield loaded, session
+
+
+def receive(loaded: settings.Settings, session: Session) -> Flow:
+    (flow_id,) = intake.receive(loaded, session).flow_ids
+    return session.get(Flow, flow_id)
+
+
+def lease_one(session: Session, worker: str) -> Flow:
+    (flow,) = leasing.lease(session, worker, 1, 600)
+    return flow
+
+
+def process(loaded: settings.Settings, session: Session, flow: Flow, worker: str) -> None:
+    referential = controls.Referential.load(session)  # each run reads the referential
+    runner.process_one(loaded, session, flow, referential, worker, runner.RunReport())
+
+
+@pytest.mark.parametrize("first", ["B", "C"])
+def test_a_copy_received_while_a_resend_is_processed_is_its_duplicate(
+    home: Home, first: str
+) -> None:
+    """A is being processed when its copy B is received (recorded as A's duplicate); A is
+    rejected, so B is processed as a new flow; C, the same content again, arrives while B
+    is being processed. Whichever of B and C a worker finishes first, one is the new flow
+    and the other its DUPLICATE_FLOW: the invoice is not refused as INVOICE_DUPLICATE in a
+    second new flow."""
+    content = ubl(buyer=UNKNOWN_SIRET)
+    structures = home.path / "new-structure.csv"
+    structures.write_text(
+        f"siret,designation,active,partner\n{UNKNOWN_SIRET},Commune nouvelle,true,{RECIPIENT}\n"
+    )
+    with ledger(home) as (loaded, session):
+        home.drop(SUPPLIER_1, "a.xml", content)
+        a = receive(loaded, session)
+        assert lease_one(session, "worker-1").id == a.id
+        home.drop(SUPPLIER_1, "b.xml", content)
+        b = receive(loaded, session)
+        assert b.duplicate_of == a.number  # while A is being processed
+        process(loaded, session, a, "worker-1")
+        assert a.status == "IN_REJETE"
+        home.invoke("structures", "import", structures)  # the hub learns of the structure
+        assert lease_one(session, "worker-2").id == b.id
+        home.drop(SUPPLIER_1, "c.xml", content)
+        c = receive(loaded, session)  # while B is being processed
+        assert c.duplicate_of == b.number
+        if first == "B":
+            process(loaded, session, b, "worker-2")
+            process(loaded, session, lease_one(session, "worker-3"), "worker-3")
+        else:
+            process(loaded, session, lease_one(session, "worker-3"), "worker-3")
+            process(loaded, session, b, "worker-2")
+        numbers = {"A": a.number, "B": b.number, "C": c.number}
+
+    flows = {name: home.show(number) for name, number in numbers.items()}
+    assert cr_codes(home, flows["A"]) == ["RECIPIENT_UNKNOWN"]
+    # the first resend is the new flow, the second its duplicate, in either order
+    assert flows["B"]["status"] == "IN_INTEGRE" and cr_codes(home, flows["B"]) == []
+    assert flows["B"]["duplicate_of"] is None
+    assert flows["C"]["status"] == "IN_REJETE"
+    assert cr_codes(home, flows["C"]) == ["DUPLICATE_FLOW"]
+    assert flows["C"]["duplicate_of"] == numbers["B"]
+    text = cr_text(home, flows["C"])
+    assert f"{numbers['B']} (b.xml)" in text and numbers["A"] not in text
+    state = "en cours de traitement" if first == "C" else "dont les factures ont été intégrées"
+    assert state in text
+    assert len(delivered(home)) == 1

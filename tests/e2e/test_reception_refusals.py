@@ -224,3 +224,30 @@ def test_a_ledger_of_the_previous_release_is_migrated(home: Home) -> None:
     told = _told(home, "STATUT_FOUR01_3.xml")
     assert told == [("01", "OLD-4"), ("02", "OLD-4"), ("03", "OLD-4"), ("05", "OLD-4")]
     assert "STATUT_FOUR01_2.xml" not in home.outbox(SUPPLIER_1)  # nothing left to tell in it
+
+
+def test_going_back_to_the_previous_release_never_sends_a_refusal_as_05(home: Home) -> None:
+    """A downgrade to 0008 (the previous release) records refusals as it did, REJETEE, but
+    leaves no event a status flow never told: its emitter would send each one as a 05."""
+    url = _old_ledger(home)
+    db.migrate(url)
+    (refused,) = deposit(home, ubl(NUMBER, buyer=UNKNOWN_SIRET))  # this release's refusal
+    assert refused.state == "IN_REJETE"
+
+    command.downgrade(db.alembic_config(url), "0008")
+
+    with sqlite3.connect(home.path / "ledger.db") as ledger:
+        invoices = ledger.execute("select number, status, status_code from invoices").fetchall()
+        events = ledger.execute(
+            "select i.number, e.status_code, e.emitted_in from invoice_events e "
+            "join invoices i on i.id = e.invoice_id where i.status = 'REJETEE'"
+        ).fetchall()
+    assert {(n, s, c) for n, s, c in invoices if s == "REJETEE"} == {
+        ("OLD-2", "REJETEE", "05"), ("OLD-3", "REJETEE", "05"), ("OLD-4", "REJETEE", "05"),
+        (NUMBER, "REJETEE", "05"),
+    }  # fmt: skip
+    # what the previous release's next status flow would carry: OLD-4's own story only
+    assert sorted((n, c) for n, c, emitted in events if emitted is None) == [
+        ("OLD-4", "01"), ("OLD-4", "02"), ("OLD-4", "03"), ("OLD-4", "05"),
+    ]  # fmt: skip
+    assert ("OLD-2", "05", 1) in events  # told as 05 by the previous release: history stays

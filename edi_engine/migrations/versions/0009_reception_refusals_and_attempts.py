@@ -12,6 +12,9 @@ keeps its `emitted_in` (history stays); one numbered in a status flow not yet wr
 leaves it, so that the flow is written without it. REJETEE stays for recipients'
 rejections. Findings and invoices get the attempt of their flow that recorded them:
 every existing one is the first's, since a re-run used to replace what it found.
+
+Downgrade: an invoice refused at reception becomes REJETEE (05) again; the refusal events
+no status flow told are deleted, so that the previous release never sends them as 05s.
 """
 
 from alembic import op
@@ -79,7 +82,14 @@ def downgrade() -> None:
         )
         """
     )
-    # the other refusals become the engine's REJETEE, as the previous release recorded them
+    # a refusal no status flow told goes from the history too: the previous release would
+    # send its supplier a 05 for each event no status flow carries (emitted_in NULL); its
+    # CR and its findings still say why the invoice was refused
+    op.execute(
+        "DELETE FROM invoice_events WHERE status = 'REFUSEE_RECEPTION' AND emitted_in IS NULL"
+    )
+    # the other refusals (told as 05 before this release) become the engine's REJETEE again,
+    # as the previous release recorded them, and so do the invoices refused at reception
     for table in ('invoices', 'invoice_events'):
         op.execute(
             f"UPDATE {table} SET status = 'REJETEE', status_code = '05' "

@@ -58,8 +58,11 @@ def check(
     severity the hub gave it (a control set to off is left out).
 
     `itself`: the invoice's own ledger id when it is controlled again (recycling)."""
-    to, problems = referential.addressing(invoice, reception.referential)
     not_allowed = reception.depositors.check(invoice)
+    # a partner not tied to the supplier learns nothing of it: where the invoice goes, never
+    # which commitments a structure published for that supplier, nor its invoices
+    commitments = not not_allowed
+    to, problems = referential.addressing(invoice, reception.referential, commitments)
     problems += not_allowed
     if invoice.issue_date > reception.deposit_date:
         problems.append(
@@ -70,7 +73,7 @@ def check(
     problems += identifiers.currency(invoice)
     problems += amounts.totals(invoice, reception.tolerance, reception.vat_tolerance)
     problems += identifiers.iban(invoice)
-    if not not_allowed:  # never tell a partner what another deposited for a supplier
+    if commitments:  # never tell a partner what another deposited for a supplier
         depositor = reception.depositors.partner_code
         problems += reception.duplicates.check(invoice, itself, depositor)
     return to, graded(problems, reception.severity)

@@ -164,12 +164,16 @@ def engagement(invoice: Invoice, to: Recipient, referential: Referential) -> lis
 
 
 def addressing(
-    invoice: Invoice, referential: Referential
+    invoice: Invoice, referential: Referential, commitments: bool = True
 ) -> tuple[Recipient | None, list[Problem]]:
-    """Every referential control: the recipient, then what that structure requires."""
+    """Every referential control: the recipient, then what that structure requires.
+    Without `commitments` (a depositor not tied to the invoice's supplier) the commitment
+    controls are left out: whether one is unknown would tell which the structure published
+    for that supplier."""
     found = recipient(invoice, referential)
     if isinstance(found, Problem):
         return None, [found]
     problems = service_code(invoice.debiteur.service_code, found, referential)
-    problems += engagement(invoice, found, referential)
+    if commitments:
+        problems += engagement(invoice, found, referential)
     return found, problems

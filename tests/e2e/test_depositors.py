@@ -22,6 +22,7 @@ from .test_controls import (
     delivered,
     deposit,
     ubl,
+    with_engagements,
 )
 from .test_statuses_in import cr_lines, status, statut_flow
 from .test_statuses_in import deposit as deposit_statuses
@@ -69,6 +70,52 @@ def test_a_flow_with_both_delivers_the_invoices_of_its_own_suppliers(home: Home)
         ("SUPPLIER_NOT_ALLOWED", "2")
     ]
     assert [p.findtext("DonneesFacture/Id") for p in delivered(home)] == ["F01-2026-000101"]
+
+
+def test_a_partner_not_tied_to_a_supplier_learns_nothing_of_its_commitments_or_invoices(
+    home: Home,
+) -> None:
+    """Probing with another supplier's invoices tells where they go and that the partner
+    may not deposit them, nothing else: not which commitments the structure published for
+    that supplier (EJ-VAL-2026-0600 for FOUR02's), nor which invoices it deposited."""
+    with_engagements(home)
+
+    def theirs(number: str, **fields: object) -> bytes:
+        return ubl(number, supplier=SUPPLIER_2_SIRET, **fields)
+
+    probes = {
+        "published": theirs("F02-2026-000910", engagement="EJ-VAL-2026-0600"),
+        "another service": theirs(
+            "F02-2026-000911", engagement="EJ-VAL-2026-0600", service="SERV-TECH"
+        ),
+        "unknown": theirs("F02-2026-000912", engagement="EJ-VAL-2026-9999"),
+        "no structure": theirs(
+            "F02-2026-000913", engagement="EJ-VAL-2026-9999", buyer=UNKNOWN_SIRET
+        ),
+    }
+    contents = list(probes.values())
+    # the supplier's own connection deposits them first, and is told of each commitment
+    tied = deposit(home, *contents, partner=SUPPLIER_2)
+    assert {name: o.codes() for name, o in zip(probes, tied, strict=True)} == {
+        "published": [],
+        "another service": ["ENGAGEMENT_SERVICE_MISMATCH"],
+        "unknown": ["ENGAGEMENT_UNKNOWN"],
+        "no structure": ["RECIPIENT_UNKNOWN"],
+    }
+    assert len(delivered(home)) == 2
+
+    probed = deposit(home, *contents)  # FOUR01 sends the very same invoices
+
+    assert {name: o.codes() for name, o in zip(probes, probed, strict=True)} == {
+        "published": ["SUPPLIER_NOT_ALLOWED"],
+        "another service": ["SUPPLIER_NOT_ALLOWED"],
+        "unknown": ["SUPPLIER_NOT_ALLOWED"],
+        "no structure": ["RECIPIENT_UNKNOWN", "SUPPLIER_NOT_ALLOWED"],
+    }
+    for outcome in probed:
+        told = json.dumps([vars(line) for line in outcome.cr_lines] + outcome.errors)
+        assert "EJ-VAL" not in told and "INVOICE_DUPLICATE" not in told, told
+    assert len(delivered(home)) == 2
 
 
 def test_an_operator_deposits_for_any_supplier_until_no_operator(home: Home) -> None:

@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 
 from alembic import command
 from lxml import etree
+from sqlalchemy import text
 
 from edi_engine import db
 
 from . import test_statuses_in
 from .conftest import MONTCLAIR, RECIPIENT, SUPPLIER_1, VALBRUNE, Home
+from .test_acknowledgements import FLOW, acknowledge, supplier_codes
 from .test_statuses_in import deposit, invoice, status, statut_flow
 
 delivered = test_statuses_in.delivered  # Valbrune's invoice delivered to DEST01
@@ -85,3 +87,33 @@ def test_a_home_migrated_keeps_its_history_with_what_can_be_known(delivered: Hom
     assert all(h["produced_at"] == h["at"] for h in after)
     assert {h["recipient"] for h in after} == {VALBRUNE}
     assert all(h["to_supplier"] for h in after)
+
+
+def test_acknowledgements_never_reach_the_supplier_through_a_downgrade_and_back(
+    delivered: Home,
+) -> None:
+    """Below 0011 the ledger cannot tell a recipient's acknowledgement, or a re-delivery the
+    supplier was not told, from the supplier's news: the downgrade drops them, and neither
+    that revision nor this one sends the supplier a 92 (which no CPPFactureStatuts may
+    carry) or its invoice's 02 and 03 again."""
+    assert supplier_codes(delivered) == ["01", "02", "03"]
+    acknowledge(delivered, "92")
+    acknowledge(delivered, "94", FLOW)
+    delivered.invoke("invoices", "redeliver", invoice(delivered)["id"])  # 02, 03 again
+    acknowledge(delivered, "95", f"PIVOT_{RECIPIENT}_{FLOW}_2.xml")  # an incident still open
+    url = f"sqlite:///{delivered.path / 'ledger.db'}"
+
+    command.downgrade(db.alembic_config(url), "0010")
+    with db.engine_for(url).connect() as connection:  # what that revision would send
+        pending = connection.execute(
+            text("SELECT status_code FROM invoice_events WHERE emitted_in IS NULL")
+        ).all()
+    assert pending == []
+    db.migrate(url)
+
+    assert supplier_codes(delivered) == []
+    shown = invoice(delivered)
+    assert (shown["status"], shown["delivery_incident"]) == ("MISE_A_DISPOSITION", None)
+    assert [h["status_code"] for h in shown["history"]] == ["01", "02", "03"]
+    deposit(delivered, RECIPIENT, "sf.xml", statut_flow(RECIPIENT, status("07")))
+    assert supplier_codes(delivered) == ["07"]

@@ -9,17 +9,19 @@ software as well as by people (docs/errors.md#reading-a-cr).
   `flows show`; "0" for what concerns the flow or one document of a batch. Never an XML
   line: that is in the description.
 - `LibelleErreur` is French. `DescriptionErreur` names the invoice (number, supplier,
-  recipient, from the ledger) and where the finding is, as `key=value` items with French
+  recipient, from the ledger; for a UBL or CII document refused as a whole, as the
+  document carries them) and where the finding is, as `key=value` items with French
   keys, then `en: ` and the English message, then the same items with English keys.
   A value's backslash and semicolon are escaped with a backslash.
+- A flow given up IN_INCIDENTE is answered as one more attempt, like a re-run: a CR it
+  had stays beside the new one as CR_<P>_<FLOW>_<N>.xml.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pivot_format import statut
@@ -31,9 +33,11 @@ from .errors import StorageError
 from .identify import STATUT
 from .models import Flow, ReceivedStatus
 from .models import Invoice as InvoiceRow
+from .origin import NOBODY, Identity
 from .problems import INFO, REJECT, WARNING, Problem
 from .settings import Settings
 from .states import CR_CODE, FlowState, Syntax
+from .statuses_in import APPLIED
 
 WARNING_NATURE = "Avertissement"  # the invoice was accepted; the supplier should still look
 INFO_NATURE = "Information"  # what was done, e.g. a status applied
@@ -48,18 +52,6 @@ INCIDENT = Problem(
     "A technical incident at the hub stopped the processing of the flow, and none of its "
     "invoices was integrated. Send the flow again.",
 )
-
-
-@dataclass(frozen=True)
-class Identity:
-    """The invoice an error line is about, as the ledger recorded it."""
-
-    number: str | None = None
-    supplier: str | None = None
-    recipient: str | None = None
-
-
-NOBODY = Identity()
 
 
 def error_line(
@@ -134,18 +126,42 @@ def integration_report(
     return _written(settings, flow, CR_CODE[state], state, comment, lines)
 
 
-def incident_report(settings: Settings, flow: Flow) -> tuple[str, bytes]:
-    """The CR of a flow given up IN_INCIDENTE: nothing of it was integrated, and Chorus
-    Pro's rule for an incident is that the depositor sends the flow again."""
-    comment = (
-        f"Flux {flow.number}, fichier {flow.file_name} : un incident technique a interrompu "
-        f"son traitement, aucune facture n'a été intégrée ; déposez ce flux à nouveau. "
-        f"en: {flow.file_name}: a technical incident stopped its processing, no invoice was "
-        f"integrated; send the flow again"
+def incident(session: Session, flow: Flow) -> Problem:
+    """What the CR of a flow given up IN_INCIDENTE says. Chorus Pro's rule for an incident
+    is that the depositor sends the flow again; but what an earlier attempt integrated (a
+    failed re-run) stays integrated, and the same content would have it refused as
+    duplicates: that flow is not asked for again."""
+    if flow.syntax == Syntax.STATUT:
+        things = ("statut(s) appliqué(s)", "status(es) applied")
+        kept = select(func.count()).where(
+            ReceivedStatus.flow_id == flow.id, ReceivedStatus.outcome == APPLIED
+        )
+    else:
+        things = ("facture(s) intégrée(s)", "invoice(s) integrated")
+        kept = select(func.count()).where(
+            InvoiceRow.flow_id == flow.id, InvoiceRow.pivot_file.is_not(None)
+        )
+    count = session.scalar(kept)
+    if not count:
+        return INCIDENT.at(document=flow.file_name)
+    return INCIDENT.at(
+        document=flow.file_name,
+        message="A technical incident at the hub stopped the processing of the flow again; "
+        f"what an earlier attempt did stands: {count} {things[1]}. Do not send the flow again.",
+        message_fr="Un incident technique de la plateforme a de nouveau interrompu le "
+        "traitement du flux ; ce qu'une tentative précédente a fait demeure : "
+        f"{count} {things[0]}. Ne déposez pas ce flux à nouveau.",
     )
-    line = error_line(INCIDENT.at(document=flow.file_name))
+
+
+def incident_report(settings: Settings, flow: Flow, problem: Problem) -> tuple[str, bytes]:
+    """The CR of a flow given up IN_INCIDENTE, saying `problem` (`incident`)."""
+    comment = (
+        f"Flux {flow.number}, fichier {flow.file_name} : {problem.message_fr} "
+        f"en: {flow.file_name}: {problem.message}"
+    )
     state = FlowState.IN_INCIDENTE
-    return _written(settings, flow, CR_CODE[state], state, comment, (line,))
+    return _written(settings, flow, CR_CODE[state], state, comment, (error_line(problem),))
 
 
 def _written(
@@ -207,7 +223,8 @@ def _lines(
         identities = _identities(session, flow, seqs) if seqs else {}
         for problem in chunk:
             seq = problem.invoice_seq
-            yield error_line(problem, identities.get(seq, NOBODY), places.get(seq))
+            named = problem.invoice if isinstance(problem, origin.Named) else NOBODY
+            yield error_line(problem, identities.get(seq, named), places.get(seq))
 
 
 def _identities(session: Session, flow: Flow, seqs: set[int]) -> dict[int, Identity]:

@@ -17,11 +17,10 @@ from sqlalchemy.orm import Session
 
 from connectors.watch import InboxWatcher
 
-from . import (
-    channels, clock, controls, counters, db, home, intake, leasing, outputs, pipeline, report,
-)
+from . import channels, clock, controls, counters, db, home, intake, leasing, outputs, pipeline
 from .errors import EngineError
 from .models import Flow, FlowError, FlowEvent
+from .report import incident, incident_report
 from .settings import Settings
 from .states import FlowState
 
@@ -209,8 +208,8 @@ def _answer_incident(settings: Settings, session: Session, flow_id: int) -> None
     try:
         with outputs.committed(session):
             attempt = outputs.answers(session, flow_id) + 1
-            problem = report.incident(session, flow)
-            name, content = report.incident_report(settings, flow, problem)
+            problem = incident(session, flow)
+            name, content = incident_report(settings, flow, problem)
             if attempt > 1:
                 kept = outputs.file_name(outputs.CR, flow.partner_code, flow.number, attempt - 1)
                 outputs.keep_as(settings, session, flow.partner_code, name, kept)

@@ -173,8 +173,12 @@ def test_a_failed_rerun_leaves_the_cr_already_delivered_in_place(
     monkeypatch.setattr(pipeline, "_finish", fails_after_writing)
     (done,) = _rerun(home, flow["number"], "--force", code=3)
     assert done["after"] == "IN_INCIDENTE"
-    assert cr.read_bytes() == delivered
-    assert home.outbox(SUPPLIER_1) == [cr.name]  # the copy kept as attempt 1's is withdrawn
+    # what the failed attempt wrote is withdrawn; the incident is answered as attempt 2,
+    # the CR delivered before kept as attempt 1's, as it was
+    kept = cr.with_name(f"CR_FOUR01_{flow['number']}_1.xml")
+    assert kept.read_bytes() == delivered
+    assert b"<ComplementStatut>IN_INCIDENTE</ComplementStatut>" in cr.read_bytes()
+    assert home.outbox(SUPPLIER_1) == sorted([kept.name, cr.name])
 
 
 def test_a_flow_whose_original_is_missing_is_not_rerun(home: Home) -> None:

@@ -13,7 +13,7 @@ from lxml import etree
 
 from pivot_format.model import Attachment
 
-from . import identify, unpack, validation, xmlsafe
+from . import identify, origin, unpack, validation, xmlsafe
 from .identify import Container
 from .problems import FlowRejected, Problem
 from .settings import Settings
@@ -103,7 +103,9 @@ def document(name: str, content: bytes, settings: Settings) -> Document:
 def _xml(name: str, content: bytes, settings: Settings, original: Attachment) -> Document:
     tree = xmlsafe.parse(content, settings.limits.huge_for(len(content)))
     syntax = identify.syntax_of(tree.getroot())
-    problems = tuple(p.at(document=name) for p in validation.problems(tree, settings.cii_schema))
+    refused = validation.problems(tree, settings.cii_schema)  # the CR names its invoice:
+    named = origin.naming(refused, tree.getroot())  # read now, while the tree is parsed
+    problems = tuple(p.at(document=name) for p in named)
     return Document(name, syntax, tree, problems, original)
 
 

@@ -1,17 +1,22 @@
 """What a CR reads back from a flow's archived original, in bounded memory: the
 depositor's own id of the flow (the IdFlx of a pivot's or status file's envelope) and
-where each invoice sits in it (its line and path), which the pipeline does not keep."""
+where each invoice sits in it (its line and path), which the pipeline does not keep; and
+what names the one invoice of a UBL or CII document refused as a whole, read from its
+tree while it is parsed."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lxml import etree
 
+from pivot_format import cii, ubl
+
 from . import identify, xmlsafe
 from .identify import Container
+from .problems import Problem
 
 HEAD_BYTES = 64 * 1024  # an envelope further in than this is not looked for
 MAX_PRODUCER_ID = 100  # flows.producer_flow_id
@@ -21,6 +26,7 @@ UNITS = {
     identify.PIVOT: ("CPPFactures", "CPPFacturePivotUnitaire"),
     identify.STATUT: ("CPPFactureStatuts", "CPPFactureStatutUnitaire"),
 }
+MAX_NAMED = 100  # characters of a number or identifier read from a document refused whole
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,87 @@ class Place:
 
     line: int | None
     path: str
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The invoice an error line is about: its number, its supplier's and its recipient's
+    identifiers (as the ledger recorded them, or as a document refused whole carries them)."""
+
+    number: str | None = None
+    supplier: str | None = None
+    recipient: str | None = None
+
+
+NOBODY = Identity()
+
+
+@dataclass(frozen=True)
+class Named(Problem):
+    """A problem of a one-invoice document refused as a whole, naming that invoice for the
+    CR. No invoice row holds it (nothing was read): it is not a column of flow_errors."""
+
+    invoice: Identity = NOBODY
+
+    def as_dict(self) -> dict[str, object]:
+        found = super().as_dict()
+        del found["invoice"]
+        return found
+
+
+def _where(namespaces: dict[str, str], *groups: list[str]) -> list[list[etree.XPath]]:
+    """Each group's paths, compiled to give their first element only."""
+    return [[etree.XPath(f"({path})[1]", namespaces=namespaces) for path in g] for g in groups]
+
+
+_SUPPLIER = "cac:AccountingSupplierParty[1]/cac:Party[1]/"
+_CUSTOMER = "cac:AccountingCustomerParty[1]/cac:Party[1]/"
+_UBL_IDS = ("cac:PartyIdentification/cbc:ID", "cac:PartyLegalEntity/cbc:CompanyID")
+_AGREEMENT = "rsm:SupplyChainTradeTransaction[1]/ram:ApplicableHeaderTradeAgreement[1]/"
+_SELLER, _BUYER = _AGREEMENT + "ram:SellerTradeParty[1]/", _AGREEMENT + "ram:BuyerTradeParty[1]/"
+_CII_IDS = ("ram:ID", "ram:GlobalID", "ram:SpecifiedLegalOrganization/ram:ID")
+# where a document of one invoice carries its number, supplier and recipient, in the order
+# the readers look (pivot_format.ubl, pivot_format.cii)
+_UBL = _where(
+    ubl.NS,
+    ["cbc:ID"],
+    [_SUPPLIER + path for path in (*_UBL_IDS, "cac:PartyTaxScheme/cbc:CompanyID")],
+    [_CUSTOMER + path for path in (*_UBL_IDS, "cbc:EndpointID")],
+)
+_CII = _where(
+    cii.NS,
+    ["rsm:ExchangedDocument[1]/ram:ID"],
+    [_SELLER + path for path in (*_CII_IDS, "ram:SpecifiedTaxRegistration/ram:ID")],
+    [_BUYER + path for path in (*_CII_IDS, "ram:URIUniversalCommunication/ram:URIID")],
+)
+NAMED = {identify.UBL_INVOICE: _UBL, identify.UBL_CREDIT_NOTE: _UBL, identify.CII: _CII}
+
+
+def naming(problems: Sequence[Problem], root: etree._Element) -> list[Problem]:
+    """The problems of a document refused as a whole, each naming its invoice when the
+    document is one UBL or CII invoice: the number, supplier and recipient it carries, read
+    best effort from the tree already parsed, each at most MAX_NAMED characters. A pivot
+    (or status file) refused whole holds many: nothing is named one by one."""
+    paths = NAMED.get(root.tag)
+    if not problems or paths is None:
+        return list(problems)
+    found = [[_text(node) for path in group for node in path(root)] for group in paths]
+    number, suppliers, recipients = ([value for value in each if value] for each in found)
+    invoice = Identity(next(iter(number), None), _identifier(suppliers), _identifier(recipients))
+    if invoice == NOBODY:
+        return list(problems)
+    return [Named(**problem.as_dict(), invoice=invoice) for problem in problems]
+
+
+def _text(node: object) -> str:
+    text = node.text if isinstance(node, etree._Element) else None
+    return (text or "").strip()[:MAX_NAMED]
+
+
+def _identifier(values: list[str]) -> str | None:
+    """A SIRET (14 digits) first, as the readers take it; else the first identifier."""
+    sirets = [value for value in values if len(value) == 14 and value.isdigit()]
+    return next(iter(sirets or values), None)
 
 
 def producer_flow_id(path: Path) -> str | None:

@@ -1,8 +1,10 @@
 """What a depositor's software reads in its CR (issue 12, points 2 and 4): each error line
 names its invoice (position, number, supplier, recipient) with the XML line and path, in
-French first; the CR echoes the depositor's own references (its file name, a pivot's
-IdFlx) and keeps the hub's flow number findable; a flow given up IN_INCIDENTE gets a CR
-that asks for the flow again (docs/errors.md#reading-a-cr)."""
+French first; a one-invoice UBL or CII document refused as a whole is named as it carries
+its invoice; the CR echoes the depositor's own references (its file name, a pivot's IdFlx)
+and keeps the hub's flow number findable; a flow given up IN_INCIDENTE gets a CR that asks
+for the flow again, as one more attempt when it had a CR already
+(docs/errors.md#reading-a-cr)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import zipfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,12 +25,14 @@ from edi_engine.report import parse
 from pivot_format.model import Debiteur, Envelope, InvoiceStatus, Supplier
 from pivot_format.statut import write_invoice_statuses
 
-from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_2, VALBRUNE, Home, sample
+from .conftest import HAUT_VERNAY, RECIPIENT, SUPPLIER_1, SUPPLIER_2, VALBRUNE, Home, sample
 
 UNKNOWN_SIRET = "73282932000074"  # well formed, in no referential
 SUPPLIER_2_SIRET = "82345678500018"
 BAD_IBAN = "FR7530099004560008765432148"  # the sample's account, wrong check digits
 UNIT = "/CPPFacturePivot/CPPFactures/CPPFacturePivotUnitaire"
+SUPPLIER_1_SIRET = "81234567600025"
+CBC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}"
 
 
 def cr_of(home: Home, flow: dict) -> etree._Element:
@@ -188,9 +193,8 @@ def test_a_streamed_pivot_gets_the_same_cr_lines(
 
 def test_values_from_partners_are_bounded_and_escaped(home: Home) -> None:
     root = etree.fromstring(sample("ubl-invoice.xml"))
-    cbc = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}"
-    root.find(f"{cbc}ID").text = "F;01\\2026"
-    root.find(f"{cbc}BuyerReference").text = "S" * 500  # over the pivot's 100 characters
+    root.find(f"{CBC}ID").text = "F;01\\2026"
+    root.find(f"{CBC}BuyerReference").text = "S" * 500  # over the pivot's 100 characters
     home.drop(SUPPLIER_1, "long.xml", etree.tostring(root, xml_declaration=True))
     (flow,) = home.run()
 
@@ -201,6 +205,75 @@ def test_values_from_partners_are_bounded_and_escaped(home: Home) -> None:
     assert line["fr:valeur"] == "S" * 199 + "…"  # 200 characters at most
     assert (line["fr:ligne"], line["fr:chemin"]) == ("2", "/Invoice")  # the invoice's root
     assert line["IdLigne"] == "1"
+
+
+def test_a_document_the_schema_refuses_names_its_invoice(home: Home) -> None:
+    """Nothing of it was read, yet the supplier's software can tell which invoice it was:
+    the number, supplier and recipient the document carries, on each of its lines."""
+    home.drop(SUPPLIER_1, "xsd-invalid.xml", sample("xsd-invalid.xml"))
+    (flow,) = home.run()
+    assert flow["status"] == "IN_REJETE"
+
+    (line,) = lines(cr_of(home, flow))
+    assert (line["IdLigne"], line["NatureErreur"], line["CodeErreur"]) == (
+        "0",
+        "Fichier",
+        "XSD_INVALID",
+    )
+    assert (line["fr:facture"], line["fr:fournisseur"], line["fr:destinataire"]) == (
+        "F01-2026-000105",
+        SUPPLIER_1_SIRET,
+        VALBRUNE,
+    )
+    assert (line["en:invoice"], line["en:supplier"], line["en:recipient"]) == (
+        "F01-2026-000105",
+        SUPPLIER_1_SIRET,
+        VALBRUNE,
+    )
+    assert (line["fr:ligne"], line["fr:document"]) == ("14", "xsd-invalid.xml")
+
+
+def test_a_cii_invoice_the_schema_refuses_is_named_too(home: Home) -> None:
+    content = sample("cii-invoice.xml").replace(
+        b"</rsm:ExchangedDocument>", b"<ram:Inconnu/></rsm:ExchangedDocument>"
+    )
+    home.drop(SUPPLIER_2, "cii.xml", content)
+    (flow,) = home.run()
+
+    found = lines(cr_of(home, flow))
+    assert found and {line["CodeErreur"] for line in found} == {"XSD_INVALID"}
+    for line in found:
+        assert (line["fr:facture"], line["fr:fournisseur"], line["fr:destinataire"]) == (
+            "F02-2026-000501",
+            SUPPLIER_2_SIRET,
+            VALBRUNE,
+        )
+
+
+def test_each_document_of_a_batch_the_schema_refuses_names_its_own_invoice(home: Home) -> None:
+    root = etree.fromstring(sample("xsd-invalid.xml"))
+    root.find(f"{CBC}ID").text = "F;" + "9" * 500  # bounded, escaped, read back
+    batch = Path(home.path / "lot.zip")
+    with zipfile.ZipFile(batch, "w") as archive:
+        archive.writestr("a.xml", sample("xsd-invalid.xml"))
+        archive.writestr("b.xml", etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    home.drop(SUPPLIER_1, "lot.zip", batch.read_bytes())
+    (flow,) = home.run()
+
+    named = {line["fr:document"]: line["fr:facture"] for line in lines(cr_of(home, flow))}
+    assert named == {"a.xml": "F01-2026-000105", "b.xml": "F;" + "9" * 98}
+
+
+def test_a_pivot_the_schema_refuses_names_no_invoice(home: Home) -> None:
+    """A pivot holds many invoices: refused as a whole, none of them is named one by one."""
+    root = etree.fromstring(three_invoices())
+    root.find("CPPFactures/CPPFacturePivotUnitaire").append(etree.Element("Inconnu"))
+    home.drop(SUPPLIER_2, "lot.xml", etree.tostring(root, xml_declaration=True))
+    (flow,) = home.run()
+
+    found = lines(cr_of(home, flow))
+    assert found and {line["CodeErreur"] for line in found} == {"XSD_INVALID"}
+    assert not any("fr:facture" in line or "fr:fournisseur" in line for line in found)
 
 
 def test_a_flow_left_in_incident_gets_a_cr_asking_for_it_again(
@@ -222,7 +295,7 @@ def test_a_flow_left_in_incident_gets_a_cr_asking_for_it_again(
         "IN_INCIDENTE",
     )
     assert data.findtext("IdFlux") == "facture.xml"
-    assert "déposez ce flux à nouveau" in data.findtext("Commentaire")
+    assert "Déposez ce flux à nouveau" in data.findtext("Commentaire")
     (line,) = lines(cr)
     assert (line["IdLigne"], line["NatureErreur"], line["CodeErreur"]) == (
         "0",
@@ -247,19 +320,80 @@ def test_a_flow_left_in_incident_gets_a_cr_asking_for_it_again(
     assert home.show(flow["number"])["errors"] == []
 
 
-def test_a_failed_rerun_of_an_answered_flow_asks_nothing_of_its_depositor(home: Home) -> None:
+def test_a_failed_rerun_of_a_rejected_flow_is_answered_as_a_new_attempt(
+    home: Home, tmp_path: Path, statut_schemas: list[tuple[str, etree.XMLSchema]]
+) -> None:
+    """The supplier's last CR always tells the flow's state: a rejected flow re-run and
+    given up IN_INCIDENTE gets a CR asking for it again, its first CR kept as _1."""
+    home.drop(SUPPLIER_1, "inactive.xml", sample("ubl-inactive.xml"))  # Haut-Vernay inactive
+    (flow,) = home.run()
+    assert flow["status"] == "IN_REJETE"
+    number, outbox = flow["number"], home.path / "outbox" / SUPPLIER_1
+    rejected = (outbox / f"CR_{SUPPLIER_1}_{number}.xml").read_bytes()
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text(f"siret,designation,active,partner\n{HAUT_VERNAY},Syndicat,true,{RECIPIENT}\n")
+    home.invoke("structures", "import", fixed)
+    recipient = home.path / "outbox" / RECIPIENT
+    shutil.rmtree(recipient, ignore_errors=True)
+    recipient.write_text("not a folder")  # the pivot cannot be written
+    (done,) = json.loads(home.invoke("flows", "rerun", number, "--json", code=3).stdout)
+    assert done["after"] == "IN_INCIDENTE"
+
+    first, last = f"CR_{SUPPLIER_1}_{number}_1.xml", f"CR_{SUPPLIER_1}_{number}.xml"
+    assert (outbox / first).read_bytes() == rejected
+    cr = cr_of(home, flow)
+    valid(cr, statut_schemas)
+    assert (cr.findtext(".//IdStatut"), cr.findtext(".//ComplementStatut")) == (
+        "93",
+        "IN_INCIDENTE",
+    )
+    (line,) = lines(cr)  # nothing was integrated: send it again
+    assert line["CodeErreur"] == "FLOW_INCIDENT"
+    assert line["LibelleErreur"].endswith("Déposez ce flux à nouveau.")
+    detail = home.show(number)
+    assert [(a["attempt"], a["cr"]) for a in detail["attempts"]] == [(1, first), (2, last)]
+    assert [e["code"] for e in detail["attempts"][0]["errors"]] == ["RECIPIENT_INACTIVE"]
+    assert [e["code"] for e in detail["errors"]] == ["FLOW_INCIDENT"]
+
+    # the incident over, a re-run is attempt 3: each earlier CR stays
+    recipient.unlink()
+    recipient.mkdir()
+    (done,) = json.loads(home.invoke("flows", "rerun", number, "--json").stdout)
+    assert done["after"] == "IN_INTEGRE"
+    crs = [name for name in home.outbox(SUPPLIER_1) if name.startswith("CR_")]
+    assert sorted(crs) == sorted([first, f"CR_{SUPPLIER_1}_{number}_2.xml", last])
+    kept = etree.parse(str(outbox / f"CR_{SUPPLIER_1}_{number}_2.xml"))
+    assert kept.findtext(".//ComplementStatut") == "IN_INCIDENTE"
+    assert cr_of(home, flow).findtext(".//IdStatut") == "90"
+    *_, month = json.loads(home.invoke("stats", "monthly", "--json").stdout)
+    assert (month["inbound_flows"], month["invoices_accepted"]) == (1, 1)  # counted once
+
+
+def test_a_failed_rerun_of_an_integrated_flow_says_its_invoices_stand(home: Home) -> None:
+    """Its invoice was delivered and stays so: the supplier is told of the incident, and
+    not asked to send the flow again (its invoice would be refused as a duplicate)."""
     home.drop(SUPPLIER_1, "facture.xml", sample("ubl-invoice.xml"))
     (flow,) = home.run()
-    cr = home.path / "outbox" / SUPPLIER_1 / f"CR_{SUPPLIER_1}_{flow['number']}.xml"
-    answered = cr.read_bytes()
-    outbox = home.path / "outbox" / RECIPIENT
-    shutil.rmtree(outbox)
-    outbox.write_text("not a folder")
-    (done,) = json.loads(
-        home.invoke("flows", "rerun", flow["number"], "--force", "--json", code=3).stdout
-    )
+    number, outbox = flow["number"], home.path / "outbox" / SUPPLIER_1
+    answered = (outbox / f"CR_{SUPPLIER_1}_{number}.xml").read_bytes()
+    recipient = home.path / "outbox" / RECIPIENT
+    shutil.rmtree(recipient)
+    recipient.write_text("not a folder")
+    (done,) = json.loads(home.invoke("flows", "rerun", number, "--force", "--json", code=3).stdout)
     assert done["after"] == "IN_INCIDENTE"
-    assert cr.read_bytes() == answered  # its invoice was delivered: nothing to send again
+
+    assert (outbox / f"CR_{SUPPLIER_1}_{number}_1.xml").read_bytes() == answered
+    cr = cr_of(home, flow)
+    assert cr.findtext(".//ComplementStatut") == "IN_INCIDENTE"
+    (line,) = lines(cr)
+    assert line["CodeErreur"] == "FLOW_INCIDENT"
+    assert "1 facture(s) intégrée(s)" in line["LibelleErreur"]
+    assert line["LibelleErreur"].endswith("Ne déposez pas ce flux à nouveau.")
+    assert "Do not send the flow again" in line["en"]
+    (invoice,) = json.loads(home.invoke("invoices", "search", "--json").stdout)
+    assert invoice["status"] == "MISE_A_DISPOSITION"  # delivered, and still so
+    *_, month = json.loads(home.invoke("stats", "monthly", "--json").stdout)
+    assert month["inbound_flows"] == 1
 
 
 # -- docs/errors.md shows the CRs the engine writes ------------------------------------
@@ -276,7 +410,8 @@ EXAMPLES = (
     (
         "Rejected: a document the schema refuses (93)",
         "`xsd-invalid.xml`: the whole document is refused, one line per schema error, "
-        "`IdLigne` 0; the schema's English reason follows `en: `.",
+        "`IdLigne` 0, naming the invoice as the document carries it; the schema's English "
+        "reason follows `en: `.",
     ),
     (
         "Rejected: a duplicate flow (93)",

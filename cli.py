@@ -976,9 +976,21 @@ def invoices_group() -> None:
 
 
 INVOICE_COLUMNS = [
-    "id", "number", "status", "recipient", "service_code", "supplier", "amount_ttc",
-    "currency", "status_date", "flow",
+    "id", "number", "status", "lifecycle", "delivery_incident", "recipient", "service_code",
+    "supplier", "amount_ttc", "currency", "status_date", "flow",
 ]  # fmt: skip
+# the text table's `lifecycle` of an invoice the hub refused (its JSON: in_lifecycle false)
+OUTSIDE_LIFECYCLE = "outside (CR only)"
+STATUS_HELP = (
+    "Current status: a lifecycle status (REJETEE is 05, the recipient's rejection), or "
+    "REFUSEE_RECEPTION: refused at reception by the hub, outside the lifecycle, told to its "
+    "supplier by the flow's CR only."
+)
+
+
+def _lifecycle(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of the text table: its status code in the lifecycle, or that it has none."""
+    return {**row, "lifecycle": row["status_code"] if row["in_lifecycle"] else OUTSIDE_LIFECYCLE}
 
 
 def _nine_digits(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -993,9 +1005,7 @@ def _nine_digits(_ctx: click.Context, _param: click.Parameter, value: str | None
     "--siren", callback=_nine_digits, help="All recipient SIRETs of this company (9 digits)."
 )
 @click.option("--number", help="Invoice number, exactly.")
-@click.option(
-    "--status", type=click.Choice([s.value for s in InvoiceState]), help="Current status."
-)
+@click.option("--status", type=click.Choice([s.value for s in InvoiceState]), help=STATUS_HELP)
 @click.option("--supplier", help="Supplier identifier (its SIRET most often), exactly.")
 @click.option("--flow", type=FLOW_NUMBER, help="Brought by this flow (FL0000000042, or 42).")
 @click.option(
@@ -1025,7 +1035,7 @@ def invoices_search(
             session, sirets, siren, number, status, limit, offset, supplier, flow,
             delivery_incident,
         )  # fmt: skip
-    render(rows, INVOICE_COLUMNS, as_json)
+    render(rows if as_json else [_lifecycle(row) for row in rows], INVOICE_COLUMNS, as_json)
 
 
 @invoices_group.command("export")
@@ -1039,9 +1049,7 @@ def invoices_search(
 @click.option(
     "--structure", "structures", multiple=True, help="Recipient SIRET (repeat for several)."
 )
-@click.option(
-    "--status", type=click.Choice([s.value for s in InvoiceState]), help="Current status."
-)
+@click.option("--status", type=click.Choice([s.value for s in InvoiceState]), help=STATUS_HELP)
 @click.option(
     "--from",
     "start",
@@ -1093,6 +1101,13 @@ def invoices_show(loaded: settings.Settings, invoice_id: int, as_json: bool) -> 
     _print_invoice(detail, as_json)
 
 
+def _tell(message: str) -> None:
+    """say() a line naming an invoice: its number is the supplier's, shown as a table shows
+    it (Text: never markup, and without the carriage returns and backspaces that would
+    write over the line)."""
+    _console(stderr=True).print(Text(message), soft_wrap=True)
+
+
 def _print_invoice(detail: dict[str, Any], as_json: bool) -> None:
     if as_json:
         echo_json(detail)
@@ -1104,8 +1119,9 @@ def _print_invoice(detail: dict[str, Any], as_json: bool) -> None:
     for title in ("errors", "warnings"):
         if detail[title]:
             render(detail[title], columns, False, title=title.capitalize())
-    render(detail["history"], ["at", "produced_at", "status", "status_code", "actor", "detail"],
-           False, title="History (at: recorded by the hub; produced_at: at its source)")  # fmt: skip
+    columns = ["at", "produced_at", "status", "status_code", "actor", "detail"]
+    title = "History (at: recorded by the hub; produced_at: at its source)"
+    render(detail["history"], columns, False, title=title)
 
 
 @invoices_group.command("set-status")
@@ -1141,7 +1157,7 @@ def invoices_set_status(
         )
     for warning in warnings:
         say(f"warning: {warning}")
-    say(f"Invoice {invoice_id} ({detail['number']}) is now {detail['status']}.")
+    _tell(f"Invoice {invoice_id} ({detail['number']}) is now {detail['status']}.")
     if as_json:
         _print_invoice(detail, as_json)
 
@@ -1156,7 +1172,7 @@ def invoices_redeliver(loaded: settings.Settings, invoice_id: int, as_json: bool
     (it saw 03 already). Exit 1 if the invoice has no delivery incident."""
     with db.session_scope(loaded.database_url) as session, outputs.committed(session):
         detail = invoices.redeliver(loaded, session, invoice_id, invoices.operator())
-    say(
+    _tell(
         f"Invoice {invoice_id} ({detail['number']}) delivered again: pivot "
         f"{detail['pivot_file']}, {detail['status']}."
     )
@@ -1188,7 +1204,7 @@ def invoices_recycle(
         detail = invoices.recycle(
             loaded, session, invoice_id, siret, service_code, engagement, invoices.operator()
         )
-    say(
+    _tell(
         f"Invoice {invoice_id} ({detail['number']}) recycled to {detail['recipient']}: "
         f"pivot {detail['pivot_file']}, {detail['status']}."
     )

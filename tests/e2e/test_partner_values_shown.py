@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from .conftest import SUPPLIER_1, Home
+from .test_acknowledgements import acknowledge
 from .test_controls import ubl
 
 MARKUP_IBAN = "FR00[/bold]12"
@@ -29,3 +30,20 @@ def test_markup_in_an_iban_and_a_file_name_is_shown_literally(home: Home) -> Non
     assert MARKUP_IBAN in shown
     listed = home.invoke("flows", "list").stdout
     assert MARKUP_FILE in listed
+
+
+def test_an_invoice_delivered_again_is_named_as_tables_show_it(home: Home) -> None:
+    """`invoices redeliver` says the invoice's number as a table shows it: a carriage
+    return the supplier put in it never sends the operator's terminal back over the line."""
+    home.drop(SUPPLIER_1, "f.xml", ubl("F01[bold]\rX"))
+    (flow,) = home.run()
+    (invoice,) = json.loads(home.invoke("invoices", "search", "--json").stdout)
+    assert invoice["number"] == "F01[bold]\rX"
+    acknowledge(home, "94", flow["number"])  # the recipient could not take its pivot
+    table = home.invoke("invoices", "search", "--delivery-incident").stdout
+    assert "delivery_incident" in table and " 94 " in table
+
+    said = home.invoke("invoices", "redeliver", invoice["id"]).stderr
+
+    assert "\r" not in said
+    assert f"Invoice {invoice['id']} (F01[bold]X) delivered again" in said

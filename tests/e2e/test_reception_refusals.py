@@ -95,6 +95,8 @@ def test_the_operator_sees_the_refusal_in_every_view(home: Home) -> None:
     assert (row["number"], row["status"], row["status_code"]) == (NUMBER, "REFUSEE_RECEPTION", "")
     table = home.invoke("invoices", "search", "--status", "REFUSEE_RECEPTION").stdout
     assert NUMBER in table and "F01-2026-000102" not in table
+    assert "outside (CR only)" in table  # its lifecycle column
+    assert " 03 " in home.invoke("invoices", "search", "--number", "F01-2026-000102").stdout
 
     # counted as rejected, as before
     flow = home.show(refused.flow["number"])
@@ -112,6 +114,13 @@ def test_no_status_can_be_set_on_an_invoice_refused_at_reception(home: Home) -> 
     assert "not a status of the lifecycle" in by_name.stderr
     by_code = home.invoke("invoices", "set-status", found["id"], "13", code=2)
     assert "is not an invoice status" in by_code.stderr
+
+
+def test_the_status_filters_help_tells_a_refusal_from_a_rejection(home: Home) -> None:
+    for name in ("search", "export"):
+        said = " ".join(home.invoke("invoices", name, "--help").stdout.split())
+        assert "REJETEE is 05, the recipient's rejection" in said
+        assert "REFUSEE_RECEPTION: refused at reception by the hub, outside the lifecycle" in said
 
 
 def test_rejetee_stays_the_recipients_rejection(home: Home) -> None:

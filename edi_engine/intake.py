@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -198,13 +198,14 @@ def standing(session: Session, hashes: set[str]) -> dict[tuple[str, str], str]:
     return {(partner, digest): number for partner, digest, number in session.execute(query)}
 
 
-def original_of(session: Session, flow: Flow) -> Flow | None:
+def original_of(session: Session, flow: Flow) -> Row[tuple[str, str, str]] | None:
     """When any flow is processed: the earlier flow of its partner with its content that
     still stands for it, if any, whatever the intake recorded. One rejected or incidented
     since the intake no longer does; one recorded as a copy and processed as a new flow
-    since (its own original rejected meanwhile) does."""
+    since (its own original rejected meanwhile) does. Its number, file name and status:
+    every flow pays this query, which must not load a whole row."""
     query = (
-        select(Flow)
+        select(Flow.number, Flow.file_name, Flow.status)
         .where(
             Flow.partner_code == flow.partner_code,
             Flow.content_hash == flow.content_hash,
@@ -214,7 +215,7 @@ def original_of(session: Session, flow: Flow) -> Flow | None:
         .order_by(Flow.id)
         .limit(1)
     )
-    return session.scalar(query)
+    return session.execute(query).first()
 
 
 def _record(

@@ -147,6 +147,18 @@ def keep_as(settings: Settings, session: Session, partner: str, name: str, kept:
     return True
 
 
+def keep_previous_cr(
+    settings: Settings, session: Session, partner: str, flow_number: str, attempt: int
+) -> str | None:
+    """Before attempt `attempt` answers a flow (a re-run, or the CR of an incident), the CR
+    of the attempt before stays beside it as CR_<P>_<FLOW>_<N>.xml; returns that name."""
+    if attempt == 1:
+        return None
+    name = file_name(CR, partner, flow_number)
+    kept = file_name(CR, partner, flow_number, attempt - 1)
+    return kept if keep_as(settings, session, partner, name, kept) else None
+
+
 def _temp_dir(settings: Settings, session: Session) -> Path:
     """run/tmp, made and checked against the outbox's file system once per session (a
     flow writes many files; intake checked it already when the run started)."""

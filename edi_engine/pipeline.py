@@ -390,7 +390,9 @@ def _finish(run: FlowRun) -> None:
     if run.problems:
         rows = [{"flow_id": flow.id, "attempt": run.attempt, **p.as_dict()} for p in run.problems]
         run.session.execute(insert(FlowError), rows)
-    kept = _keep_previous_cr(run)
+    kept = outputs.keep_previous_cr(
+        run.settings, run.session, flow.partner_code, flow.number, run.attempt
+    )
     name, content = report.integration_report(run.settings, run.session, flow, state, run.problems)
     outputs.deliver(
         run.settings, run.session, flow.id, outputs.CR, flow.partner_code, name, content
@@ -406,15 +408,3 @@ def _finish(run: FlowRun) -> None:
     if kept:
         detail += f" (attempt {run.attempt}; the CR of attempt {run.attempt - 1} kept as {kept})"
     run.session.add(FlowEvent(flow_id=flow.id, at=at, status=state, actor=run.actor, detail=detail))
-
-
-def _keep_previous_cr(run: FlowRun) -> str | None:
-    """The CR of the previous attempt stays beside the new one, as CR_<P>_<FLOW>_<N>.xml
-    (N: the attempt it answered); returns that name."""
-    if run.attempt == 1:
-        return None
-    flow = run.flow
-    name = outputs.file_name(outputs.CR, flow.partner_code, flow.number)
-    kept = outputs.file_name(outputs.CR, flow.partner_code, flow.number, run.attempt - 1)
-    found = outputs.keep_as(run.settings, run.session, flow.partner_code, name, kept)
-    return kept if found else None

@@ -210,9 +210,7 @@ def _answer_incident(settings: Settings, session: Session, flow_id: int) -> None
             attempt = outputs.answers(session, flow_id) + 1
             problem = incident(session, flow)
             name, content = incident_report(settings, flow, problem)
-            if attempt > 1:
-                kept = outputs.file_name(outputs.CR, flow.partner_code, flow.number, attempt - 1)
-                outputs.keep_as(settings, session, flow.partner_code, name, kept)
+            outputs.keep_previous_cr(settings, session, flow.partner_code, flow.number, attempt)
             outputs.deliver(
                 settings, session, flow_id, outputs.CR, flow.partner_code, name, content
             )

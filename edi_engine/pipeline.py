@@ -359,26 +359,25 @@ def _deliver(run: FlowRun, entry: Entry) -> None:
     envelope = outputs.envelope(run.settings, flow.number, partner)
     try:
         content = outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), entry.pivot_file)
-    except (ConversionError, outputs.OutputInvalid) as exc:
-        if isinstance(exc, ConversionError):
-            problem = Problem(
-                exc.code, exc.message, element=exc.element or None, value=exc.value or None
-            )
-        else:
-            problem = Problem("OUTPUT_INVALID", exc.message)
-        entry.refuse(problem)
-        run.reception.duplicates.withdrawn(invoice)
+    except ConversionError as exc:
+        element, value = exc.element or None, exc.value or None
+        problem = Problem(exc.code, exc.message, element=element, value=value)
+    except outputs.OutputInvalid as exc:
+        problem = Problem("OUTPUT_INVALID", exc.message)
+    else:
+        outputs.deliver(
+            run.settings,
+            run.session,
+            flow.id,
+            outputs.PIVOT,
+            partner,
+            entry.pivot_file,
+            content,
+            fresh=flow.attempts == 1,
+        )
         return
-    outputs.deliver(
-        run.settings,
-        run.session,
-        flow.id,
-        outputs.PIVOT,
-        partner,
-        entry.pivot_file,
-        content,
-        fresh=flow.attempts == 1,
-    )
+    entry.refuse(problem)
+    run.reception.duplicates.withdrawn(invoice)
 
 
 def _finish(run: FlowRun) -> None:

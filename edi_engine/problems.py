@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from pivot_format.cpp import shorten
+
 REJECT = "reject"
 WARNING = "warning"  # kept with the invoice and shown in the CR; the invoice goes on
 INFO = "info"  # what was done, listed in the CR (e.g. a status applied)
@@ -51,8 +53,7 @@ class Problem:
 def shown(value: str, limit: int = SHOWN) -> str:
     """A partner's value quoted in a message or kept beside one: on one line and bounded,
     whatever the partner sent (the message is stored and shown as it is)."""
-    value = " ".join(value.split())
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    return shorten(" ".join(value.split()), limit)
 
 
 class FlowRejected(Exception):

@@ -100,7 +100,7 @@ def _pending(partner: str) -> Select:
         .where(
             Flow.partner_code == partner,
             InvoiceEvent.emitted_in.is_(None),
-            InvoiceEvent.status_code != "",  # a refusal at reception: told by the CR only
+            # not a refusal at reception (told by the CR only) nor an acknowledgement
             InvoiceEvent.to_supplier.is_(True),
             InvoiceRow.supplier_id.is_not(None),
         )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
 
+from .cpp import shorten
 from .errors import ConversionError
 from .model import Attachment
 
@@ -203,7 +204,7 @@ def _check_name_length(
 
 def _shown(name: str) -> str:
     """A partner's file name quoted in a message, bounded."""
-    return repr(name if len(name) <= _SHOWN else name[: _SHOWN - 1] + "…")
+    return repr(shorten(name, _SHOWN))
 
 
 def accepted_extensions(extensions: Iterable[str]) -> tuple[str, ...]:

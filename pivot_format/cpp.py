@@ -19,6 +19,7 @@ naming the element path.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
@@ -413,3 +414,18 @@ def read_debiteur(element: _Element) -> Debiteur:
         service_code=optional_text(children, "CodeService"),
         service_name=optional_text(children, "NomService"),
     )
+
+
+ELLIPSIS = "…"
+
+
+def shorten(text: str | None, limit: int) -> str | None:
+    """At most ``limit`` characters, cut before a whole character (base and accents),
+    ending with an ellipsis so a reader knows the text went on: how a partner's value is
+    bounded wherever the hub quotes it."""
+    if text is None or len(text) <= limit:
+        return text
+    cut = limit - len(ELLIPSIS)
+    while cut > 0 and unicodedata.combining(text[cut]):
+        cut -= 1  # the accent at the cut would lose its letter: drop both
+    return text[:cut].rstrip() + ELLIPSIS

@@ -15,7 +15,6 @@ by its supplier's identifier and number, and refuses a status without them by it
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 
 from lxml import etree
@@ -36,6 +35,7 @@ from pivot_format.cpp import (
     read_envelope,
     required,
     required_text,
+    shorten,
     sub,
     sub_opt,
     to_bytes,
@@ -60,7 +60,6 @@ STATUT_VERSION = "V1_19"
 FLOW_STATUS_CODES = frozenset({"90", "91", "92", "93", "94", "95", "96"})
 INVOICE_STATUS_CODES = frozenset(f"{n:02d}" for n in range(1, 42))
 MAX_FLOW_COMPLEMENT = 40  # CPPFluxStatuts/…/ComplementStatut
-ELLIPSIS = "…"
 
 
 # --------------------------------------------------------------------------- writing
@@ -80,17 +79,6 @@ def write_invoice_statuses(statuses: Sequence[InvoiceStatus], envelope: Envelope
     parent = sub(root, "CPPFactureStatuts", compteur=str(len(statuses)))
     write_units(parent, "CPPFactureStatutUnitaire", statuses, _write_invoice_status)
     return to_bytes(root)
-
-
-def shorten(text: str | None, limit: int) -> str | None:
-    """At most ``limit`` characters, cut before a whole character (base and accents),
-    ending with an ellipsis so a reader knows the text went on."""
-    if text is None or len(text) <= limit:
-        return text
-    cut = limit - len(ELLIPSIS)
-    while cut > 0 and unicodedata.combining(text[cut]):
-        cut -= 1  # the accent at the cut would lose its letter: drop both
-    return text[:cut].rstrip() + ELLIPSIS
 
 
 def _root(envelope: Envelope, statuses: Sequence[object]) -> _Element:

@@ -212,12 +212,15 @@ class Invoice(Base):
     __table_args__ = (
         UniqueConstraint("flow_id", "seq"),
         Index("ix_invoices_key", "supplier_id", "number"),
+        Index("ix_invoices_number_key", "supplier_id", "number_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     flow_id: Mapped[int] = mapped_column(ForeignKey("flows.id"), index=True)
     seq: Mapped[int] = mapped_column(Integer)  # 1-based position in the flow
     number: Mapped[str] = mapped_column(String(40))
+    # what duplicates and statuses compare (controls.numbers.key): `number` is for display
+    number_key: Mapped[str | None] = mapped_column(String(100))
     type_code: Mapped[str | None] = mapped_column(String(3))
     issue_date: Mapped[date | None] = mapped_column(Date)
     supplier_id: Mapped[str | None] = mapped_column(String(100))

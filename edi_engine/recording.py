@@ -18,7 +18,7 @@ from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from . import clock
-from .controls import Recipient
+from .controls import Recipient, numbers
 from .models import Invoice as InvoiceRow
 from .models import InvoiceEvent, InvoiceFinding
 from .problems import Problem
@@ -196,6 +196,7 @@ class InvoiceRecorder:
             flow_id=self.flow_id,
             seq=entry.seq,
             number=read.number[:40],
+            number_key=numbers.key(read.number[:40]),
             status=state,
             status_code=code(state),
             status_date=entry.at,

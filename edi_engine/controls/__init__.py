@@ -17,7 +17,7 @@ from decimal import Decimal
 from pivot_format.model import Invoice
 
 from ..problems import Problem
-from . import amounts, identifiers, referential
+from . import amounts, identifiers, numbers, referential
 from .catalogue import CATALOGUE, graded
 from .depositor import Depositor
 from .duplicates import Duplicates
@@ -70,6 +70,7 @@ def check(
                 invoice.issue_date.isoformat(), deposit=reception.deposit_date.isoformat()
             )
         )
+    problems += numbers.check(invoice)  # told whoever deposits: it names nobody's invoice
     problems += identifiers.currency(invoice)
     problems += amounts.totals(invoice, reception.tolerance, reception.vat_tolerance)
     problems += identifiers.iban(invoice)

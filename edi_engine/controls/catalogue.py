@@ -120,6 +120,13 @@ CONTROLS = (
         "an invoice number is used once a year.",
     ),
     Control(
+        "INVOICE_NUMBER_INVISIBLE_CHARACTERS", REJECT, "DonneesFacture/Id",
+        "Le numéro de facture {value} contient des caractères invisibles ou de contrôle "
+        "({chars}) : il ressemblerait à un autre numéro sans l'être. Retirez-les.",
+        "The invoice number {value} carries invisible or control characters ({chars}): it "
+        "would look like another number without being it. Remove them.",
+    ),
+    Control(
         "SUPPLIER_NOT_ALLOWED", REJECT, "Fournisseur/Identifiant",
         "Le partenaire {partner} n'est pas habilité à déposer pour le fournisseur {value} : "
         "ce fournisseur n'est pas rattaché à son raccordement.",
@@ -224,6 +231,9 @@ LOCKED: dict[str, str] = {
     "RECIPIENT_UNKNOWN": ROUTING,
     "RECIPIENT_INACTIVE": ROUTING,
     "INVOICE_DUPLICATE": "an invoice accepted twice would be delivered, and paid, twice",
+    "INVOICE_NUMBER_INVISIBLE_CHARACTERS": (
+        "a number that only looks like another would be accepted, and paid, twice"
+    ),
     "SUPPLIER_NOT_ALLOWED": (
         "a partner would send invoices in the name of a company that did not entrust it with them"
     ),

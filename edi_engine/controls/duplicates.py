@@ -1,5 +1,6 @@
 """An invoice is unique by supplier identifier, number and year of issue
-(docs/architecture.md#business-controls)."""
+(docs/architecture.md#business-controls); the number is compared by its key
+(`numbers.key`), so that a number that only looks different is the same number."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ..models import Flow
 from ..models import Invoice as InvoiceRow
 from ..problems import Problem
 from ..states import InvoiceState
+from . import numbers
 from .catalogue import CATALOGUE
 
 NUMBER_LENGTH = 40  # invoices.number
@@ -32,7 +34,8 @@ class Duplicates:
 
     @staticmethod
     def _key(invoice: Invoice) -> tuple[str, str, int]:
-        return invoice.supplier.identifier, invoice.number[:NUMBER_LENGTH], invoice.year
+        number = numbers.key(invoice.number[:NUMBER_LENGTH])  # as recording stores it
+        return invoice.supplier.identifier, number, invoice.year
 
     def check(
         self, invoice: Invoice, ignore: int | None = None, depositor: str | None = None
@@ -52,7 +55,7 @@ class Duplicates:
         named = flow if by == depositor else None
         return [
             CATALOGUE["INVOICE_DUPLICATE"].fails(
-                invoice.number,
+                numbers.shown(invoice.number),
                 supplier=supplier,
                 year=year,
                 flow_fr=f" (flux {named})" if named else "",
@@ -79,15 +82,16 @@ class Duplicates:
         self._seen.pop(self._key(invoice), None)
 
     def _in_ledger(
-        self, supplier: str, number: str, year: int, ignore: int | None
+        self, supplier: str, number_key: str, year: int, ignore: int | None
     ) -> tuple[str, str] | None:
-        """The number and partner of a flow that brought this invoice and had it accepted."""
+        """The number and partner of a flow that brought an invoice of this supplier, year
+        and number key and had it accepted."""
         query = (
             select(Flow.id)
             .join(InvoiceRow, InvoiceRow.flow_id == Flow.id)
             .where(
                 InvoiceRow.supplier_id == supplier,
-                InvoiceRow.number == number,
+                InvoiceRow.number_key == number_key,
                 InvoiceRow.issue_date.between(date(year, 1, 1), date(year, 12, 31)),
                 InvoiceRow.status.not_in(NOT_COUNTED),
             )

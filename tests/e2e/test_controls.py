@@ -589,6 +589,7 @@ SEPARATE = {
     "ENGAGEMENT_SERVICE_MISMATCH",
     "IBAN_INVALID",
     "SUPPLIER_NOT_ALLOWED",  # tests/e2e/test_depositors.py
+    "INVOICE_NUMBER_INVISIBLE_CHARACTERS",  # tests/e2e/test_lookalike_duplicates.py
 }
 
 

@@ -12,7 +12,6 @@ name is one file (outputs.deliver).
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ from sqlalchemy import Insert, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from . import clock
+from . import clock, csvfile
 from .errors import UsageError
 from .models import Flow, MonthlyCounter, Output
 from .states import Syntax
@@ -287,11 +286,7 @@ def totals(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def to_csv(rows: Sequence[dict[str, Any]], by: str | None = None) -> str:
     columns = ["month", *([by] if by else []), *COLUMNS]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    return csvfile.text([columns, *([row.get(c) for c in columns] for row in rows)])
 
 
 # -- charts ---------------------------------------------------------------------------

@@ -1,12 +1,14 @@
-"""Referential CSV files: read whole, every bad line named, nothing half-imported."""
+"""CSV files: referentials read whole, every bad line named, nothing half-imported; and
+every CSV the engine writes made safe to open in a spreadsheet."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from .errors import ImportRefused
 
@@ -14,6 +16,32 @@ MAX_REPORTED = 20
 TRUE = {"true", "1", "oui", "yes", "o", "y", "vrai"}
 FALSE = {"false", "0", "non", "no", "n", "faux"}
 T = TypeVar("T")
+
+# what makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection"): = + - @, a tab
+# or a carriage return first; full-width = + - @ too, which some spreadsheets fold to them
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")  # an amount such as -12.50 stays one
+
+
+def cell(value: object) -> object:
+    """A value as a CSV cell no spreadsheet evaluates: a text that would start a formula is
+    prefixed with a single quote (OWASP's rule), a plain signed number is left as it is."""
+    formula = isinstance(value, str) and value.startswith(FORMULA_STARTS)
+    return "'" + value if formula and not _PLAIN_NUMBER.fullmatch(value) else value
+
+
+def write_rows(out: TextIO, rows: Iterable[Sequence[object]]) -> None:
+    """Rows as the engine writes every CSV: `,`, `\\n` line ends, quotes only where a value
+    needs them, each cell through `cell` (partners' values are hostile: issue 13)."""
+    writer = csv.writer(out, delimiter=",", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerows([cell(value) for value in row] for row in rows)
+
+
+def text(rows: Iterable[Sequence[object]]) -> str:
+    """`write_rows` into a string."""
+    out = io.StringIO()
+    write_rows(out, rows)
+    return out.getvalue()
 
 
 def parse_bool(text: str) -> bool | None:

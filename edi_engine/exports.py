@@ -5,14 +5,14 @@ and written before the next one is read: a million invoices never sit in memory,
 as on PostgreSQL. The CSV is what Excel and scripts both read: UTF-8, `,` between fields,
 `\\n` at the end of lines, quotes only where a value needs them, a header first. Values are
 as the ledger keeps them (amounts as the supplier wrote them, never rounded); an empty
-field is a value the invoice does not have.
+field is a value the invoice does not have. A value that a spreadsheet would take for a
+formula (a supplier name `=2+5+cmd|…`) is written with a single quote before it
+(csvfile.cell, issue 13): plain numbers such as -12.50 are not.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from connectors.local import TEMP_SUFFIX, fsync_dir
 
-from . import clock
+from . import clock, csvfile
 from .errors import UsageError
 from .models import Flow, Invoice
 
@@ -134,9 +134,7 @@ def batches(session: Session, filters: Filters) -> Iterator[list[list[object]]]:
 
 
 def _encoded(lines: Sequence[Sequence[object]]) -> bytes:
-    text = io.StringIO()
-    csv.writer(text, delimiter=",", lineterminator="\n", quoting=csv.QUOTE_MINIMAL).writerows(lines)
-    return text.getvalue().encode("utf-8")
+    return csvfile.text(lines).encode("utf-8")
 
 
 def write_csv(session: Session, filters: Filters, out: BinaryIO) -> int:

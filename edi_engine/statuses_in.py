@@ -2,8 +2,10 @@
 docs/architecture.md#the-invoice-lifecycle).
 
 Each status of an inbound `CPPFactureStatuts` is matched to one delivered invoice (supplier
-identifier, invoice number, and the year of `DateFacture` when given) and applied only if
-the depositing partner serves the invoice's structure in a role that sets that status,
+identifier, invoice number by its key, and the year of `DateFacture` when given) among
+those the depositing partner may know of (`visibility`: another partner's invoice is
+unknown to it, as one that does not exist), and applied only if the partner serves the
+invoice's structure in a role that sets that status,
 gives the reason a rejection or a suspension needs, and the lifecycle allows the change.
 The depositor's CR lists every status, applied or refused with its reason; each one is
 kept in `received_statuses`. The history keeps when the status was produced at its source
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session
 from pivot_format.model import InvoiceStatus
 
 from . import clock, depositors, siret
+from .controls import numbers
 from .controls.catalogue import CATALOGUE, Control
 from .lifecycle import (
     ACCOUNTANT,
@@ -38,6 +41,7 @@ from .models import Flow, InvoiceEvent, ReceivedStatus, Structure
 from .models import Invoice as InvoiceRow
 from .problems import INFO, REJECT, WARNING, Problem, shown
 from .states import InvoiceState
+from .visibility import visible
 
 APPLIED = "STATUS_APPLIED"
 STATUS = "DonneesStatut/IdStatut"
@@ -73,22 +77,17 @@ STATUS_CONTROLS = (
     ),
     Control(
         "STATUS_INVOICE_UNKNOWN", REJECT, NUMBER,
-        "Aucune facture {value} du fournisseur {supplier}{year} n'a été remise par la "
-        "plateforme.",
-        "No invoice {value} of supplier {supplier}{year} was delivered by the hub.",
+        "La plateforme n'a remis aucune facture {value} du fournisseur {supplier}{year} "
+        "adressée à une structure que le partenaire {partner} sert, ni déposée par lui.",
+        "The hub delivered no invoice {value} of supplier {supplier}{year} addressed to a "
+        "structure partner {partner} serves, nor deposited by it.",
     ),
     Control(
         "STATUS_INVOICE_AMBIGUOUS", REJECT, NUMBER,
-        "Plusieurs factures {value} du fournisseur {supplier} existent (années {years}) : "
-        "donnez DateFacture.",
-        "Several invoices {value} of supplier {supplier} exist (years {years}): give "
-        "DateFacture.",
-    ),
-    Control(
-        "STATUS_NOT_YOUR_INVOICE", REJECT, NUMBER,
-        "La facture {value} est adressée à une structure que le partenaire {partner} ne "
-        "sert pas.",
-        "Invoice {value} is addressed to a structure partner {partner} does not serve.",
+        "Plusieurs factures {value} du fournisseur {supplier} concernent le partenaire "
+        "{partner} (années {years}) : donnez DateFacture.",
+        "Several invoices {value} of supplier {supplier} concern partner {partner} (years "
+        "{years}): give DateFacture.",
     ),
     Control(
         "STATUS_NOT_YOURS_TO_SET", REJECT, STATUS,
@@ -204,7 +203,7 @@ def _apply(
     actor: str,
     completed: Callable[[InvoiceRow, str], None] | None,
 ) -> Outcome:
-    found = _target(session, status)
+    found = _target(session, partner, status)
     if isinstance(found, Outcome):
         return found
     invoice, new = found
@@ -212,7 +211,7 @@ def _apply(
     if refused is not None:
         return refused
     problems = check_change(
-        session, invoice, new, supplier_is_siret=_is_siret(status), mandate=status.mandate
+        session, invoice, new, _is_siret(status), status.mandate, partner=partner
     )
     if any(p.rejects for p in problems):
         return Outcome(problems, invoice.id)
@@ -224,9 +223,11 @@ def _apply(
     return Outcome([CODES[APPLIED].fails(status.code, **facts), *problems], invoice.id, new)
 
 
-def _target(session: Session, status: InvoiceStatus) -> tuple[InvoiceRow, InvoiceState] | Outcome:
-    """The delivered invoice the status names and the lifecycle status its code is, or why
-    the status names none."""
+def _target(
+    session: Session, partner: str, status: InvoiceStatus
+) -> tuple[InvoiceRow, InvoiceState] | Outcome:
+    """The delivered invoice the status names among those the partner may know of, and the
+    lifecycle status its code is, or why the status names none."""
     code, number = status.code, status.invoice_number
     if not number:
         return Outcome([CODES["STATUS_INVOICE_NUMBER_MISSING"].fails(code)])
@@ -236,7 +237,7 @@ def _target(session: Session, status: InvoiceStatus) -> tuple[InvoiceRow, Invoic
     new = _state(code)
     if new is None:
         return Outcome([CODES["STATUS_CODE_UNKNOWN"].fails(code, **NOT_IN_LIFECYCLE)])
-    found = _invoice(session, supplier, number, status.invoice_date)
+    found = _invoice(session, partner, supplier, number, status.invoice_date)
     return Outcome([found]) if isinstance(found, Problem) else (found, new)
 
 
@@ -248,8 +249,9 @@ def _not_for(
     structure = session.get(Structure, invoice.recipient_siret)
     depositor = session.scalar(select(Flow.partner_code).where(Flow.id == invoice.flow_id))
     roles = _roles(partner, structure, depositor)
-    if not roles:
-        return Outcome([CODES["STATUS_NOT_YOUR_INVOICE"].fails(invoice.number, partner=partner)])
+    if not roles:  # its structure changed hands since it was found: unknown to the partner
+        supplier, number = status.supplier.identifier, status.invoice_number
+        return Outcome([_unknown(partner, supplier, number, status.invoice_date)])
     facts = {"status": new.value, "number": invoice.number, "partner": partner}
     why = _not_yours(new, roles)
     if why:
@@ -273,8 +275,10 @@ def check_change(
     new: InvoiceState,
     supplier_is_siret: bool,
     mandate: str | None,
+    partner: str | None = None,
 ) -> list[Problem]:
-    """The lifecycle and the accounting rules, for a partner's status or an operator's."""
+    """The lifecycle and the accounting rules, for a partner's status or an operator's
+    (`partner` None): a mandate carried twice is told a partner among its own invoices."""
     current = InvoiceState(invoice.status)
     facts = {"status": new.value, "number": invoice.number}
     why = refusal(current, new)
@@ -287,11 +291,12 @@ def check_change(
     if new in ACCOUNTING and not supplier_is_siret:
         return [CODES["STATUS_MANDATE_WITHOUT_SIRET"].fails(invoice.supplier_id, **facts)]
     if mandate and new in WITH_MANDATE:
-        others = session.scalars(
-            select(InvoiceRow.number).where(
-                InvoiceRow.mandate == mandate, InvoiceRow.id != invoice.id
-            )
-        ).all()
+        query = select(InvoiceRow.number).where(
+            InvoiceRow.mandate == mandate, InvoiceRow.id != invoice.id
+        )
+        if partner is not None:
+            query = query.where(visible(partner))
+        others = session.scalars(query.order_by(InvoiceRow.id)).all()
         if others:
             return [CODES["STATUS_GROUPED_MANDATE"].fails(mandate, other=", ".join(others))]
     return []
@@ -381,12 +386,15 @@ def _is_siret(status: InvoiceStatus) -> bool:
 
 
 def _invoice(
-    session: Session, supplier: str, number: str, invoice_date: date | None
+    session: Session, partner: str, supplier: str, number: str, invoice_date: date | None
 ) -> InvoiceRow | Problem:
+    """The one invoice the status names among those the partner may know of, or why none:
+    the answer is computed from those alone, so that it tells nothing of the others."""
     query = select(InvoiceRow).where(
         InvoiceRow.supplier_id == supplier,
-        InvoiceRow.number == number,
+        InvoiceRow.number_key == numbers.key(number),  # a lookalike number is the same
         InvoiceRow.pivot_file.is_not(None),  # delivered: refused at reception, it is nobody's
+        visible(partner),
     )
     if invoice_date is not None:
         year = invoice_date.year
@@ -394,12 +402,22 @@ def _invoice(
     # locked until the flow commits: two status flows about one invoice apply one by one
     found = session.scalars(query.order_by(InvoiceRow.id).with_for_update()).all()
     if not found:
-        year = f" ({invoice_date.year})" if invoice_date else ""
-        return CODES["STATUS_INVOICE_UNKNOWN"].fails(number, supplier=supplier, year=year)
+        return _unknown(partner, supplier, number, invoice_date)
     if len(found) > 1:
         years = ", ".join(sorted({str(i.issue_date.year) for i in found if i.issue_date}))
-        return CODES["STATUS_INVOICE_AMBIGUOUS"].fails(number, supplier=supplier, years=years)
+        return CODES["STATUS_INVOICE_AMBIGUOUS"].fails(
+            shown(number), supplier=shown(supplier), years=years, partner=partner
+        )
     return found[0]
+
+
+def _unknown(partner: str, supplier: str, number: str, invoice_date: date | None) -> Problem:
+    """What a partner is told of an invoice it may not know of, whether it exists or not:
+    from the status's own values alone."""
+    year = f" ({invoice_date.year})" if invoice_date else ""
+    return CODES["STATUS_INVOICE_UNKNOWN"].fails(
+        shown(number), supplier=shown(supplier), year=year, partner=partner
+    )
 
 
 def _roles(partner: str, structure: Structure | None, depositor: str | None) -> set[str]:

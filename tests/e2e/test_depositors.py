@@ -229,7 +229,7 @@ def test_a_status_12_for_a_supplier_not_its_own_is_refused(home: Home) -> None:
     # FOUR02 completes FOUR01's invoice: neither its invoice nor its supplier
     flow = deposit_statuses(home, SUPPLIER_2, "c.xml", statut_flow(SUPPLIER_2, status("12")))
     ((_, code, text),) = cr_lines(home, flow)
-    assert code == "STATUS_NOT_YOUR_INVOICE" and SUPPLIER_2 in text
+    assert code == "STATUS_INVOICE_UNKNOWN" and SUPPLIER_2 in text  # not its invoice
     # FOUR01 deposited it, but no longer deposits for its supplier
     home.invoke("partners", "suppliers", "remove", SUPPLIER_1, SUPPLIER_1_SIRET)
     flow = deposit_statuses(home, SUPPLIER_1, "c.xml", statut_flow(SUPPLIER_1, status("12")))

@@ -112,7 +112,7 @@ def test_a_partner_that_is_no_accountant_of_the_structure_sets_no_accounting_sta
     home = without_accountant
     flow = deposit(home, ACCOUNTANT, "h.xml", statut_flow(ACCOUNTANT, status("11")))
     ((_, code, text),) = cr_lines(home, flow)
-    assert code == "STATUS_NOT_YOUR_INVOICE" and ACCOUNTANT in text
+    assert code == "STATUS_INVOICE_UNKNOWN" and ACCOUNTANT in text  # not its invoice
 
 
 def test_with_an_accountant_partner_the_recipient_still_sets_09_10_and_11(

@@ -1,0 +1,27 @@
+"""Which invoices a partner may know of (issue 13, item 4): no partner learns anything
+about another's.
+
+A partner knows the invoices addressed to a structure it serves, as its recipient or its
+accountant, and those it deposited itself. Every answer given to a partner about an
+invoice it names (a status, an acknowledgement, a mandate carried twice) is computed from
+these alone: another partner's invoice is to it exactly what an invoice that does not
+exist is. An operator acting through the CLI sees every invoice.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, or_, select
+
+from .models import Flow, Structure
+from .models import Invoice as InvoiceRow
+
+
+def visible(partner: str) -> ColumnElement[bool]:
+    """A condition on `invoices`: the partner may know of the invoice."""
+    served = select(Structure.siret).where(
+        or_(Structure.partner_code == partner, Structure.accountant_partner == partner)
+    )
+    deposited = (
+        select(Flow.id).where(Flow.id == InvoiceRow.flow_id, Flow.partner_code == partner).exists()
+    )
+    return or_(InvoiceRow.recipient_siret.in_(served), deposited)

@@ -4,7 +4,10 @@ Knows files and partners' folders, not invoices (docs/architecture.md#layout-of-
 The engine acknowledges a file at its source only after archiving and committing it, and
 outputs appear under their final name only once complete
 (docs/architecture.md#data-safety). A server is trusted only when its host key is in the
-partner's own known-hosts file (issue 4 item 4).
+partner's own known-hosts file (issue 4 item 4). The server itself is hostile input
+(issue 13 item 2): only plain file names are taken, a file's announced size is never
+trusted (a download stops once past the endpoint's `max_file_bytes`), and nothing is
+written outside the folder the caller downloads into (connectors/sftp_wire.py).
 """
 
 from __future__ import annotations
@@ -19,14 +22,15 @@ import posixpath
 import stat
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 import paramiko
 from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, int64
 
+from connectors import sftp_wire
 from connectors.local import TEMP_SUFFIX, fsync_dir
 from connectors.retry import RetryPolicy, with_retries
 
@@ -37,6 +41,14 @@ log = logging.getLogger("connectors.sftp")
 MARKER_SUFFIX = ".done"
 READ_SIZE = 32 * 1024  # what every SFTP server answers in one read
 READS_IN_FLIGHT = 64  # 2 MiB asked ahead, as paramiko's prefetch would
+MiB = 1024 * 1024
+REFUSALS_KEPT = 20  # refused entries described one by one per listing; the rest counted
+
+# why a partner's remote entry is not taken (docs/errors.md#sftp-pickup); each stays on
+# the partner's server, untouched, and is reported at every run while it is there
+NAME_REFUSED = "REMOTE_NAME_REFUSED"
+NOT_A_FILE = "REMOTE_NOT_A_FILE"
+TOO_LARGE = "REMOTE_FILE_TOO_LARGE"
 
 
 class SftpError(Exception):
@@ -53,6 +65,40 @@ class AuthenticationRefused(SftpError):
 
 class TransientSftpError(SftpError):
     """The network failed or timed out; the same operation may succeed when tried again."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A remote entry the engine does not take, and why; it is left on the server."""
+
+    code: str  # NAME_REFUSED, NOT_A_FILE or TOO_LARGE
+    name: str  # as listed, escaped and bounded (sftp_wire.shown)
+    reason: str
+
+
+@dataclass
+class Refusals:
+    """One listing's refusals: the first REFUSALS_KEPT described, the others counted, so
+    that a listing of a million bad names costs no more memory than twenty."""
+
+    kept: list[Refusal] = field(default_factory=list)
+    more: int = 0
+
+    def add(self, refusal: Refusal) -> None:
+        if len(self.kept) < REFUSALS_KEPT:
+            self.kept.append(refusal)
+        else:
+            self.more += 1
+
+
+class RemoteFileTooLarge(SftpError):
+    """More than `max_file_bytes` were read, whatever size was announced; nothing is kept.
+
+    Not logged by the connector: the caller reports it with its refusal's code."""
+
+    def __init__(self, refusal: Refusal, message: str) -> None:
+        super().__init__(message)
+        self.refusal = refusal
 
 
 @dataclass(frozen=True)
@@ -73,6 +119,7 @@ class SftpEndpoint:
     read_timeout: float = 30.0
     retry_attempts: int = 3  # tries in all, the first included
     retry_backoff_seconds: float = 1.0  # doubled after each failure
+    max_file_bytes: int = 100 * MiB  # a download stops once past it, whatever was announced
 
     def __post_init__(self) -> None:
         if not (self.partner and self.host and self.user):
@@ -85,6 +132,8 @@ class SftpEndpoint:
             raise ValueError(f"partner {self.partner}: the done folder cannot be the in folder")
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
             raise ValueError(f"partner {self.partner}: SFTP timeouts must be positive")
+        if self.max_file_bytes < 1:
+            raise ValueError(f"partner {self.partner}: max_file_bytes must be at least 1")
         RetryPolicy(self.retry_attempts, self.retry_backoff_seconds)  # refuses bad values now
 
     @property
@@ -94,6 +143,15 @@ class SftpEndpoint:
     @property
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.retry_attempts, self.retry_backoff_seconds)
+
+    @property
+    def done_inside(self) -> str | None:
+        """The done folder's name when it is a folder of the in folder: listed there, and
+        no stray to report."""
+        if self.remote_done is None:
+            return None
+        parent, name = posixpath.split(posixpath.normpath(self.remote_done))
+        return name if _same_folder(parent, self.remote_in) else None
 
 
 @dataclass(frozen=True)
@@ -152,6 +210,7 @@ class SftpConnection:
         self.endpoint = endpoint
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self.refused = Refusals()  # what the last listing refused, for the caller to report
 
     def __enter__(self) -> SftpConnection:
         return self
@@ -171,7 +230,10 @@ class SftpConnection:
 
         Ready: the same size and mtime in two listings ``stable_seconds`` apart, or, for a
         partner using markers, a `<name>.done` beside it. Markers, hidden and temporary
-        names, folders and links are never returned.
+        names, folders and links are never returned. A name that is not a plain file name,
+        a name listed twice, and an entry that is not a regular file are put in
+        ``self.refused`` instead ('.' and '..' and the done folder are not reported).
+        A listing of any length is read in memory for about 2 * ``limit`` files.
         """
         if limit < 1:
             raise ValueError(f"at most {limit} files: the limit must be at least 1")
@@ -179,10 +241,14 @@ class SftpConnection:
         return self._run(where, lambda sftp: self._list_stable(sftp, stable_seconds, limit))
 
     def download(self, remote_file: RemoteFile, target: Path) -> None:
-        """Copy the file to ``target`` through a temporary name beside it, fsynced, size checked.
+        """Copy the file to ``target`` through a temporary name beside it, fsynced.
 
-        Nothing is left at ``target`` or beside it when the copy fails.
+        The bytes read are what counts, whatever size was listed; reading stops past
+        ``max_file_bytes`` (RemoteFileTooLarge). The file must still be as listed once
+        read. Only ``target`` and that temporary are ever written, both in
+        ``target.parent``; nothing is left there when the copy fails.
         """
+        _plain(self.endpoint, remote_file.name)
         where = f"download of {remote_file.name}"
         self._run(where, lambda sftp: self._download(sftp, remote_file, target))
 
@@ -193,6 +259,7 @@ class SftpConnection:
         (docs/architecture.md#data-safety).
         A file already gone counts as acknowledged.
         """
+        _plain(self.endpoint, remote_file.name)
         where = f"acknowledgement of {remote_file.name}"
         self._run(where, lambda sftp: self._acknowledge(sftp, remote_file))
 
@@ -215,11 +282,14 @@ class SftpConnection:
                 return action(sftp)
             except (OSError, EOFError, paramiko.SSHException, paramiko.SFTPError) as exc:
                 raise self._failure(operation, exc) from exc
+            except UnicodeError as exc:  # paramiko decodes a server's error text as UTF-8
+                raise self._failure(operation, paramiko.SFTPError("unreadable answer")) from exc
 
         try:
             return with_retries(attempt, self.endpoint.retry_policy, TransientSftpError, log)
         except SftpError as exc:
-            if not isinstance(exc, TransientSftpError):  # transient ones are logged by the retries
+            # transient ones are logged by the retries, refusals by the caller with a code
+            if not isinstance(exc, (TransientSftpError, RemoteFileTooLarge)):
                 log.error("%s", exc)
             raise
 
@@ -272,66 +342,115 @@ class SftpConnection:
 
     # -- the operations, on an open connection ---------------------------------------
 
-    def _listing(self, sftp: paramiko.SFTPClient) -> dict[str, RemoteFile]:
-        found = {}
-        for attr in sftp.listdir_attr(self.endpoint.remote_in):
-            name = attr.filename
-            if not isinstance(name, str):  # paramiko leaves a name that is not UTF-8 as bytes
-                log.warning(
-                    "partner %s: skipping %r in %s, its name is not UTF-8",
-                    self.endpoint.partner,
-                    name,
-                    self.endpoint.remote_in,
-                )
-                continue
-            if attr.st_mode is None or not stat.S_ISREG(attr.st_mode) or _in_progress(name):
-                continue
-            found[name] = RemoteFile(name, attr.st_size or 0, attr.st_mtime or 0)
-        return found
+    def _files(self, sftp: paramiko.SFTPClient, report: bool) -> Iterator[RemoteFile]:
+        """The regular files of the in folder with plain names, as listed, one by one."""
+        for entry in sftp_wire.entries(sftp, self.endpoint.remote_in):
+            judged = self._judge(entry)
+            if isinstance(judged, RemoteFile):
+                yield judged
+            elif judged is not None and report:
+                self.refused.add(judged)
+
+    def _judge(self, entry: sftp_wire.Entry) -> RemoteFile | Refusal | None:
+        """The file to consider, a refusal to report, or None: nothing to say."""
+        if entry.raw in (b".", b"..") and entry.folder:
+            return None  # every listing holds them
+        problem = sftp_wire.name_problem(entry.raw)
+        if problem is not None:
+            return Refusal(NAME_REFUSED, sftp_wire.shown(entry.raw), problem)
+        name = entry.raw.decode("utf-8")
+        if _in_progress(name) or (entry.folder and name == self.endpoint.done_inside):
+            return None
+        if not entry.regular:
+            return Refusal(NOT_A_FILE, sftp_wire.shown(entry.raw), _kind(entry.mode))
+        return RemoteFile(name, entry.size or 0, entry.mtime or 0)
 
     def _list_stable(
         self, sftp: paramiko.SFTPClient, stable_seconds: float, limit: int
     ) -> list[RemoteFile]:
-        first = self._listing(sftp)
-        files = {n: f for n, f in first.items() if not n.endswith(MARKER_SUFFIX)}
+        self.refused = Refusals()
         if self.endpoint.markers:
-            ready = [f for n, f in files.items() if n + MARKER_SUFFIX in first]
-        elif not files:
+            return self._marked(sftp, limit)
+        oldest = _Oldest(limit)
+        for remote in self._files(sftp, report=True):
+            if not remote.name.endswith(MARKER_SUFFIX):
+                oldest.add(remote)
+        first = oldest.files(self.refused)
+        if not first:
             return []
-        else:
-            time.sleep(stable_seconds)
-            second = self._listing(sftp)
-            ready = [f for n, f in files.items() if second.get(n) == f]
-        return sorted(ready, key=lambda f: (f.mtime, f.name))[:limit]
+        time.sleep(stable_seconds)
+        second = self._again(sftp, set(first))
+        return _in_order(f for n, f in first.items() if second.get(n) == f)[:limit]
+
+    def _marked(self, sftp: paramiko.SFTPClient, limit: int) -> list[RemoteFile]:
+        """The files whose `<name>.done` marker is among the ``limit`` oldest markers."""
+        markers = _Oldest(limit)
+        for remote in self._files(sftp, report=True):
+            if remote.name.endswith(MARKER_SUFFIX):
+                markers.add(RemoteFile(remote.name[: -len(MARKER_SUFFIX)], 0, remote.mtime))
+        marked = markers.files(self.refused)
+        ready = self._again(sftp, set(marked)) if marked else {}
+        return _in_order(f for f in ready.values() if f is not None)[:limit]
+
+    def _again(self, sftp: paramiko.SFTPClient, names: set[str]) -> dict[str, RemoteFile | None]:
+        """``names`` as a new listing shows them (None: listed twice, differently)."""
+        found: dict[str, RemoteFile | None] = {}
+        for remote in self._files(sftp, report=False):
+            if remote.name in names:
+                seen = found.get(remote.name, remote)
+                found[remote.name] = remote if seen == remote else None
+        return found
 
     def _download(self, sftp: paramiko.SFTPClient, remote_file: RemoteFile, target: Path) -> None:
-        source = posixpath.join(self.endpoint.remote_in, remote_file.name)
-        temp = target.with_name(f".{target.name}{TEMP_SUFFIX}")
+        e = self.endpoint
+        source = posixpath.join(e.remote_in, remote_file.name)
+        temp = _temporary(target)
         try:
-            with open(temp, "wb") as handle, sftp.open(source, "rb") as remote:
-                size = _copy_pipelined(sftp, remote, remote_file.size, handle)
+            with _created(temp) as handle:
+                with sftp.open(source, "rb") as remote:
+                    size = _copy_pipelined(sftp, remote, e.max_file_bytes, handle)
+                if size is not None and size > e.max_file_bytes:
+                    raise self._too_large(remote_file)
                 handle.flush()
                 os.fsync(handle.fileno())
-            if size != remote_file.size or self._now(sftp, source) != remote_file:
-                e = self.endpoint
+            if size is None or self._now(sftp, source) != remote_file:
                 raise SftpError(
                     f"partner {e.partner}: {remote_file.name} on SFTP server {e.address} no "
                     f"longer has the {remote_file.size} bytes listed; not taken (it changed "
                     f"after the listing and will be looked at again)"
                 )
+            if size != remote_file.size:
+                log.warning(
+                    "partner %s: %s on SFTP server %s was listed at %d bytes, but %d were "
+                    "read (the server says it is unchanged); the %d bytes read are taken",
+                    e.partner, remote_file.name, e.address, remote_file.size, size, size,
+                )  # fmt: skip
             os.replace(temp, target)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
         fsync_dir(target.parent)
 
+    def _too_large(self, remote_file: RemoteFile) -> RemoteFileTooLarge:
+        e = self.endpoint
+        reason = (
+            f"more than the {e.max_file_bytes} bytes the hub accepts were read (it was listed "
+            f"at {remote_file.size} bytes); reading stopped there and nothing was kept "
+            f"(limits.max_file_bytes)"
+        )
+        refusal = Refusal(TOO_LARGE, sftp_wire.shown(remote_file.name.encode()), reason)
+        return RemoteFileTooLarge(
+            refusal, f"partner {e.partner}: {TOO_LARGE}: {refusal.name} on SFTP server "
+            f"{e.address}: {reason}"
+        )  # fmt: skip
+
     def _now(self, sftp: paramiko.SFTPClient, source: str) -> RemoteFile | None:
         """The file as it is now (None when gone): rewritten in place, it is another file."""
         try:
-            attr = sftp.stat(source)
+            entry = sftp_wire.status(sftp, source)
         except FileNotFoundError:
             return None
-        return RemoteFile(posixpath.basename(source), attr.st_size or 0, attr.st_mtime or 0)
+        return RemoteFile(posixpath.basename(source), entry.size or 0, entry.mtime or 0)
 
     def _acknowledge(self, sftp: paramiko.SFTPClient, remote_file: RemoteFile) -> None:
         source = posixpath.join(self.endpoint.remote_in, remote_file.name)
@@ -372,7 +491,7 @@ class SftpConnection:
             with open(local, "rb") as handle:
                 size = os.fstat(handle.fileno()).st_size
                 sftp.putfo(handle, temp, file_size=size, confirm=False)
-            written = sftp.stat(temp).st_size
+            written = sftp_wire.status(sftp, temp).size
             if written != size:
                 raise SftpError(
                     f"partner {e.partner}: upload of {remote_name} to SFTP server {e.address} "
@@ -393,23 +512,25 @@ class _EarlyAnswers(dict):
 
 
 def _copy_pipelined(
-    sftp: paramiko.SFTPClient, remote: paramiko.SFTPFile, expected: int, handle: BinaryIO
+    sftp: paramiko.SFTPClient, remote: paramiko.SFTPFile, limit: int, handle: BinaryIO
 ) -> int | None:
-    """Copy a remote file to ``handle`` with reads in flight, in this thread; return its size.
+    """Copy a remote file to ``handle`` with reads in flight, in this thread, until its end
+    or one byte past ``limit``; return the bytes written (``limit`` + 1: too large).
 
     None: the server answered with a hole, the file changed while it was read.
 
     Waiting for each read in turn costs a round trip per 32 KiB (64 MiB took 14 s on
     loopback). paramiko's prefetch pipelines, but sends its requests from a thread of its
     own that dies with a traceback on stderr when the connection drops; this does the same
-    pipelining here, so that a drop is one exception in the caller. Reads go one past the
-    listed size: a file that grew is seen to be longer, not cut to the listed size.
+    pipelining here, so that a drop is one exception in the caller. Reads go on until the
+    server says the file ends, whatever size was listed: nothing is asked past ``limit``
+    + 32 KiB, nothing past ``limit`` + 1 is written, an answer longer than asked is refused.
     """
     answers = _EarlyAnswers()
     in_flight: deque[tuple[int, int]] = deque()
     asked = written = 0
     while True:
-        while len(in_flight) < READS_IN_FLIGHT and asked <= expected:
+        while len(in_flight) < READS_IN_FLIGHT and asked <= limit:
             num = sftp._async_request(answers, CMD_READ, remote.handle, int64(asked), READ_SIZE)
             in_flight.append((num, asked))
             asked += READ_SIZE
@@ -425,10 +546,17 @@ def _copy_pipelined(
         if t != CMD_DATA:
             raise paramiko.SFTPError(f"expected data from the server, got message type {t}")
         data = msg.get_string()
+        if len(data) > READ_SIZE:
+            raise paramiko.SFTPError(
+                f"the server answered a read of {READ_SIZE} bytes with {len(data)} bytes"
+            )
         if offset != written:  # a short read before the end: the file changed meanwhile
             return None
+        data = data[: limit + 1 - written]
         handle.write(data)
         written += len(data)
+        if written > limit:
+            return written
 
 
 def _private_key(e: SftpEndpoint) -> paramiko.PKey:
@@ -484,13 +612,13 @@ def _reason(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, (EOFError, ConnectionError)):
         return "the connection was lost"
     if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc).rstrip(": ") or type(exc).__name__
+        return sftp_wire.server_text(exc.strerror)
+    return sftp_wire.server_text(str(exc).rstrip(": ") or type(exc).__name__)
 
 
 def _exists(sftp: paramiko.SFTPClient, path: str) -> bool:
     try:
-        sftp.stat(path)
+        sftp_wire.status(sftp, path)
     except FileNotFoundError:
         return False
     return True
@@ -521,6 +649,92 @@ def _replace(sftp: paramiko.SFTPClient, source: str, target: str) -> None:
     # a plain SFTP rename refuses an existing target: remove it first
     _remove(sftp, target)
     sftp.rename(source, target)
+
+
+def _plain(e: SftpEndpoint, name: str) -> None:
+    """A name joined to a remote folder or to a local one names one file there, or nothing
+    is done: whoever built the RemoteFile, a path never reaches the server's folders."""
+    problem = sftp_wire.name_problem(name.encode("utf-8", "surrogateescape"))
+    if problem is not None:
+        raise SftpError(f"partner {e.partner}: {sftp_wire.shown(name.encode())}: {problem}")
+
+
+def _kind(mode: int | None) -> str:
+    if mode is None:
+        return "the server did not say what it is; only regular files are taken"
+    kind = "a folder" if stat.S_ISDIR(mode) else "a link" if stat.S_ISLNK(mode) else "special"
+    return f"it is {kind}, not a regular file; only regular files are taken"
+
+
+class _Oldest:
+    """The ``limit`` oldest files of a listing of any length, holding at most 2 * ``limit``.
+
+    A name listed twice is no file to take (which of the two would it be?)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.found: dict[str, tuple[RemoteFile, bool]] = {}  # name -> oldest seen, twice
+
+    def add(self, remote: RemoteFile) -> None:
+        seen = self.found.get(remote.name)
+        if seen is not None:
+            remote = min(seen[0], remote, key=_age)
+        self.found[remote.name] = (remote, seen is not None)
+        if len(self.found) >= 2 * self.limit:
+            kept = sorted(self.found.values(), key=lambda found: _age(found[0]))[: self.limit]
+            self.found = {remote.name: (remote, twice) for remote, twice in kept}
+
+    def files(self, refused: Refusals) -> dict[str, RemoteFile]:
+        """The files kept, by name; a name listed twice goes to ``refused`` instead."""
+        kept = sorted(self.found.values(), key=lambda found: _age(found[0]))[: self.limit]
+        for remote, twice in kept:
+            if twice:
+                name = sftp_wire.shown(remote.name.encode())
+                refused.add(Refusal(NAME_REFUSED, name, "the server lists this name twice"))
+        return {remote.name: remote for remote, twice in kept if not twice}
+
+
+def _age(remote: RemoteFile) -> tuple[int, str]:
+    return remote.mtime, remote.name
+
+
+def _in_order(files: Iterable[RemoteFile]) -> list[RemoteFile]:
+    return sorted(files, key=_age)
+
+
+def _temporary(target: Path) -> Path:
+    """Beside the target, hidden (never taken as a file), a name of at most 255 bytes."""
+    name = f".{target.name}{TEMP_SUFFIX}"
+    if len(os.fsencode(name)) > sftp_wire.NAME_MAX:
+        name = f".{hashlib.sha256(os.fsencode(target.name)).hexdigest()[:40]}{TEMP_SUFFIX}"
+    return target.with_name(name)
+
+
+@contextlib.contextmanager
+def _created(temp: Path) -> Iterator[BinaryIO]:
+    """A new file at ``temp``: whatever was there (a file, a link to elsewhere) is removed,
+    never opened, so that nothing outside the folder is ever written or truncated."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(temp, flags, 0o666)
+    except FileExistsError:  # left by a fetch that was killed
+        temp.unlink()
+        fd = os.open(temp, flags, 0o666)
+    with os.fdopen(fd, "wb") as handle:
+        yield handle
+
+
+def sweep(folder: Path) -> list[Path]:
+    """Remove the temporaries downloads killed meanwhile left in ``folder`` (a landing
+    folder only the engine writes, swept under its intake lock)."""
+    removed = []
+    for entry in os.scandir(folder) if folder.is_dir() else ():
+        temporary = entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX)
+        if temporary and not entry.is_dir(follow_symlinks=False):  # a link itself, not its target
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
 
 
 def list_stable(endpoint: SftpEndpoint, stable_seconds: float, limit: int) -> list[RemoteFile]:

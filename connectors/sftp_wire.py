@@ -1,0 +1,184 @@
+"""What a partner's SFTP server answers, read as hostile input (docs/security.md).
+
+paramiko's own readers trust the server: `listdir_attr` keeps a whole listing in memory
+(a million entries is hundreds of MB), decodes every name as strict UTF-8 (one odd name
+fails the whole listing), and loops as many times as an answer claims entries or
+extensions: a count of 4 billion past the end of a packet is read as 4 billion empty
+strings, hours of CPU. Here directory entries are read one packet at a time and handed
+over one by one, names stay bytes until judged, and every count is held against the
+bytes actually received. A name is taken only when it is a plain file name: it names
+one file of the folder listed, whatever path it is joined to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import stat
+import struct
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import paramiko
+from paramiko.sftp import (
+    CMD_ATTRS,
+    CMD_CLOSE,
+    CMD_HANDLE,
+    CMD_NAME,
+    CMD_OPENDIR,
+    CMD_READDIR,
+    CMD_STAT,
+)
+
+NAME_MAX = 255  # bytes: the longest file name of Linux's file systems
+SHOWN_MAX = 80  # characters of a refused name quoted in a report line
+# characters that end or rewrite a line: C0 and C1 controls, DEL, line and paragraph
+# separators. Other invisible characters (bidi, zero-width) are escaped where shown.
+CONTROLS = frozenset({"Cc", "Zl", "Zp"})
+SEPARATORS = ("/", "\\")  # POSIX's, and Windows' for the tools a name may reach
+
+_SIZE, _UIDGID, _PERMISSIONS, _ACMODTIME = 0x1, 0x2, 0x4, 0x8
+_EXTENDED = 0x80000000
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One directory entry or file status as the server sent it; None: not announced."""
+
+    raw: bytes  # the name, undecoded
+    size: int | None
+    mtime: int | None
+    mode: int | None
+
+    @property
+    def regular(self) -> bool:
+        return self.mode is not None and stat.S_ISREG(self.mode)
+
+    @property
+    def folder(self) -> bool:
+        return self.mode is not None and stat.S_ISDIR(self.mode)
+
+
+class _Reader:
+    """An SFTP packet's fields, never read past the bytes received."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.at = data, 0
+
+    @property
+    def left(self) -> int:
+        return len(self.data) - self.at
+
+    def take(self, n: int) -> bytes:
+        if n > self.left:
+            raise paramiko.SFTPError(
+                f"malformed answer from the server: {n} bytes announced, {self.left} left"
+            )
+        self.at += n
+        return self.data[self.at - n : self.at]
+
+    def u32(self) -> int:
+        return struct.unpack(">I", self.take(4))[0]
+
+    def u64(self) -> int:
+        return struct.unpack(">Q", self.take(8))[0]
+
+    def string(self) -> bytes:
+        return self.take(self.u32())
+
+    def count(self, smallest: int) -> int:
+        """A count of items at least ``smallest`` bytes each, checked against what is left."""
+        n = self.u32()
+        if n * smallest > self.left:
+            raise paramiko.SFTPError(
+                f"malformed answer from the server: {n} items announced in {self.left} bytes"
+            )
+        return n
+
+    def attributes(self, raw: bytes) -> Entry:
+        flags = self.u32()
+        size = self.u64() if flags & _SIZE else None
+        if flags & _UIDGID:
+            self.take(8)
+        mode = self.u32() if flags & _PERMISSIONS else None
+        mtime = None
+        if flags & _ACMODTIME:
+            self.take(4)  # atime
+            mtime = self.u32()
+        if flags & _EXTENDED:
+            for _ in range(self.count(8)):  # a type and a value: two strings
+                self.string()
+                self.string()
+        return Entry(raw, size, mtime, mode)
+
+
+def entries(sftp: paramiko.SFTPClient, folder: str) -> Iterator[Entry]:
+    """The entries of ``folder`` one by one, '.' and '..' included as the server sends them.
+
+    At most one answer (at most 16 MiB, paramiko's limit) is held at a time."""
+    t, msg = sftp._request(CMD_OPENDIR, folder)
+    if t != CMD_HANDLE:
+        raise paramiko.SFTPError(f"expected a folder handle from the server, got type {t}")
+    handle = msg.get_binary()
+    try:
+        while True:
+            try:
+                t, msg = sftp._request(CMD_READDIR, handle)
+            except EOFError:  # the end of the folder
+                return
+            if t != CMD_NAME:
+                raise paramiko.SFTPError(f"expected names from the server, got type {t}")
+            packet = _Reader(msg.get_remainder())
+            for _ in range(packet.count(12)):  # name, long name, flags: 4 bytes at least each
+                raw = packet.string()
+                packet.string()  # the `ls -l` line: nothing the engine uses
+                yield packet.attributes(raw)
+    finally:
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException, paramiko.SFTPError):
+            sftp._request(CMD_CLOSE, handle)
+
+
+def status(sftp: paramiko.SFTPClient, path: str) -> Entry:
+    """The file at ``path`` as the server says it is now (FileNotFoundError when gone)."""
+    t, msg = sftp._request(CMD_STAT, path)
+    if t != CMD_ATTRS:
+        raise paramiko.SFTPError(f"expected attributes from the server, got type {t}")
+    return _Reader(msg.get_remainder()).attributes(path.rsplit("/", 1)[-1].encode())
+
+
+def name_problem(raw: bytes) -> str | None:
+    """Why ``raw`` is not a plain file name the engine may take, or None when it is.
+
+    Plain: one name of the folder listed (no separator, not '.' nor '..'), at most 255
+    bytes of UTF-8, no character that ends or rewrites a line (refused here, at listing:
+    such a name is never fetched, never written, never acknowledged on the server)."""
+    if not raw:
+        return "its name is empty"
+    if len(raw) > NAME_MAX:
+        return f"its name is {len(raw)} bytes long, over {NAME_MAX}"
+    try:
+        name = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "its name is not UTF-8"
+    if any(separator in name for separator in SEPARATORS):
+        return "its name holds a path separator: it is a path, not a file name"
+    if name in (".", ".."):
+        return "'.' and '..' name folders, not files"
+    control = next((c for c in name if unicodedata.category(c) in CONTROLS), None)
+    if control is not None:
+        return f"its name holds the control character {control!a}"
+    return None
+
+
+def shown(raw: bytes) -> str:
+    """A name as a report line can quote it: every hidden character escaped, bounded."""
+    text = raw.decode("utf-8", "backslashreplace")
+    if len(text) > SHOWN_MAX:
+        text = text[:SHOWN_MAX] + "…"
+    return repr(text)
+
+
+def server_text(text: str, limit: int = 200) -> str:
+    """A message the server wrote (an error's text), on one line and bounded."""
+    text = text if len(text) <= limit else text[:limit] + "…"
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)

@@ -32,6 +32,7 @@ from edi_engine import (
     db,
     demo,
     depositors,
+    display,
     exports,
     flows,
     home,
@@ -95,7 +96,9 @@ def _console(stderr: bool = False) -> Console:
 
 
 def say(message: str) -> None:
-    click.echo(message, err=True)
+    """A message on stderr, on one line whatever it quotes: a partner's newline or escape
+    sequence is shown escaped (display.escaped), never acted on."""
+    click.echo(display.escaped(message), err=True)
 
 
 JSON_ASKED = "json_asked"  # ctx.meta: --json was given, so a refusal is JSON on stdout too
@@ -129,7 +132,8 @@ class EngineGroup(click.Group):
             return super().invoke(ctx)
         except EngineError as exc:
             refuse_in_json(ctx, error_code(exc), exc.message)
-            say(f"edi-engine: {exc.message}")
+            # a refused CSV lists its bad rows on lines of their own
+            click.echo(display.escaped_lines(f"edi-engine: {exc.message}"), err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
             refuse_in_json(ctx, error_code(exc), exc.format_message())
@@ -182,23 +186,37 @@ def page_options(what: str) -> Callable[[Callable], Callable]:
 
 
 def echo_json(data: Any) -> None:
-    """The one JSON form of every `--json`: indented, accents as written, dates as text."""
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    """The one JSON form of every `--json`: indented, accents as written, dates as text,
+    every value exact (a control or bidi character in a JSON escape: display.json_safe)."""
+    click.echo(display.json_safe(json.dumps(data, indent=2, ensure_ascii=False, default=str)))
 
 
 def render(
     rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool, title: str = ""
 ) -> None:
-    """The one renderer: JSON on request, else a table."""
+    """The one renderer: JSON on request, else a table. A cell is Text, never markup, and
+    its hidden characters are escaped (`[/bold]` and `a\nb` are shown as written); a cell
+    the caller made a Text of already (lines of its own) is shown as it is."""
     if as_json:
         echo_json(list(rows))
         return
-    table = Table(title=title or None, show_lines=False)
+    table = Table(title=Text(title) if title else None, show_lines=False)
     for column in columns:
         table.add_column(column)
-    for row in rows:  # Text: a partner's value is shown as written, never read as markup
-        table.add_row(*(Text("" if row.get(c) is None else str(row.get(c))) for c in columns))
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in columns))
     _console().print(table)
+
+
+def _cell(value: Any) -> Text:
+    if isinstance(value, Text):
+        return value
+    return Text("" if value is None else display.escaped(value))
+
+
+def _lines(lines: Sequence[str]) -> Text:
+    """A cell of several lines, each escaped: the lines are the engine's, not a partner's."""
+    return Text("\n".join(display.escaped(line) for line in lines))
 
 
 @click.group(cls=EngineGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -314,10 +332,10 @@ def _print_run(loaded: settings.Settings, report: runner.RunReport, as_json: boo
         render(rows, [], True)
         return
     for row in rows:
-        row["outputs"] = "\n".join(row["outputs"])
+        row["outputs"] = _lines(row["outputs"])
         row["content"] = _content(row)
-        lines = (row["why"] or "").splitlines()
-        row["why"] = "\n".join(line if len(line) <= 90 else line[:89] + "…" for line in lines)
+        lines = (row["why"] or "").split("\n")  # one per severity (flows.why)
+        row["why"] = _lines([line if len(line) <= 90 else line[:89] + "…" for line in lines])
     columns = ["number", "partner", "file_name", "syntax", "status", "content"]
     title = f"{report.received} flow(s) received, {len(rows)} processed"
     render(rows, [*columns, "outputs", "why"], False, title=title)
@@ -350,14 +368,19 @@ def validate(ctx: click.Context, files: tuple[Path, ...], explain: bool, as_json
 
 def _print_validation(result: dict[str, Any]) -> None:
     verdict = "valid" if result["valid"] else "INVALID"
-    click.echo(f"{result['file']}: {result['syntax'] or 'unknown syntax'}: {verdict}")
+    _echo(f"{result['file']}: {result['syntax'] or 'unknown syntax'}: {verdict}")
     for error in result["errors"]:
         where = ", ".join(
             f"{k} {error[k]}" for k in ("document", "line", "path") if error.get(k) is not None
         )
-        click.echo(f"  [{error['code']}] {where + ': ' if where else ''}{error['message']}")
+        _echo(f"  [{error['code']}] {where + ': ' if where else ''}{error['message']}")
     for reason in result.get("explanations", []):
-        click.echo(f"  explain: {reason}")
+        _echo(f"  explain: {reason}")
+
+
+def _echo(line: str) -> None:
+    """A line of data on stdout, on one line whatever it quotes (as say() on stderr)."""
+    click.echo(display.escaped(line))
 
 
 def _settings_or_defaults(ctx: click.Context) -> settings.Settings:
@@ -469,7 +492,8 @@ def flows_rerun(
     """Process flows again from their archived original (never from the inbox).
 
     Delivered invoices and applied statuses are kept, the CR is written again under its
-    name. Exit 1 if a flow was refused (e.g. IN_INTEGRE without --force), 3 if one failed."""
+    name. Exit 1 if a flow was refused (e.g. IN_INTEGRE without --force, or taken by another
+    process meanwhile), 3 if one failed."""
     if bool(numbers) == bool(status):
         raise click.UsageError("Give flow NUMBERs, or --status (with --since/--partner).")
     if numbers and (since or partner):
@@ -488,6 +512,8 @@ def flows_rerun(
     retrying = [d.number for d in done if d.after == FlowState.IN_EN_COURS_TRAITEMENT]
     for number in retrying:
         say(f"Flow {number} failed for a transient reason; the engine will take it again.")
+    for number in [d.number for d in done if d.why == rerun.TAKEN_MEANWHILE]:
+        say(f"Flow {number} was not re-run: {rerun.TAKEN_MEANWHILE}.")
     if retrying or any(d.after == FlowState.IN_INCIDENTE for d in done):
         sys.exit(3)
     if not dry_run and any(d.after is None for d in done):
@@ -525,15 +551,15 @@ def _print_flow(detail: dict[str, Any]) -> None:
     console = _console()
     console.print(
         Text(detail["number"], style="bold"),
-        Text(
+        _cell(
             f" {detail['status']}  partner {detail['partner']}  file {detail['file_name']}  "
             f"syntax {detail['syntax'] or '-'}  {_content(detail)}"
         ),
     )
     if detail["duplicate_of"]:
-        console.print(f"duplicate of flow {detail['duplicate_of']}")
+        console.print(_cell(f"duplicate of flow {detail['duplicate_of']}"))
     if detail.get("producer_flow_id"):  # the depositor's value: text, never markup
-        console.print(Text(f"depositor's flow id (IdFlx) {detail['producer_flow_id']}"))
+        console.print(_cell(f"depositor's flow id (IdFlx) {detail['producer_flow_id']}"))
     render(detail["events"], ["at", "status", "actor", "detail"], False, title="Timeline")
     if detail["errors"]:
         found = [
@@ -861,12 +887,12 @@ def partners_check(loaded: settings.Settings, days: int, as_json: bool) -> None:
     if as_json:
         echo_json(found)
     else:
-        for duplicate in found["duplicates"]:
-            click.echo(
+        for duplicate in found["duplicates"]:  # one line each: a label cannot forge one
+            _echo(
                 f"DUPLICATE {duplicate['fingerprint']} held by {', '.join(duplicate['partners'])}"
             )
         for cert in found["expiring"]:
-            click.echo(
+            _echo(
                 f"EXPIRING {cert['partner']} {cert['fingerprint']} ({cert['label']}) on {cert['not_after']}"
             )
         if not found["duplicates"] and not found["expiring"]:
@@ -1103,9 +1129,8 @@ def invoices_show(loaded: settings.Settings, invoice_id: int, as_json: bool) -> 
 
 def _tell(message: str) -> None:
     """say() a line naming an invoice: its number is the supplier's, shown as a table shows
-    it (Text: never markup, and without the carriage returns and backspaces that would
-    write over the line)."""
-    _console(stderr=True).print(Text(message), soft_wrap=True)
+    it (a carriage return or a backspace in it escaped, never writing over the line)."""
+    say(message)
 
 
 def _print_invoice(detail: dict[str, Any], as_json: bool) -> None:

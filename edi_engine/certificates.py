@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 
 from .errors import RefusedError, UsageError
 from .partners import check_code
+from .problems import shown
 
 OPENSSH = "openssh"
 X509 = "x509"
@@ -189,8 +190,9 @@ def authorized_keys_line(
     ``Certificate.ssh_key``).
     """
     if certificate.ssh_key is None:
+        named = shown(certificate.label or certificate.fingerprint)
         raise CertificateRefused(
-            f"The {certificate.algorithm} key of {certificate.label or certificate.fingerprint} "
+            f"The {certificate.algorithm} key of {named} "
             "cannot be used by OpenSSH, so it cannot log in over SFTP."
         )
     check_code(partner_code)
@@ -465,8 +467,8 @@ def _refuse_chain(found: list[Certificate], source: str) -> None:
             raise _refused(
                 source,
                 "",
-                f"the certificate of {issuer.subject.rfc4514_string()} issued another one of "
-                "the file: give only the partner's own certificate, not its chain",
+                f"the certificate of {shown(issuer.subject.rfc4514_string())} issued another "
+                "one of the file: give only the partner's own certificate, not its chain",
             )
 
 

@@ -14,6 +14,7 @@ from . import certificates, clock, partners
 from .certificates import Certificate
 from .errors import UsageError
 from .models import Certificate as CertificateRow
+from .problems import shown
 
 
 class DuplicateCertificate(certificates.CertificateRefused):
@@ -49,7 +50,7 @@ def add(session: Session, code: str, path: Path) -> list[dict[str, Any]]:
     for certificate in found:
         if certificate.not_after is not None and certificate.not_after <= now:
             raise certificates.CertificateRefused(
-                f"The certificate {certificate.fingerprint} ({certificate.label}) of {path} "
+                f"The certificate {certificate.fingerprint} ({shown(certificate.label)}) of {path} "
                 f"expired on {certificate.not_after:%Y-%m-%d}; ask the partner for a valid one."
             )
     existing = held(session)

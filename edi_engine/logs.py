@@ -1,6 +1,11 @@
 """One log line per event (issue 7): what happened to which flow, for which partner, with
 what outcome. JSON lines when stderr is not a terminal (cron, systemd, a log shipper),
-plain sentences on a terminal."""
+plain sentences on a terminal.
+
+A message often quotes a partner's value (a file name, a member, an error naming one): a
+sentence shows its hidden characters as escapes (display.escaped), so that no partner
+writes a line of its own into the log or moves the terminal's cursor; a JSON line keeps
+the value exact, written with JSON's escapes (display.json_safe)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import logging
 import sys
 from typing import TextIO
 
-from . import clock
+from . import clock, display
 
 FIELDS = ("flow", "partner", "outcome", "job")  # `extra=` keys an event may carry
 HANDLER_NAME = "edi-engine"
@@ -26,14 +31,14 @@ class JsonLines(logging.Formatter):
         line.update({key: getattr(record, key) for key in FIELDS if hasattr(record, key)})
         if record.exc_info:
             line["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return display.json_safe(json.dumps(line, ensure_ascii=False, default=str))
 
 
 class Sentences(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        text = f"edi-engine: {record.getMessage()}"
-        if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
+        text = f"edi-engine: {display.escaped(record.getMessage())}"
+        if record.exc_info:  # a traceback's lines are its own; what they quote is escaped
+            text += "\n" + display.escaped_lines(self.formatException(record.exc_info))
         return text
 
 

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, replace
 
 from pivot_format.cpp import shorten
 
+from .display import escaped
+
 REJECT = "reject"
 WARNING = "warning"  # kept with the invoice and shown in the CR; the invoice goes on
 INFO = "info"  # what was done, listed in the CR (e.g. a status applied)
@@ -51,9 +53,10 @@ class Problem:
 
 
 def shown(value: str, limit: int = SHOWN) -> str:
-    """A partner's value quoted in a message or kept beside one: on one line and bounded,
-    whatever the partner sent (the message is stored and shown as it is)."""
-    return shorten(" ".join(value.split()), limit)
+    """A partner's value quoted in a message or kept beside one: on one line, its hidden
+    characters visible (display.escaped) and bounded, whatever the partner sent (the
+    message is stored and shown as it is)."""
+    return shorten(escaped(" ".join(value.split())), limit)
 
 
 class FlowRejected(Exception):

@@ -34,7 +34,8 @@ def test_markup_in_an_iban_and_a_file_name_is_shown_literally(home: Home) -> Non
 
 def test_an_invoice_delivered_again_is_named_as_tables_show_it(home: Home) -> None:
     """`invoices redeliver` says the invoice's number as a table shows it: a carriage
-    return the supplier put in it never sends the operator's terminal back over the line."""
+    return the supplier put in it is shown escaped, never sending the operator's terminal
+    back over the line."""
     home.drop(SUPPLIER_1, "f.xml", ubl("F01[bold]\rX"))
     (flow,) = home.run()
     (invoice,) = json.loads(home.invoke("invoices", "search", "--json").stdout)
@@ -46,4 +47,4 @@ def test_an_invoice_delivered_again_is_named_as_tables_show_it(home: Home) -> No
     said = home.invoke("invoices", "redeliver", invoice["id"]).stderr
 
     assert "\r" not in said
-    assert f"Invoice {invoice['id']} (F01[bold]X) delivered again" in said
+    assert f"Invoice {invoice['id']} (F01[bold]\\rX) delivered again" in said

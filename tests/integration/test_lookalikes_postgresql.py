@@ -1,0 +1,68 @@
+"""Lookalike invoice numbers on PostgreSQL (issue 13, item 5): workers taking the
+lookalikes of one number at the same time accept one, and migration 0015 keys the numbers
+of a ledger on PostgreSQL as it does on SQLite. Skips, saying why, without the server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+
+from edi_engine import db
+from edi_engine.controls import numbers
+
+from .conftest import SUPPLIER
+from .test_postgresql import _invoice, _receive_only, _workers
+
+psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
+
+SPELLINGS = {
+    "plain": lambda n: f"DUP-{n:03}",
+    "non-breaking hyphen": lambda n: f"DUP\u2011{n:03}",
+    "full width": lambda n: "".join(chr(ord(c) + 0xFEE0) for c in f"DUP-{n:03}"),
+}
+
+
+def test_workers_accept_one_invoice_of_its_lookalikes(
+    hub: Callable[..., subprocess.CompletedProcess],
+) -> None:
+    inbox = hub.home / "inbox" / SUPPLIER
+    for n in range(8):
+        for name, spelling in SPELLINGS.items():
+            marker = name.replace(" ", "-")
+            (inbox / f"{marker}-{n:03}.xml").write_bytes(_invoice(spelling(n), marker))
+    _receive_only(hub)
+
+    _workers(hub, 3)
+
+    found = json.loads(hub("invoices", "search", "--limit", "100", "--json").stdout)
+    accepted = [i["number"] for i in found if i["status"] != "REFUSEE_RECEPTION"]
+    assert sorted(numbers.key(number) for number in accepted) == [f"DUP-{n:03}" for n in range(8)]
+    refused = [i for i in found if i["status"] == "REFUSEE_RECEPTION"]
+    assert len(refused) == 16
+    assert {e["code"] for i in refused for e in i["errors"]} == {"INVOICE_DUPLICATE"}
+
+
+def test_migration_0015_keys_the_numbers_of_a_postgresql_ledger(
+    hub: Callable[..., subprocess.CompletedProcess], pg_url: str
+) -> None:
+    inbox = hub.home / "inbox" / SUPPLIER
+    (inbox / "a.xml").write_bytes(_invoice(SPELLINGS["full width"](1), "a"))
+    hub("run", "--once")
+    command.downgrade(db.alembic_config(pg_url), "0014")
+
+    db.migrate(pg_url)
+
+    engine = db.engine_for(pg_url)
+    with engine.connect() as connection:
+        keys = connection.execute(text("select number_key from invoices")).scalars().all()
+    engine.dispose()  # the test's database is dropped afterwards
+    assert keys == ["DUP-001"]
+    (inbox / "b.xml").write_bytes(_invoice("DUP-001", "b"))
+    hub("run", "--once")
+    found = json.loads(hub("invoices", "search", "--json").stdout)
+    assert sorted(i["status"] for i in found) == ["MISE_A_DISPOSITION", "REFUSEE_RECEPTION"]

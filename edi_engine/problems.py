@@ -88,6 +88,11 @@ FRENCH: dict[str, str] = {
         "Un incident technique de la plateforme a interrompu le traitement du flux ; aucune "
         "de ses factures n'a été intégrée. Déposez ce flux à nouveau."
     ),
+    "FLOW_KILLED_WORKER": (
+        "Le traitement du flux a interrompu plusieurs fois le processus de la plateforme qui "
+        "le traitait (mémoire épuisée, arrêt brutal) : il n'est plus repris. Vérifiez le "
+        "flux (taille, contenu) avant de le déposer à nouveau."
+    ),
     # batches and Factur-X
     "CORRUPT_ARCHIVE": "Le lot ne peut pas être ouvert (archive endommagée ou chiffrée).",
     "UNSAFE_MEMBER_PATH": (
@@ -97,6 +102,9 @@ FRENCH: dict[str, str] = {
     "ARCHIVE_BOMB": (
         "Le lot dépasse une fois décompressé les limites de la plateforme (taille, taux de "
         "compression ou nombre de fichiers) : il est refusé en entier."
+    ),
+    "MEMBER_NAME_TOO_LONG": (
+        "Le nom d'un fichier du lot dépasse 255 caractères : le lot est refusé en entier."
     ),
     "NESTED_ARCHIVE": "Un lot ne peut pas contenir un autre lot (zip ou tar.gz).",
     "EMPTY_BATCH": "Le lot ne contient aucun document.",

@@ -5,8 +5,9 @@ at all) and from there take the road of any inbox file; the remote file is ackno
 only after its archive copy and ledger row are committed (docs/architecture.md#data-safety). A
 landing file keeps the remote mtime, so a file fetched again after a crash is recognised.
 
-Delivery: a CR or pivot for an SFTP partner is written to its local outbox first; that
-file is the queue. It is uploaded under a temporary name and renamed, then marked
+Delivery: a CR or pivot for an SFTP partner is published to its local outbox first (once
+the commit that records it is made: edi_engine/publication.py); that file is the queue.
+It is uploaded under a temporary name and renamed, then marked
 delivered; a failure leaves it queued for the next run, and an upload that is repeated
 replaces the same name instead of duplicating it.
 """
@@ -150,6 +151,7 @@ def deliver(
             session.scalars(
                 select(Output)
                 .where(Output.partner_code == partner.code, Output.delivered_at.is_(None))
+                .where(Output.staged.is_(None))  # published into the local outbox first
                 .order_by(Output.id)
             )
         )
@@ -206,6 +208,7 @@ def _note_failure(session: Session, code: str, error: str) -> None:
     session.execute(
         update(Output)
         .where(Output.partner_code == code, Output.delivered_at.is_(None))
+        .where(Output.staged.is_(None))  # a staged one says why it is not published
         .values(delivery_attempts=Output.delivery_attempts + 1, delivery_error=error[:2000])
     )
     session.commit()

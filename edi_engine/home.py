@@ -19,7 +19,10 @@ from .errors import ConfigurationError, UsageError
 
 URL_VARIABLE = settings.env_name("database", "url")
 
-TEMP = "tmp"  # run/tmp: outputs are written here, then renamed into outbox/<PARTNER>/
+TEMP = "tmp"  # run/tmp: temporaries renamed into place once complete
+# run/outgoing: outputs staged until the commit that records them, then renamed into
+# outbox/<PARTNER>/ (edi_engine/publication.py)
+OUTGOING = "outgoing"
 # what versions before run/ left in partners' folders: the intake lock, output temporaries
 LEGACY_LOCK = ".intake.lock"
 LEGACY_TEMP_PREFIXES = (".CR_", ".PIVOT_", ".STATUT_")
@@ -52,6 +55,10 @@ def temp_dir(loaded: settings.Settings) -> Path:
     return loaded.run / TEMP
 
 
+def outgoing_dir(loaded: settings.Settings) -> Path:
+    return loaded.run / OUTGOING
+
+
 def ensure_run(loaded: settings.Settings) -> Path:
     """The engine's own folder (locks, temporaries), made when missing: a home created
     before it existed has it from its first run, and loses then what the engine used to
@@ -64,6 +71,13 @@ def ensure_run(loaded: settings.Settings) -> Path:
             leftover.unlink(missing_ok=True)
             log.info("removed %s, left in a partner's folder by an earlier version", leftover)
     _same_file_system(loaded, temp)
+    outgoing = outgoing_dir(loaded)
+    outgoing.mkdir(exist_ok=True)
+    if outgoing.stat().st_dev != temp.stat().st_dev:  # a mount inside run/
+        raise ConfigurationError(
+            f"{outgoing} is on another file system than {temp} and the outbox: outputs "
+            "staged there could not be renamed into partners' folders."
+        )
     return temp
 
 

@@ -356,6 +356,12 @@ class Output(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     delivery_error: Mapped[str | None] = mapped_column(Text)
+    # staged in run/outgoing/<staged> until the commit that records it, then renamed into
+    # outbox/<partner>/ (edi_engine/publication.py): NULL once published
+    staged: Mapped[str | None] = mapped_column(String(255), unique=True, index=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the earlier output under this name is renamed so just before this one is published
+    previous_kept_as: Mapped[str | None] = mapped_column(String(255))
 
 
 class MonthlyCounter(Base):

@@ -1,6 +1,6 @@
-"""Files the engine writes: named deterministically, checked against our schemas,
-written atomically, recorded in the ledger (docs/architecture.md#pivot,
-docs/architecture.md#data-safety)."""
+"""Files the engine writes: named deterministically, checked against our schemas, staged
+and recorded in the ledger, published once that is committed (docs/architecture.md#pivot,
+docs/architecture.md#staging-and-publication)."""
 
 from __future__ import annotations
 
@@ -11,45 +11,63 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from connectors import local
+from connectors import outgoing
 from pivot_format.model import Envelope
 
-from . import clock, counters, home, validation
+from . import clock, counters, publication, validation
 from .errors import EngineError, StorageError
-from .models import Output, Partner
+from .models import Output
+from .publication import Pending
 from .settings import Settings
 
 CR = "CR"
 PIVOT = "PIVOT"
 
 
-# Session.info key: files written in the current transaction, withdrawn if it rolls back
-WRITTEN = "edi_engine.written"
-CHANNELS = "edi_engine.channels"  # Session.info key: partner code -> channel
-TEMP_DIR = "edi_engine.temp_dir"  # Session.info key: run/tmp, checked once per session
+# Session.info keys: what the current transaction staged (published once it commits,
+# removed if it rolls back), the staged files of earlier commits it replaces, the names
+# an earlier output takes before the next under its name is published, and the settings
+STAGED = "edi_engine.staged"
+REPLACED = "edi_engine.replaced"
+KEEPS = "edi_engine.keeps"
+SETTINGS = "edi_engine.settings"
 
 
 def withdraw(session: Session) -> list[Path]:
-    """Undo the files written in a transaction that was rolled back: a new file goes (no
-    output may exist that the ledger does not know), a file that replaced an earlier one
-    gets its earlier content back (the ledger still knows that one)."""
-    written = session.info.pop(WRITTEN, [])
-    for path, earlier, temp_dir in reversed(written):
-        if earlier is None:
-            path.unlink(missing_ok=True)
-        else:
-            _write(path, earlier, True, temp_dir)
-    return [path for path, _, _ in written]
+    """After a rollback: remove what the transaction staged. Nothing was published, so
+    nothing a partner may have taken is touched. A file a committed output refers to after
+    all (a commit that failed once made) stays, and the next run publishes it."""
+    staged = [p.staged for p in session.info.pop(STAGED, [])]
+    session.info.pop(REPLACED, None)
+    session.info.pop(KEEPS, None)
+    if not staged:
+        return []
+    try:
+        kept = publication.referenced(session, staged)
+    except Exception:  # the ledger is unreachable: the next run tells (publication.finish)
+        session.rollback()
+        return []
+    session.rollback()
+    settings = session.info[SETTINGS]
+    return list(publication.remove(settings, [s for s in staged if s not in kept]))
 
 
-def forget_written(session: Session) -> None:
-    """The transaction committed: its files are the ledger's now."""
-    session.info.pop(WRITTEN, None)
+def published(session: Session) -> None:
+    """The transaction committed: publish what it staged, and remove the staged files of
+    the outputs it replaced before they were published."""
+    staged = session.info.pop(STAGED, [])
+    replaced = session.info.pop(REPLACED, [])
+    session.info.pop(KEEPS, None)
+    if staged or replaced:
+        settings = session.info[SETTINGS]
+        list(publication.remove(settings, replaced))
+        publication.publish(settings, session, staged)
 
 
 @contextmanager
 def committed(session: Session) -> Iterator[None]:
-    """Commit what the block did; if it fails, roll back and withdraw the files it wrote."""
+    """Commit what the block did, then publish the files it staged (and what earlier runs
+    left staged); if it fails, roll back and remove them."""
     try:
         yield
         session.commit()
@@ -57,7 +75,10 @@ def committed(session: Session) -> Iterator[None]:
         session.rollback()
         withdraw(session)
         raise
-    forget_written(session)
+    settings = session.info.get(SETTINGS)
+    published(session)
+    if settings is not None:
+        publication.finish(settings, session)
 
 
 class OutputInvalid(EngineError):
@@ -105,45 +126,61 @@ def deliver(
     content: bytes,
     fresh: bool = False,
 ) -> None:
-    """Write the file and record it. `fresh`: the caller knows no output has this name yet
-    (a flow's first attempt), which spares a query per file."""
-    target = settings.outbox / partner / name
-    earlier = target.read_bytes() if target.is_file() else None  # restored if rolled back
-    temp_dir = _temp_dir(settings, session)  # never a temporary in the partner's folder
-    _write(target, content, settings.processing.fsync, temp_dir)
-    session.info.setdefault(WRITTEN, []).append((target, earlier, temp_dir))
+    """Stage the file and record it: it reaches outbox/<partner>/ once the caller's
+    transaction commits (`committed`, `published`), never before. `fresh`: the caller knows
+    no output has this name yet (a flow's first attempt), which spares a query per file."""
+    token = publication.stager(settings, session).token(name)
+    try:
+        outgoing.stage(publication.root(settings) / token, content, settings.processing.fsync)
+    except OSError as exc:
+        raise StorageError(f"Cannot stage {name} in {publication.root(settings)}: {exc}") from exc
+    session.info[SETTINGS] = settings
+    same_name = select(Output.id, Output.staged, Output.previous_kept_as).where(
+        Output.partner_code == partner, Output.file_name == name
+    )
+    replaced = None if fresh else session.execute(same_name).first()
+    keep_as = session.info.get(KEEPS, {}).pop((partner, name), None)
+    if replaced is not None and replaced.staged is not None:  # it had yet to do it
+        keep_as = keep_as or replaced.previous_kept_as
+    session.info.setdefault(STAGED, []).append(
+        Pending(token, partner, name, kind, flow_id, keep_as)
+    )
     at = clock.now()
-    # an SFTP partner's file is queued until uploaded; a local outbox file is delivered
-    queued = _channel(session, partner) == "sftp"
     values = {"kind": kind, "partner_code": partner, "file_name": name, "written_at": at}
-    values["delivered_at"] = None if queued else at
-    same_name = select(Output.id).where(Output.partner_code == partner, Output.file_name == name)
-    replaced = None if fresh else session.scalar(same_name)
+    # delivered once published (a local partner), or once uploaded (SFTP)
+    values |= {"staged": token, "published_at": None, "delivered_at": None}
+    values["previous_kept_as"] = keep_as
     if replaced is None:
         session.execute(insert(Output).values(flow_id=flow_id, **values))
         counters.count_output(session, kind, partner, at, settings.zone)
         return
     # the same file written again (a re-run replacing its outputs): one file, counted once
     values |= {"delivery_attempts": 0, "delivery_error": None}
-    session.execute(update(Output).where(Output.id == replaced).values(flow_id=flow_id, **values))
+    session.execute(
+        update(Output).where(Output.id == replaced.id).values(flow_id=flow_id, **values)
+    )
+    if replaced.staged is not None:  # never published: its staged file goes with the commit
+        session.info.setdefault(REPLACED, []).append(replaced.staged)
 
 
 def keep_as(settings: Settings, session: Session, partner: str, name: str, kept: str) -> bool:
     """An earlier output stays beside the one about to take its name: its ledger row is
-    renamed `kept` and its file copied there, written (and withdrawn if the transaction
-    rolls back) as any output is. A copy already there was made by an attempt that crashed
-    before its commit, when the file under `name` may hold that attempt's output: it is
-    left as it is. False when no output has that name."""
-    same_name = select(Output.id).where(Output.partner_code == partner, Output.file_name == name)
-    found = session.scalar(same_name)
+    renamed `kept`, and its file (unless the partner took it) is renamed `kept` in the
+    partner's folder just before the next output under `name` is published there, never
+    copied or read. One still staged is published as `kept` itself. False when no output
+    has that name."""
+    same_name = select(Output.id, Output.staged, Output.previous_kept_as).where(
+        Output.partner_code == partner, Output.file_name == name
+    )
+    found = session.execute(same_name).first()
     if found is None:
         return False
-    session.execute(update(Output).where(Output.id == found).values(file_name=kept))
-    source, target = settings.outbox / partner / name, settings.outbox / partner / kept
-    if source.is_file() and not target.exists():  # a partner may have taken it already
-        temp_dir = _temp_dir(settings, session)
-        _write(target, source.read_bytes(), settings.processing.fsync, temp_dir)
-        session.info.setdefault(WRITTEN, []).append((target, None, temp_dir))
+    session.execute(
+        update(Output).where(Output.id == found.id).values(file_name=kept, previous_kept_as=None)
+    )
+    # a staged one hands on what it was itself to rename when published under `name`
+    passed_on = found.previous_kept_as if found.staged is not None else kept
+    session.info.setdefault(KEEPS, {})[(partner, name)] = passed_on
     return True
 
 
@@ -157,31 +194,3 @@ def keep_previous_cr(
     name = file_name(CR, partner, flow_number)
     kept = file_name(CR, partner, flow_number, attempt - 1)
     return kept if keep_as(settings, session, partner, name, kept) else None
-
-
-def _temp_dir(settings: Settings, session: Session) -> Path:
-    """run/tmp, made and checked against the outbox's file system once per session (a
-    flow writes many files; intake checked it already when the run started)."""
-    if TEMP_DIR not in session.info:
-        session.info[TEMP_DIR] = home.ensure_run(settings)
-    return session.info[TEMP_DIR]
-
-
-def _write(target: Path, content: bytes, fsync: bool, temp_dir: Path) -> None:
-    try:
-        local.write_atomic(target, content, fsync, temp_dir)
-    except local.ElsewhereError as exc:
-        raise StorageError(  # a partner's folder mounted elsewhere once the run started
-            f"Cannot write {target}: the engine's folder for temporaries {temp_dir} is on "
-            f"another file system than the outbox, so a file cannot be renamed into place "
-            f"atomically; set [paths] run (or EDI_ENGINE_PATHS_RUN) to a folder on the "
-            f"outbox's file system."
-        ) from exc
-
-
-def _channel(session: Session, partner: str) -> str:
-    """A partner's channel, read once per session: a flow of many pivots asks each time."""
-    known = session.info.setdefault(CHANNELS, {})
-    if partner not in known:
-        known[partner] = session.scalar(select(Partner.channel).where(Partner.code == partner))
-    return known[partner]

@@ -17,7 +17,19 @@ from sqlalchemy.orm import Session
 
 from connectors.watch import InboxWatcher
 
-from . import channels, clock, controls, counters, db, home, intake, leasing, outputs, pipeline
+from . import (
+    channels,
+    clock,
+    controls,
+    counters,
+    db,
+    home,
+    intake,
+    leasing,
+    outputs,
+    pipeline,
+    publication,
+)
 from .errors import EngineError
 from .models import Flow, FlowError, FlowEvent
 from .report import incident, incident_report
@@ -60,6 +72,7 @@ def run_once(
     report = RunReport()
     worker = leasing.worker_id()
     with db.session_scope(settings.database_url) as session:
+        publication.finish(settings, session)  # what a stopped run committed, not published
         taken = intake.receive(settings, session, ready)
         report.received = len(taken.flow_ids)
         report.unknown = taken.unknown
@@ -99,7 +112,7 @@ def process_one(
     try:
         run = pipeline.process_flow(settings, session, flow, referential, worker, rewrite)
         session.commit()
-        outputs.forget_written(session)
+        outputs.published(session)  # its outputs reach partners now, never before
         report.processed.append(number)
         log.info(
             "flow %s of %s: %s, %d invoice(s) integrated, %d rejected",

@@ -7,7 +7,6 @@ flow, file or invoice."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -86,15 +85,23 @@ def test_the_same_content_after_its_flow_was_rejected_is_processed_again(home: H
     assert home.show(third["number"])["duplicate_of"] == resent["number"]
 
 
-def test_the_same_content_after_an_incident_is_processed_again(home: Home) -> None:
-    outbox = home.path / "outbox" / RECIPIENT
-    shutil.rmtree(outbox)
-    outbox.write_text("not a folder")  # the recipient's pivot cannot be written
+def test_the_same_content_after_an_incident_is_processed_again(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors import outgoing
+
+    real_stage = outgoing.stage
+
+    def pivots_fail(path, content, fsync):  # the engine's own disk refuses the pivot
+        if "-PIVOT_" in path.name:
+            raise PermissionError(13, "Permission denied", str(path))
+        real_stage(path, content, fsync)
+
+    monkeypatch.setattr(outgoing, "stage", pivots_fail)
     home.drop(SUPPLIER_1, "facture.xml", sample("ubl-invoice.xml"))
     (failed,) = json.loads(home.invoke("run", "--once", "--json", code=3).stdout)
     assert failed["status"] == "IN_INCIDENTE"
-    outbox.unlink()
-    outbox.mkdir()
+    monkeypatch.undo()
 
     resent = drop_and_run(home, SUPPLIER_1, "facture.xml", sample("ubl-invoice.xml"))
 

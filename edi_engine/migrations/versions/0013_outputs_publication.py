@@ -1,12 +1,24 @@
-"""outputs are staged, committed, then published by rename (placeholder; helper A fills it)
+"""outputs are staged, committed, then published by rename
 
 Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-04 17:30:00.000000
+
+An output is written into the engine's own run/outgoing/ before the commit that records
+it, and renamed into outbox/<PARTNER>/ only after it (issue 13: nothing reaches a partner
+before the commit). `outputs.staged`: where it waits, NULL once published;
+`outputs.published_at`: when it reached the partner's folder; `outputs.previous_kept_as`:
+the name the earlier output under the same name takes just before this one is published
+(a re-run's CR keeps the previous attempt's). Outputs written before were published when
+written: `published_at` is their `written_at`.
+
+Downgrading is refused while an output is still staged: the previous release would never
+publish it (run `edi-engine run --once` first, after removing whatever holds its name in
+the partner's folder).
 """
 
-from alembic import op  # noqa: F401
-import sqlalchemy as sa  # noqa: F401
+from alembic import op
+import sqlalchemy as sa
 
 
 revision = '0013'
@@ -16,8 +28,31 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # plain ADD COLUMNs: the outputs table keeps its rows and constraints as they are
+    op.add_column('outputs', sa.Column('staged', sa.String(length=255), nullable=True))
+    op.add_column(
+        'outputs', sa.Column('published_at', sa.DateTime(timezone=True), nullable=True)
+    )
+    op.add_column(
+        'outputs', sa.Column('previous_kept_as', sa.String(length=255), nullable=True)
+    )
+    op.create_index('ix_outputs_staged', 'outputs', ['staged'], unique=True)
+    outputs = sa.table('outputs', sa.column('written_at'), sa.column('published_at'))
+    op.execute(outputs.update().values(published_at=outputs.c.written_at))
 
 
 def downgrade() -> None:
-    pass
+    staged = op.get_bind().scalar(
+        sa.text('SELECT count(*) FROM outputs WHERE staged IS NOT NULL')
+    )
+    if staged:
+        raise RuntimeError(
+            f"{staged} output(s) are staged in run/outgoing/ and not yet published; the "
+            "previous release would never publish them. Run `edi-engine run --once` (after "
+            "removing whatever holds their names in the partners' folders: `edi-engine flows "
+            "show` names it) before downgrading."
+        )
+    op.drop_index('ix_outputs_staged', table_name='outputs')
+    op.drop_column('outputs', 'previous_kept_as')
+    op.drop_column('outputs', 'published_at')
+    op.drop_column('outputs', 'staged')

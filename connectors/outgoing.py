@@ -1,0 +1,256 @@
+"""Outputs staged in the engine's own folder, then published into a partner's by rename.
+
+A file is staged (written and made durable) before the ledger commit that records it,
+in a folder only the engine uses; only after that commit is it renamed into
+``outbox/<PARTNER>/``. A partner therefore never sees a file the ledger may still take
+back, and a rename (atomic) never shows it half written or twice.
+
+What sits in a partner's folder under an output's name is looked at with ``lstat`` only:
+a regular file there is replaced (an earlier output the partner has not taken, or a file
+it left under a name the engine owns), anything else (a folder, a link, a pipe) leaves the
+output staged. Nothing in a partner's folder is ever opened, read or followed.
+
+Each process stages in a folder of its own, held by a file lock while it lives: another
+process finishes the publication of a dead one's committed outputs, and only then removes
+what the dead one staged for a transaction that never committed.
+
+Knows files and folders, not the ledger (docs/architecture.md#layout-of-the-code).
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import fcntl
+import os
+import re
+import socket
+import stat
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+from typing import ClassVar
+
+LOCK_SUFFIX = ".lock"
+HEARTBEAT_SECONDS = 10.0  # a live process says so this often, for other hosts' sake
+KINDS = {  # what lstat may find under an output's name, as an operator reads it
+    stat.S_IFDIR: "a folder",
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+}
+BLOCKING_ERRNOS = {errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY, errno.EEXIST}
+
+
+class Outcome(enum.Enum):
+    PUBLISHED = "published"
+    GONE = "gone"  # the staged file is no longer there: published already
+    BLOCKED = "blocked"  # something that is not a regular file holds the name
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    why: str = ""  # BLOCKED: what holds the name, in a sentence an operator can act on
+
+
+def stage(path: Path, content: bytes, fsync: bool) -> None:
+    """Write a staged file under its unique name and make it durable (its folder's entry
+    too): the commit that follows may count on it."""
+    with open(path, "xb") as handle:
+        handle.write(content)
+        if fsync:
+            handle.flush()
+            os.fsync(handle.fileno())
+    if fsync:
+        sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def holder(path: Path) -> str | None:
+    """What holds `path`, when it is not free for an output: None for nothing or a regular
+    file (replaced by the rename), else its kind. lstat only: a link is not followed."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        return "a file in place of the partner's folder"
+    if stat.S_ISREG(mode):
+        return None
+    return KINDS.get(stat.S_IFMT(mode), "something that is not a file")
+
+
+def publish(staged: Path, target: Path, keep_as: str | None = None) -> Result:
+    """Rename `staged` to `target`. `keep_as`: the earlier output the partner may not
+    have taken yet, under `target`'s name, is first renamed to that name beside it (a
+    rename too: the partner gets each file once, whichever of it and us moves it first)."""
+    if not _exists(staged):
+        return Result(Outcome.GONE)
+    taken = holder(target)
+    if taken is not None:
+        return _blocked(target, taken)
+    if keep_as is not None:
+        kept = target.with_name(keep_as)
+        taken = holder(kept)
+        if taken is not None:
+            return _blocked(kept, taken)
+        _rename(target, kept, missing_ok=True)  # gone: the partner took it already
+    try:
+        _rename(staged, target)
+    except FileNotFoundError:
+        if not _exists(staged):  # published meanwhile by another process
+            return Result(Outcome.GONE)
+        target.parent.mkdir(parents=True, exist_ok=True)  # the partner's folder went
+        _rename(staged, target)
+    except OSError as exc:
+        if exc.errno not in BLOCKING_ERRNOS:
+            raise
+        return _blocked(target, holder(target) or "something that is not a file")
+    return Result(Outcome.PUBLISHED)
+
+
+def _blocked(path: Path, taken: str) -> Result:
+    return Result(
+        Outcome.BLOCKED,
+        f"{path.parent.name}/{path.name} is taken by {taken} the partner left there",
+    )
+
+
+def _exists(path: Path) -> bool:
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _rename(source: Path, target: Path, missing_ok: bool = False) -> None:
+    try:
+        os.rename(source, target)
+    except FileNotFoundError:
+        if not missing_ok or _exists(source):
+            raise
+
+
+# -- each process's own staging folder ---------------------------------------------------
+
+
+class Stager:
+    """This process's staging folder under `root`, locked while the process lives."""
+
+    _lock = threading.Lock()
+    _mine: ClassVar[dict[Path, Stager]] = {}
+
+    def __init__(self, root: Path) -> None:
+        host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+        self.name = f"{host}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        self.folder = root / self.name
+        self.folder.mkdir(parents=True)
+        self._handle = open(root / f"{self.name}{LOCK_SUFFIX}", "a")  # noqa: SIM115
+        fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when we die
+        self._serial = count(1)
+        self._beat = 0.0
+        self.beat()
+
+    @classmethod
+    def of(cls, root: Path) -> Stager:
+        """The folder this process stages in under `root` (made at its first output)."""
+        with cls._lock:
+            mine = cls._mine.get(root)
+            if mine is None or not mine.folder.is_dir():
+                mine = cls._mine[root] = cls(root)
+            return mine
+
+    @classmethod
+    def current(cls, root: Path) -> str | None:
+        mine = cls._mine.get(root)
+        return mine.name if mine else None
+
+    def token(self, name: str) -> str:
+        """A staged file's name relative to the root, unique across processes and hosts."""
+        self.beat()
+        return f"{self.name}/{next(self._serial):08d}-{name}"
+
+    def beat(self) -> None:
+        """Touch the lock file: another host, whose file locks may not see ours, leaves a
+        folder alone while its lock file is fresh."""
+        now = time.monotonic()
+        if now - self._beat >= HEARTBEAT_SECONDS:
+            self._beat = now
+            os.utime(self._handle.fileno())
+
+
+def folders(root: Path) -> list[str]:
+    """The staging folders under `root`, by name."""
+    try:
+        return sorted(e.name for e in os.scandir(root) if e.is_dir(follow_symlinks=False))
+    except FileNotFoundError:
+        return []
+
+
+@contextmanager
+def abandoned(root: Path, name: str, quiet_seconds: float) -> Iterator[bool]:
+    """Hold the staging folder `name` of a process that is gone: yields False at once while
+    its owner lives (it holds the lock, or, on another host, touched it in the last
+    `quiet_seconds`). Two processes never both hold it."""
+    lock_file = root / f"{name}{LOCK_SUFFIX}"
+    with open(lock_file, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+            other_host = not name.startswith(f"{host}.")
+            fresh = time.time() - os.fstat(handle.fileno()).st_mtime < quiet_seconds
+            yield not (other_host and fresh)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def leftovers(folder: Path, kept: set[str], older_than: float) -> list[Path]:
+    """Files of an abandoned staging folder that no committed output refers to (their
+    transaction never committed), untouched for `older_than` seconds."""
+    limit = time.time() - older_than
+    found = []
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        if entry.name in kept:
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < limit:
+                found.append(Path(entry.path))
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def remove_folder(root: Path, name: str) -> bool:
+    """Remove an abandoned staging folder once empty, and its lock file; False if not empty."""
+    try:
+        (root / name).rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    (root / f"{name}{LOCK_SUFFIX}").unlink(missing_ok=True)
+    return True

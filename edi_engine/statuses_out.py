@@ -31,11 +31,13 @@ from . import channels, clock, outputs, siret
 from .channels import ChannelReport
 from .errors import EngineError, RefusedError
 from .identify import STATUT
+from .lifecycle import ENGINE, SET_BY
 from .models import Flow, InvoiceEvent, Partner, Service, StatusFlow, Structure
 from .models import Invoice as InvoiceRow
 from .settings import Settings
 
 KIND = "STATUT"
+HUB_STEPS = frozenset(state.code for state, by in SET_BY.items() if ENGINE in by)
 CHUNK = 500  # ids per UPDATE: SQLite bounds the parameters of one statement
 
 
@@ -196,6 +198,9 @@ def _status(
     identifier = invoice.supplier_id
     kind = invoice.supplier_id_type or ("1" if siret.is_valid(identifier) else "2")
     debiteur = Debiteur(event.recipient_siret, name, event.service_code, service_name)
+    # the hub's own steps (01 to 03) keep their detail for the operator: it names the
+    # recipient's connection and its pivot file, which are not the supplier's to know
+    hub_step = event.status_code in HUB_STEPS
     return InvoiceStatus(
         code=event.status_code,
         supplier=Supplier(identifier, kind, invoice.supplier_name or identifier, ""),
@@ -203,7 +208,7 @@ def _status(
         invoice_number=invoice.number,
         at=clock.aware(event.produced_at),
         invoice_date=invoice.issue_date,
-        comment=event.detail,
+        comment=None if hub_step else event.detail,
         mandate=event.mandate,
     )
 

@@ -235,6 +235,9 @@ def test_status_flows_carry_only_the_invoices_their_partner_deposited(delivered:
 
     told = {}
     for flow in emitted:
-        root = etree.parse(str(delivered.path / "outbox" / flow["partner"] / flow["file_name"]))
-        told[flow["partner"]] = {n.text for n in root.iter("IdFacture")}
+        path = delivered.path / "outbox" / flow["partner"] / flow["file_name"]
+        told[flow["partner"]] = {n.text for n in etree.parse(str(path)).iter("IdFacture")}
+        # nor the recipient's connection, nor the pivot it was given (the hub's 02 and 03)
+        for secret in (RECIPIENT, "PIVOT_", OTHER_RECIPIENT):
+            assert secret not in path.read_text(), secret
     assert told == {SUPPLIER_1: {NUMBER}, SUPPLIER_2: {"F01-2026-000777"}}

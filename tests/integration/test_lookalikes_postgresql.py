@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 
 import pytest
 from alembic import command
@@ -14,8 +15,10 @@ from sqlalchemy import text
 
 from edi_engine import db
 from edi_engine.controls import numbers
+from pivot_format.model import Debiteur, Envelope, InvoiceStatus, Supplier
+from pivot_format.statut import write_invoice_statuses
 
-from .conftest import SUPPLIER
+from .conftest import RECIPIENT, SUPPLIER, SUPPLIER_SIRET
 from .test_postgresql import _invoice, _receive_only, _workers
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
@@ -66,3 +69,38 @@ def test_migration_0015_keys_the_numbers_of_a_postgresql_ledger(
     hub("run", "--once")
     found = json.loads(hub("invoices", "search", "--json").stdout)
     assert sorted(i["status"] for i in found) == ["MISE_A_DISPOSITION", "REFUSEE_RECEPTION"]
+
+
+def _status(sender: str, number: str) -> bytes:
+    status = InvoiceStatus(
+        code="07",
+        supplier=Supplier(SUPPLIER_SIRET, "1", "Papeteries Delorme SAS", "FR"),
+        debiteur=Debiteur("21990101400015"),
+        invoice_number=number,
+        at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
+        invoice_date=date(2026, 11, 2),
+    )
+    return write_invoice_statuses([status], Envelope("ST0001", date(2026, 11, 20), sender, "HUB"))
+
+
+def test_a_status_finds_only_the_partners_own_invoice_by_its_key(
+    hub: Callable[..., subprocess.CompletedProcess],
+) -> None:
+    """On PostgreSQL too (the invoice locked FOR UPDATE among those the partner may know
+    of): another recipient is told the invoice is unknown, its own recipient names it by
+    a lookalike and the status applies."""
+    hub("partners", "add", "DEST02", "--name", "DEST02")
+    (hub.home / "inbox" / SUPPLIER / "a.xml").write_bytes(_invoice("DUP-001", "a"))
+    hub("run", "--once")
+    (hub.home / "inbox" / "DEST02" / "s.xml").write_bytes(_status("DEST02", "DUP-001"))
+    lookalike = SPELLINGS["full width"](1)
+    (hub.home / "inbox" / RECIPIENT / "s.xml").write_bytes(_status(RECIPIENT, lookalike))
+
+    flows = json.loads(hub("run", "--once", "--json").stdout)
+
+    by_partner = {flow["partner"]: flow for flow in flows}
+    errors = json.loads(hub("flows", "show", by_partner["DEST02"]["number"], "--json").stdout)
+    assert [e["code"] for e in errors["errors"]] == ["STATUS_INVOICE_UNKNOWN"]
+    assert by_partner[RECIPIENT]["status"] == "IN_INTEGRE"
+    (found,) = json.loads(hub("invoices", "search", "--json").stdout)
+    assert (found["number"], found["status"]) == ("DUP-001", "SERVICE_FAIT")

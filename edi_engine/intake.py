@@ -1,9 +1,11 @@
 """Receive: archive each stable inbox file, record it IN_RECU, then acknowledge it.
 
 Nothing leaves an inbox before its archive copy is fsynced and its ledger row is
-committed (docs/architecture.md#data-safety); a crash in between leaves the file where it was,
-and its
-hash recognises it when it is taken again.
+committed (docs/architecture.md#data-safety); a crash in between leaves the file where it
+was, and the ledger knows it as the source of a flow not yet acknowledged
+(`pending_sources`): that very file only is acknowledged when met again. Every other file
+that leaves an inbox has a flow and a CR, even one with the name, modification time and
+content of a file received before (issue 13, item 7).
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from connectors import local
 
-from . import archive, channels, clock, home
-from .models import Flow, FlowEvent, Partner
+from . import archive, channels, clock, fields, home, originals
+from .models import Flow, FlowEvent, FlowNumber, Partner, PendingSource
 from .settings import Settings
 from .states import FlowState
 
@@ -39,9 +41,22 @@ class IntakeResult:
     sftp: channels.ChannelReport = field(default_factory=lambda: channels.ChannelReport())
 
 
-def flow_number(flow_id: int) -> str:
-    """Unique and sortable: the ledger's id, zero-padded."""
-    return f"FL{flow_id:010d}"
+def flow_number(n: int) -> str:
+    """Unique and sortable: the n-th number given, zero-padded."""
+    return f"FL{n:010d}"
+
+
+def next_number(session: Session) -> str:
+    """The next flow number, never one given before, whatever was purged since: the row of
+    `flow_numbers` only grows, and on PostgreSQL stays locked until the caller commits."""
+    statement = (
+        update(FlowNumber)
+        .where(FlowNumber.id == 1)
+        .values(last_number=FlowNumber.last_number + 1)
+        .returning(FlowNumber.last_number)
+        .execution_options(synchronize_session=False)
+    )
+    return flow_number(session.execute(statement).scalar_one())
 
 
 def receive(settings: Settings, session: Session, ready: Iterable[Path] = ()) -> IntakeResult:
@@ -64,6 +79,7 @@ def receive(settings: Settings, session: Session, ready: Iterable[Path] = ()) ->
         ready = {*ready, *(f for _, folder in landed for f in _files(folder))}  # complete
         folders = [*inboxes.items(), *landed]
         files = local.stable_files(folders, settings.pickup.stable_seconds, ready)
+        _settle_pending(session, files, {code for code, _ in folders})
         size = max(1, settings.pickup.batch_size)
         for start in range(0, len(files), size):
             batch = files[start : start + size]
@@ -113,23 +129,11 @@ def _receive_batch(
     report: channels.ChannelReport,
 ) -> list[int]:
     fsync = settings.processing.fsync
-    files, stored = _archived(settings, files)
-    if not files:
-        return []
-    hashes = {s.content_hash for s in stored}
-    originals = standing(session, hashes)
-    recorded = _recorded_sources(session, hashes)
-    flows = []
-    for inbox_file, archived in zip(files, stored, strict=True):
-        if _source_key(inbox_file, archived.content_hash) in recorded:
-            # recorded by a run that stopped before acknowledging: acknowledge, record nothing
-            log.warning("%s was already recorded; removing it from the inbox", inbox_file.path)
-            continue
-        key = (inbox_file.partner, archived.content_hash)
-        flow = _record(session, inbox_file, archived, originals.get(key))
-        originals.setdefault(key, flow.number)
-        flows.append(flow)
-    session.commit()
+    # from archiving to committing: a purge never removes an original this batch refers to
+    with originals.guard(settings, session):
+        files, stored = _archived(settings, files)
+        taken = _record_batch(session, files, stored)
+        session.commit()
     landed = [f.path for f in files if channels.is_landed(settings, f.path)]
     channels.acknowledge(settings, partners, landed, report)
     for inbox_file in files:
@@ -141,7 +145,65 @@ def _receive_batch(
             log.warning(
                 "%s changed while it was being received; left in the inbox", inbox_file.path
             )
-    return [flow.id for flow in flows]
+    _acknowledged(session, taken)
+    return [flow_id for _, flow_id, new in taken if new]
+
+
+def _record_batch(
+    session: Session, files: list[local.InboxFile], stored: list[archive.Archived]
+) -> list[tuple[local.InboxFile, int, bool]]:
+    """Each file recorded as a flow whose source is pending, unless it is the very file of
+    a flow still pending (recorded by a run that stopped before acknowledging it): by
+    file, its flow's id and whether the flow is new."""
+    hashes = {s.content_hash for s in stored}
+    first = standing(session, hashes)
+    pending = _pending_sources(session)
+    taken = []
+    for inbox_file, archived in zip(files, stored, strict=True):
+        recorded = pending.pop(_source_key(inbox_file, archived.content_hash), None)
+        if recorded is not None:
+            flow_id, number = recorded
+            log.warning(
+                "%s was recorded as flow %s by a run that stopped before removing it; "
+                "removing it now",
+                inbox_file.path,
+                number,
+            )
+            taken.append((inbox_file, flow_id, False))
+            continue
+        key = (inbox_file.partner, archived.content_hash)
+        flow = _record(session, inbox_file, archived, first.get(key))
+        first.setdefault(key, flow.number)
+        session.add(PendingSource(flow_id=flow.id))
+        taken.append((inbox_file, flow.id, True))
+    return taken
+
+
+def _acknowledged(session: Session, taken: list[tuple[local.InboxFile, int, bool]]) -> None:
+    """The sources that left their inbox (acknowledged, or rewritten since: no longer the
+    file recorded) are pending no more. One left in place (its SFTP server could not be
+    reached) stays pending: it is fetched again and recognised."""
+    done = [flow_id for inbox_file, flow_id, _ in taken if not local.unchanged(inbox_file)]
+    if done:
+        session.execute(delete(PendingSource).where(PendingSource.flow_id.in_(done)))
+    session.commit()
+
+
+def _settle_pending(session: Session, files: list[local.InboxFile], partners: set[str]) -> None:
+    """A pending source no longer in its inbox left it in a run that stopped before saying
+    so: pending no more, so that a later file like it is a new deposit, never taken for it."""
+    present = {(f.partner, _name(f), f.mtime_ns) for f in files}
+    query = select(PendingSource.flow_id, Flow.partner_code, Flow.file_name, Flow.source_mtime_ns)
+    gone = [
+        flow_id
+        for flow_id, partner, name, mtime in session.execute(
+            query.join(Flow, Flow.id == PendingSource.flow_id)
+        )
+        if partner in partners and (partner, name, mtime) not in present
+    ]
+    if gone:
+        session.execute(delete(PendingSource).where(PendingSource.flow_id.in_(gone)))
+    session.commit()
 
 
 def _archived(
@@ -163,15 +225,27 @@ def _archived(
     return kept, stored
 
 
+def _name(inbox_file: local.InboxFile) -> str:
+    """The file's name as its flow keeps it: displayable, and cut to the column's length."""
+    return fields.fit(Flow.file_name, local.display_name(inbox_file.path.name)) or ""
+
+
 def _source_key(inbox_file: local.InboxFile, content_hash: str) -> tuple:
-    name = local.display_name(inbox_file.path.name)
-    return (inbox_file.partner, name, inbox_file.mtime_ns, content_hash)
+    return (inbox_file.partner, _name(inbox_file), inbox_file.mtime_ns, content_hash)
 
 
-def _recorded_sources(session: Session, hashes: set[str]) -> set[tuple]:
-    """The very files (same partner, name, mtime and content) already recorded."""
-    query = select(Flow.partner_code, Flow.file_name, Flow.source_mtime_ns, Flow.content_hash)
-    return {tuple(row) for row in session.execute(query.where(Flow.content_hash.in_(hashes)))}
+def _pending_sources(session: Session) -> dict[tuple, tuple[int, str]]:
+    """The flows (id, number) whose file was recorded and not yet acknowledged, by partner,
+    name, mtime and content: the only files an intake acknowledges without a flow."""
+    query = select(
+        Flow.partner_code,
+        Flow.file_name,
+        Flow.source_mtime_ns,
+        Flow.content_hash,
+        Flow.id,
+        Flow.number,
+    ).join(PendingSource, PendingSource.flow_id == Flow.id)
+    return {(*key,): (flow_id, number) for *key, flow_id, number in session.execute(query)}
 
 
 # an earlier flow with the same content stands for it while it is being processed or has
@@ -223,8 +297,9 @@ def _record(
 ) -> Flow:
     at = clock.now()
     flow = Flow(
+        number=next_number(session),
         partner_code=inbox_file.partner,
-        file_name=local.display_name(inbox_file.path.name),
+        file_name=_name(inbox_file),
         content_hash=stored.content_hash,
         size=stored.size,
         source_mtime_ns=inbox_file.mtime_ns,
@@ -239,7 +314,6 @@ def _record(
     )
     session.add(flow)
     session.flush()
-    flow.number = flow_number(flow.id)
     detail = f"received {flow.file_name} ({stored.size} bytes, sha256 {stored.content_hash})"
     session.add(
         FlowEvent(

@@ -1,7 +1,11 @@
 """Operators process flows again from their archived original, never from the inbox
 (issue 7): after an incident, or after fixing the referential. A flow that ended
 IN_INTEGRE is taken again only when forced; a re-run keeps the invoices already delivered
-and the statuses already applied, and writes its CR again under the same name."""
+and the statuses already applied, and writes its CR again under the same name.
+
+A flow is taken for a re-run by a compare-and-set on its state and attempt (issue 13,
+item 7): of two `flows rerun` of one flow started together, or a re-run racing the engine,
+one takes it and the other is told the flow was taken meanwhile, and runs nothing."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from . import clock, controls, leasing, runner
@@ -19,6 +23,9 @@ from .settings import Settings
 from .states import FlowState
 
 WAITING = (FlowState.IN_RECU, FlowState.IN_EN_COURS_TRAITEMENT)
+TAKEN_MEANWHILE = (
+    "another process took it meanwhile (a re-run or the engine): it was not re-run twice"
+)
 
 
 class NothingToRerun(RefusedError):
@@ -77,7 +84,10 @@ def rerun(
         outcome = Rerun(flow.number, flow.status)
         outcome.why = _refusal(settings, flow, force)
         if outcome.why is None and not dry_run:
-            _take(settings, session, flow, worker, actor, reason, force)
+            if not _take(settings, session, flow, worker, actor, reason, force):
+                outcome.why = TAKEN_MEANWHILE
+                done.append(outcome)
+                continue
             report = runner.RunReport()
             runner.process_one(settings, session, flow, referential, worker, report, force)
             session.refresh(flow)
@@ -108,9 +118,25 @@ def _take(
     actor: str,
     reason: str | None,
     force: bool,
-) -> None:
-    """Lease the flow for this process, saying who asked and why."""
+) -> bool:
+    """Lease the flow for this process, saying who asked and why; False when it is no
+    longer in the state and attempt it was chosen in: another process took it first."""
     now = clock.now()
+    taken = session.execute(
+        update(Flow)
+        .where(Flow.id == flow.id, Flow.status == flow.status, Flow.attempts == flow.attempts)
+        .values(
+            status=FlowState.IN_EN_COURS_TRAITEMENT,
+            lease_owner=worker,
+            lease_expires_at=now + timedelta(seconds=settings.processing.lease_seconds),
+            attempts=Flow.attempts + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:
+        session.rollback()
+        return False
     forced = " (forced)" if force else ""
     session.add(
         FlowEvent(
@@ -121,9 +147,6 @@ def _take(
             detail=f"{runner.RERUN}{forced}: {reason or 'no reason given'}",
         )
     )
-    flow.status = FlowState.IN_EN_COURS_TRAITEMENT
-    flow.lease_owner = worker
-    flow.lease_expires_at = now + timedelta(seconds=settings.processing.lease_seconds)
-    flow.attempts += 1
-    flow.updated_at = now
     session.commit()
+    session.refresh(flow)
+    return True

@@ -1,6 +1,9 @@
 """The retention policy: flows received more than `[retention] months` ago go, with their
 invoices, archived originals and output files. Rows are deleted and committed first, files
 after: a crash in between leaves files nobody needs, never a ledger row without its file.
+An archived original is removed only when no flow refers to it, checked under the
+archive's guard (edi_engine/originals.py): a new file with the same bytes, received while
+a purge runs, keeps the original its flow refers to.
 
 The nightly job (jobs/schedule.py) and `edi-engine purge` apply it; a dry run counts what
 would go without changing anything, and an operator's purge leaves its audit line in
@@ -16,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from . import clock, jobruns
+from . import clock, jobruns, originals
 from .db import LedgerError
 from .models import (
     Flow,
@@ -26,6 +29,7 @@ from .models import (
     InvoiceEvent,
     InvoiceFinding,
     Output,
+    PendingSource,
     ReceivedStatus,
     StatusFlow,
 )
@@ -79,9 +83,10 @@ def purge(settings: Settings, session: Session, now: datetime, dry_run: bool = F
         return _count(settings, session, cutoff(now, settings.retention.months))
     done = Purged(cutoff(now, settings.retention.months))
     while ids := list(session.scalars(_old_flows(done.before).order_by(Flow.id).limit(BATCH))):
-        files = _delete_flows(settings, session, ids, done)
+        files, paths = _delete_flows(settings, session, ids, done)
         session.commit()
         done.files += _unlink(files)
+        done.files += _unlink_originals(settings, session, paths)
     files = _delete_status_flows(settings, session, done.before)
     session.commit()
     done.files += _unlink(files)
@@ -166,7 +171,10 @@ def _old_status_flows(before: datetime) -> ColumnElement[bool]:
     )
 
 
-def _delete_flows(settings: Settings, session: Session, ids: list[int], done: Purged) -> list[Path]:
+def _delete_flows(
+    settings: Settings, session: Session, ids: list[int], done: Purged
+) -> tuple[list[Path], set[str]]:
+    """Delete the flows' rows; their output files, and the archive paths they referred to."""
     flows = list(session.scalars(select(Flow).where(Flow.id.in_(ids))))
     invoices = select(Invoice.id).where(Invoice.flow_id.in_(ids))
     done.invoices += len(session.scalars(invoices).all())
@@ -186,16 +194,25 @@ def _delete_flows(settings: Settings, session: Session, ids: list[int], done: Pu
         (FlowError, FlowError.flow_id),
         (FlowEvent, FlowEvent.flow_id),
         (Output, Output.flow_id),
+        (PendingSource, PendingSource.flow_id),
     ):
         session.execute(delete(table).where(column.in_(ids)))
     session.execute(delete(Flow).where(Flow.id.in_(ids)))
     done.flows += len(flows)
     files = [settings.outbox / o.partner_code / o.file_name for o in outputs]
-    # duplicates of a content share its archived original: it goes with the last of them
-    paths = {f.archive_path for f in flows}
-    kept = set(session.scalars(select(Flow.archive_path).where(Flow.archive_path.in_(paths))))
-    files += [settings.archive / path for path in paths - kept]
-    return files
+    return files, {f.archive_path for f in flows}
+
+
+def _unlink_originals(settings: Settings, session: Session, paths: set[str]) -> int:
+    """Remove the archived originals no flow refers to once the purged rows are committed:
+    duplicates of a content share one, which goes with the last of them, and a flow
+    recorded meanwhile with the same bytes keeps it. Checked and removed under the
+    archive's guard, which the intake holds from archiving to committing."""
+    with originals.guard(settings, session):
+        gone = originals.unreferenced(session, paths)
+        removed = _unlink([settings.archive / path for path in sorted(gone)])
+        session.commit()
+    return removed
 
 
 def _delete_status_flows(settings: Settings, session: Session, before: datetime) -> list[Path]:

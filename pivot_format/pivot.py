@@ -20,7 +20,6 @@ attachment rules, each PJ keeps them before any is decoded (``attachments``).
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Iterator, Sequence
 from datetime import date
@@ -513,13 +512,13 @@ def _mime_type(pj: _Element, found: dict[str, _Element]) -> str:
 def _decode(element: _Element) -> bytes:
     """Base64 content; line breaks some producers insert are tolerated."""
     text = element.text or ""
-    try:
+    try:  # ValueError: binascii.Error, or a character outside ASCII (found by fuzzing)
         return base64.b64decode(text, validate=True)
-    except binascii.Error:
+    except ValueError:
         pass
     try:
         return base64.b64decode("".join(text.split()), validate=True)
-    except binascii.Error:
+    except ValueError:
         raise ConversionError(
             "INVALID_BASE64", "the attachment content is not base64", path_of(element), text[:40]
         ) from None

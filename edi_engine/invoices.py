@@ -19,7 +19,7 @@ from pivot_format.errors import ConversionError
 from . import clock, controls, redelivery, siret, statuses_in
 from .errors import RefusedError, UsageError
 from .lifecycle import REASON_REQUIRED, operator_refusal
-from .models import Flow, InvoiceFinding
+from .models import Flow, InvoiceFinding, Output
 from .models import Invoice as InvoiceRow
 from .problems import REJECT
 from .recording import finding_row
@@ -251,6 +251,7 @@ def redeliver(settings: Settings, session: Session, invoice_id: int, actor: str)
             f"Invoice {row.id} ({row.number}) has no delivery incident: only an invoice whose "
             "recipient reported a reception or transmission error (94, 95) is delivered again."
         )
+    _refuse_if_held_back(session, row)
     try:
         redelivery.again(settings, session, row, actor)
     except ConversionError as exc:  # the pivot can no longer carry it (limits changed)
@@ -260,6 +261,24 @@ def redeliver(settings: Settings, session: Session, invoice_id: int, actor: str)
     session.flush()
     session.expire(row, ["events"])
     return show(session, invoice_id)
+
+
+def _refuse_if_held_back(session: Session, row: InvoiceRow) -> None:
+    """A pivot the engine could not publish yet (something the partner left under its name)
+    is published as soon as the name is free: a second pivot would deliver it twice."""
+    held = select(Output.delivery_error).where(
+        Output.partner_code == row.recipient_partner,
+        Output.file_name == row.pivot_file,
+        Output.staged.is_not(None),
+    )
+    found = session.execute(held).first()
+    if found is not None:
+        why = f" ({found.delivery_error})" if found.delivery_error else ""
+        raise RedeliveryRefused(
+            f"Invoice {row.id} ({row.number}) is not delivered again: its pivot "
+            f"{row.pivot_file} is not published yet{why}; every run tries again and "
+            "publishes it once its name is free."
+        )
 
 
 def recycle(

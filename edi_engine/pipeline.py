@@ -2,8 +2,9 @@
 
 Each step is a plain function of the previous one's result
 (docs/architecture.md#the-road-of-a-flow). The
-caller owns the transaction: outputs are written before the commit under
-deterministic names, so a flow taken again after a crash replaces them.
+caller owns the transaction: outputs are staged before the commit under deterministic
+names and published once it is made (edi_engine/publication.py), so that nothing of an
+attempt that dies reaches a partner, and a flow taken again writes them afresh.
 """
 
 from __future__ import annotations

@@ -1,0 +1,206 @@
+"""A partner's outbox is its own: what it leaves there under the names of future outputs
+holds back its own deliveries only, and is never read, followed or opened (issue 13).
+
+Run as the attack was: the recipient DEST01 plants a folder, a named pipe and a 2 GB
+sparse file under the names the next flows' pivots will have (flow numbers are
+sequential), a supplier plants a link under its next CR's name; `run --once` runs as a
+child process, whose peak memory is its own (wait4)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_2, Home, sample
+
+REPO = Path(__file__).resolve().parents[2]
+BIG = 2 * 1024**3  # sparse: takes no disk, but read whole it would take 2 GB of memory
+MEMORY_LIMIT = 400 * 1024**2  # `run --once` of two small flows stays far below
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    peak_bytes: int
+
+
+def run_once(home: Home) -> Run:
+    """`run --once` as a child process, killed if it hangs (a regression that opens the
+    pipe would wait forever); its peak memory its own, from wait4."""
+    command = [sys.executable, "-m", "cli", "--home", str(home.path), "run", "--once", "--json"]
+    out, err = home.path / "run.out", home.path / "run.err"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        child = subprocess.Popen(command, cwd=REPO, env=dict(os.environ), stdout=stdout,
+                                 stderr=stderr)  # fmt: skip
+        watchdog = threading.Timer(180, child.kill)
+        watchdog.start()
+        _, status, usage = os.wait4(child.pid, 0)
+        watchdog.cancel()
+    code = child.returncode = os.waitstatus_to_exitcode(status)
+    assert code != -9, "run --once hung: something in a partner's folder was opened"
+    return Run(code, out.read_text(), err.read_text(), usage.ru_maxrss * 1024)
+
+
+def _held_back(run: Run) -> int:
+    """Log lines saying an output is held back (one per output and run)."""
+    return sum("not published:" in line for line in run.stderr.splitlines())
+
+
+def _drop_in_order(home: Home) -> None:
+    """FOUR01's UBL invoice becomes FL0000000001, FOUR02's three-invoice pivot FL0000000002."""
+    first = home.drop(SUPPLIER_1, "a.xml", sample("ubl-invoice.xml"))
+    second = home.drop(SUPPLIER_2, "pivot-multi.xml", sample("pivot-multi.xml"))
+    os.utime(first, (1_700_000_000, 1_700_000_000))
+    os.utime(second, (1_700_000_100, 1_700_000_100))
+
+
+def _search(home: Home, *args: str) -> list[dict]:
+    return json.loads(home.invoke("invoices", "search", "--json", *args).stdout)
+
+
+@pytest.fixture
+def planted(home: Home, tmp_path: Path) -> dict[str, Path]:
+    """What the partners leave in their own outbox folders before the run."""
+    outbox = home.path / "outbox"
+    folder = outbox / RECIPIENT / "PIVOT_DEST01_FL0000000001_1.xml"
+    folder.mkdir()
+    (folder / "inside.txt").write_bytes(b"the recipient's own")
+    pipe = outbox / RECIPIENT / "PIVOT_DEST01_FL0000000002_2.xml"
+    os.mkfifo(pipe)
+    big = outbox / RECIPIENT / "PIVOT_DEST01_FL0000000002_1.xml"
+    with open(big, "wb") as handle:
+        handle.truncate(BIG)
+    elsewhere = tmp_path / "not-the-partners.txt"
+    elsewhere.write_bytes(b"written by nobody but its owner")
+    link = outbox / SUPPLIER_1 / "CR_FOUR01_FL0000000001.xml"
+    link.symlink_to(elsewhere)
+    return {"folder": folder, "pipe": pipe, "big": big, "link": link, "elsewhere": elsewhere}
+
+
+def test_what_a_partner_plants_holds_back_its_own_outputs_only(
+    home: Home, planted: dict[str, Path]
+) -> None:
+    _drop_in_order(home)
+
+    run = run_once(home)
+
+    assert run.code == 0, run.stderr
+    flows = {f["number"]: f for f in json.loads(run.stdout)}
+    # every flow integrated and answered: nothing a partner planted is an incident
+    assert {n: f["status"] for n, f in flows.items()} == {
+        "FL0000000001": "IN_INTEGRE",
+        "FL0000000002": "IN_INTEGRE_PARTIEL",  # its third invoice's recipient is unknown
+    }
+    assert "CR_FOUR02_FL0000000002.xml" in home.outbox(SUPPLIER_2)
+    # the big file was replaced by its pivot by a rename, never read; the pipe never opened
+    assert run.peak_bytes < MEMORY_LIMIT, run.peak_bytes
+    big = planted["big"]
+    assert big.stat().st_size < 100_000 and b"<CPPFacturePivot" in big.read_bytes()
+    # the folder, the pipe and the link are as their partners left them; the link's
+    # target outside the partner's folder untouched
+    assert (planted["folder"] / "inside.txt").read_bytes() == b"the recipient's own"
+    assert planted["pipe"].is_fifo()
+    assert planted["link"].is_symlink()
+    assert planted["elsewhere"].read_bytes() == b"written by nobody but its owner"
+    # each held-back output is reported: in the log, by flows show, and its invoice by
+    # invoices search --delivery-incident
+    assert _held_back(run) == 3, run.stderr
+    held = {
+        o["file_name"]: o
+        for number in flows
+        for o in home.show(number)["outputs"]
+        if o["delivered_at"] is None
+    }
+    assert sorted(held) == [
+        "CR_FOUR01_FL0000000001.xml",
+        "PIVOT_DEST01_FL0000000001_1.xml",
+        "PIVOT_DEST01_FL0000000002_2.xml",
+    ]
+    assert "taken by a folder" in held["PIVOT_DEST01_FL0000000001_1.xml"]["delivery_error"]
+    assert "taken by a named pipe" in held["PIVOT_DEST01_FL0000000002_2.xml"]["delivery_error"]
+    assert "taken by a symbolic link" in held["CR_FOUR01_FL0000000001.xml"]["delivery_error"]
+    incidents = _search(home, "--delivery-incident")
+    assert sorted((i["number"], i["status"], i["delivery_incident"]) for i in incidents) == [
+        ("F01-2026-000101", "EN_COURS_ACHEMINEMENT", "95"),  # FL0000000001_1's
+        ("F02-2026-000503", "EN_COURS_ACHEMINEMENT", "95"),  # FL0000000002_2's
+    ]
+    # an operator cannot deliver it a second time while it waits
+    refused = home.invoke("invoices", "redeliver", str(incidents[0]["id"]), code=1)
+    assert "not published yet" in refused.stderr
+
+    # every run tries again; once the names are free, each is published, once
+    again = run_once(home)
+    assert again.code == 0 and _held_back(again) == 3
+    planted["pipe"].unlink()
+    planted["link"].unlink()
+    (planted["folder"] / "inside.txt").unlink()
+    planted["folder"].rmdir()
+
+    freed = run_once(home)
+
+    assert freed.code == 0 and _held_back(freed) == 0, freed.stderr
+    assert _search(home, "--delivery-incident") == []
+    statuses = {i["number"]: i["status"] for i in _search(home)}
+    assert statuses == {
+        "F01-2026-000101": "MISE_A_DISPOSITION",
+        "F02-2026-000502": "MISE_A_DISPOSITION",
+        "F02-2026-000503": "MISE_A_DISPOSITION",
+        "F02-2026-000504": "REFUSEE_RECEPTION",
+    }
+    assert home.outbox(RECIPIENT) == [
+        "PIVOT_DEST01_FL0000000001_1.xml",
+        "PIVOT_DEST01_FL0000000002_1.xml",
+        "PIVOT_DEST01_FL0000000002_2.xml",
+    ]
+    assert (home.path / "outbox" / SUPPLIER_1 / "CR_FOUR01_FL0000000001.xml").is_file()
+    for number in flows:
+        outputs = home.show(number)["outputs"]
+        assert all(o["delivered_at"] and not o["delivery_error"] for o in outputs), outputs
+
+
+def test_a_folder_under_the_kept_cr_name_holds_back_the_new_cr_and_loses_neither(
+    home: Home,
+) -> None:
+    """A re-run keeps the earlier CR as CR_<P>_<FLOW>_1.xml by renaming it when the new CR
+    is published: a folder the depositor left under that name holds the new CR back, and
+    the first stays where it is, whole, until the name is free."""
+    home.drop(SUPPLIER_1, "a.xml", sample("ubl-invoice.xml"))
+    assert run_once(home).code == 0
+    folder = home.path / "outbox" / SUPPLIER_1
+    cr, kept = "CR_FOUR01_FL0000000001.xml", "CR_FOUR01_FL0000000001_1.xml"
+    first_cr = (folder / cr).read_bytes()
+    (folder / kept).mkdir()
+
+    # a process of its own: what it holds back is then another run's to publish
+    rerun = subprocess.run(
+        [sys.executable, "-m", "cli", "--home", str(home.path), "flows", "rerun",
+         "FL0000000001", "--force", "--reason", "planted"],
+        cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+
+    assert (folder / cr).read_bytes() == first_cr  # the partner has not lost it
+    outputs = {o["file_name"]: o for o in home.show("FL0000000001")["outputs"]}
+    assert (
+        "FOUR01/CR_FOUR01_FL0000000001_1.xml is taken by a folder"
+        in (outputs[cr]["delivery_error"])
+    )
+    assert outputs[cr]["delivered_at"] is None
+
+    (folder / kept).rmdir()
+    assert run_once(home).code == 0
+
+    assert (folder / kept).read_bytes() == first_cr
+    assert (folder / cr).read_bytes() != first_cr
+    assert sorted(p.name for p in folder.iterdir()) == [cr, kept]
+    outputs = home.show("FL0000000001")["outputs"]
+    assert all(o["delivered_at"] and not o["delivery_error"] for o in outputs), outputs

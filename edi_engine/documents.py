@@ -13,7 +13,7 @@ from lxml import etree
 
 from pivot_format.model import Attachment
 
-from . import identify, origin, unpack, validation, xmlsafe
+from . import facturx_pdf, identify, origin, unpack, validation, xmlsafe
 from .identify import Container
 from .problems import FlowRejected, Problem
 from .settings import Settings
@@ -110,19 +110,9 @@ def _xml(name: str, content: bytes, settings: Settings, original: Attachment) ->
 
 
 def _facturx(name: str, content: bytes, settings: Settings) -> Document:
-    """A Factur-X PDF: its embedded CII is the invoice, the PDF itself is PJ 01."""
-    import facturx  # pypdf is heavy to import; only PDF flows pay for it
-
-    try:
-        _, xml = facturx.get_xml_from_pdf(content, check_xsd=False)
-    except Exception as exc:  # pypdf raises many kinds on a damaged PDF
-        raise FlowRejected(
-            Problem("FACTURX_UNREADABLE", f"The PDF {name!r} cannot be read: {exc}.")
-        ) from exc
-    if not xml:
-        raise FlowRejected(
-            Problem("FACTURX_NO_XML", f"The PDF {name!r} carries no embedded Factur-X XML.")
-        )
+    """A Factur-X PDF: its embedded CII is the invoice, the PDF itself is PJ 01; its embedded
+    files are inflated within the attachment limits only (facturx_pdf)."""
+    xml = facturx_pdf.invoice_xml(content, name, settings.limits)
     found = _xml(name, xml, settings, Attachment(name, PDF_MIME, content, "01"))
     if found.syntax is not Syntax.CII:
         problem = Problem("FACTURX_NO_XML", f"The XML embedded in {name!r} is not a CII invoice.")

@@ -212,8 +212,11 @@ def _archived(
     """Archive each file; one that vanished or changed meanwhile is left for a later run."""
     kept, stored = [], []
     for inbox_file in files:
+        # one over max_file_bytes is refused (FILE_TOO_LARGE): its hash, size and head suffice
+        too_large = inbox_file.size > settings.limits.max_file_bytes
+        store = archive.store_head if too_large else archive.store
         try:
-            archived = archive.store(settings.archive, inbox_file.path, settings.processing.fsync)
+            archived = store(settings.archive, inbox_file.path, settings.processing.fsync)
         except archive.SourceGone as gone:
             log.warning("%s", gone.message)
             continue

@@ -171,11 +171,12 @@ def _take_flow(run: FlowRun) -> None:
             )
         )
     limit = settings.limits.max_file_bytes
-    if flow.size > limit:
+    if flow.size > limit or archive.is_head(flow.archive_path):  # kept: hash, size, head
+        over = f"of {limit} bytes" if flow.size > limit else "in force at its reception"
         raise FlowRejected(
             Problem(
                 "FILE_TOO_LARGE",
-                f"The file is {flow.size} bytes, over the limit of {limit} bytes.",
+                f"The file is {flow.size} bytes, over the limit {over}; it was not read.",
                 value=str(flow.size),
             )
         )

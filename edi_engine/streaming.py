@@ -32,13 +32,14 @@ HEAD_BYTES = 64 * 1024
 
 
 def applies(path: Path, size: int, limits: LimitSettings) -> bool:
-    """A pivot flow at least ``limits.stream_bytes`` long; anything else is read whole."""
+    """A pivot flow at least ``limits.stream_bytes`` long; anything else is read whole. A
+    DOCTYPE, wherever it stands, is refused by `check` as the whole road refuses it."""
     if size < limits.stream_bytes:
         return False
     with open(path, "rb") as handle:
         head = handle.read(HEAD_BYTES)
-        if identify.container(head) is not identify.Container.XML or b"<!DOCTYPE" in head:
-            return False  # batches, PDFs and refused DOCTYPEs take the usual road
+        if identify.container(head) is not identify.Container.XML:
+            return False  # batches and PDFs take the usual road
         handle.seek(0)
         try:
             for _, element in etree.iterparse(
@@ -117,8 +118,18 @@ class _Checker:
             )
 
 
+def _doctype(root: etree._Element, name: str) -> list[Problem]:
+    """xmlsafe's rule on the streamed road: a DOCTYPE comes before the root element, so it
+    is known at the root's start event, however many bytes of comments precede it."""
+    docinfo = root.getroottree().docinfo
+    if docinfo.internalDTD is None and not docinfo.doctype:
+        return []
+    return [Problem("DTD_FORBIDDEN", xmlsafe.DTD_MESSAGE, document=name)]
+
+
 def check(path: Path, name: str, limits: LimitSettings) -> list[Problem]:
-    """Every schema error of a pivot flow (up to validation.MAX_ERRORS), in bounded memory."""
+    """Every schema error of a pivot flow (up to validation.MAX_ERRORS), in bounded memory;
+    a DOCTYPE refuses it at once, as xmlsafe refuses it in a whole document."""
     checker = _Checker(name)
     root = None
     try:
@@ -130,6 +141,8 @@ def check(path: Path, name: str, limits: LimitSettings) -> list[Problem]:
             ):
                 if root is None:
                     root = element
+                    if refused := _doctype(root, name):
+                        return refused
                 elif event == "start":
                     if element.tag == INVOICES and element.getparent() is root:
                         checker.start_invoices(root, element)

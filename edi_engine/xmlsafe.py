@@ -9,6 +9,7 @@ from lxml import etree
 from .problems import FlowRejected, Problem
 
 _local = threading.local()  # lxml parsers are not safe to share between threads
+DTD_MESSAGE = "The document declares a DOCTYPE; DTDs and entities are not accepted."
 
 
 def options(huge: bool) -> dict[str, bool]:
@@ -36,10 +37,5 @@ def parse(content: bytes, huge: bool = False) -> etree._ElementTree:
         ) from exc
     tree = root.getroottree()
     if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
-        raise FlowRejected(
-            Problem(
-                "DTD_FORBIDDEN",
-                "The document declares a DOCTYPE; DTDs and entities are not accepted.",
-            )
-        )
+        raise FlowRejected(Problem("DTD_FORBIDDEN", DTD_MESSAGE))
     return tree

@@ -132,8 +132,9 @@ class EngineGroup(click.Group):
             return super().invoke(ctx)
         except EngineError as exc:
             refuse_in_json(ctx, error_code(exc), exc.message)
-            # a refused CSV lists its bad rows on lines of their own
-            click.echo(display.escaped_lines(f"edi-engine: {exc.message}"), err=True)
+            say(f"edi-engine: {exc.headline}")
+            for line in exc.lines:  # a refused CSV's bad rows, one a line
+                say(f"  {line}")
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
             refuse_in_json(ctx, error_code(exc), exc.format_message())

@@ -86,9 +86,9 @@ def read(
         else:
             values.append(value)
     if errors:
-        shown = "\n  ".join(errors[:MAX_REPORTED])
-        more = f"\n  … and {len(errors) - MAX_REPORTED} more" if len(errors) > MAX_REPORTED else ""
+        more = [f"… and {len(errors) - MAX_REPORTED} more"] if len(errors) > MAX_REPORTED else []
         raise ImportRefused(
-            f"{path}: {len(errors)} bad row(s), nothing was imported:\n  {shown}{more}"
+            f"{path}: {len(errors)} bad row(s), nothing was imported:",
+            [*errors[:MAX_REPORTED], *more],
         )
     return values

@@ -34,8 +34,8 @@ def escaped(value: object) -> str:
 
 
 def escaped_lines(text: str) -> str:
-    """A message of several lines, each escaped: for a message the engine itself breaks
-    into lines (a refused CSV's bad rows), whose values were escaped where quoted."""
+    """A text of several lines, each escaped: a traceback, whose lines are Python's own
+    (a value its messages quote can still break one)."""
     return "\n".join(escaped(line) for line in text.split("\n"))
 
 

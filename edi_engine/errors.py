@@ -6,15 +6,21 @@ file system are wrapped ``from exc`` where they arise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class EngineError(Exception):
     """The engine failed."""
 
     exit_code = 3
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or (self.__doc__ or "").strip())
-        self.message = message or (self.__doc__ or "").strip()
+    def __init__(self, message: str | None = None, lines: Sequence[str] = ()) -> None:
+        """`lines`: details listed below the message, one a line (a CSV's bad rows); the
+        message is one line, so that a value it quotes never writes a line of its own."""
+        self.headline = message or (self.__doc__ or "").strip()
+        self.lines = tuple(lines)
+        self.message = "\n  ".join((self.headline, *self.lines))
+        super().__init__(self.message)
 
 
 class RefusedError(EngineError):

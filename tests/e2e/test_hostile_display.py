@@ -276,3 +276,23 @@ def test_a_json_log_line_keeps_a_hostile_name_exact_on_one_line() -> None:
 
     (line,) = written.splitlines()  # str.splitlines breaks at \x85 and \u2028 too
     assert json.loads(line)["message"].startswith(f"{path} is still being written")
+
+
+# -- validate and convert ----------------------------------------------------------------
+
+
+def test_validate_and_convert_quote_a_hostile_value_on_one_line(run_cli, tmp_path: Path) -> None:
+    """The schema's message quotes the value the supplier wrote: `validate` prints one line
+    per error, and `convert`'s refusal is one line."""
+    document = tmp_path / "f.xml"
+    document.write_bytes(ubl("F1", issue_date=f"2026-01-01\n{FORGED}\x85\u202e"))
+    quoted = f"'2026-01-01\\n{FORGED}\\x85\\u202e' is not a valid value"
+
+    validated = run_cli("validate", document, code=1).stdout.splitlines()
+
+    assert validated[0] == f"{document}: IN_DP_E1_UBL_INVOICE: INVALID"
+    (error,) = [line for line in validated if "cbc:IssueDate" in line]
+    assert error.startswith("  [XSD_INVALID] document f.xml, line ") and quoted in error
+    assert not any(line.startswith(FORGED) for line in validated)
+    (said,) = run_cli("convert", document, code=1).stderr.splitlines()
+    assert said.startswith("edi-engine: f.xml is not valid (line ") and quoted in said

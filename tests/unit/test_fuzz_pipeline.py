@@ -459,6 +459,7 @@ def main() -> None:  # pragma: no cover - run by hand, for as long as one likes
         road(data, "fuzz.xml")
         road(data, "fuzz.xml", streamed=True)
 
+    atheris.instrument_all()  # coverage of the engine's Python, imported already
     atheris.Setup([sys.argv[0], *sys.argv[1:]], one_input)
     atheris.Fuzz()
 

@@ -1,0 +1,278 @@
+"""Nothing reaches a partner before the commit that records it, and everything once
+(issue 13, item 1).
+
+Tested the way it failed: a drainer process takes every file out of outbox/*/ as soon as
+it appears, as a recipient's and suppliers' systems do, while `run --once` workers are
+killed (SIGKILL) at moments a seeded generator picks; then every accepted invoice's
+pivot was received exactly once, under the flow the ledger says, and every flow's CR
+once. A rollback and a crash between a commit and its publication are tested the same
+way, with a drainer watching."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+import config
+
+from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_2, Home, sample
+
+REPO = Path(__file__).resolve().parents[2]
+UNIT_START, UNIT_END = b"<CPPFacturePivotUnitaire", b"</CPPFacturePivotUnitaire>"
+BIG_FLOW = 300  # invoices in the big pivot flow
+FINAL = {"IN_INTEGRE", "IN_INTEGRE_PARTIEL", "IN_REJETE"}
+
+DRAINER = """
+import os, sys, time
+outbox, received, stop = sys.argv[1], sys.argv[2], sys.argv[3]
+taken = 0
+
+def sweep():
+    global taken
+    for partner in os.listdir(outbox):
+        folder = os.path.join(outbox, partner)
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            os.makedirs(os.path.join(received, partner), exist_ok=True)
+            taken += 1
+            try:  # a unique name: a file received twice is kept twice
+                os.rename(os.path.join(folder, name),
+                          os.path.join(received, partner, f"{name}.{taken}"))
+            except FileNotFoundError:
+                pass
+
+while not os.path.exists(stop):
+    sweep()
+    time.sleep(0.01)
+sweep()
+"""
+
+# `cli` with a fault: {hook} runs first in the child (a test double of a crash or a bug)
+WITH_HOOK = """
+import os, signal, sys, time
+from cli import main
+{hook}
+main(sys.argv[1:])
+"""
+
+
+@pytest.fixture(autouse=True)
+def quick_leases(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A killed worker's flows are taken again after a second; never given up for it."""
+    monkeypatch.setenv("EDI_ENGINE_PROCESSING_LEASE_SECONDS", "1")
+    monkeypatch.setenv("EDI_ENGINE_PROCESSING_MAX_ATTEMPTS", "50")
+
+
+@contextmanager
+def drainer(home: Home) -> Iterator[Path]:
+    """A process taking every output as soon as it appears; yields where it puts them."""
+    received, stop = home.path.parent / "received", home.path.parent / "drainer.stop"
+    received.mkdir()
+    outbox = home.path / "outbox"
+    process = subprocess.Popen([sys.executable, "-c", DRAINER, outbox, received, stop])
+    try:
+        yield received
+    finally:
+        stop.touch()
+        process.wait(timeout=60)
+
+
+def cli(home: Home, *args: str, hook: str = "") -> subprocess.Popen:
+    command = [sys.executable, "-c", WITH_HOOK.format(hook=hook), "--home", str(home.path)]
+    return subprocess.Popen(
+        [*command, *args],
+        cwd=REPO,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def finish(process: subprocess.Popen) -> int:
+    _, err = process.communicate(timeout=180)
+    assert process.returncode in (0, -signal.SIGKILL), err.decode()
+    return process.returncode
+
+
+def pivot_flow(numbers: range) -> bytes:
+    """The demo's first pivot invoice repeated under numbers P-<n>, in the demo's envelope."""
+    demo = config.path("demo/pivot-multi.xml").read_bytes()
+    start, end = demo.index(UNIT_START), demo.index(UNIT_END) + len(UNIT_END)
+    head = demo[:start].replace(b'Compteur="3"', f'Compteur="{len(numbers)}"'.encode())
+    unit, tail = demo[start:end], demo[demo.rindex(UNIT_END) + len(UNIT_END) :]
+    units = (unit.replace(b"F02-2026-000502", f"P-{n:06d}".encode()) for n in numbers)
+    return head + b"".join(units) + tail
+
+
+def ubl(number: str) -> bytes:
+    return sample("ubl-invoice.xml").replace(b"F01-2026-000101", number.encode())
+
+
+def ledger(home: Home, query: str) -> list[tuple]:
+    with sqlite3.connect(home.path / "ledger.db") as connection:
+        return connection.execute(query).fetchall()
+
+
+def received_files(received: Path, partner: str) -> list[tuple[str, Path]]:
+    """(name as published, file) of each file the partner received, duplicates included."""
+    folder = received / partner
+    found = sorted(folder.iterdir()) if folder.is_dir() else []
+    return [(path.name.rsplit(".", 1)[0], path) for path in found]
+
+
+def received_pivots(received: Path) -> Counter:
+    """(invoice number, pivot file) of each pivot the recipient received."""
+    seen: Counter = Counter()
+    for name, path in received_files(received, RECIPIENT):
+        tree = etree.parse(str(path))
+        for number in tree.iterfind(".//DonneesFacture/Id"):
+            seen[(number.text, name)] += 1
+    return seen
+
+
+def delivered_in_ledger(home: Home) -> set[tuple[str, str]]:
+    """(invoice number, pivot file) of every invoice the ledger says was delivered."""
+    rows = ledger(home, "select number, pivot_file from invoices where pivot_file is not null")
+    return set(rows)
+
+
+def assert_each_once(home: Home, received: Path) -> None:
+    """Every delivered invoice's pivot received once, under the name the ledger gives it,
+    nothing else; every flow's CR once, and no other CR."""
+    pivots = received_pivots(received)
+    assert [key for key, times in pivots.items() if times > 1] == []
+    assert set(pivots) == delivered_in_ledger(home)
+    numbers = Counter(number for number, _ in pivots)
+    assert [n for n, times in numbers.items() if times > 1] == []  # never under two flows
+    flows = ledger(home, "select partner_code, number from flows")
+    crs = Counter(
+        name
+        for partner in (SUPPLIER_1, SUPPLIER_2)
+        for name, _ in received_files(received, partner)
+    )
+    assert crs == Counter(f"CR_{partner}_{number}.xml" for partner, number in flows)
+    assert ledger(home, "select file_name from outputs where staged is not null") == []
+
+
+def test_workers_killed_at_random_deliver_every_invoice_and_cr_exactly_once(home: Home) -> None:
+    rng = random.Random(13)
+    home.drop(SUPPLIER_2, "big.xml", pivot_flow(range(BIG_FLOW)))
+    for n in range(4):
+        home.drop(SUPPLIER_1, f"small-{n}.xml", ubl(f"S-{n:06d}"))
+    staging = home.path / "run" / "outgoing"
+    # how each killed worker dies: while staging, at a moment drawn, once publishing
+    kills = ["staging", "drawn", "publishing", "drawn"]
+    with drainer(home) as received:
+        for round_ in range(20):
+            worker = cli(home, "run", "--once")
+            if kills:
+                _kill(worker, kills.pop(0), rng, staging, received)
+            finish(worker)
+            if round_ == 0:  # the same invoice deposited again, in a flow of its own
+                home.drop(SUPPLIER_2, "again.xml", pivot_flow(range(150, 151)))
+            states = {s for (s,) in ledger(home, "select status from flows")}
+            waiting = any((home.path / "inbox").rglob("*.xml"))
+            if not kills and states <= FINAL and not waiting:
+                break
+            time.sleep(1)  # a killed worker's lease expires
+    assert {s for (s,) in ledger(home, "select status from flows")} <= FINAL
+    assert len(ledger(home, "select id from flows")) == 6
+    assert_each_once(home, received)
+    accepted = {number for number, _ in delivered_in_ledger(home)}
+    assert {f"P-{n:06d}" for n in range(BIG_FLOW)} | {f"S-{n:06d}" for n in range(4)} == accepted
+
+
+def _kill(
+    worker: subprocess.Popen, how: str, rng: random.Random, staging: Path, received: Path
+) -> None:
+    """SIGKILL the worker: once it wrote 50 pivots (staged, or visible to the recipient as
+    they once were before the commit), at a moment drawn, or as soon as the recipient
+    received a pivot from it (while it publishes)."""
+    start, before = time.monotonic(), _count(received / RECIPIENT, "*")
+    moment = rng.uniform(1.0, 4.0)
+    while worker.poll() is None and time.monotonic() - start < 120:
+        written = _count(staging, "*-PIVOT_*") + _count(received / RECIPIENT, "*")
+        if how == "staging" and written - before >= 50:
+            break
+        if how == "drawn" and time.monotonic() - start >= moment:
+            break
+        if how == "publishing" and _count(received / RECIPIENT, "*") > before:
+            break
+        time.sleep(0.005)
+    worker.send_signal(signal.SIGKILL)
+
+
+def _count(folder: Path, pattern: str) -> int:
+    return sum(1 for path in folder.rglob(pattern) if path.is_file())
+
+
+def test_a_failure_after_pivots_were_staged_shows_nothing_to_the_recipient(
+    home: Home,
+) -> None:
+    """The flow's CR fails after its two pivots were staged (half a second later, time
+    enough for a drainer to take anything visible): the recipient receives nothing, the
+    depositor the CR of the incident only."""
+    hook = (
+        "import edi_engine.pipeline as p\n"
+        "def failing(*args, **kwargs):\n"
+        "    time.sleep(0.5)\n"
+        "    raise RuntimeError('bug in the CR')\n"
+        "p.report.integration_report = failing\n"
+    )
+    home.drop(SUPPLIER_2, "pivot-multi.xml", sample("pivot-multi.xml"))
+    with drainer(home) as received:
+        worker = cli(home, "run", "--once", hook=hook)
+        _, err = worker.communicate(timeout=180)
+        assert worker.returncode == 3, err.decode()
+    assert received_files(received, RECIPIENT) == []
+    (number,) = ledger(home, "select number from flows where status = 'IN_INCIDENTE'")
+    crs = [name for name, _ in received_files(received, SUPPLIER_2)]
+    assert crs == [f"CR_{SUPPLIER_2}_{number[0]}.xml"]
+    # what it staged is gone with the transaction
+    assert [p for p in (home.path / "run" / "outgoing").rglob("*-PIVOT_*")] == []
+
+
+@pytest.mark.parametrize("renamed", [0, 1, 2], ids=["before", "after-one", "after-all"])
+def test_a_crash_between_commit_and_publication_is_finished_once_by_the_next_run(
+    home: Home, renamed: int
+) -> None:
+    """The worker dies after its commit, once it has renamed `renamed` of the flow's three
+    outputs (two pivots, the CR): the next run publishes the others from what the ledger
+    says, and the drainer receives each output once."""
+    hook = (
+        "from connectors import outgoing\n"
+        "real, done = outgoing.publish, []\n"
+        "def publish(*args, **kwargs):\n"
+        f"    if len(done) == {renamed}:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    done.append(real(*args, **kwargs))\n"
+        "    return done[-1]\n"
+        "outgoing.publish = publish\n"
+    )
+    home.drop(SUPPLIER_2, "pivot-multi.xml", sample("pivot-multi.xml"))
+    with drainer(home) as received:
+        assert finish(cli(home, "run", "--once", hook=hook)) == -signal.SIGKILL
+        committed = ledger(home, "select status from flows")
+        staged = ledger(home, "select file_name from outputs where staged is not null")
+        # committed, and not one marked published: the renames come first
+        assert committed == [("IN_INTEGRE_PARTIEL",)] and len(staged) == 3
+        assert finish(cli(home, "run", "--once")) == 0
+    assert_each_once(home, received)
+    assert len(received_pivots(received)) == 2
+    # the dead worker's staging folder is tidied
+    assert list((home.path / "run" / "outgoing").rglob("*-PIVOT_*")) == []

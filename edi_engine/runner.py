@@ -32,6 +32,7 @@ from . import (
 )
 from .errors import EngineError
 from .models import Flow, FlowError, FlowEvent
+from .problems import Problem
 from .report import incident, incident_report
 from .settings import Settings
 from .states import FlowState
@@ -85,6 +86,8 @@ def run_once(
             for flow in flows:
                 if should_stop():
                     leasing.release(session, flow, worker)
+                    continue
+                if _killed_its_workers(settings, session, flow, worker, report):
                     continue
                 process_one(settings, session, flow, referential, worker, report)
                 if progress:
@@ -140,11 +143,34 @@ def process_one(
             log.error("flow %s: technical failure: %s", number, exc.message, extra=incident)
         else:
             log.exception("flow %s: technical failure", number, extra=incident)
-        _mark_incident(session, flow_id, worker, exc)
+        _mark_incident(session, flow_id, worker, f"technical failure: {type(exc).__name__}: {exc}")
         _answer_incident(settings, session, flow_id)
         report.incidents.append(number)
         if number in report.retrying:
             report.retrying.remove(number)
+
+
+def _killed_its_workers(
+    settings: Settings, session: Session, flow: Flow, worker: str, report: RunReport
+) -> bool:
+    """A flow whose processing killed its worker `processing.max_attempts` times (out of
+    memory, a crash: its lease expired while it was processed) would kill every worker
+    that takes it: it is given up IN_INCIDENTE, its CR says why (FLOW_KILLED_WORKER), and
+    it is never taken again (a re-run by an operator starts the count again)."""
+    if flow.attempts <= 1:  # leased for the first time: no worker died on it
+        return False
+    lost = leasing.workers_lost(session, flow.id, RERUN)
+    if lost < settings.processing.max_attempts:
+        return False
+    number, flow_id = flow.number, flow.id
+    log.error(
+        "flow %s: its processing stopped %d workers; given up", number, lost,
+        extra={"flow": number, "partner": flow.partner_code, "outcome": "IN_INCIDENTE"},
+    )  # fmt: skip
+    _mark_incident(session, flow_id, worker, f"given up: {leasing.WORKER_LOST} {lost} times")
+    _answer_incident(settings, session, flow_id, leasing.given_up(lost))
+    report.incidents.append(number)
+    return True
 
 
 def _transient(exc: BaseException) -> bool:
@@ -194,14 +220,13 @@ def _retry_later(
     session.commit()
 
 
-def _mark_incident(session: Session, flow_id: int, worker: str, exc: Exception) -> None:
+def _mark_incident(session: Session, flow_id: int, worker: str, detail: str) -> None:
     flow = session.get(Flow, flow_id)
     at = clock.now()
     flow.status = FlowState.IN_INCIDENTE
     flow.updated_at = at
     flow.lease_owner = None
     flow.lease_expires_at = None
-    detail = f"technical failure: {type(exc).__name__}: {exc}"
     session.add(
         FlowEvent(
             flow_id=flow_id, at=at, status=FlowState.IN_INCIDENTE, actor=worker, detail=detail
@@ -210,7 +235,9 @@ def _mark_incident(session: Session, flow_id: int, worker: str, exc: Exception) 
     session.commit()
 
 
-def _answer_incident(settings: Settings, session: Session, flow_id: int) -> None:
+def _answer_incident(
+    settings: Settings, session: Session, flow_id: int, problem: Problem | None = None
+) -> None:
     """Tell the depositor, in a CR of its own, that its flow was not processed (and, unless
     an earlier attempt integrated some of it, must be sent again): once committed
     IN_INCIDENTE, in a transaction of its own, so that a CR that cannot be written (the disk
@@ -221,7 +248,7 @@ def _answer_incident(settings: Settings, session: Session, flow_id: int) -> None
     try:
         with outputs.committed(session):
             attempt = outputs.answers(session, flow_id) + 1
-            problem = incident(session, flow)
+            problem = (problem or incident(session, flow)).at(document=flow.file_name)
             name, content = incident_report(settings, flow, problem)
             outputs.keep_previous_cr(settings, session, flow.partner_code, flow.number, attempt)
             outputs.deliver(

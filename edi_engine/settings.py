@@ -103,6 +103,9 @@ class ProcessingSettings:
     # before it is left IN_INCIDENTE; bad input is never retried
     retry_attempts: int = 3
     retry_backoff_seconds: float = 30.0
+    # a flow whose processing killed its worker this many times (out of memory, a crash:
+    # its lease expired while it was processed) is left IN_INCIDENTE, never taken again
+    max_attempts: int = 3
 
 
 @dataclass(frozen=True)
@@ -317,6 +320,7 @@ def _check(loaded: Settings, config: Path) -> None:
         ("sftp", "retry_attempts"),
         ("retention", "months"),
         ("processing", "retry_attempts"),
+        ("processing", "max_attempts"),
     ):
         if getattr(getattr(loaded, section), key) < 1:
             raise ConfigurationError(

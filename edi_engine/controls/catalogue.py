@@ -244,6 +244,14 @@ LOCKED: dict[str, str] = {
     ),
     **{code: TOTALS for code in CATALOGUE if code.startswith("TOTAL_")},
     **dict.fromkeys(("XSD_INVALID", "NOT_XML", "DTD_FORBIDDEN", "UNKNOWN_SYNTAX"), SCHEMA),
+    "MEMBER_NAME_TOO_LONG": (
+        "a name longer than the ledger and the CR keep would be cut, and the CR would name "
+        "another document; an unbounded one would be read whole"
+    ),
+    "FLOW_KILLED_WORKER": (
+        "a flow that kills the worker processing it would be taken again forever, and stop "
+        "every other partner's flows each time"
+    ),
     # retired, never raised any more: named so that a configuration that set it (to
     # "reject", the only value it could take) still starts
     "UNSUPPORTED_SYNTAX": SCHEMA,

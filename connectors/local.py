@@ -154,7 +154,7 @@ def write_atomic(
         with open(temp, mode) as handle:
             handle.write(content)
             if temp_dir is not None:
-                _take_folders_group(handle.fileno(), target.parent)
+                take_folders_group(handle.fileno(), target.parent)
             if fsync:
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -172,7 +172,7 @@ def write_atomic(
         fsync_dir(target.parent)
 
 
-def _take_folders_group(fd: int, folder: Path) -> None:
+def take_folders_group(fd: int, folder: Path) -> None:
     """Give a file made elsewhere the group it would have had if created in ``folder``: the
     folder's own when it is setgid (an SFTP landing shares a group with the partner's
     account that way), else ours. Its mode is already what creating it there would give

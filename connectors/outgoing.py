@@ -36,6 +36,8 @@ from itertools import count
 from pathlib import Path
 from typing import ClassVar
 
+from . import local
+
 LOCK_SUFFIX = ".lock"
 HEARTBEAT_SECONDS = 10.0  # a live process says so this often, for other hosts' sake
 KINDS = {  # what lstat may find under an output's name, as an operator reads it
@@ -61,10 +63,13 @@ class Result:
     why: str = ""  # BLOCKED: what holds the name, in a sentence an operator can act on
 
 
-def stage(path: Path, content: bytes, fsync: bool) -> None:
+def stage(path: Path, content: bytes, fsync: bool, partner_folder: Path | None = None) -> None:
     """Write a staged file under its unique name and make it durable (its folder's entry
-    too): the commit that follows may count on it."""
+    too): the commit that follows may count on it. It takes the group a file created in
+    `partner_folder` would have (a setgid folder's), since it is renamed there."""
     with open(path, "xb") as handle:
+        if partner_folder is not None and partner_folder.is_dir():
+            local.take_folders_group(handle.fileno(), partner_folder)
         handle.write(content)
         if fsync:
             handle.flush()
@@ -118,6 +123,12 @@ def publish(staged: Path, target: Path, keep_as: str | None = None) -> Result:
         target.parent.mkdir(parents=True, exist_ok=True)  # the partner's folder went
         _rename(staged, target)
     except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            raise local.ElsewhereError(
+                errno.EXDEV,
+                f"cannot rename {staged} to {target}: {staged.parent} and {target.parent} "
+                "are on different file systems",
+            ) from exc
         if exc.errno not in BLOCKING_ERRNOS:
             raise
         return _blocked(target, holder(target) or "something that is not a file")
@@ -157,8 +168,7 @@ class Stager:
     _mine: ClassVar[dict[Path, Stager]] = {}
 
     def __init__(self, root: Path) -> None:
-        host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
-        self.name = f"{host}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        self.name = f"{host()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         self.folder = root / self.name
         self.folder.mkdir(parents=True)
         self._handle = open(root / f"{self.name}{LOCK_SUFFIX}", "a")  # noqa: SIM115
@@ -195,6 +205,11 @@ class Stager:
             os.utime(self._handle.fileno())
 
 
+def host() -> str:
+    """This host's name as a staging folder's name begins: <host>.<pid>.<random>."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
 def folders(root: Path) -> list[str]:
     """The staging folders under `root`, by name."""
     try:
@@ -216,8 +231,7 @@ def abandoned(root: Path, name: str, quiet_seconds: float) -> Iterator[bool]:
             yield False
             return
         try:
-            host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
-            other_host = not name.startswith(f"{host}.")
+            other_host = not name.startswith(f"{host()}.")
             fresh = time.time() - os.fstat(handle.fileno()).st_mtime < quiet_seconds
             yield not (other_host and fresh)
         finally:

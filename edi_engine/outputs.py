@@ -131,7 +131,8 @@ def deliver(
     no output has this name yet (a flow's first attempt), which spares a query per file."""
     token = publication.stager(settings, session).token(name)
     try:
-        outgoing.stage(publication.root(settings) / token, content, settings.processing.fsync)
+        path, folder = publication.root(settings) / token, settings.outbox / partner
+        outgoing.stage(path, content, settings.processing.fsync, folder)
     except OSError as exc:
         raise StorageError(f"Cannot stage {name} in {publication.root(settings)}: {exc}") from exc
     session.info[SETTINGS] = settings

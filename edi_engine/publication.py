@@ -27,12 +27,12 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from connectors import outgoing
+from connectors import local, outgoing
 
 from . import clock, home, statuses_in
 from .models import Invoice as InvoiceRow
 from .models import Output, Partner
-from .settings import Settings
+from .settings import Settings, env_name
 from .states import InvoiceState
 
 log = logging.getLogger(__name__)
@@ -103,9 +103,8 @@ def _publish(settings: Settings, session: Session, pending: list[Pending]) -> No
         target = settings.outbox / output.partner / output.name
         try:
             result = outgoing.publish(root(settings) / output.staged, target, output.keep_as)
-        except OSError as exc:  # the partner's folder unusable (permissions, …)
-            why = f"{output.partner}/{output.name} could not be published: {exc.strerror}"
-            result = outgoing.Result(outgoing.Outcome.BLOCKED, why)
+        except OSError as exc:  # the partner's folder unusable (mounted elsewhere, …)
+            result = outgoing.Result(outgoing.Outcome.BLOCKED, _unusable(settings, output, exc))
         if result.outcome is outgoing.Outcome.BLOCKED:
             refused.append((output, result.why))
             continue
@@ -121,6 +120,18 @@ def _publish(settings: Settings, session: Session, pending: list[Pending]) -> No
     for output, why in refused:
         _refused(session, output, why)
     session.commit()
+
+
+def _unusable(settings: Settings, output: Pending, exc: OSError) -> str:
+    where = f"{output.partner}/{output.name} could not be published"
+    if isinstance(exc, local.ElsewhereError):  # a partner's folder mounted once started
+        return (
+            f"{where}: outbox/{output.partner} is on another file system than "
+            f"{root(settings)}, so a file cannot be renamed into it; set [paths] run (or "
+            f"{env_name('paths', 'run')}) to a folder on the outbox's file system, and keep "
+            "partners' folders on it too"
+        )
+    return f"{where}: {exc.strerror or exc}"
 
 
 def _published(session: Session, done: list[Pending]) -> None:

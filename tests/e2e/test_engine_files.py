@@ -4,6 +4,7 @@ partner dropped or the hub answered, after a run, a crash and a re-run alike."""
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import io
 import json
@@ -23,27 +24,29 @@ from pathlib import Path
 import pytest
 
 import config
+from connectors import outgoing as outgoing_files
 from edi_engine import clock
 
 from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_2, Home
 
 REPO = Path(__file__).resolve().parents[2]
 PARTNERS_OUTPUT = re.compile(r"(CR|PIVOT|STATUT)_[A-Z0-9-]{3,8}_[A-Z0-9]+(_\d+)?\.xml")
-# a worker that dies (SIGKILL) while renaming its third pivot into place, as a crash would
+# a worker that dies (SIGKILL) while staging its third pivot, as a crash would
 CRASH_ON_THIRD_PIVOT = """
 import os, signal, sys
+from connectors import outgoing
 from cli import main
 
-real_replace, pivots = os.replace, []
+real_stage, pivots = outgoing.stage, []
 
-def replace(source, target):
-    if os.path.basename(target).startswith("PIVOT_"):
-        pivots.append(target)
+def stage(path, *args):
+    if "-PIVOT_" in path.name:
+        pivots.append(path)
         if len(pivots) == 3:
             os.kill(os.getpid(), signal.SIGKILL)
-    return real_replace(source, target)
+    return real_stage(path, *args)
 
-os.replace = replace
+outgoing.stage = stage
 main(["run", "--once"])
 """
 
@@ -103,6 +106,7 @@ def test_after_a_run_partners_folders_hold_only_partners_files(home: Home) -> No
     # the engine's own files are in its own folder
     assert (home.path / "run" / "intake.lock").is_file()
     assert list((home.path / "run" / "tmp").iterdir()) == []
+    assert list((home.path / "run" / "outgoing").glob("*/*")) == []  # all published
 
 
 def test_a_worker_killed_while_writing_leaves_nothing_in_partners_folders(
@@ -117,27 +121,34 @@ def test_a_worker_killed_while_writing_leaves_nothing_in_partners_folders(
     )
 
     assert crashed.returncode == -9, crashed.stderr
-    (left,) = (home.path / "run" / "tmp").iterdir()  # the pivot it was writing
-    assert left.name.startswith("PIVOT_") and left.name.endswith(".tmp")
-    # the flow's first pivot was renamed into place before the crash: a whole file, which
-    # the re-run writes again under its name
-    assert len([n for n in assert_only_partners_files(home) if n.startswith("PIVOT_")]) == 2
+    outgoing = home.path / "run" / "outgoing"
+    # the pivot flow's first, staged for a commit that never came
+    left = sorted(outgoing.glob("*/*-PIVOT_*"))
+    assert [p.name.split("-", 1)[1] for p in left] == ["PIVOT_DEST01_FL0000000002_1.xml"]
+    # nothing of the dead attempt reached a partner (the first flow's was committed)
+    assert len([n for n in assert_only_partners_files(home) if n.startswith("PIVOT_")]) == 1
 
     # later, once the dead worker's lease has expired, a run takes the flow again
     later = clock.now() + timedelta(hours=1)
     monkeypatch.setattr(clock, "now", lambda: later)
-    fresh = home.path / "run" / "tmp" / "CR_FOUR01_FL0000000009.xml.0123.tmp"
-    fresh.write_bytes(b"<being written by another worker/>")
-    _age(left, 2 * 600)  # processing.lease_seconds
-
-    home.invoke("run", "--once")
+    for path in left:
+        _age(path, 2 * 600)  # processing.lease_seconds
+    alive = outgoing / f"{outgoing_files.host()}.1.a1e0a1e0"  # another worker's, locked
+    (alive).mkdir()
+    fresh = alive / "00000001-CR_FOUR01_FL0000000009.xml"
+    fresh.write_bytes(b"<staged by another worker/>")
+    _age(fresh, 2 * 600)
+    with open(outgoing / f"{alive.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        home.invoke("run", "--once")
 
     flows = json.loads(home.invoke("flows", "list", "--json").stdout)
     assert [f["status"] for f in flows] == ["IN_INTEGRE", "IN_INTEGRE_PARTIEL"]
     written = assert_only_partners_files(home)
     assert len([n for n in written if n.startswith("PIVOT_")]) == 1 + 2
-    # the crash's temporary is swept; one another worker may still be writing is not
-    assert list((home.path / "run" / "tmp").iterdir()) == [fresh]
+    # the dead worker's staged files are removed with its folder; a live one's are not
+    assert not left[0].parent.exists()
+    assert list(alive.iterdir()) == [fresh]
 
 
 def test_a_home_made_before_run_existed_loses_the_engines_leftovers(home: Home) -> None:
@@ -244,25 +255,31 @@ def test_a_partners_outbox_folder_on_another_file_system_is_refused_at_start(
     assert dropped.is_file()
 
 
-def test_a_partners_folder_moved_elsewhere_after_the_start_fails_writing_with_the_fix(
-    tmp_path: Path,
+def test_a_partners_folder_moved_elsewhere_after_the_start_holds_its_outputs_with_the_fix(
+    home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The check at start cannot see a folder mounted later: writing into it says why it
-    cannot, and leaves no temporary behind (the flow then ends IN_INCIDENTE)."""
-    from connectors import local
-    from edi_engine import outputs
+    """The check at start cannot see a folder mounted later: publishing into it says why it
+    cannot, and the pivot stays staged (its flow is integrated all the same)."""
+    from edi_engine import home as engine_home
 
-    elsewhere = _second_file_system(tmp_path)
-    temp = tmp_path / "run" / "tmp"
+    elsewhere = _second_file_system(home.path)
+    elsewhere.mkdir()
+    folder = home.path / "outbox" / RECIPIENT
+    shutil.rmtree(folder)
+    folder.symlink_to(elsewhere)  # as a mount there would be, once the check was made
+    monkeypatch.setattr(engine_home, "_same_file_system", lambda *_: None)
+    home.drop(SUPPLIER_1, "facture.xml", sample="ubl-invoice.xml")
     try:
-        with pytest.raises(outputs.StorageError) as refused:
-            outputs._write(elsewhere / "CR_FOUR01_FL0000000001.xml", b"<CR/>", False, temp)
-        assert list(elsewhere.iterdir()) == [] and list(temp.iterdir()) == []
+        (flow,) = home.run()
+        assert list(elsewhere.iterdir()) == []
     finally:
         shutil.rmtree(elsewhere, ignore_errors=True)
-    assert "another file system than the outbox" in str(refused.value)
-    assert "[paths] run" in str(refused.value)
-    assert isinstance(refused.value.__cause__, local.ElsewhereError)
+    assert flow["status"] == "IN_INTEGRE"
+    (pivot,) = [o for o in home.show(flow["number"])["outputs"] if o["kind"] == "PIVOT"]
+    assert pivot["delivered_at"] is None
+    assert "another file system" in pivot["delivery_error"]
+    assert "[paths] run" in pivot["delivery_error"]
+    assert len(list((home.path / "run" / "outgoing").glob("*/*-PIVOT_*"))) == 1
 
 
 def _needs_root() -> None:
@@ -272,7 +289,7 @@ def _needs_root() -> None:
 
 def test_outputs_take_the_group_of_a_setgid_partners_folder(home: Home) -> None:
     """An SFTP landing shares a group with the partner's account through `chmod g+s`:
-    files renamed in from run/tmp get that group, as files written there would."""
+    files renamed in from run/outgoing get that group, as files written there would."""
     _needs_root()
     daemon = grp.getgrnam("daemon").gr_gid
     for partner in (SUPPLIER_1, RECIPIENT):
@@ -301,7 +318,7 @@ def test_outputs_keep_the_writers_group_in_a_plain_folder(home: Home) -> None:
     """A setgid run/ must not lend its group: without g+s on the partner's folder, a file
     has the writer's group, as one written in place would."""
     _needs_root()
-    run = home.path / "run" / "tmp"
+    run = home.path / "run" / "outgoing"
     os.chown(run, -1, grp.getgrnam("daemon").gr_gid)
     run.chmod(0o2775)
     home.drop(SUPPLIER_1, "facture.xml", sample="ubl-invoice.xml")

@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
 
-TOO_LONG = "FIELD_TOO_LONG"
-
 
 def storable(text: str) -> str:
     """The text with what no database can store replaced by U+FFFD."""
@@ -100,7 +98,7 @@ def _amount(value: object) -> str | None:
 def _refusal(element: str, value: str, limit: int) -> Problem:
     shown = shorten(storable(value), 60)
     return Problem(
-        TOO_LONG,
+        "FIELD_TOO_LONG",
         f"{element} has {len(value)} characters; the hub keeps at most {limit} and does not "
         f"cut a value that identifies an invoice: {shown}",
         element=element,

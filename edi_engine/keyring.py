@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import certificates, clock, partners
+from . import certificates, clock, fields, partners
 from .certificates import Certificate
 from .errors import UsageError
 from .models import Certificate as CertificateRow
@@ -81,10 +81,11 @@ def _row(code: str, certificate: Certificate) -> CertificateRow:
     return CertificateRow(
         partner_code=code,
         kind=certificate.kind,
-        algorithm=certificate.algorithm,
+        algorithm=fields.fit(CertificateRow.algorithm, certificate.algorithm),
         fingerprint=certificate.fingerprint,
         ssh_fingerprint=certificate.ssh_fingerprint,
-        label=certificate.label,
+        # a subject or a comment is the partner's, kept to be shown: cut to fit
+        label=fields.fit(CertificateRow.label, certificate.label),
         not_before=certificate.not_before,
         not_after=certificate.not_after,
         public_text=certificate.public_text,

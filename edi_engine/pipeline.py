@@ -26,6 +26,7 @@ from . import (
     controls,
     counters,
     documents,
+    fields,
     intake,
     outputs,
     reading,
@@ -319,6 +320,7 @@ def _controlled(run: FlowRun, seq: int, read: reading.Read, document_name: str) 
         return Entry(seq, read, document_name, [problem])
     assert read.invoice is not None
     found, findings = controls.check(read.invoice, run.reception)
+    findings = [*fields.too_long(read.invoice), *findings]  # what the ledger cannot keep whole
     findings = [problem.at(invoice_seq=seq, document=document_name) for problem in findings]
     if found is None or any(problem.rejects for problem in findings):
         return Entry(seq, read, document_name, findings)
@@ -389,7 +391,10 @@ def _finish(run: FlowRun) -> None:
     flow.rejected_count = run.rejected
     counters.count_flow(run.session, flow, run.settings.zone)  # taken back if processed again
     if run.problems:
-        rows = [{"flow_id": flow.id, "attempt": run.attempt, **p.as_dict()} for p in run.problems]
+        rows = [
+            fields.fit_row(FlowError, {"flow_id": flow.id, "attempt": run.attempt, **p.as_dict()})
+            for p in run.problems
+        ]
         run.session.execute(insert(FlowError), rows)
     kept = outputs.keep_previous_cr(
         run.settings, run.session, flow.partner_code, flow.number, run.attempt

@@ -119,6 +119,10 @@ FRENCH: dict[str, str] = {
         "Le numéro de facture dépasse 20 caractères, la limite du format pivot."
     ),
     "VALUE_TOO_LONG": "Une valeur dépasse la longueur maximale du format pivot.",
+    "FIELD_TOO_LONG": (
+        "Une valeur qui identifie la facture (identifiant du fournisseur, montant) dépasse la "
+        "longueur que la plateforme conserve ; elle n'est pas tronquée."
+    ),
     "INVALID_VALUE": "Une valeur n'a pas la forme attendue.",
     "INVALID_DATE": "Une date n'est pas valide.",
     "INVALID_DATETIME": "Un horodatage n'est pas valide.",

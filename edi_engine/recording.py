@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from . import clock
+from . import clock, fields
 from .controls import Recipient, numbers
 from .models import Invoice as InvoiceRow
 from .models import InvoiceEvent, InvoiceFinding
@@ -157,7 +157,7 @@ class InvoiceRecorder:
                 f"refused at reception in flow {self.flow_number}{attempt}"
             ),
         }
-        return [
+        rows = [
             {
                 "invoice_id": entry.invoice_id,
                 "at": entry.at,
@@ -173,6 +173,7 @@ class InvoiceRecorder:
             }
             for state in _states(entry)
         ]
+        return [fields.fit_row(InvoiceEvent, row) for row in rows]
 
     def _earlier(self, seqs: list[int]) -> dict[int, tuple[int, str, str | None]]:
         """Rows an earlier attempt recorded at these places and did not deliver: by seq,
@@ -195,7 +196,7 @@ class InvoiceRecorder:
         row.update(
             flow_id=self.flow_id,
             seq=entry.seq,
-            number=read.number[:40],
+            number=read.number,
             number_key=numbers.key(read.number[:40]),
             status=state,
             status_code=code(state),
@@ -221,7 +222,9 @@ class InvoiceRecorder:
                 amount_ttc=str(invoice.amount_ttc),
                 amount_net=str(invoice.amount_net),
             )
-        return row
+        # a refused invoice's values are kept for display: cut to their columns (an accepted
+        # one's fit already, fields.too_long refused it otherwise)
+        return fields.fit_row(InvoiceRow, row)
 
 
 def _states(entry: Entry) -> tuple[InvoiceState, ...]:
@@ -234,11 +237,14 @@ def _states(entry: Entry) -> tuple[InvoiceState, ...]:
 
 def finding_row(problem: Problem) -> dict[str, Any]:
     """An invoice_findings row (without its invoice) for what a control found."""
-    return {
-        "severity": problem.severity,
-        "code": problem.code,
-        "message": problem.message,
-        "message_fr": problem.message_fr,
-        "element": problem.element,
-        "value": problem.value,
-    }
+    return fields.fit_row(
+        InvoiceFinding,
+        {
+            "severity": problem.severity,
+            "code": problem.code,
+            "message": problem.message,
+            "message_fr": problem.message_fr,
+            "element": problem.element,
+            "value": problem.value,
+        },
+    )

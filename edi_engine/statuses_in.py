@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from pivot_format.model import InvoiceStatus
 
-from . import clock, depositors, siret
+from . import clock, depositors, fields, siret
 from .controls import numbers
 from .controls.catalogue import CATALOGUE, Control
 from .lifecycle import (
@@ -114,6 +114,13 @@ STATUS_CONTROLS = (
         "{value}).",
     ),
     Control(
+        "STATUS_MANDATE_TOO_LONG", REJECT, MANDATE,
+        "Le mandat {value} de la facture {number} dépasse les {limit} caractères que la "
+        "plateforme conserve ; il n'est pas tronqué, car il identifie le paiement.",
+        "Mandate {value} of invoice {number} is over the {limit} characters the hub keeps; it "
+        "is not cut, as it identifies the payment.",
+    ),
+    Control(
         "STATUS_GROUPED_MANDATE", WARNING, MANDATE,
         "Le mandat {value} porte aussi la facture {other} : une facture, un mandat.",
         "Mandate {value} also carries invoice {other}: one invoice, one mandate.",
@@ -182,14 +189,19 @@ def take(
         )
         session.execute(
             insert(ReceivedStatus).values(
-                flow_id=flow.id,
-                seq=seq,
-                status_code=status.code,
-                invoice_number=(status.invoice_number or None),
-                supplier_id=(status.supplier.identifier or None),
-                mandate=status.mandate,
-                invoice_id=outcome.invoice_id,
-                outcome=next((p.code for p in outcome.problems if p.rejects), APPLIED),
+                **fields.fit_row(  # kept to be shown (the CR of a re-run), cut to fit
+                    ReceivedStatus,
+                    {
+                        "flow_id": flow.id,
+                        "seq": seq,
+                        "status_code": status.code,
+                        "invoice_number": status.invoice_number or None,
+                        "supplier_id": status.supplier.identifier or None,
+                        "mandate": status.mandate,
+                        "invoice_id": outcome.invoice_id,
+                        "outcome": next((p.code for p in outcome.problems if p.rejects), APPLIED),
+                    },
+                )
             )
         )
         outcomes.append(outcome)
@@ -290,6 +302,9 @@ def check_change(
         ]
     if new in ACCOUNTING and not supplier_is_siret:
         return [CODES["STATUS_MANDATE_WITHOUT_SIRET"].fails(invoice.supplier_id, **facts)]
+    limit = fields.length(InvoiceRow.mandate) or 0
+    if mandate and new in WITH_MANDATE and len(mandate) > limit:  # a key: never cut
+        return [CODES["STATUS_MANDATE_TOO_LONG"].fails(shown(mandate), limit=limit, **facts)]
     if mandate and new in WITH_MANDATE:
         query = select(InvoiceRow.number).where(
             InvoiceRow.mandate == mandate, InvoiceRow.id != invoice.id

@@ -238,6 +238,10 @@ LOCKED: dict[str, str] = {
         "a partner would send invoices in the name of a company that did not entrust it with them"
     ),
     "DUPLICATE_FLOW": "the same content would be processed, and its invoices delivered, twice",
+    "FIELD_TOO_LONG": (
+        "a value that identifies an invoice (its supplier, its amounts), cut to fit the ledger, "
+        "would identify another"
+    ),
     "UNSUPPORTED_TYPE": (
         "the pivot carries invoices and credit notes only: a document of another type cannot "
         "be delivered"

@@ -22,7 +22,7 @@ HOSTILE = [
     ("CSV-2", "@SUM(1+1)*cmd|' /C calc'!A0", "'@SUM(1+1)*cmd|' /C calc'!A0"),
     ("CSV-3", "+1+1", "'+1+1"),
     ("CSV-4", "-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
-    ("CSV-5", "\uff1dHYPERLINK(\"http://x\")", "'\uff1dHYPERLINK(\"http://x\")"),
+    ("CSV-5", '\uff1dHYPERLINK("http://x")', '\'\uff1dHYPERLINK("http://x")'),
     ("CSV-6", "Papeteries =1+1 SAS", "Papeteries =1+1 SAS"),  # not first: no formula
 ]
 

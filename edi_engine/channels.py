@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from connectors import sftp
 
-from . import clock, statuses_in
+from . import clock, sftp_refusals, statuses_in
 from .models import Invoice, Output, Partner
 from .settings import Settings
 from .states import InvoiceState
@@ -41,6 +41,11 @@ class ChannelReport:
     delivered: int = 0
     problems: list[str] = field(default_factory=list)  # one sentence per failure
     unreachable: set[str] = field(default_factory=set)  # partners not to be tried again now
+    # remote entries not taken, one coded sentence each, left on the server (sftp_refusals)
+    refused: list[str] = field(default_factory=list)
+    # what each landing file was fetched as: its acknowledgement compares the server's
+    # file with that, not with the bytes read (a server may announce any size)
+    listed: dict[Path, sftp.RemoteFile] = field(default_factory=dict)
 
     def failed(self, code: str, exc: Exception, reachable: bool = False) -> None:
         if isinstance(exc, sftp.SftpError):
@@ -61,6 +66,7 @@ def endpoint(settings: Settings, partner: Partner) -> sftp.SftpEndpoint:
         read_timeout=timing.read_timeout,
         retry_attempts=timing.retry_attempts,
         retry_backoff_seconds=timing.retry_backoff_seconds,
+        max_file_bytes=settings.limits.max_file_bytes,
         partner=partner.code,
         host=partner.sftp_host,
         port=partner.sftp_port or 22,
@@ -90,27 +96,44 @@ def fetch(settings: Settings, partners: Iterable[Partner], report: ChannelReport
     for partner in partners:
         folder = landing(settings, partner.code)
         folder.mkdir(parents=True, exist_ok=True)
+        sftp.sweep(folder)  # temporaries of a fetch that was killed (we hold the intake lock)
+        refused = sftp_refusals.Fetch(partner.code)
         try:
             with sftp.SftpConnection(endpoint(settings, partner)) as connection:
                 limit = settings.pickup.batch_size
-                for remote in connection.list_stable(settings.pickup.stable_seconds, limit):
-                    _fetch_one(connection, remote, folder, report)
+                listed = connection.list_stable(settings.pickup.stable_seconds, limit)
+                refused.listed(connection.refused)
+                for remote in listed:
+                    _fetch_one(connection, remote, folder, report, refused)
         except Exception as exc:  # reported, and the run goes on
             report.failed(partner.code, exc)
+        report.refused += refused.told()
 
 
 def _fetch_one(
-    connection: sftp.SftpConnection, remote: sftp.RemoteFile, folder: Path, report: ChannelReport
+    connection: sftp.SftpConnection,
+    remote: sftp.RemoteFile,
+    folder: Path,
+    report: ChannelReport,
+    refused: sftp_refusals.Fetch,
 ) -> None:
+    """Only ever `folder / name` is written (a plain name: the connector checked it at
+    listing and checks it again), and the file is left on the server when refused."""
     target = folder / remote.name
+    if target.parent != folder or refused.refused_before(remote):
+        return
     try:
         connection.download(remote, target)
+    except sftp.RemoteFileTooLarge as exc:
+        refused.refused_too_large(remote, exc.refusal)
+        return
     except sftp.TransientSftpError:
         raise  # the connection is gone: stop with this partner
     except sftp.SftpError as exc:  # this file only (it changed after the listing, …)
         log.warning("%s", exc)
         return
     os.utime(target, (remote.mtime, remote.mtime))
+    report.listed[target] = remote
     report.fetched += 1
 
 
@@ -126,10 +149,9 @@ def acknowledge(
         try:
             with sftp.SftpConnection(endpoint(settings, partners[code])) as connection:
                 for path in paths:
-                    stat = path.stat()
-                    connection.acknowledge(
-                        sftp.RemoteFile(path.name, stat.st_size, int(stat.st_mtime))
-                    )
+                    stat = path.stat()  # fetched by an earlier run: as it was written
+                    here = sftp.RemoteFile(path.name, stat.st_size, int(stat.st_mtime))
+                    connection.acknowledge(report.listed.get(path, here))
                     path.unlink()
         except Exception as exc:  # reported, and the run goes on
             report.failed(code, exc, reachable=True)

@@ -1,0 +1,394 @@
+"""A hostile partner's SFTP server against the engine as it really runs (issue 13 item 2).
+
+The server (hostile_sftp.py, paramiko's server classes on 127.0.0.1) lists names that
+are paths, controls and junk, announces sizes that lie and streams files without end;
+the engine runs as `edi-engine run --once` in a child process of its own, on a real home,
+and its peak memory is the child's own (wait4). Every refused entry must be named once in
+a coded line, stay on the server untouched (never opened, never deleted), and nothing
+may be written outside the partner's landing folder; the partner's good files go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import config
+from cli import main
+
+from .conftest import SUPPLIER_SIRET
+from .hostile_sftp import (
+    FOLDER,
+    IN,
+    LINK,
+    OLD,
+    OUT,
+    REGULAR,
+    USER,
+    HostileServer,
+    Remote,
+    attributes,
+    endless,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+MiB = 1024 * 1024
+READ_SIZE = 32 * 1024  # what the engine asks in one read
+INVOICE = config.path("demo/ubl-invoice.xml").read_bytes()
+CREDIT_NOTE = config.path("demo/ubl-creditnote.xml").read_bytes()
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    peak_rss: int  # bytes, the child's own high-water mark
+
+    def lines(self, code: str) -> list[dict]:
+        """The log lines (JSON: stderr is no terminal) naming ``code``."""
+        found = []
+        for line in self.stderr.splitlines():
+            if line.startswith("{") and code in line:
+                found.append(json.loads(line))
+        return found
+
+
+@dataclass
+class Hub:
+    """A home whose partner FOUR01 is fetched from the hostile server; DEST01 is local.
+
+    `run --once` runs in a child process (its memory is its own); setting up and looking
+    at the ledger run in this one, which is quicker."""
+
+    home: Path
+    env: dict[str, str | None]  # EDI_ENGINE_* of this home; None: unset
+    out: Path
+
+    def __call__(self, *args: object) -> Result:
+        runner = CliRunner()
+        argv = ["--home", str(self.home), *map(str, args)]
+        result = runner.invoke(main, argv, env=self.env, catch_exceptions=False)
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        return result
+
+    def run(self, code: int = 0) -> Run:
+        """`edi-engine run --once` as cron runs it: a process of its own."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EDI_ENGINE_")}
+        env.update({k: v for k, v in self.env.items() if v is not None})
+        stdout, stderr = self.out / "stdout", self.out / "stderr"
+        with open(stdout, "wb") as o, open(stderr, "wb") as e:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "cli", "--home", str(self.home), "run", "--once"],
+                cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=o, stderr=e,
+            )  # fmt: skip
+            _, status, usage = os.wait4(child.pid, 0)
+            child.returncode = os.waitstatus_to_exitcode(status)
+        run = Run(child.returncode, stdout.read_text(), stderr.read_text(), usage.ru_maxrss * 1024)
+        assert run.code == code, run.stderr
+        return run
+
+    def flows(self) -> list[dict]:
+        return json.loads(self("flows", "list", "--json").stdout)
+
+    @property
+    def landing(self) -> Path:
+        return self.home / "landing" / "FOUR01"
+
+
+def make_hub(tmp_path: Path, server: HostileServer, **settings: object) -> Hub:
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("EDI_ENGINE_")}
+    env.update(EDI_ENGINE_PICKUP_STABLE_SECONDS="0", EDI_ENGINE_PROCESSING_FSYNC="false")
+    env.update({f"EDI_ENGINE_{k.upper()}": str(v) for k, v in settings.items()})
+    out = tmp_path / "cli-output"
+    out.mkdir(parents=True, exist_ok=True)
+    hub = Hub(tmp_path / "home", env, out)
+    hub("init", hub.home)
+    hub("partners", "add", "FOUR01", "--name", "Supplier", "--sftp-host", "127.0.0.1",
+        "--sftp-port", server.port, "--sftp-user", USER, "--sftp-key", server.key_file,
+        "--known-hosts", server.known_hosts, "--remote-in", IN, "--remote-out", OUT)  # fmt: skip
+    hub("partners", "add", "DEST01", "--name", "Recipient")
+    hub("partners", "suppliers", "add", "FOUR01", SUPPLIER_SIRET)
+    hub("structures", "import", config.path("demo/structures.csv"))
+    return hub
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[HostileServer]:
+    hostile = HostileServer(tmp_path / "partner_key", tmp_path / "known_hosts")
+    yield hostile
+    hostile.stop()
+
+
+@pytest.fixture
+def hub(tmp_path: Path, server: HostileServer) -> Hub:
+    return make_hub(tmp_path, server)
+
+
+def only_the_good_flow(hub: Hub, server: HostileServer, name: str = "facture.xml") -> None:
+    [flow] = hub.flows()
+    assert (flow["file_name"], flow["status"]) == (name, "IN_INTEGRE")
+    assert name not in server.names(), "acknowledged: deleted on the server"
+    assert [n for n in server.uploaded if n.startswith("CR_FOUR01_")], "its CR was uploaded"
+
+
+# -- names ------------------------------------------------------------------------------
+
+FORGED = "forged\nedi-engine: processed; all good.xml"
+NOT_PLAIN = [
+    "../escape.xml",
+    "../../x",
+    "/etc/hostile.xml",
+    "sub/folder.xml",
+    "back\\slash.xml",
+    "nul\0.xml",
+    FORGED,
+    "clear\x1b[2J.xml",
+    "del\x7f.xml",
+    "line\u2028separator.xml",
+    "c1\x85.xml",
+    "x" * 300 + ".xml",
+    b"latin-1-\xe9.xml",
+    ".",
+    "..",
+]
+
+
+def test_names_that_are_not_plain_file_names_are_refused_once_and_never_touched(
+    hub: Hub, server: HostileServer
+) -> None:
+    server.files = [
+        Remote(".", mode=FOLDER),  # what every real listing holds: nothing to say
+        Remote("..", mode=FOLDER),
+        *(Remote(name, b"<evil/>") for name in NOT_PLAIN),  # '.' and '..' as regular files
+        Remote("twice.xml", INVOICE),
+        Remote("twice.xml", CREDIT_NOTE),
+        Remote("link.xml", mode=LINK),
+        Remote("folder", mode=FOLDER),
+        Remote("facture.xml", INVOICE),
+    ]
+
+    run = hub.run()
+
+    only_the_good_flow(hub, server)
+    refused = run.lines("REMOTE_NAME_REFUSED")
+    assert len(refused) == len(NOT_PLAIN) + 1  # and the name listed twice, once
+    assert len(run.lines("REMOTE_NOT_A_FILE")) == 2  # the link and the folder
+    for line in refused + run.lines("REMOTE_NOT_A_FILE"):
+        assert line["level"] == "warning" and line["partner"] == "FOUR01"
+        assert "is not taken" in line["message"] and "left there" in line["message"]
+    messages = "\n".join(line["message"] for line in refused)
+    assert "'forged\\nedi-engine: processed; all good.xml'" in messages  # escaped
+    assert "over 255" in messages and "not UTF-8" in messages and "twice" in messages
+    for line in refused:
+        assert not set(line["message"]) & {"\n", "\x1b", "\0", "\x7f", "\u2028", "\x85"}
+    assert not any(line.startswith(("edi-engine: processed", "processed")) for line in
+                   run.stderr.splitlines())  # fmt: skip
+    for name in [*NOT_PLAIN, "twice.xml", "link.xml", "folder"]:
+        assert server.asked(name) == [], f"{name!r} was never opened, looked at nor deleted"
+        assert name in server.names(), f"{name!r} is left on the server"
+    assert list(hub.landing.iterdir()) == []
+    assert sorted(p.name for p in (hub.home / "landing").iterdir()) == ["FOUR01"]
+    assert not (hub.home / "x").exists() and not Path("/etc/hostile.xml").exists()
+
+
+def test_each_run_names_a_refused_entry_again_while_it_is_there(
+    hub: Hub, server: HostileServer
+) -> None:
+    server.files = [Remote("../escape.xml", b"<evil/>"), Remote("facture.xml", INVOICE)]
+    hub.run()
+    server.files.append(Remote("avoir.xml", CREDIT_NOTE))
+
+    run = hub.run()
+
+    [line] = run.lines("REMOTE_NAME_REFUSED")
+    assert "'../escape.xml'" in line["message"]
+    assert [f["file_name"] for f in hub.flows()] == ["facture.xml", "avoir.xml"]
+    assert server.names() == ["../escape.xml"]
+
+
+# -- sizes -----------------------------------------------------------------------------
+
+
+def test_a_file_over_the_limit_is_read_only_up_to_it_and_left_on_the_server(
+    tmp_path: Path, server: HostileServer
+) -> None:
+    limit = MiB
+    hub = make_hub(tmp_path, server, limits_max_file_bytes=limit)
+    server.files = [
+        Remote("endless.xml", endless, size=10),  # announced 10 bytes, never ends
+        Remote("honest.xml", b"<a>" + b"y" * (2 * MiB) + b"</a>"),
+        Remote("facture.xml", INVOICE),
+    ]
+
+    for _ in range(2):  # named at each run, read again, and left there each time
+        server.served.clear()
+        run = hub.run()
+
+        too_large = run.lines("REMOTE_FILE_TOO_LARGE")
+        assert len(too_large) == 2
+        assert "'endless.xml'" in too_large[0]["message"]
+        assert "listed at 10 bytes" in too_large[0]["message"]
+        assert f"more than the {limit} bytes" in too_large[0]["message"]
+        for name in ("endless.xml", "honest.xml"):
+            assert limit < server.served[name] <= limit + READ_SIZE, "stopped past the limit"
+            assert "remove" not in server.asked(name)
+        assert list(hub.landing.iterdir()) == [], "no partial copy, no temporary"
+    only_the_good_flow(hub, server)
+    assert server.names() == ["endless.xml", "honest.xml"]
+
+
+def test_announced_sizes_do_not_count_the_bytes_read_do(hub: Hub, server: HostileServer) -> None:
+    server.files = [
+        Remote("announced-huge.xml", INVOICE, size=500 * MiB),
+        Remote("announced-tiny.xml", CREDIT_NOTE, size=10),
+    ]
+
+    run = hub.run()
+
+    flows = {f["file_name"]: f for f in hub.flows()}
+    assert {name: f["status"] for name, f in flows.items()} == {
+        "announced-huge.xml": "IN_INTEGRE",
+        "announced-tiny.xml": "IN_INTEGRE",
+    }
+    for name, content in (("announced-huge.xml", INVOICE), ("announced-tiny.xml", CREDIT_NOTE)):
+        shown = json.loads(hub("flows", "show", flows[name]["number"], "--json").stdout)
+        assert shown["size"] == len(content)
+        assert shown["sha256"] == hashlib.sha256(content).hexdigest()
+        assert server.served[name] == len(content)
+    assert server.names() == [], "both acknowledged: the server says they are as listed"
+    assert len([line for line in run.stderr.splitlines() if "bytes read are taken" in line]) == 2
+
+
+def test_the_engine_stays_in_bounded_memory_while_a_huge_file_is_refused(
+    tmp_path: Path, server: HostileServer
+) -> None:
+    limit = 48 * MiB
+    small = make_hub(tmp_path / "small", server, limits_max_file_bytes=limit)
+    server.files = [Remote("big.xml", b"<a/>"), Remote("facture.xml", INVOICE)]
+    baseline = small.run().peak_rss
+
+    huge = make_hub(tmp_path / "huge", server, limits_max_file_bytes=limit)
+    server.files = [Remote("big.xml", endless, size=10), Remote("facture.xml", INVOICE)]
+    server.served.clear()
+    run = huge.run()
+
+    assert len(run.lines("REMOTE_FILE_TOO_LARGE")) == 1
+    assert server.served["big.xml"] > limit  # the engine did read past 48 MiB
+    assert run.peak_rss - baseline < limit // 2, (run.peak_rss, baseline)
+
+
+# -- nothing outside the landing folder ----------------------------------------------------
+
+
+def test_nothing_outside_the_landing_folder_is_created_written_or_truncated(
+    tmp_path: Path, hub: Hub, server: HostileServer
+) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"not the engine's")
+    baits = {
+        hub.home / "landing" / "x.xml": b"landing/FOUR01/../x.xml",
+        hub.home / "x": b"landing/FOUR01/../../x",
+        outside: b"not the engine's",
+    }
+    for path, content in baits.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    hub.landing.mkdir(parents=True, exist_ok=True)
+    (hub.landing / ".facture.xml.tmp").symlink_to(outside)  # where a download writes first
+    (hub.landing / "facture.xml").symlink_to(outside)
+    before = {path: path.stat().st_mtime_ns for path in baits}
+    server.files = [
+        Remote("../x.xml", b"<evil/>"),
+        Remote("../../x", b"<evil/>"),
+        Remote(str(outside), b"<evil/>"),
+        Remote("facture.xml", INVOICE),
+    ]
+
+    hub.run()
+
+    for path, content in baits.items():
+        assert path.read_bytes() == content and path.stat().st_mtime_ns == before[path]
+    only_the_good_flow(hub, server)
+    assert list(hub.landing.iterdir()) == [], "the planted links are gone, not followed"
+    assert sorted(p.name for p in (hub.home / "landing").iterdir()) == ["FOUR01", "x.xml"]
+
+
+# -- long and malformed listings ---------------------------------------------------------
+
+# paramiko's listdir_attr, the engine's reader before, held 120 MB for 200,000 entries; a
+# million take 45 s to list twice here, for nothing more to show
+LONG = 250_000
+
+
+def test_a_listing_of_a_quarter_million_entries_is_read_in_bounded_memory(
+    tmp_path: Path, server: HostileServer
+) -> None:
+    oldest = [f"f{i:07d}.xml" for i in range(LONG - 3, LONG)]
+
+    def served() -> list[Remote]:  # as listed: the same size and mtime
+        return [Remote(n, b"<junk/>", mtime=OLD + LONG - int(n[1:8])) for n in oldest]
+
+    def listing(count: int):
+        def entries():  # the oldest last: every entry must be looked at
+            for i in range(LONG - count, LONG):
+                yield attributes(f"f{i:07d}.xml", 7, REGULAR, OLD + LONG - i)
+
+        return entries
+
+    server.files = served()
+    server.generated = listing(3)
+    small = make_hub(tmp_path / "small", server, pickup_batch_size=3)
+    baseline = small.run().peak_rss
+
+    server.files = served()
+    server.generated = listing(LONG)
+    server.requests.clear()
+    hub = make_hub(tmp_path / "long", server, pickup_batch_size=3)
+    run = hub.run()
+
+    assert sorted(f["file_name"] for f in hub.flows()) == oldest  # the 3 oldest, and only them
+    opened = sorted(path for op, path in server.requests if op == "open" and IN in path)
+    assert opened == [f"{IN}/{name}" for name in oldest]
+    assert run.peak_rss - baseline < 64 * MiB, (run.peak_rss, baseline)
+
+
+def _count_past_the_end() -> bytes:
+    return struct.pack(">I", 0xFFFFFFFF)  # 4 billion entries, and no byte of them
+
+
+def _extensions_past_the_end() -> bytes:
+    name = b"a.xml"
+    entry = struct.pack(">I", len(name)) + name + struct.pack(">I", 0)  # empty `ls -l` line
+    return struct.pack(">I", 1) + entry + struct.pack(">II", 0x80000000, 0xFFFFFFFF)
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [_count_past_the_end(), _extensions_past_the_end()],
+    ids=["4-billion-entries", "4-billion-extensions"],
+)
+def test_a_malformed_listing_fails_this_partner_only_at_once(
+    hub: Hub, server: HostileServer, forged: bytes
+) -> None:
+    server.forged_readdir = forged
+    local = hub.home / "inbox" / "DEST01" / "facture.xml"
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_bytes(INVOICE)  # another partner's file, in its local inbox
+
+    run = hub.run(code=3)
+
+    assert "partner FOUR01" in run.stderr and "malformed answer" in run.stderr
+    [flow] = hub.flows()
+    assert flow["partner"] == "DEST01" and flow["status"] != "IN_RECU"  # processed all the same
+    assert list(hub.landing.iterdir()) == []

@@ -92,10 +92,10 @@ def test_the_same_content_after_an_incident_is_processed_again(
 
     real_stage = outgoing.stage
 
-    def pivots_fail(path, content, fsync):  # the engine's own disk refuses the pivot
+    def pivots_fail(path, *args):  # the engine's own disk refuses the pivot
         if "-PIVOT_" in path.name:
             raise PermissionError(13, "Permission denied", str(path))
-        real_stage(path, content, fsync)
+        real_stage(path, *args)
 
     monkeypatch.setattr(outgoing, "stage", pivots_fail)
     home.drop(SUPPLIER_1, "facture.xml", sample("ubl-invoice.xml"))

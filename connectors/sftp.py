@@ -387,9 +387,9 @@ class SftpConnection:
         markers = _Oldest(limit)
         for remote in self._files(sftp, report=True):
             if remote.name.endswith(MARKER_SUFFIX):
-                markers.add(RemoteFile(remote.name[: -len(MARKER_SUFFIX)], 0, remote.mtime))
-        marked = markers.files(self.refused)
-        ready = self._again(sftp, set(marked)) if marked else {}
+                markers.add(remote)
+        marked = {name[: -len(MARKER_SUFFIX)] for name in markers.files(self.refused)}
+        ready = self._again(sftp, marked) if marked else {}
         return _in_order(f for f in ready.values() if f is not None)[:limit]
 
     def _again(self, sftp: paramiko.SFTPClient, names: set[str]) -> dict[str, RemoteFile | None]:

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class _Memory:
+class Memory:
     """One process's memory of each partner's last fetch (bounded by what it refused)."""
 
     said: dict[str, set[str]] = field(default_factory=dict)
@@ -34,7 +34,7 @@ class _Memory:
     )
 
 
-MEMORY = _Memory()
+MEMORY = Memory()
 
 
 class Fetch:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import struct
 import subprocess
@@ -25,6 +26,8 @@ from click.testing import CliRunner, Result
 
 import config
 from cli import main
+from connectors import sftp
+from edi_engine import runner, settings, sftp_refusals
 
 from .conftest import SUPPLIER_SIRET
 from .hostile_sftp import (
@@ -392,3 +395,84 @@ def test_a_malformed_listing_fails_this_partner_only_at_once(
     [flow] = hub.flows()
     assert flow["partner"] == "DEST01" and flow["status"] != "IN_RECU"  # processed all the same
     assert list(hub.landing.iterdir()) == []
+
+
+def test_a_thousand_refused_names_are_named_twenty_and_counted(
+    hub: Hub, server: HostileServer
+) -> None:
+    server.files = [Remote(f"../{i:04d}.xml", b"<evil/>") for i in range(1000)]
+    server.files.append(Remote("facture.xml", INVOICE))
+
+    run = hub.run()
+
+    lines = run.lines("REMOTE_NAME_REFUSED")
+    assert len(lines) == 21
+    assert (
+        "partner FOUR01: 980 more entries of its SFTP server are not taken"
+        in (lines[-1]["message"])
+    )
+    only_the_good_flow(hub, server)
+
+
+def test_with_markers_only_plain_names_are_taken(tmp_path: Path, server: HostileServer) -> None:
+    server.files = [
+        Remote("a.xml", b"<a/>"),
+        Remote("a.xml.done"),
+        Remote("b.xml", b"<b/>"),
+        Remote("../b.xml.done"),  # a marker that is a path marks nothing
+        Remote("c.xml", b"<c/>"),  # no marker: not ready
+        Remote("d.xml", b"<d/>"),
+        Remote("d.xml.done"),
+        Remote("d.xml.done"),  # listed twice: which one?
+    ]
+    endpoint = sftp.SftpEndpoint(
+        partner="FOUR01", host="127.0.0.1", port=server.port, user=USER,
+        key_file=server.key_file, known_hosts=server.known_hosts, remote_in=IN,
+        remote_out=OUT, markers=True, retry_attempts=1,
+    )  # fmt: skip
+
+    with sftp.SftpConnection(endpoint) as connection:
+        taken = connection.list_stable(0, limit=10)
+        refused = connection.refused.kept
+
+    assert [f.name for f in taken] == ["a.xml"]
+    assert [(r.code, r.name) for r in refused] == [
+        ("REMOTE_NAME_REFUSED", "'../b.xml.done'"),
+        ("REMOTE_NAME_REFUSED", "'d.xml.done'"),
+    ]
+
+
+def test_a_daemon_does_not_read_an_unchanged_too_large_file_again(
+    tmp_path: Path,
+    server: HostileServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub = make_hub(tmp_path, server, limits_max_file_bytes=MiB)
+    for name, value in hub.env.items():
+        monkeypatch.delenv(name) if value is None else monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sftp_refusals, "MEMORY", sftp_refusals.Memory())
+    caplog.set_level(logging.DEBUG, logger=sftp_refusals.log.name)
+    loaded = settings.load(hub.home)
+    server.files = [Remote("endless.xml", endless, size=10), Remote("facture.xml", INVOICE)]
+
+    def turn() -> tuple[list[str], list[int]]:  # one turn of the daemon: run_once again
+        caplog.clear()
+        report = runner.run_once(loaded)
+        levels = [r.levelno for r in caplog.records if "REMOTE_FILE_TOO_LARGE" in r.getMessage()]
+        return report.sftp.refused, levels
+
+    first, levels = turn()
+    assert levels == [logging.WARNING]
+    read = server.served["endless.xml"]
+    assert read > MiB
+
+    again, levels = turn()
+    assert again == first and levels == [logging.DEBUG], "reported, said quietly"
+    assert server.served["endless.xml"] == read, "not read again"
+
+    server.files[0] = Remote("endless.xml", endless, size=11)  # listed otherwise: read again
+    _, levels = turn()
+    assert levels == [logging.WARNING]
+    assert server.served["endless.xml"] > read
+    assert server.names() == ["endless.xml"]

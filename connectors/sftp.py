@@ -654,9 +654,10 @@ def _replace(sftp: paramiko.SFTPClient, source: str, target: str) -> None:
 def _plain(e: SftpEndpoint, name: str) -> None:
     """A name joined to a remote folder or to a local one names one file there, or nothing
     is done: whoever built the RemoteFile, a path never reaches the server's folders."""
-    problem = sftp_wire.name_problem(name.encode("utf-8", "surrogateescape"))
+    raw = name.encode("utf-8", "surrogateescape")
+    problem = sftp_wire.name_problem(raw)
     if problem is not None:
-        raise SftpError(f"partner {e.partner}: {sftp_wire.shown(name.encode())}: {problem}")
+        raise SftpError(f"partner {e.partner}: {sftp_wire.shown(raw)}: {problem}")
 
 
 def _kind(mode: int | None) -> str:

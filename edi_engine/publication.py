@@ -31,7 +31,7 @@ from connectors import local, outgoing
 
 from . import clock, home, statuses_in
 from .models import Invoice as InvoiceRow
-from .models import Output, Partner
+from .models import InvoiceEvent, Output, Partner
 from .settings import Settings, env_name
 from .states import InvoiceState
 
@@ -186,13 +186,23 @@ def _invoices(session: Session, output: Pending) -> list[InvoiceRow]:
 
 def _not_available(session: Session, output: Pending, why: str) -> None:
     """Its invoice was recorded made available with the commit: it is not, yet. As after a
-    recipient's 95, it goes back to EN_COURS_ACHEMINEMENT (its supplier is not told) and
-    is a delivery incident, until the pivot is published."""
+    recipient's 95, it goes back to EN_COURS_ACHEMINEMENT and is a delivery incident until
+    the pivot is published. Its supplier is not told of the step back, and not told 03
+    before it is true: a 03 no status flow carried yet waits for the publication."""
     at = clock.now()
     for invoice in _invoices(session, output):
         invoice.delivery_incident = invoice.delivery_incident or NOT_PUBLISHED
         if invoice.status != InvoiceState.MISE_A_DISPOSITION:
             continue
+        session.execute(
+            update(InvoiceEvent)
+            .where(
+                InvoiceEvent.invoice_id == invoice.id,
+                InvoiceEvent.status == InvoiceState.MISE_A_DISPOSITION,
+                InvoiceEvent.emitted_in.is_(None),
+            )
+            .values(to_supplier=False)
+        )
         state = InvoiceState.EN_COURS_ACHEMINEMENT
         invoice.status, invoice.status_code, invoice.status_date = state, state.code, at
         detail = f"pivot {output.name} not published: {why}"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_2, Home, sample
 
@@ -53,6 +54,12 @@ def run_once(home: Home) -> Run:
 def _held_back(run: Run) -> int:
     """Log lines saying an output is held back (one per output and run)."""
     return sum("not published:" in line for line in run.stderr.splitlines())
+
+
+def _told(home: Home, partner: str, name: str) -> list[str]:
+    """The status codes a status flow tells its supplier, sorted."""
+    tree = etree.parse(str(home.path / "outbox" / partner / name))
+    return sorted(code.text for code in tree.iterfind(".//IdStatut"))
 
 
 def _drop_in_order(home: Home) -> None:
@@ -133,6 +140,10 @@ def test_what_a_partner_plants_holds_back_its_own_outputs_only(
         ("F01-2026-000101", "EN_COURS_ACHEMINEMENT", "95"),  # FL0000000001_1's
         ("F02-2026-000503", "EN_COURS_ACHEMINEMENT", "95"),  # FL0000000002_2's
     ]
+    # their suppliers are not told 03 before it is true
+    home.invoke("statuses", "emit")
+    assert _told(home, SUPPLIER_1, "STATUT_FOUR01_1.xml") == ["01", "02"]
+    assert _told(home, SUPPLIER_2, "STATUT_FOUR02_1.xml") == ["01", "01", "02", "02", "03"]
     # an operator cannot deliver it a second time while it waits
     refused = home.invoke("invoices", "redeliver", str(incidents[0]["id"]), code=1)
     assert "not published yet" in refused.stderr
@@ -162,6 +173,9 @@ def test_what_a_partner_plants_holds_back_its_own_outputs_only(
         "PIVOT_DEST01_FL0000000002_2.xml",
     ]
     assert (home.path / "outbox" / SUPPLIER_1 / "CR_FOUR01_FL0000000001.xml").is_file()
+    home.invoke("statuses", "emit")  # now it is
+    assert _told(home, SUPPLIER_1, "STATUT_FOUR01_2.xml") == ["03"]
+    assert _told(home, SUPPLIER_2, "STATUT_FOUR02_2.xml") == ["03"]
     for number in flows:
         outputs = home.show(number)["outputs"]
         assert all(o["delivered_at"] and not o["delivery_error"] for o in outputs), outputs

@@ -49,6 +49,7 @@ REFUSALS_KEPT = 20  # refused entries described one by one per listing; the rest
 NAME_REFUSED = "REMOTE_NAME_REFUSED"
 NOT_A_FILE = "REMOTE_NOT_A_FILE"
 TOO_LARGE = "REMOTE_FILE_TOO_LARGE"
+LISTING_CUT = "REMOTE_LISTING_TOO_LONG"
 
 
 class SftpError(Exception):
@@ -71,9 +72,18 @@ class TransientSftpError(SftpError):
 class Refusal:
     """A remote entry the engine does not take, and why; it is left on the server."""
 
-    code: str  # NAME_REFUSED, NOT_A_FILE or TOO_LARGE
+    code: str  # NAME_REFUSED, NOT_A_FILE, TOO_LARGE or LISTING_CUT
     name: str  # as listed, escaped and bounded (sftp_wire.shown)
     reason: str
+
+    def said(self, partner: str) -> str:
+        """One line for the operator, the code first after the partner."""
+        if self.code == LISTING_CUT:
+            return f"partner {partner}: {self.code}: {self.reason}"
+        return (
+            f"partner {partner}: {self.code}: {self.name} on its SFTP server is not taken: "
+            f"{self.reason}; it is left there"
+        )
 
 
 @dataclass
@@ -120,6 +130,7 @@ class SftpEndpoint:
     retry_attempts: int = 3  # tries in all, the first included
     retry_backoff_seconds: float = 1.0  # doubled after each failure
     max_file_bytes: int = 100 * MiB  # a download stops once past it, whatever was announced
+    max_listing_entries: int = 1_000_000  # of the in folder, read per listing
 
     def __post_init__(self) -> None:
         if not (self.partner and self.host and self.user):
@@ -132,8 +143,8 @@ class SftpEndpoint:
             raise ValueError(f"partner {self.partner}: the done folder cannot be the in folder")
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
             raise ValueError(f"partner {self.partner}: SFTP timeouts must be positive")
-        if self.max_file_bytes < 1:
-            raise ValueError(f"partner {self.partner}: max_file_bytes must be at least 1")
+        if self.max_file_bytes < 1 or self.max_listing_entries < 1:
+            raise ValueError(f"partner {self.partner}: SFTP limits must be at least 1")
         RetryPolicy(self.retry_attempts, self.retry_backoff_seconds)  # refuses bad values now
 
     @property
@@ -344,12 +355,21 @@ class SftpConnection:
 
     def _files(self, sftp: paramiko.SFTPClient, report: bool) -> Iterator[RemoteFile]:
         """The regular files of the in folder with plain names, as listed, one by one."""
-        for entry in sftp_wire.entries(sftp, self.endpoint.remote_in):
+        e = self.endpoint
+        listing = sftp_wire.Listing(sftp, e.remote_in, e.max_listing_entries)
+        for entry in listing:
             judged = self._judge(entry)
             if isinstance(judged, RemoteFile):
                 yield judged
             elif judged is not None and report:
                 self.refused.add(judged)
+        if listing.cut and report:  # said first, whatever else was refused
+            most = e.max_listing_entries
+            reason = (
+                f"its SFTP server lists {most} entries or more in {e.remote_in!r}, what one "
+                f"listing reads; only those were looked at, the others wait"
+            )
+            self.refused.kept.insert(0, Refusal(LISTING_CUT, repr(e.remote_in), reason))
 
     def _judge(self, entry: sftp_wire.Entry) -> RemoteFile | Refusal | None:
         """The file to consider, a refusal to report, or None: nothing to say."""

@@ -124,30 +124,43 @@ class _Reader:
         return Entry(raw, size, mtime, mode)
 
 
-def entries(sftp: paramiko.SFTPClient, folder: str) -> Iterator[Entry]:
-    """The entries of ``folder`` one by one, '.' and '..' included as the server sends them.
+class Listing:
+    """The entries of a folder one by one, '.' and '..' included as the server sends them.
 
-    At most one answer (at most 16 MiB, paramiko's limit) is held at a time."""
-    t, msg = sftp._request(CMD_OPENDIR, folder)
-    if t != CMD_HANDLE:
-        raise paramiko.SFTPError(f"expected a folder handle from the server, got type {t}")
-    handle = msg.get_binary()
-    try:
-        while True:
-            try:
-                t, msg = sftp._request(CMD_READDIR, handle)
-            except EOFError:  # the end of the folder
-                return
-            if t != CMD_NAME:
-                raise paramiko.SFTPError(f"expected names from the server, got type {t}")
-            packet = _Reader(msg.get_remainder())
-            for _ in range(packet.count(12)):  # name, long name, flags: 4 bytes at least each
-                raw = packet.string()
-                packet.string()  # the `ls -l` line: nothing the engine uses
-                yield packet.attributes(raw)
-    finally:
-        with contextlib.suppress(OSError, EOFError, paramiko.SSHException, paramiko.SFTPError):
-            sftp._request(CMD_CLOSE, handle)
+    At most one answer (at most 16 MiB, paramiko's limit) is held at a time, and at most
+    ``most`` entries are read: a server can list forever, with new names or with empty
+    answers that never say the end (each answer counts as an entry). ``cut`` says that
+    the listing was stopped there."""
+
+    def __init__(self, sftp: paramiko.SFTPClient, folder: str, most: int) -> None:
+        self.sftp, self.folder, self.most = sftp, folder, most
+        self.cut = False
+
+    def __iter__(self) -> Iterator[Entry]:
+        t, msg = self.sftp._request(CMD_OPENDIR, self.folder)
+        if t != CMD_HANDLE:
+            raise paramiko.SFTPError(f"expected a folder handle from the server, got type {t}")
+        handle = msg.get_binary()
+        left = self.most
+        try:
+            while left > 0:
+                try:
+                    t, msg = self.sftp._request(CMD_READDIR, handle)
+                except EOFError:  # the end of the folder
+                    return
+                if t != CMD_NAME:
+                    raise paramiko.SFTPError(f"expected names from the server, got type {t}")
+                packet = _Reader(msg.get_remainder())
+                count = packet.count(12)  # name, long name, flags: 4 bytes at least each
+                left -= max(1, count)
+                for _ in range(count if left >= 0 else count + left):
+                    raw = packet.string()
+                    packet.string()  # the `ls -l` line: nothing the engine uses
+                    yield packet.attributes(raw)
+            self.cut = True
+        finally:
+            with contextlib.suppress(OSError, EOFError, paramiko.SSHException, paramiko.SFTPError):
+                self.sftp._request(CMD_CLOSE, handle)
 
 
 def status(sftp: paramiko.SFTPClient, path: str) -> Entry:

@@ -67,11 +67,7 @@ class Fetch:
     def told(self) -> list[str]:
         """The run's sentences, each logged (a warning unless said at the last fetch)."""
         p = self.partner
-        told = [
-            f"partner {p}: {r.code}: {r.name} on its SFTP server is not taken: {r.reason}; "
-            f"it is left there"
-            for r in self.refusals.kept
-        ]
+        told = [refusal.said(p) for refusal in self.refusals.kept]
         if self.refusals.more:
             told.append(
                 f"partner {p}: {self.refusals.more} more entries of its SFTP server are not "

@@ -11,6 +11,7 @@ may be written outside the partner's landing folder; the partner's good files go
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -143,6 +144,14 @@ def only_the_good_flow(hub: Hub, server: HostileServer, name: str = "facture.xml
     assert (flow["file_name"], flow["status"]) == (name, "IN_INTEGRE")
     assert name not in server.names(), "acknowledged: deleted on the server"
     assert [n for n in server.uploaded if n.startswith("CR_FOUR01_")], "its CR was uploaded"
+
+
+def _endpoint(server: HostileServer, **changes: object) -> sftp.SftpEndpoint:
+    return sftp.SftpEndpoint(
+        partner="FOUR01", host="127.0.0.1", port=server.port, user=USER,
+        key_file=server.key_file, known_hosts=server.known_hosts, remote_in=IN,
+        remote_out=OUT, retry_attempts=1, **changes,  # type: ignore[arg-type]
+    )  # fmt: skip
 
 
 # -- names ------------------------------------------------------------------------------
@@ -425,11 +434,7 @@ def test_with_markers_only_plain_names_are_taken(tmp_path: Path, server: Hostile
         Remote("d.xml.done"),
         Remote("d.xml.done"),  # listed twice: which one?
     ]
-    endpoint = sftp.SftpEndpoint(
-        partner="FOUR01", host="127.0.0.1", port=server.port, user=USER,
-        key_file=server.key_file, known_hosts=server.known_hosts, remote_in=IN,
-        remote_out=OUT, markers=True, retry_attempts=1,
-    )  # fmt: skip
+    endpoint = _endpoint(server, markers=True)
 
     with sftp.SftpConnection(endpoint) as connection:
         taken = connection.list_stable(0, limit=10)
@@ -476,3 +481,33 @@ def test_a_daemon_does_not_read_an_unchanged_too_large_file_again(
     assert levels == [logging.WARNING]
     assert server.served["endless.xml"] > read
     assert server.names() == ["endless.xml"]
+
+
+def test_a_listing_that_never_ends_is_cut_and_said_so(server: HostileServer) -> None:
+    def forever():  # new names, the oldest first, never the end
+        for i in itertools.count():
+            yield attributes(f"f{i:09d}.xml", 7, REGULAR, OLD + i)
+
+    server.generated = forever
+    server.files = [Remote(f"f{i:09d}.xml", b"<junk/>", mtime=OLD + i) for i in range(3)]
+
+    with sftp.SftpConnection(_endpoint(server, max_listing_entries=5000)) as connection:
+        taken = connection.list_stable(0, limit=3)
+        [cut] = connection.refused.kept
+
+    assert [f.name for f in taken] == ["f000000000.xml", "f000000001.xml", "f000000002.xml"]
+    assert cut.code == "REMOTE_LISTING_TOO_LONG"
+    assert cut.said("FOUR01") == (
+        "partner FOUR01: REMOTE_LISTING_TOO_LONG: its SFTP server lists 5000 entries or more "
+        "in '/in', what one listing reads; only those were looked at, the others wait"
+    )
+
+
+def test_empty_answers_that_never_say_the_end_are_cut(server: HostileServer) -> None:
+    server.forged_readdir = struct.pack(">I", 0)  # no entry, and never "end of folder"
+
+    with sftp.SftpConnection(_endpoint(server, max_listing_entries=1000)) as connection:
+        assert connection.list_stable(0, limit=10) == []
+        [cut] = connection.refused.kept
+
+    assert cut.code == "REMOTE_LISTING_TOO_LONG"

@@ -428,7 +428,7 @@ class SftpConnection:
         try:
             with _created(temp) as handle:
                 with sftp.open(source, "rb") as remote:
-                    size = _copy_pipelined(sftp, remote, e.max_file_bytes, handle)
+                    size = _copy_pipelined(sftp, remote, remote_file.size, e.max_file_bytes, handle)
                 if size is not None and size > e.max_file_bytes:
                     raise self._too_large(remote_file)
                 handle.flush()
@@ -532,30 +532,40 @@ class _EarlyAnswers(dict):
 
 
 def _copy_pipelined(
-    sftp: paramiko.SFTPClient, remote: paramiko.SFTPFile, limit: int, handle: BinaryIO
+    sftp: paramiko.SFTPClient,
+    remote: paramiko.SFTPFile,
+    listed: int,
+    limit: int,
+    handle: BinaryIO,
 ) -> int | None:
     """Copy a remote file to ``handle`` with reads in flight, in this thread, until its end
     or one byte past ``limit``; return the bytes written (``limit`` + 1: too large).
 
-    None: the server answered with a hole, the file changed while it was read.
+    None: the server answered with a hole, the file changed while it was read (or short
+    reads took it to the limit without its end).
 
     Waiting for each read in turn costs a round trip per 32 KiB (64 MiB took 14 s on
     loopback). paramiko's prefetch pipelines, but sends its requests from a thread of its
     own that dies with a traceback on stderr when the connection drops; this does the same
     pipelining here, so that a drop is one exception in the caller. Reads go on until the
-    server says the file ends, whatever size was listed: nothing is asked past ``limit``
-    + 32 KiB, nothing past ``limit`` + 1 is written, an answer longer than asked is refused.
+    server says the file ends, whatever size was ``listed``: nothing is asked past
+    ``limit`` + 32 KiB, nothing past ``limit`` + 1 is written, an answer longer than asked
+    is refused. The listed size only paces the asking: up to one read past it at once
+    (a small file costs two reads, not 64), then twice what has come, as data keeps coming.
     """
     answers = _EarlyAnswers()
     in_flight: deque[tuple[int, int]] = deque()
     asked = written = 0
     while True:
+        ahead = max(listed, 2 * written)
         while len(in_flight) < READS_IN_FLIGHT and asked <= limit:
+            if asked > ahead and in_flight:
+                break
             num = sftp._async_request(answers, CMD_READ, remote.handle, int64(asked), READ_SIZE)
             in_flight.append((num, asked))
             asked += READ_SIZE
-        if not in_flight:
-            return written
+        if not in_flight:  # short reads up to the limit, and no end said: no file to trust
+            return None
         num, offset = in_flight.popleft()
         try:  # paramiko raises SSHException, not EOFError, when the connection drops
             t, msg = answers.pop(num) if num in answers else sftp._read_response(num)

@@ -132,7 +132,7 @@ def _fetch_one(
     except sftp.SftpError as exc:  # this file only (it changed after the listing, …)
         log.warning("%s", exc)
         return
-    os.utime(target, (remote.mtime, remote.mtime))
+    os.utime(target, (remote.mtime, remote.mtime), follow_symlinks=False)
     report.listed[target] = remote
     report.fetched += 1
 

@@ -453,7 +453,18 @@ def test_random_bytes_are_refused_with_a_code(magic: bytes, noise: bytes) -> Non
 
 
 def main() -> None:  # pragma: no cover - run by hand, for as long as one likes
+    """`python tests/unit/test_fuzz_pipeline.py CORPUS_DIR [libFuzzer options]`: an empty
+    CORPUS_DIR is first given the seeds, so that mutations start from valid documents."""
+    import logging
+
     import atheris
+
+    logging.disable(logging.CRITICAL)  # pypdf says why each damaged PDF is damaged
+    folders = [Path(a) for a in sys.argv[1:] if not a.startswith("-")]
+    for folder in folders:
+        if folder.is_dir() and not any(folder.iterdir()):
+            for name, content in seeds().items():
+                (folder / name).write_bytes(content)
 
     def one_input(data: bytes) -> None:
         road(data, "fuzz.xml")

@@ -33,18 +33,17 @@ def test_markup_in_an_iban_and_a_file_name_is_shown_literally(home: Home) -> Non
 
 
 def test_an_invoice_delivered_again_is_named_as_tables_show_it(home: Home) -> None:
-    """`invoices redeliver` says the invoice's number as a table shows it: a carriage
-    return the supplier put in it is shown escaped, never sending the operator's terminal
-    back over the line."""
-    home.drop(SUPPLIER_1, "f.xml", ubl("F01[bold]\rX"))
+    """`invoices redeliver` says the invoice's number as a table shows it: as written,
+    never read as markup (a number with a carriage return is refused at reception now,
+    INVOICE_NUMBER_INVISIBLE_CHARACTERS; any other value is shown escaped)."""
+    home.drop(SUPPLIER_1, "f.xml", ubl("F01[/bold]X"))
     (flow,) = home.run()
     (invoice,) = json.loads(home.invoke("invoices", "search", "--json").stdout)
-    assert invoice["number"] == "F01[bold]\rX"
+    assert invoice["number"] == "F01[/bold]X"
     acknowledge(home, "94", flow["number"])  # the recipient could not take its pivot
     table = home.invoke("invoices", "search", "--delivery-incident").stdout
     assert "delivery_incident" in table and " 94 " in table
 
     said = home.invoke("invoices", "redeliver", invoice["id"]).stderr
 
-    assert "\r" not in said
-    assert f"Invoice {invoice['id']} (F01[bold]\\rX) delivered again" in said
+    assert f"Invoice {invoice['id']} (F01[/bold]X) delivered again" in said

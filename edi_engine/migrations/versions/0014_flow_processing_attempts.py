@@ -1,4 +1,8 @@
-"""flows that kill their worker are tried a bounded number of times (placeholder; helper D fills it)
+"""flows that kill their worker are tried a bounded number of times: no schema change
+
+The deaths of a flow's workers are counted from its events (leasing.WORKER_LOST, since
+its last re-run), which every ledger already has; this revision keeps its place in the
+chain and changes nothing.
 
 Revision ID: 0014
 Revises: 0013

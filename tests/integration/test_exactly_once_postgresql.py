@@ -1,0 +1,111 @@
+"""Exactly-once delivery on PostgreSQL with workers racing and dying (issue 13, item 1).
+
+Two `run --once` workers at a time share one home and one PostgreSQL ledger while a
+drainer process takes every output as soon as it appears; one worker of each round is
+killed (SIGKILL) at a moment a seeded generator draws. Whatever each one was doing
+(staging, committing, publishing, finishing a dead one's publication), every accepted
+invoice's pivot is received once, never under two flows, and every flow's CR once."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .conftest import RECIPIENT, REPO, SUPPLIER
+from .test_postgresql import _invoice
+
+psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
+
+FINAL = {"IN_INTEGRE", "IN_INTEGRE_PARTIEL", "IN_REJETE"}
+DRAINER = """
+import os, sys, time
+outbox, received, stop = sys.argv[1], sys.argv[2], sys.argv[3]
+taken = 0
+
+def sweep():
+    global taken
+    for partner in os.listdir(outbox):
+        folder = os.path.join(outbox, partner)
+        for name in os.listdir(folder):
+            os.makedirs(os.path.join(received, partner), exist_ok=True)
+            taken += 1
+            try:  # a unique name: a file received twice is kept twice
+                os.rename(os.path.join(folder, name),
+                          os.path.join(received, partner, f"{name}.{taken}"))
+            except FileNotFoundError:
+                pass
+
+while not os.path.exists(stop):
+    sweep()
+    time.sleep(0.01)
+sweep()
+"""
+
+
+def _ledger(url: str, query: str) -> list[tuple]:
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        return connection.execute(query).fetchall()
+
+
+def _received(received: Path, partner: str) -> Counter:
+    folder = received / partner
+    names = [p.name.rsplit(".", 1)[0] for p in folder.iterdir()] if folder.is_dir() else []
+    return Counter(names)
+
+
+def test_racing_workers_killed_at_random_deliver_everything_once(
+    hub: Callable[..., subprocess.CompletedProcess], pg_url: str
+) -> None:
+    inbox = hub.home / "inbox" / SUPPLIER
+    for n in range(24):
+        (inbox / f"f{n:03}.xml").write_bytes(_invoice(f"F-ONCE-{n:03}"))
+    env = {**hub.env, "EDI_ENGINE_PROCESSING_LEASE_SECONDS": "1"}
+    env["EDI_ENGINE_PROCESSING_MAX_ATTEMPTS"] = "50"  # a kill is no reason to give up
+    received, stop = hub.home.parent / "received", hub.home.parent / "drainer.stop"
+    received.mkdir()
+    drainer = subprocess.Popen([sys.executable, "-c", DRAINER, hub.home / "outbox", received, stop])
+    rng = random.Random(29)
+    command = [sys.executable, "-m", "cli", "run", "--once"]
+    try:
+        for round_ in range(12):
+            workers = [
+                subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE)
+                for _ in range(2)
+            ]
+            if round_ < 3:  # one of them dies at a moment drawn
+                time.sleep(rng.uniform(0.8, 3.0))
+                workers[rng.randrange(2)].send_signal(signal.SIGKILL)
+            for worker in workers:
+                _, err = worker.communicate(timeout=300)
+                assert worker.returncode in (0, -signal.SIGKILL), err.decode()
+            if round_ == 0:  # invoices deposited again, in flows of their own, meanwhile
+                for n in range(0, 24, 6):
+                    (inbox / f"again{n:03}.xml").write_bytes(_invoice(f"F-ONCE-{n:03}", "again"))
+            states = {s for (s,) in _ledger(pg_url, "select status from flows")}
+            if round_ >= 3 and states <= FINAL and not any(inbox.iterdir()):
+                break
+            time.sleep(1)  # a killed worker's lease expires
+    finally:
+        stop.touch()
+        drainer.wait(timeout=60)
+
+    assert {s for (s,) in _ledger(pg_url, "select status from flows")} <= FINAL
+    delivered = _ledger(
+        pg_url, "select number, pivot_file from invoices where pivot_file is not null"
+    )
+    assert sorted(number for number, _ in delivered) == [f"F-ONCE-{n:03}" for n in range(24)]
+    assert _received(received, RECIPIENT) == Counter(name for _, name in delivered)
+    flows = _ledger(pg_url, "select number from flows")
+    assert len(flows) == 24 + 4
+    assert _received(received, SUPPLIER) == Counter(f"CR_{SUPPLIER}_{n}.xml" for (n,) in flows)
+    assert _ledger(pg_url, "select file_name from outputs where staged is not null") == []
+    assert os.listdir(hub.home / "outbox" / RECIPIENT) == []

@@ -181,12 +181,24 @@ def test_what_a_partner_plants_holds_back_its_own_outputs_only(
         assert all(o["delivered_at"] and not o["delivery_error"] for o in outputs), outputs
 
 
+def _rerun(home: Home) -> None:
+    """A forced re-run in a process of its own: what it holds back is then another run's
+    to publish."""
+    rerun = subprocess.run(
+        [sys.executable, "-m", "cli", "--home", str(home.path), "flows", "rerun",
+         "FL0000000001", "--force", "--reason", "planted"],
+        cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+
+
 def test_a_folder_under_the_kept_cr_name_holds_back_the_new_cr_and_loses_neither(
     home: Home,
 ) -> None:
     """A re-run keeps the earlier CR as CR_<P>_<FLOW>_1.xml by renaming it when the new CR
     is published: a folder the depositor left under that name holds the new CR back, and
-    the first stays where it is, whole, until the name is free."""
+    the first stays where it is, whole, until the name is free. A third attempt meanwhile
+    keeps the second's CR, never published, as CR_<P>_<FLOW>_2.xml."""
     home.drop(SUPPLIER_1, "a.xml", sample("ubl-invoice.xml"))
     assert run_once(home).code == 0
     folder = home.path / "outbox" / SUPPLIER_1
@@ -194,13 +206,7 @@ def test_a_folder_under_the_kept_cr_name_holds_back_the_new_cr_and_loses_neither
     first_cr = (folder / cr).read_bytes()
     (folder / kept).mkdir()
 
-    # a process of its own: what it holds back is then another run's to publish
-    rerun = subprocess.run(
-        [sys.executable, "-m", "cli", "--home", str(home.path), "flows", "rerun",
-         "FL0000000001", "--force", "--reason", "planted"],
-        cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert rerun.returncode == 0, rerun.stderr
+    _rerun(home)
 
     assert (folder / cr).read_bytes() == first_cr  # the partner has not lost it
     outputs = {o["file_name"]: o for o in home.show("FL0000000001")["outputs"]}
@@ -210,11 +216,16 @@ def test_a_folder_under_the_kept_cr_name_holds_back_the_new_cr_and_loses_neither
     )
     assert outputs[cr]["delivered_at"] is None
 
+    _rerun(home)  # the second attempt's CR, held back, is kept as the third's is written
+
+    assert (folder / cr).read_bytes() == first_cr
     (folder / kept).rmdir()
     assert run_once(home).code == 0
 
-    assert (folder / kept).read_bytes() == first_cr
-    assert (folder / cr).read_bytes() != first_cr
-    assert sorted(p.name for p in folder.iterdir()) == [cr, kept]
+    names = [cr, kept, "CR_FOUR01_FL0000000001_2.xml"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
+    contents = [(folder / name).read_bytes() for name in names]
+    assert contents[1] == first_cr and first_cr not in (contents[0], contents[2])
+    assert [a["cr"] for a in home.show("FL0000000001")["attempts"]] == [names[1], names[2], cr]
     outputs = home.show("FL0000000001")["outputs"]
     assert all(o["delivered_at"] and not o["delivery_error"] for o in outputs), outputs

@@ -108,11 +108,12 @@ def _publish(settings: Settings, session: Session, pending: list[Pending]) -> No
         if result.outcome is outgoing.Outcome.BLOCKED:
             refused.append((output, result.why))
             continue
-        if result.outcome is outgoing.Outcome.GONE and output.attempts == 0:
-            log.info("%s/%s was published by a run that stopped before recording it",
-                     output.partner, output.name)  # fmt: skip
+        if result.outcome is outgoing.Outcome.PUBLISHED:
+            folders.add(target.parent)
+        elif output.attempts == 0:
+            log.info("%s/%s was published already, by a process that stopped before "
+                     "recording it", output.partner, output.name)  # fmt: skip
         done.append(output)
-        folders.add(target.parent)
     if settings.processing.fsync:  # the renames durable before the ledger says so
         for folder in folders:
             outgoing.sync_folder(folder)

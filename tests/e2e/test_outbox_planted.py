@@ -229,3 +229,33 @@ def test_a_folder_under_the_kept_cr_name_holds_back_the_new_cr_and_loses_neither
     assert [a["cr"] for a in home.show("FL0000000001")["attempts"]] == [names[1], names[2], cr]
     outputs = home.show("FL0000000001")["outputs"]
     assert all(o["delivered_at"] and not o["delivery_error"] for o in outputs), outputs
+
+
+def test_a_ledger_holding_an_output_back_is_not_downgraded_until_it_is_published(
+    home: Home,
+) -> None:
+    """Below 0013 nothing would ever publish a staged output: the downgrade refuses while
+    one waits, names what to do, and goes through once it is published."""
+    from alembic import command
+
+    from edi_engine import db
+
+    planted = home.path / "outbox" / RECIPIENT / "PIVOT_DEST01_FL0000000001_1.xml"
+    planted.mkdir()
+    home.drop(SUPPLIER_1, "a.xml", sample("ubl-invoice.xml"))
+    assert run_once(home).code == 0
+    url = f"sqlite:///{home.path / 'ledger.db'}"
+
+    # to 0013 first: on SQLite a refusal in the middle of a longer downgrade leaves the
+    # steps before it done (their DDL is not transactional) while alembic_version is not
+    command.downgrade(db.alembic_config(url), "0013")
+    with pytest.raises(RuntimeError, match=r"1 output\(s\) are staged .* run --once"):
+        command.downgrade(db.alembic_config(url), "0012")
+    db.migrate(url)
+
+    planted.rmdir()
+    assert run_once(home).code == 0
+    command.downgrade(db.alembic_config(url), "0012")
+    db.migrate(url)
+    (output,) = [o for o in home.show("FL0000000001")["outputs"] if o["kind"] == "PIVOT"]
+    assert output["delivered_at"] and home.outbox(RECIPIENT) == [planted.name]

@@ -19,7 +19,7 @@ def luhn_ok(digits: str) -> bool:
 
 def is_valid(siret: str) -> bool:
     """La Poste's establishments share one SIREN; their SIRETs sum to a multiple of 5."""
-    if len(siret) != 14 or not siret.isdigit():
+    if len(siret) != 14 or not (siret.isascii() and siret.isdigit()):  # not "７３２…"
         return False
     if siret.startswith(LA_POSTE_SIREN):
         return luhn_ok(siret) or sum(int(c) for c in siret) % 5 == 0

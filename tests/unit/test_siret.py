@@ -16,6 +16,8 @@ from edi_engine.siret import is_valid
         ("35600000000048", True),  # La Poste: Luhn holds
         ("35600000049837", True),  # La Poste: digits sum to a multiple of 5, Luhn does not hold
         ("35600000049838", False),
+        ("７３２８２９３２０００７４", False),  # full-width digits look the same, key elsewhere
+        ("७३२८२९३२०००७४".rjust(14, "7"), False),  # Devanagari digits: isdigit() too
     ],
 )
 def test_siret_rules(siret: str, valid: bool) -> None:

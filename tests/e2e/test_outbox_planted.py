@@ -4,7 +4,7 @@ holds back its own deliveries only, and is never read, followed or opened (issue
 Run as the attack was: the recipient DEST01 plants a folder, a named pipe and a 2 GB
 sparse file under the names the next flows' pivots will have (flow numbers are
 sequential), a supplier plants a link under its next CR's name; `run --once` runs as a
-child process, whose peak memory is its own (wait4)."""
+child process, whose peak memory is its own (tests/child_memory.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import child_memory
 import pytest
 from lxml import etree
 
@@ -36,19 +36,15 @@ class Run:
 
 def run_once(home: Home) -> Run:
     """`run --once` as a child process, killed if it hangs (a regression that opens the
-    pipe would wait forever); its peak memory its own, from wait4."""
-    command = [sys.executable, "-m", "cli", "--home", str(home.path), "run", "--once", "--json"]
+    pipe would wait forever); its peak memory its own (tests/child_memory.py)."""
+    args = ["--home", home.path, "run", "--once", "--json"]
     out, err = home.path / "run.out", home.path / "run.err"
     with open(out, "wb") as stdout, open(err, "wb") as stderr:
-        child = subprocess.Popen(command, cwd=REPO, env=dict(os.environ), stdout=stdout,
-                                 stderr=stderr)  # fmt: skip
-        watchdog = threading.Timer(180, child.kill)
-        watchdog.start()
-        _, status, usage = os.wait4(child.pid, 0)
-        watchdog.cancel()
-    code = child.returncode = os.waitstatus_to_exitcode(status)
-    assert code != -9, "run --once hung: something in a partner's folder was opened"
-    return Run(code, out.read_text(), err.read_text(), usage.ru_maxrss * 1024)
+        child = child_memory.run_module("cli", args, cwd=REPO, env=dict(os.environ),
+                                        stdout=stdout, stderr=stderr, timeout=180)  # fmt: skip
+    assert not child.killed, "run --once hung: something in a partner's folder was opened"
+    assert child.peak_bytes is not None, err.read_text()
+    return Run(child.code, out.read_text(), err.read_text(), child.peak_bytes)
 
 
 def _held_back(run: Run) -> int:

@@ -3,9 +3,10 @@
 The server (hostile_sftp.py, paramiko's server classes on 127.0.0.1) lists names that
 are paths, controls and junk, announces sizes that lie and streams files without end;
 the engine runs as `edi-engine run --once` in a child process of its own, on a real home,
-and its peak memory is the child's own (wait4). Every refused entry must be named once in
-a coded line, stay on the server untouched (never opened, never deleted), and nothing
-may be written outside the partner's landing folder; the partner's good files go on.
+and its peak memory is the child's own (tests/child_memory.py). Every refused entry must
+be named once in a coded line, stay on the server untouched (never opened, never
+deleted), and nothing may be written outside the partner's landing folder; the partner's
+good files go on.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ import json
 import logging
 import os
 import struct
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import child_memory
 import pytest
 from click.testing import CliRunner, Result
 
@@ -57,7 +57,7 @@ class Run:
     code: int
     stdout: str
     stderr: str
-    peak_rss: int  # bytes, the child's own high-water mark
+    peak_rss: int  # bytes, the child's own high-water mark (VmHWM)
 
     def lines(self, code: str) -> list[dict]:
         """The log lines (JSON: stderr is no terminal) naming ``code``."""
@@ -92,13 +92,12 @@ class Hub:
         env.update({k: v for k, v in self.env.items() if v is not None})
         stdout, stderr = self.out / "stdout", self.out / "stderr"
         with open(stdout, "wb") as o, open(stderr, "wb") as e:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "cli", "--home", str(self.home), "run", "--once"],
-                cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=o, stderr=e,
+            child = child_memory.run_module(
+                "cli", ["--home", self.home, "run", "--once"], cwd=REPO, env=env, stdout=o,
+                stderr=e,
             )  # fmt: skip
-            _, status, usage = os.wait4(child.pid, 0)
-            child.returncode = os.waitstatus_to_exitcode(status)
-        run = Run(child.returncode, stdout.read_text(), stderr.read_text(), usage.ru_maxrss * 1024)
+        assert child.peak_bytes is not None, stderr.read_text()
+        run = Run(child.code, stdout.read_text(), stderr.read_text(), child.peak_bytes)
         assert run.code == code, run.stderr
         return run
 

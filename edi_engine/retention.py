@@ -11,6 +11,8 @@ would go without changing anything, and an operator's purge leaves its audit lin
 
 from __future__ import annotations
 
+import logging
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from . import clock, jobruns, originals
+from . import clock, display, jobruns, originals
 from .db import LedgerError
 from .models import (
     Flow,
@@ -37,6 +39,8 @@ from .settings import Settings
 
 BATCH = 500  # flows per transaction
 JOB_ID = "purge"  # an operator's purge in `job_runs`, beside the nightly job's `retention`
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,8 +89,10 @@ def purge(settings: Settings, session: Session, now: datetime, dry_run: bool = F
     while ids := list(session.scalars(_old_flows(done.before).order_by(Flow.id).limit(BATCH))):
         files, paths = _delete_flows(settings, session, ids, done)
         session.commit()
-        done.files += _unlink(files)
-        done.files += _unlink_originals(settings, session, paths)
+        try:  # the originals first: the ledger no longer names them, nothing else will
+            done.files += _unlink_originals(settings, session, paths)
+        finally:
+            done.files += _unlink(files)
     files = _delete_status_flows(settings, session, done.before)
     session.commit()
     done.files += _unlink(files)
@@ -129,19 +135,19 @@ def _count(settings: Settings, session: Session, before: datetime) -> Purged:
     )
     outputs = select(Output.partner_code, Output.file_name).where(Output.flow_id.in_(old))
     for partner, name in session.execute(outputs):
-        counted.files += (settings.outbox / partner / name).is_file()
+        counted.files += _removable(settings.outbox / partner / name)
     # duplicates share their original: it goes when no flow that stays keeps it
     kept = select(Flow.archive_path).where(Flow.id.not_in(old))
     originals = (
         select(Flow.archive_path).where(Flow.id.in_(old), Flow.archive_path.not_in(kept)).distinct()
     )
     for path in session.scalars(originals):
-        counted.files += (settings.archive / path).is_file()
+        counted.files += _removable(settings.archive / path)
     statuses = select(StatusFlow.partner_code, StatusFlow.file_name).where(
         _old_status_flows(before)
     )
     for partner, name in session.execute(statuses):
-        counted.files += (settings.outbox / partner / name).is_file()
+        counted.files += _removable(settings.outbox / partner / name)
     return counted
 
 
@@ -228,11 +234,46 @@ def _delete_status_flows(settings: Settings, session: Session, before: datetime)
 
 
 def _unlink(files: list[Path]) -> int:
+    """Remove the files the purged rows named. A partner owns its outbox folder and may
+    leave anything under an old output's name: only a regular file or a link (the link
+    itself, never what it points to) is removed; a folder, a pipe or a device is left
+    where it is with one WARNING, and a file that cannot be removed is logged and the
+    rest go on, since the rows are committed already: stopping here would orphan the
+    files after it."""
     removed = 0
     for path in files:
         try:
-            path.unlink()
+            mode = path.lstat().st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                log.warning(
+                    "purge: %s is not a file the engine wrote (%s): left where it is",
+                    display.escaped(path),
+                    _kind(mode),
+                )
+                continue
+            path.unlink()  # a folder swapped in since the lstat fails here, never emptied
             removed += 1
         except FileNotFoundError:
             pass  # already delivered and removed by the partner, or purged by a crashed run
+        except OSError as exc:
+            log.warning("purge: cannot remove %s: %s", display.escaped(path), exc.strerror)
     return removed
+
+
+def _removable(path: Path) -> bool:
+    """What `_unlink` would remove: a regular file or a link, as it is."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISLNK(mode)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -189,3 +191,59 @@ def test_an_old_flow_whose_invoice_still_moves_is_kept_and_status_flows_count_on
     assert old_invoice["id"] in [i["id"] for i in found]
     (emitted,) = json.loads(home.invoke("statuses", "emit", "--json").stdout)
     assert emitted["file_name"] == "STATUT_FOUR01_2.xml"  # the service fait is told
+
+
+def test_what_partners_left_under_old_output_names_stays_and_the_purge_completes(
+    aged: tuple[Home, dict], tmp_path: Path
+) -> None:
+    """A partner owns its outbox folder: under the names of outputs about to be purged it
+    may leave a folder, a named pipe or a link. The purge removes the link itself (not
+    what it points to), leaves the folder and the pipe unopened with one warning each,
+    and still removes the old flows' archived original."""
+    home, recent = aged
+    home.invoke("statuses", "emit")  # about the recent flow: the old status flow can go now
+    supplier, recipient = home.path / "outbox" / SUPPLIER_1, home.path / "outbox" / RECIPIENT
+    assert home.outbox(SUPPLIER_1) == [
+        "CR_FOUR01_FL0000000001.xml",
+        "CR_FOUR01_FL0000000002.xml",
+        f"CR_FOUR01_{recent['number']}.xml",
+        "STATUT_FOUR01_1.xml",
+        "STATUT_FOUR01_2.xml",
+    ]
+    folder = supplier / "CR_FOUR01_FL0000000001.xml"
+    pivot_pipe = recipient / "PIVOT_DEST01_FL0000000001_1.xml"
+    status_pipe = supplier / "STATUT_FOUR01_1.xml"
+    link = supplier / "CR_FOUR01_FL0000000002.xml"
+    for path in (folder, pivot_pipe, status_pipe, link):
+        path.unlink()
+    folder.mkdir()
+    (folder / "mine.txt").write_text("the supplier's own")
+    os.mkfifo(pivot_pipe)
+    os.mkfifo(status_pipe)
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("not the engine's")
+    link.symlink_to(target)
+    originals = sorted(p for p in (home.path / "archive").rglob("*") if p.is_file())
+
+    result = home.invoke("purge", "--json")
+
+    # the rows go; of the files, the link and the shared original
+    assert json.loads(result.stdout) == {
+        "dry_run": False, "cutoff": CUTOFF, "flows": 2, "invoices": 1, "files": 2,
+    }  # fmt: skip
+    assert len(sorted(p for p in (home.path / "archive").rglob("*") if p.is_file())) == len(
+        originals
+    ) - 1
+    assert not os.path.lexists(link) and target.read_text() == "not the engine's"
+    assert (folder / "mine.txt").read_text() == "the supplier's own"
+    assert stat.S_ISFIFO(pivot_pipe.lstat().st_mode) and stat.S_ISFIFO(status_pipe.lstat().st_mode)
+    warnings = [line for line in result.stderr.splitlines() if "not a file the engine" in line]
+    assert len(warnings) == 3
+    assert [any(p.name in w for w in warnings) for p in (folder, pivot_pipe, status_pipe)] == [
+        True, True, True,
+    ]  # fmt: skip
+    flows = json.loads(home.invoke("flows", "list", "--json").stdout)
+    assert [f["number"] for f in flows] == [recent["number"]]
+    with sqlite3.connect(home.path / "ledger.db") as ledger:
+        kept = ledger.execute("select file_name from status_flows").fetchall()
+    assert kept == [("STATUT_FOUR01_2.xml",)]

@@ -50,3 +50,83 @@ def test_a_ledger_from_the_first_release_upgrades_with_its_data(tmp_path: Path) 
     with db.engine_for(url).connect() as connection:
         row = connection.execute(text("select code, channel, markers from partners")).one()
     assert tuple(row) == ("OLD001", "local", 0)
+
+
+def _number_after_upgrade(url: str) -> str:
+    """The flow number the engine gives first once the ledger is at head."""
+    from sqlalchemy.orm import Session
+
+    from edi_engine import intake
+
+    db.migrate(url)
+    with Session(db.engine_for(url)) as session, session.begin():
+        return intake.next_number(session)
+
+
+def test_a_sqlite_ledger_whose_flows_were_all_purged_does_not_number_from_one_again(
+    tmp_path: Path,
+) -> None:
+    """SQLite forgets a deleted row's id: the flows the monthly counters counted (never
+    purged) say how many numbers were given; the partners may still hold their CRs."""
+    from alembic import command
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    command.upgrade(db.alembic_config(url), "0015")
+    with db.engine_for(url).begin() as connection:
+        connection.execute(
+            text(
+                "insert into monthly_counters (month, partner_code, syntax, inbound_flows) "
+                "values ('2026-01', 'FOUR01', 'IN_DP_E1_UBL_INVOICE', 40), "
+                "('2026-02', 'FOUR02', 'IN_STATUT_CPP', 1)"
+            )
+        )
+        assert connection.scalar(text("select count(*) from flows")) == 0  # all purged
+
+    assert _number_after_upgrade(url) == "FL0000000042"
+
+
+def test_a_sqlite_ledger_counting_flows_with_autoincrement_numbers_on_from_it(
+    tmp_path: Path,
+) -> None:
+    """A flows table declared AUTOINCREMENT keeps its highest id in sqlite_sequence."""
+    from alembic import command
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    command.upgrade(db.alembic_config(url), "0015")
+    with db.engine_for(url).begin() as connection:
+        # sqlite_sequence exists once any table is AUTOINCREMENT; its row for flows is what
+        # SQLite would have kept of a flows table declared so
+        connection.execute(text("create table counted (id integer primary key autoincrement)"))
+        connection.execute(text("insert into sqlite_sequence (name, seq) values ('flows', 57)"))
+
+    assert _number_after_upgrade(url) == "FL0000000058"
+
+
+def test_a_ledger_with_its_flows_numbers_on_from_the_highest(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    command.upgrade(db.alembic_config(url), "0015")
+    with db.engine_for(url).begin() as connection:
+        connection.execute(
+            text(
+                "insert into partners (code, name, channel, created_at) "
+                "values ('FOUR01', 'Supplier', 'local', '2026-01-01 00:00:00')"
+            )
+        )
+        for flow_id in (3, 9):  # 1, 2 and 4-8 purged
+            connection.execute(
+                text(
+                    "insert into flows (id, number, partner_code, file_name, content_hash, "
+                    "size, archive_path, status, received_at, updated_at, invoice_count, "
+                    "rejected_count, attempts) values (:id, :number, 'FOUR01', 'f.xml', "
+                    "'00', 1, 'a', 'IN_INTEGRE', '2026-01-01 00:00:00', "
+                    "'2026-01-01 00:00:00', 1, 0, 1)"
+                ),
+                {"id": flow_id, "number": f"FL{flow_id:010d}"},
+            )
+
+    assert _number_after_upgrade(url) == "FL0000000010"

@@ -7,8 +7,14 @@ Create Date: 2026-12-04 17:30:00.000000
 `flow_numbers`: one row holding the last flow number given (issue 13, item 7). A flow's
 number came from its row id, and SQLite gives the highest id again once its row is
 deleted: after a purge, FL0000000001 was given a second time. The row is seeded with the
-highest id a flow has (every number given so far was its flow's id), on PostgreSQL the
-highest its id sequence gave (those flows may be purged already), and only grows.
+highest number the ledger shows was given, and only grows:
+- the highest id a flow has (every number given so far was its flow's id);
+- on PostgreSQL, the highest its id sequence gave (those flows may be purged already);
+- on SQLite, the flows' row of sqlite_sequence when the table counts with AUTOINCREMENT;
+  without it (the engine's own schema), a deleted row leaves no trace of its id, so
+- the flows `monthly_counters` counted (never purged: each flow processed, once): when
+  every flow was purged, the numbers given since the first were at most that many. A
+  flow purged unanswered, or before release 0007 counted the flows there, is not in it.
 
 `pending_sources`: the flows whose file is recorded but not yet removed from its inbox
 (or the partner's SFTP server). Only such a flow's very file is acknowledged without a
@@ -39,16 +45,7 @@ def upgrade() -> None:
         sa.Column('last_number', sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint('id'),
     )
-    bind = op.get_bind()
-    last = bind.scalar(sa.text('SELECT max(id) FROM flows')) or 0
-    if bind.dialect.name == 'postgresql':
-        sequence = bind.scalar(sa.text("SELECT pg_get_serial_sequence('flows', 'id')"))
-        if sequence:
-            given = bind.scalar(sa.text(
-                f"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence}"
-            ))
-            last = max(last, given or 0)
-    op.bulk_insert(numbers, [{'id': 1, 'last_number': last}])
+    op.bulk_insert(numbers, [{'id': 1, 'last_number': _last_given(op.get_bind())}])
     op.create_table(
         'pending_sources',
         sa.Column('flow_id', sa.Integer(), nullable=False),
@@ -60,3 +57,24 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('pending_sources')
     op.drop_table('flow_numbers')
+
+
+def _last_given(bind) -> int:
+    """The highest flow number the ledger shows was given (see above)."""
+    given = [
+        bind.scalar(sa.text('SELECT max(id) FROM flows')),
+        bind.scalar(sa.text('SELECT sum(inbound_flows) FROM monthly_counters')),
+    ]
+    if bind.dialect.name == 'postgresql':
+        sequence = bind.scalar(sa.text("SELECT pg_get_serial_sequence('flows', 'id')"))
+        if sequence:
+            given.append(bind.scalar(sa.text(
+                f"SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence}"
+            )))
+    elif bind.dialect.name == 'sqlite' and bind.scalar(sa.text(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'"
+    )):
+        given.append(bind.scalar(sa.text(
+            "SELECT max(seq) FROM sqlite_sequence WHERE name = 'flows'"
+        )))
+    return max(int(n or 0) for n in given)

@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -510,3 +511,23 @@ def test_empty_answers_that_never_say_the_end_are_cut(server: HostileServer) -> 
         [cut] = connection.refused.kept
 
     assert cut.code == "REMOTE_LISTING_TOO_LONG"
+
+
+# -- the codes ---------------------------------------------------------------------------
+
+
+def test_the_refusal_codes_are_documented_as_never_in_a_cr() -> None:
+    """Every REMOTE_* code the connector gives is in docs/errors.md#sftp-pickup, and none
+    has a French label or a control's entry, as that section says: no CR carries them."""
+    from edi_engine.controls.catalogue import CATALOGUE, LOCKED
+    from edi_engine.problems import FRENCH
+
+    source = (REPO / "connectors" / "sftp.py").read_text(encoding="utf-8")
+    codes = set(re.findall(r'"(REMOTE_[A-Z_]+)"', source))
+    errors = (REPO / "docs" / "errors.md").read_text(encoding="utf-8")
+    section = errors.split("\n## SFTP pickup\n", 1)[1].split("\n## ", 1)[0]
+
+    assert len(codes) == 4
+    assert sorted(c for c in codes if f"| `{c}` |" not in section) == []
+    assert "no French label" in section
+    assert codes.isdisjoint({*FRENCH, *CATALOGUE, *LOCKED})

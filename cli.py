@@ -1108,7 +1108,14 @@ def invoices_export(
     """Write one CSV line per invoice matching every filter given, oldest first, streamed:
     id, number, supplier, supplier_name, recipient, service_code, engagement, type_code,
     issue_date, currency, amount_ht, amount_ttc, amount_net, status, status_code,
-    status_date, flow, mandate."""
+    status_date, flow, mandate. Not to a terminal: the CSV keeps the suppliers' values
+    exactly, and a terminal would act on the control characters a value may hold."""
+    if output is None and sys.stdout.isatty():
+        raise UsageError(
+            "invoices export writes the suppliers' values exactly, control characters "
+            "included, which a terminal would act on: give --output FILE, or pipe it "
+            "(| less, > FILE)."
+        )
     filters = exports.Filters(structures, status, start and start.date(), end and end.date())
     with db.session_scope(loaded.database_url, write=False) as session:
         count = exports.export_csv(

@@ -24,10 +24,21 @@ _group_warned: set[Path] = set()  # folders whose group a file could not take: s
 
 @dataclass(frozen=True)
 class InboxFile:
+    """A plain file as listed: what it is (device, inode) and its size and time then."""
+
     partner: str
     path: Path
     size: int
     mtime_ns: int
+    device: int
+    inode: int
+
+    def is_the_same(self, found: os.stat_result) -> bool:
+        """Still this very plain file, unchanged: not another one renamed over it (a link, a
+        FIFO, a copy with the same size and time), not written to since."""
+        return stat.S_ISREG(found.st_mode) and (
+            found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
+        ) == (self.device, self.inode, self.size, self.mtime_ns)
 
 
 def _in_progress(name: str) -> bool:
@@ -66,12 +77,13 @@ def display_name(name: str) -> str:
 
 
 def unchanged(inbox_file: InboxFile) -> bool:
-    """Still the very file that was judged stable (an upload may resume after a pause)."""
+    """Still the very file that was judged stable (an upload may resume after a pause, a
+    partner may rename another file or a link over it): its name is never followed."""
     try:
-        stat = inbox_file.path.stat()
+        found = os.lstat(inbox_file.path)
     except FileNotFoundError:
         return False
-    return (stat.st_size, stat.st_mtime_ns) == (inbox_file.size, inbox_file.mtime_ns)
+    return inbox_file.is_the_same(found)
 
 
 def stable_files(
@@ -84,27 +96,26 @@ def stable_files(
     in ``ready`` were announced closed by their writer (inotify): no wait for them.
     """
     ready = set(ready)
-    seen: dict[Path, tuple[str, int, int]] = {}
+    seen: dict[Path, InboxFile] = {}
     for partner, folder in folders:
         for entry in _candidates(folder):
-            stat = entry.stat(follow_symlinks=False)
-            seen[Path(entry.path)] = (partner, stat.st_size, stat.st_mtime_ns)
+            try:
+                found = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            path = Path(entry.path)
+            seen[path] = InboxFile(
+                partner, path, found.st_size, found.st_mtime_ns, found.st_dev, found.st_ino
+            )
     if not seen:
         return []
-    waiting = [mtime for path, (_, _, mtime) in seen.items() if path not in ready]
+    waiting = [listed.mtime_ns for path, listed in seen.items() if path not in ready]
     youngest = max(waiting, default=0) / 1e9
     # a future mtime (a client's clock, `put -p`) must not make us wait until then
     wait = min(stable_seconds, stable_seconds - (time.time() - youngest)) if waiting else 0
     if wait > 0:
         time.sleep(wait)
-    stable = []
-    for path, (partner, size, mtime) in seen.items():
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue
-        if stat.st_size == size and stat.st_mtime_ns == mtime:
-            stable.append(InboxFile(partner, path, size, mtime))
+    stable = [listed for listed in seen.values() if unchanged(listed)]  # a plain file still
     return sorted(stable, key=lambda f: (f.mtime_ns, f.path.name))
 
 

@@ -8,23 +8,36 @@ once, streaming) and its first bytes, under a name of its own (`store_head`).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
+from typing import BinaryIO
 
-from connectors.local import fsync_dir
+from connectors.local import InboxFile, fsync_dir
 
+from .display import escaped
 from .errors import StorageError
 
 CHUNK = 1024 * 1024
 HEAD_BYTES = 64 * 1024  # what is kept of a file over limits.max_file_bytes
 HEAD_SUFFIX = ".head"
+# what opening a name with O_NOFOLLOW | O_NONBLOCK answers when it is no plain file: a
+# link (ELOOP; EMLINK on some systems), a socket (ENXIO), a device without its driver
+NOT_A_FILE = {errno.ELOOP, errno.EMLINK, errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP}
 
 
 class SourceGone(StorageError):
     """The file to archive was removed or renamed by its depositor in the meantime."""
+
+
+class SourceChanged(StorageError):
+    """The file to archive is no longer the one listed: a link, a FIFO or another file was
+    put in its place, or it was written to since. Nothing of it is archived; it is left
+    where it is, and looked at afresh by a later run."""
 
 
 @dataclass(frozen=True)
@@ -43,49 +56,92 @@ def is_head(relative: str) -> bool:
     return relative.endswith(HEAD_SUFFIX)
 
 
-def store(archive: Path, source: Path, fsync: bool = True) -> Archived:
-    """Copy ``source`` into the archive, hashing it on the way."""
-    return _store(archive, source, fsync, None)
+def store(
+    archive: Path, source: Path, fsync: bool = True, listed: InboxFile | None = None
+) -> Archived:
+    """Copy ``source`` into the archive, hashing it on the way. With ``listed``, only the
+    very file that was listed, and no more than its listed size (`_opened`, `_copied`)."""
+    return _store(archive, source, fsync, None, listed)
 
 
-def store_head(archive: Path, source: Path, fsync: bool = True) -> Archived:
+def store_head(
+    archive: Path, source: Path, fsync: bool = True, listed: InboxFile | None = None
+) -> Archived:
     """Hash ``source`` whole but keep only its first HEAD_BYTES, as ``<hash>.head``: never in
     the place of the whole original of the same content (kept under a larger limit)."""
-    return _store(archive, source, fsync, HEAD_BYTES)
+    return _store(archive, source, fsync, HEAD_BYTES, listed)
 
 
-def _store(archive: Path, source: Path, fsync: bool, keep: int | None) -> Archived:
+def _store(
+    archive: Path, source: Path, fsync: bool, keep: int | None, listed: InboxFile | None
+) -> Archived:
     temp_dir = archive / "tmp"
     temp = temp_dir / uuid.uuid4().hex
-    digest = hashlib.sha256()
-    size = 0
     try:
         temp_dir.mkdir(parents=True, exist_ok=True)
-        with open(source, "rb") as reader, open(temp, "wb") as writer:
-            while chunk := reader.read(CHUNK):
-                digest.update(chunk)
-                if keep is None or size < keep:
-                    writer.write(chunk if keep is None else chunk[: keep - size])
-                size += len(chunk)
+        with _opened(source, listed) as reader, open(temp, "xb") as writer:
+            content_hash, size = _copied(source, reader, writer, keep, listed)
             if fsync:
                 writer.flush()
                 os.fsync(writer.fileno())
-        content_hash = digest.hexdigest()
         relative = relative_path(content_hash) + ("" if keep is None else HEAD_SUFFIX)
         target = archive / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(temp, target)
         if fsync:
             fsync_dir(target.parent)
-    except FileNotFoundError as exc:
+    except StorageError:  # SourceGone, SourceChanged: nothing of it enters the archive
         temp.unlink(missing_ok=True)
-        if not source.exists():
-            raise SourceGone(f"{source} disappeared before it was archived.") from exc
-        raise StorageError(f"Cannot archive {source}: {exc.strerror or exc}.") from exc
+        raise
     except OSError as exc:
         temp.unlink(missing_ok=True)
-        raise StorageError(f"Cannot archive {source}: {exc.strerror or exc}.") from exc
+        raise StorageError(f"Cannot archive {escaped(source)}: {exc.strerror or exc}.") from exc
     return Archived(content_hash, size, relative)
+
+
+def _opened(source: Path, listed: InboxFile | None) -> BinaryIO:
+    """The file itself, never what a link points to (another partner's file, /dev/zero),
+    and without waiting on a FIFO: a plain file, and the very one listed (same device,
+    inode, size and modification time), or SourceChanged."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise SourceGone(f"{escaped(source)} disappeared before it was archived.") from exc
+    except OSError as exc:
+        if exc.errno not in NOT_A_FILE:
+            raise
+        said = f"{escaped(source)} is no longer a plain file ({exc.strerror})."
+        raise SourceChanged(said) from exc
+    reader = os.fdopen(fd, "rb")
+    found = os.fstat(fd)
+    if not S_ISREG(found.st_mode):
+        reader.close()
+        raise SourceChanged(f"{escaped(source)} is no longer a plain file.")
+    if listed is not None and not listed.is_the_same(found):
+        reader.close()
+        raise SourceChanged(f"{escaped(source)} was replaced or written to since it was listed.")
+    return reader
+
+
+def _copied(
+    source: Path, reader: BinaryIO, writer: BinaryIO, keep: int | None, listed: InboxFile | None
+) -> tuple[str, int]:
+    """Copy and hash; the hash and the size read. Never more than one byte past the listed
+    size: a byte more, or fewer bytes, or a new modification time once read, and the file
+    changed while it was read (SourceChanged): a file a partner keeps appending to costs
+    a temporary of its listed size and a byte, removed at once, and nothing archived."""
+    digest = hashlib.sha256()
+    size, limit = 0, None if listed is None else listed.size + 1
+    while chunk := reader.read(CHUNK if limit is None else min(CHUNK, limit - size)):
+        digest.update(chunk)
+        if keep is None or size < keep:
+            writer.write(chunk if keep is None else chunk[: keep - size])
+        size += len(chunk)
+    if listed is not None:
+        after = os.fstat(reader.fileno())
+        if size != listed.size or not listed.is_the_same(after):
+            raise SourceChanged(f"{escaped(source)} changed while it was archived.")
+    return digest.hexdigest(), size
 
 
 def path(archive: Path, relative: str) -> Path:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from connectors import local
 
-from . import archive, channels, clock, fields, home, originals
+from . import archive, channels, clock, display, fields, home, originals
 from .models import Flow, FlowEvent, FlowNumber, Partner, PendingSource
 from .settings import Settings
 from .states import FlowState
@@ -30,7 +30,9 @@ from .states import FlowState
 ENGINE_ACTOR = "engine"
 LOCK_FILE = "intake.lock"  # in the engine's run/ folder, on SQLite
 INTAKE_LOCK = 0x6564692D696E746B  # "edi-intk": PostgreSQL's advisory lock of intake
+STRAYS_NAMED = 20  # entries of inboxes that are no plain file named in the log, per run
 log = logging.getLogger(__name__)
+_strays_said: set[Path] = set()  # those this process logged already
 
 
 @dataclass
@@ -73,7 +75,9 @@ def receive(settings: Settings, session: Session, ready: Iterable[Path] = ()) ->
         for stale in local.sweep(held, settings.processing.lease_seconds):
             log.info("removed %s, a temporary file left by a process that stopped", stale)
         inboxes = {code: settings.inbox / code for code in partners}
-        result.unknown += local.strays(inboxes)
+        strays = local.strays(inboxes)
+        _said_once(strays)
+        result.unknown += strays
         channels.fetch(settings, remote, result.sftp)
         landed = [(p.code, channels.landing(settings, p.code)) for p in remote]
         ready = {*ready, *(f for _, folder in landed for f in _files(folder))}  # complete
@@ -117,6 +121,23 @@ def _unlock(connection) -> None:
         connection.invalidate()  # its server session ends, and the lock with it
 
 
+def _said_once(strays: list[Path]) -> None:
+    """An entry of a partner's inbox that is no plain file (a link, a folder, a FIFO) is
+    never taken and a link never followed: it stays where it is, logged once by a process
+    (a daemon meets it at every turn), the first STRAYS_NAMED by name and the rest counted."""
+    new = [path for path in strays if path not in _strays_said]
+    _strays_said.clear()  # one removed and put back is said again
+    _strays_said.update(strays)
+    for path in new[:STRAYS_NAMED]:
+        log.warning(
+            "%s is not a plain file (a link, a folder, a FIFO): never taken nor followed; "
+            "left where it is",
+            display.escaped(path),
+        )
+    if len(new) > STRAYS_NAMED:
+        log.warning("%d more entries of inboxes are not plain files; left", len(new) - STRAYS_NAMED)
+
+
 def _files(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
 
@@ -129,9 +150,11 @@ def _receive_batch(
     report: channels.ChannelReport,
 ) -> list[int]:
     fsync = settings.processing.fsync
-    # from archiving to committing: a purge never removes an original this batch refers to
+    files, stored = _archived(settings, files)  # the long part, outside the archive's guard
+    # from checking the copies to committing: a purge never removes an original this batch
+    # refers to, and no purge or other intake waits while a batch is copied and fsynced
     with originals.guard(settings, session):
-        files, stored = _archived(settings, files)
+        files, stored = _still_archived(settings, session, files, stored)
         taken = _record_batch(session, files, stored)
         session.commit()
     landed = [f.path for f in files if channels.is_landed(settings, f.path)]
@@ -209,23 +232,61 @@ def _settle_pending(session: Session, files: list[local.InboxFile], partners: se
 def _archived(
     settings: Settings, files: list[local.InboxFile]
 ) -> tuple[list[local.InboxFile], list[archive.Archived]]:
-    """Archive each file; one that vanished or changed meanwhile is left for a later run."""
+    """Archive each file as it was listed, and no more of it; one that vanished, or is no
+    longer that plain file (written to, or a link or a FIFO put in its place), is left
+    where it is, with nothing of it archived: a later run looks at it afresh."""
     kept, stored = [], []
     for inbox_file in files:
-        # one over max_file_bytes is refused (FILE_TOO_LARGE): its hash, size and head suffice
-        too_large = inbox_file.size > settings.limits.max_file_bytes
-        store = archive.store_head if too_large else archive.store
-        try:
-            archived = store(settings.archive, inbox_file.path, settings.processing.fsync)
-        except archive.SourceGone as gone:
-            log.warning("%s", gone.message)
-            continue
-        if archived.size != inbox_file.size or not local.unchanged(inbox_file):
-            log.warning("%s is still being written; left for a later run", inbox_file.path)
-            continue
-        kept.append(inbox_file)
-        stored.append(archived)
+        archived = _stored(settings, inbox_file)
+        if archived is not None:
+            kept.append(inbox_file)
+            stored.append(archived)
     return kept, stored
+
+
+def _stored(settings: Settings, inbox_file: local.InboxFile) -> archive.Archived | None:
+    # one over max_file_bytes is refused (FILE_TOO_LARGE): its hash, size and head suffice
+    too_large = inbox_file.size > settings.limits.max_file_bytes
+    store = archive.store_head if too_large else archive.store
+    fsync = settings.processing.fsync
+    try:
+        return store(settings.archive, inbox_file.path, fsync, listed=inbox_file)
+    except (archive.SourceGone, archive.SourceChanged) as moved:
+        log.warning("%s Left for a later run.", moved.message)
+        return None
+
+
+def _still_archived(
+    settings: Settings,
+    session: Session,
+    files: list[local.InboxFile],
+    stored: list[archive.Archived],
+) -> tuple[list[local.InboxFile], list[archive.Archived]]:
+    """Under the archive's guard, the files archived before it was taken that can be
+    recorded. One written to since (an upload resumed) is left for a later run, and its
+    copy removed unless a flow refers to the same bytes: never an original no flow has.
+    One whose copy a purge removed meanwhile (the same bytes, their flow purged) is stored
+    again from its inbox file, or left if it cannot be: never a flow without its original."""
+    kept, still, dropped = [], [], set()
+    for inbox_file, archived in zip(files, stored, strict=True):
+        if not local.unchanged(inbox_file):
+            log.warning("%s changed since it was archived; left for a later run", _shown(inbox_file))
+            dropped.add(archived.relative_path)
+            continue
+        if not (settings.archive / archived.relative_path).is_file():
+            log.info("%s: its archived copy was purged meanwhile", _shown(inbox_file))
+            archived = _stored(settings, inbox_file)
+        if archived is not None:
+            kept.append(inbox_file)
+            still.append(archived)
+    recorded = {archived.relative_path for archived in still}
+    for relative in originals.unreferenced(session, dropped - recorded):
+        (settings.archive / relative).unlink(missing_ok=True)
+    return kept, still
+
+
+def _shown(inbox_file: local.InboxFile) -> str:
+    return display.escaped(inbox_file.path)
 
 
 def _name(inbox_file: local.InboxFile) -> str:

@@ -2,10 +2,13 @@
 
 The archive is content-addressed (archive.relative_path): a new file with the bytes of a
 flow being purged is archived at the very path the purge is about to remove. A purge
-removes an original only when no flow refers to it, checked under `guard`; the intake
-holds `guard` from archiving a batch to committing its flows. So either the new flow is
-committed before the purge looks (the original stays), or the intake archives after the
-purge removed it (the original is written again): never a flow without its original.
+removes an original only when no flow refers to it, checked under `guard`. The intake
+copies a batch into the archive without it (copying and fsyncing a batch takes long: no
+purge, and on PostgreSQL no other host's intake, waits for that), then holds `guard` from
+checking that each copy is still there (stored again if a purge removed it meanwhile) to
+committing its flows. So either the new flow is committed before the purge looks (the
+original stays), or the intake checks after the purge removed it (the original is
+written again): never a flow without its original.
 """
 
 from __future__ import annotations

@@ -236,6 +236,11 @@ def untouched(settings: Settings, session: Session, paths: list[Path]) -> list[s
                     f"Left untouched: {waiting} file(s) in {path}: partner {path.name} is "
                     f"inactive (`edi-engine partners update {path.name} --active` takes them)."
                 )
+        elif path.parent.parent == settings.inbox:  # in a partner's own folder
+            said.append(
+                f"Left untouched: {path} is not a plain file (a link, a folder, a FIFO): "
+                "only plain files are taken, and a link is never followed."
+            )
         else:
             said.append(f"Left untouched: {path} belongs to no registered partner.")
     return said

@@ -19,8 +19,8 @@ def test_upload_resumed_after_archiving_is_not_lost(
     dropped = home.drop(SUPPLIER_1, "slow.xml", sample("ubl-invoice.xml")[:500])
     real_store = archive.store
 
-    def upload_resumes(archive_dir, source, fsync=True):
-        stored = real_store(archive_dir, source, fsync)
+    def upload_resumes(archive_dir, source, fsync=True, **listed):
+        stored = real_store(archive_dir, source, fsync, **listed)
         with open(source, "ab") as handle:  # the client sends the rest after a pause
             handle.write(b"<!-- rest -->")
         return stored
@@ -28,6 +28,8 @@ def test_upload_resumed_after_archiving_is_not_lost(
     monkeypatch.setattr(archive, "store", upload_resumes)
     assert home.run() == []
     monkeypatch.undo()
+    archived = [p for p in (home.path / "archive").rglob("*") if p.is_file()]
+    assert archived == []  # the copy of its first part is not left behind, no flow has it
 
     assert dropped.read_bytes().endswith(b"<!-- rest -->")
     (flow,) = home.run()
@@ -41,10 +43,10 @@ def test_file_removed_by_its_depositor_is_skipped(
     home.drop(SUPPLIER_1, "b-kept.xml", sample="ubl-creditnote.xml")
     real_store = archive.store
 
-    def vanish_first(archive_dir, source, fsync=True):
+    def vanish_first(archive_dir, source, fsync=True, **listed):
         if source == gone:
             source.unlink()
-        return real_store(archive_dir, source, fsync)
+        return real_store(archive_dir, source, fsync, **listed)
 
     monkeypatch.setattr(archive, "store", vanish_first)
     flows = home.run()

@@ -52,7 +52,7 @@ def paused(real, said):
 if how == "pause-rerun":
     rerun.rerun = paused(rerun.rerun, "chosen")
 elif how == "pause-intake":
-    intake._archived = paused(intake._archived, "archived")
+    intake._still_archived = paused(intake._still_archived, "archived")
 elif how == "kill-acknowledging":
     local.acknowledge = lambda path, fsync=True: os.kill(os.getpid(), signal.SIGKILL)
 from cli import main

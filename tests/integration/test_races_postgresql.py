@@ -53,7 +53,7 @@ def paused(real, said, after):
 if how == "pause-rerun":
     rerun.rerun = paused(rerun.rerun, "chosen", after=False)
 elif how == "pause-intake":
-    intake._archived = paused(intake._archived, "archived", after=True)
+    intake._still_archived = paused(intake._still_archived, "archived", after=True)
 from cli import main
 main(sys.argv[3:])
 """

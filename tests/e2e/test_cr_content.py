@@ -8,10 +8,10 @@ for the flow again, as one more attempt when it had a CR already
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
-import shutil
 import zipfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from lxml import etree
 
+from connectors import outgoing
 from edi_engine.controls import CATALOGUE
 from edi_engine.report import parse
 from pivot_format.model import Debiteur, Envelope, InvoiceStatus, Supplier
@@ -33,6 +34,22 @@ BAD_IBAN = "FR7530099004560008765432148"  # the sample's account, wrong check di
 UNIT = "/CPPFacturePivot/CPPFactures/CPPFacturePivotUnitaire"
 SUPPLIER_1_SIRET = "81234567600025"
 CBC = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}"
+
+
+class HubDisk:
+    """A real technical failure at the hub, as its own disk refusing to stage the pivots
+    while `failing` (a recipient's folder can no longer fail a flow: what is in it only
+    holds the pivot back, published later)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        real, self.failing = outgoing.stage, True
+
+        def stage(path: Path, *args: object) -> None:
+            if self.failing and "-PIVOT_" in path.name:
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            real(path, *args)
+
+        monkeypatch.setattr(outgoing, "stage", stage)
 
 
 def cr_of(home: Home, flow: dict) -> etree._Element:
@@ -277,12 +294,9 @@ def test_a_pivot_the_schema_refuses_names_no_invoice(home: Home) -> None:
 
 
 def test_a_flow_left_in_incident_gets_a_cr_asking_for_it_again(
-    home: Home, statut_schemas: list[tuple[str, etree.XMLSchema]]
+    home: Home, statut_schemas: list[tuple[str, etree.XMLSchema]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # a real failure: the recipient's outbox is a file, so its pivot cannot be written
-    outbox = home.path / "outbox" / RECIPIENT
-    shutil.rmtree(outbox, ignore_errors=True)
-    outbox.write_text("not a folder")
+    disk = HubDisk(monkeypatch)  # a real failure: the hub cannot stage the pivot
     home.drop(SUPPLIER_1, "facture.xml", sample("ubl-invoice.xml"))
     (flow,) = json.loads(home.invoke("run", "--once", "--json", code=3).stdout)
     assert flow["status"] == "IN_INCIDENTE"
@@ -311,8 +325,7 @@ def test_a_flow_left_in_incident_gets_a_cr_asking_for_it_again(
     assert detail["invoice_list"] == []
 
     # fixed and re-run by an operator: the same CR file now tells the outcome
-    outbox.unlink()
-    outbox.mkdir()
+    disk.failing = False
     (done,) = json.loads(home.invoke("flows", "rerun", flow["number"], "--json").stdout)
     assert done["after"] == "IN_INTEGRE"
     cr = cr_of(home, flow)
@@ -321,7 +334,10 @@ def test_a_flow_left_in_incident_gets_a_cr_asking_for_it_again(
 
 
 def test_a_failed_rerun_of_a_rejected_flow_is_answered_as_a_new_attempt(
-    home: Home, tmp_path: Path, statut_schemas: list[tuple[str, etree.XMLSchema]]
+    home: Home,
+    tmp_path: Path,
+    statut_schemas: list[tuple[str, etree.XMLSchema]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The supplier's last CR always tells the flow's state: a rejected flow re-run and
     given up IN_INCIDENTE gets a CR asking for it again, its first CR kept as _1."""
@@ -333,9 +349,7 @@ def test_a_failed_rerun_of_a_rejected_flow_is_answered_as_a_new_attempt(
     fixed = tmp_path / "fixed.csv"
     fixed.write_text(f"siret,designation,active,partner\n{HAUT_VERNAY},Syndicat,true,{RECIPIENT}\n")
     home.invoke("structures", "import", fixed)
-    recipient = home.path / "outbox" / RECIPIENT
-    shutil.rmtree(recipient, ignore_errors=True)
-    recipient.write_text("not a folder")  # the pivot cannot be written
+    disk = HubDisk(monkeypatch)  # the pivot cannot be staged
     (done,) = json.loads(home.invoke("flows", "rerun", number, "--json", code=3).stdout)
     assert done["after"] == "IN_INCIDENTE"
 
@@ -356,8 +370,7 @@ def test_a_failed_rerun_of_a_rejected_flow_is_answered_as_a_new_attempt(
     assert [e["code"] for e in detail["errors"]] == ["FLOW_INCIDENT"]
 
     # the incident over, a re-run is attempt 3: each earlier CR stays
-    recipient.unlink()
-    recipient.mkdir()
+    disk.failing = False
     (done,) = json.loads(home.invoke("flows", "rerun", number, "--json").stdout)
     assert done["after"] == "IN_INTEGRE"
     crs = [name for name in home.outbox(SUPPLIER_1) if name.startswith("CR_")]
@@ -369,16 +382,16 @@ def test_a_failed_rerun_of_a_rejected_flow_is_answered_as_a_new_attempt(
     assert (month["inbound_flows"], month["invoices_accepted"]) == (1, 1)  # counted once
 
 
-def test_a_failed_rerun_of_an_integrated_flow_says_its_invoices_stand(home: Home) -> None:
+def test_a_failed_rerun_of_an_integrated_flow_says_its_invoices_stand(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Its invoice was delivered and stays so: the supplier is told of the incident, and
     not asked to send the flow again (its invoice would be refused as a duplicate)."""
     home.drop(SUPPLIER_1, "facture.xml", sample("ubl-invoice.xml"))
     (flow,) = home.run()
     number, outbox = flow["number"], home.path / "outbox" / SUPPLIER_1
     answered = (outbox / f"CR_{SUPPLIER_1}_{number}.xml").read_bytes()
-    recipient = home.path / "outbox" / RECIPIENT
-    shutil.rmtree(recipient)
-    recipient.write_text("not a folder")
+    HubDisk(monkeypatch)  # its pivot cannot be staged again
     (done,) = json.loads(home.invoke("flows", "rerun", number, "--force", "--json", code=3).stdout)
     assert done["after"] == "IN_INCIDENTE"
 
@@ -424,8 +437,8 @@ EXAMPLES = (
     ),
     (
         "An incident: send the flow again (93, `IN_INCIDENTE`)",
-        "`avoir.xml`, given up after a technical failure at the hub (the recipient's folder "
-        "could not be written): nothing of it was integrated.",
+        "`avoir.xml`, given up after a technical failure at the hub (its own disk refused "
+        "the pivot): nothing of it was integrated.",
     ),
 )
 _FENCED = re.compile(r"```xml\n(.*?)\n```", re.DOTALL)
@@ -438,10 +451,12 @@ _STAMPS = (
 )
 
 
-def test_the_docs_show_the_crs_the_engine_writes(home: Home) -> None:
+def test_the_docs_show_the_crs_the_engine_writes(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each example of docs/errors.md is the CR the engine writes for it, dates aside:
     the documentation cannot drift from what suppliers receive."""
-    written = [_pretty(cr) for cr in _one_cr_of_each_kind(home)]
+    written = [_pretty(cr) for cr in _one_cr_of_each_kind(home, monkeypatch)]
     text = ERRORS_DOC.read_text()
     start = text.index(EXAMPLES_TITLE)
     end = text.find("\n## ", start + 1)
@@ -462,7 +477,7 @@ def test_the_docs_show_the_crs_the_engine_writes(home: Home) -> None:
     )
 
 
-def _one_cr_of_each_kind(home: Home) -> list[etree._Element]:
+def _one_cr_of_each_kind(home: Home, monkeypatch: pytest.MonkeyPatch) -> list[etree._Element]:
     def one(partner: str, name: str, content: bytes, code: int = 0) -> etree._Element:
         home.drop(partner, name, content)
         (flow,) = json.loads(home.invoke("run", "--once", "--json", code=code).stdout)
@@ -483,9 +498,7 @@ def _one_cr_of_each_kind(home: Home) -> list[etree._Element]:
     )
     envelope = Envelope("DEST01-20261120-01", date(2026, 11, 20), RECIPIENT, "EDIHUB")
     crs.append(one(RECIPIENT, "statuts.xml", write_invoice_statuses([applied], envelope)))
-    outbox = home.path / "outbox" / RECIPIENT
-    shutil.rmtree(outbox)
-    outbox.write_text("not a folder")  # a real failure: the pivot cannot be written
+    HubDisk(monkeypatch)  # a real failure: the pivot cannot be staged
     crs.append(one(SUPPLIER_1, "avoir.xml", sample("ubl-creditnote.xml"), code=3))
     return crs
 

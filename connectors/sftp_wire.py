@@ -16,7 +16,6 @@ import contextlib
 import re
 import stat
 import struct
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -31,11 +30,10 @@ from paramiko.sftp import (
     CMD_STAT,
 )
 
+from . import visible
+
 NAME_MAX = 255  # bytes: the longest file name of Linux's file systems
 SHOWN_MAX = 80  # characters of a refused name quoted in a report line
-# characters that end or rewrite a line: C0 and C1 controls, DEL, line and paragraph
-# separators. Other invisible characters (bidi, zero-width) are escaped where shown.
-CONTROLS = frozenset({"Cc", "Zl", "Zp"})
 SEPARATORS = ("/", "\\")  # POSIX's, and Windows' for the tools a name may reach
 _ODD_ASCII = re.compile(rb"[\x00-\x1f\x7f/\\]")  # what the quick path of name_problem sends on
 
@@ -195,21 +193,21 @@ def _slow_problem(raw: bytes) -> str | None:
         return "its name holds a path separator: it is a path, not a file name"
     if name in (".", ".."):
         return "'.' and '..' name folders, not files"
-    control = next((c for c in name if unicodedata.category(c) in CONTROLS), None)
+    # a character that ends or rewrites a line (visible.control); other invisible ones
+    # (bidi, zero-width) are taken, and shown as their code points wherever the name is
+    control = next((c for c in name if visible.control(c)), None)
     if control is not None:
-        return f"its name holds the control character {control!a}"
+        return f"its name holds the control character {visible.escaped(control)}"
     return None
 
 
 def shown(raw: bytes) -> str:
-    """A name as a report line can quote it: every hidden character escaped, bounded."""
-    text = raw.decode("utf-8", "backslashreplace")
-    if len(text) > SHOWN_MAX:
-        text = text[:SHOWN_MAX] + "…"
-    return repr(text)
+    """A name as a report line quotes it, between quotes (it may be empty, or end in a
+    space): each hidden character written as its code point, as for a local file's name
+    (a byte that is not UTF-8 as U+DC80 to U+DCFF), bounded."""
+    return f"'{visible.escaped(raw.decode('utf-8', 'surrogateescape'), SHOWN_MAX)}'"
 
 
 def server_text(text: str, limit: int = 200) -> str:
     """A message the server wrote (an error's text), on one line and bounded."""
-    text = text if len(text) <= limit else text[:limit] + "…"
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    return visible.escaped(text, limit)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from pivot_format.cpp import shorten
-
 from .display import escaped
 
 REJECT = "reject"
@@ -54,9 +52,9 @@ class Problem:
 
 def shown(value: str, limit: int = SHOWN) -> str:
     """A partner's value quoted in a message or kept beside one: on one line, its hidden
-    characters visible (display.escaped) and bounded, whatever the partner sent (the
-    message is stored and shown as it is)."""
-    return shorten(escaped(" ".join(value.split())), limit)
+    characters written `<U+XXXX>` (display.escaped) and bounded, whatever the partner
+    sent (the message is stored, and shown as it is: escaping it again changes nothing)."""
+    return escaped(value, limit)
 
 
 class FlowRejected(Exception):

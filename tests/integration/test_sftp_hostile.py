@@ -200,7 +200,7 @@ def test_names_that_are_not_plain_file_names_are_refused_once_and_never_touched(
         assert line["level"] == "warning" and line["partner"] == "FOUR01"
         assert "is not taken" in line["message"] and "left there" in line["message"]
     messages = "\n".join(line["message"] for line in refused)
-    assert "'forged\\nedi-engine: processed; all good.xml'" in messages  # escaped
+    assert "'forged<U+000A>edi-engine: processed; all good.xml'" in messages  # escaped
     assert "over 255" in messages and "not UTF-8" in messages and "twice" in messages
     for line in refused:
         assert not set(line["message"]) & {"\n", "\x1b", "\0", "\x7f", "\u2028", "\x85"}

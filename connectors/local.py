@@ -17,7 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import visible
+
 TEMP_SUFFIX = ".tmp"
+NAME_SHOWN = 255  # characters of a file name as the ledger keeps it (flows.file_name)
 log = logging.getLogger(__name__)
 _group_warned: set[Path] = set()  # folders whose group a file could not take: said once
 
@@ -71,9 +74,11 @@ def strays(folders: dict[str, Path]) -> list[Path]:
 
 
 def display_name(name: str) -> str:
-    """A file name as the ledger and reports can carry it: valid UTF-8, no control characters."""
-    text = os.fsencode(name).decode("utf-8", errors="replace")
-    return "".join(c if c.isprintable() else "\ufffd" for c in text)
+    """A file name as the ledger, the CR and every screen carry it: each hidden character
+    (a control, a bidi mark, a byte that is not UTF-8: U+DC80 to U+DCFF) written as its
+    code point, `a<U+000A>b.xml`, so that the name is storable, valid in XML and on one
+    line, yet says what it holds; cut to the 255 characters a name's column keeps."""
+    return visible.escaped(name, NAME_SHOWN)
 
 
 def unchanged(inbox_file: InboxFile) -> bool:

@@ -44,15 +44,17 @@ def check_member_name(name: str) -> str:
     names longer than the ledger and the CR keep."""
     if len(name) > MAX_NAME:
         raise _too_long(len(name), "characters")
-    normalised = display_name(name).replace("\\", "/")
-    parts = PurePosixPath(normalised).parts
-    if normalised.startswith("/") or (parts and ":" in parts[0]) or ".." in parts or not parts:
+    path = name.replace("\\", "/")  # judged as written: the name as shown may be cut
+    parts = PurePosixPath(path).parts
+    shown = display_name(name).replace("\\", "/")
+    if path.startswith("/") or (parts and ":" in parts[0]) or ".." in parts or not parts:
         raise _reject(
             "UNSAFE_MEMBER_PATH",
-            f"Batch member {name!r} has a path that leaves the batch folder; the batch is refused.",
-            name,
+            f"Batch member '{shown}' has a path that leaves the batch folder; the batch is "
+            "refused.",
+            shown,
         )
-    return normalised
+    return shown
 
 
 def _too_long(size: int, unit: str) -> FlowRejected:

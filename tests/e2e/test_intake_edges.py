@@ -64,7 +64,9 @@ def test_names_that_are_not_utf8_or_printable_are_received(home: Home) -> None:
 
     flows = {f["file_name"]: f for f in home.run()}
 
-    assert set(flows) == {"factur\ufffd.xml", "ctl\ufffdname.xml"}
+    # each byte that is not UTF-8 and each control shown as its code point, the way every
+    # screen and the CR show it (docs/errors.md#how-a-partners-value-is-shown)
+    assert set(flows) == {"factur<U+DCE9>.xml", "ctl<U+0001>name.xml"}
     assert {f["status"] for f in flows.values()} == {"IN_INTEGRE"}
     assert not os.path.exists(latin1)
 

@@ -13,6 +13,10 @@ software as well as by people (docs/errors.md#reading-a-cr).
   document carries them) and where the finding is, as `key=value` items with French
   keys, then `en: ` and the English message, then the same items with English keys.
   A value's backslash and semicolon are escaped with a backslash.
+- Every text is bounded and shows each hidden character as its code point (`<U+000A>`,
+  problems.shown), however its message was built: a CR carries no control, bidi or
+  invisible character, and names what a partner sent the way every screen does. A value
+  already shown so (a stored file name) is unchanged by it.
 - A flow given up IN_INCIDENTE is answered as one more attempt, like a re-run: a CR it
   had stays beside the new one as CR_<P>_<FLOW>_<N>.xml.
 """
@@ -26,7 +30,6 @@ from sqlalchemy.orm import Session
 
 from pivot_format import statut
 from pivot_format.model import ErrorLine, FlowStatus
-from pivot_format.statut import shorten
 
 from . import archive, clock, origin, outputs
 from .errors import StorageError
@@ -34,7 +37,7 @@ from .identify import STATUT
 from .models import Flow, ReceivedStatus
 from .models import Invoice as InvoiceRow
 from .origin import NOBODY, Identity
-from .problems import INFO, REJECT, WARNING, Problem
+from .problems import INFO, REJECT, WARNING, Problem, shown
 from .settings import Settings
 from .states import CR_CODE, FlowState, Syntax
 from .statuses_in import APPLIED
@@ -75,7 +78,7 @@ def error_line(
                     *french,
                 )
             ),
-            f"en: {escape(shorten(problem.message.rstrip('.'), MAX_MESSAGE))}",
+            f"en: {escape(shown(problem.message.rstrip('.'), MAX_MESSAGE))}",
             items(
                 (
                     ("severity", problem.severity),
@@ -93,7 +96,7 @@ def error_line(
     french_message = problem.message_fr or f"Erreur {problem.code} : voir la description."
     return ErrorLine(
         code=problem.code,
-        message=shorten(french_message, MAX_MESSAGE),
+        message=shown(french_message, MAX_MESSAGE),
         nature=nature,
         detail=detail,
         line_id=str(problem.invoice_seq) if on_invoice else FLOW_LINE,
@@ -176,13 +179,13 @@ def _written(
     # (opening every UBL flow's original again cost ~4 % of run --once)
     if flow.producer_flow_id is None and flow.syntax in ENVELOPED:
         flow.producer_flow_id = _producer_flow_id(settings, flow)
-    file_name = shorten(flow.file_name, MAX_FILE_NAME)
+    file_name = shown(flow.file_name, MAX_FILE_NAME)
     status = FlowStatus(
         code=code,
         flow_id=flow.producer_flow_id or file_name,
         at=clock.now(),
         complement=state.value,
-        comment=shorten(comment, 2 * MAX_MESSAGE),
+        comment=shown(comment, 2 * MAX_MESSAGE),
         note=items(
             (("fichier", file_name), ("flux", flow.number), ("idflx", flow.producer_flow_id))
         ),
@@ -271,7 +274,7 @@ def escape(value: str) -> str:
 def items(pairs: Iterable[tuple[str, object]]) -> str:
     """`key=value; …` for the pairs that have a value, each bounded and escaped."""
     return "; ".join(
-        f"{key}={escape(shorten(str(value), MAX_VALUE))}"
+        f"{key}={escape(shown(str(value), MAX_VALUE))}"
         for key, value in pairs
         if value is not None and value != ""
     )

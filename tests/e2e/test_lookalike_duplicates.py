@@ -72,8 +72,9 @@ def test_a_lookalike_in_a_later_flow_is_a_duplicate_and_the_first_stands(
     quoted = numbers.shown(number)
     assert (quoted == number) == ("INVOICE_NUMBER_INVISIBLE_CHARACTERS" not in again.codes())
     line = assert_rejected(again, "INVOICE_DUPLICATE", quoted, names=(first.flow["number"], "2026"))
-    # the CR names the refused invoice as its supplier wrote it
-    assert dict(parse(line.detail))["facture"] == number
+    # the CR names the refused invoice as its supplier wrote it, each invisible character
+    # as its code point there too (as in the message, and on every screen)
+    assert dict(parse(line.detail))["facture"] == quoted
     # the first invoice, its CR and its pivot are as they were; nothing more delivered
     assert _cr(home, first.flow["number"]) == first_cr
     assert home.outbox(RECIPIENT) == pivots

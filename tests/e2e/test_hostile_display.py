@@ -1,8 +1,8 @@
 """A partner's value never breaks what an operator sees, nor writes a line of its own
 (issue 13, item 2): file names, zip members, folder names, certificate subjects and
 invoice numbers carrying rich markup (`[/bold]`, `[conceal]`), newlines, escape sequences
-or bidi overrides are shown as written, their hidden characters as visible escapes, one
-line per item; `--json` keeps every value exact.
+or bidi overrides are shown as written, their hidden characters as their code points
+(`<U+000A>`), one line per item; `--json` keeps every value exact.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from lxml import etree
 
 from edi_engine import logs
+from edi_engine.report import parse
 
 from .conftest import SUPPLIER_1, SUPPLIER_2, Home
 from .test_controls import ubl
@@ -32,7 +34,8 @@ from .test_controls import ubl
 FORGED = "Flow FL0000000099 processed; all good"
 # a subject that, printed raw, ends its line, forges a DUPLICATE one and erases the line
 FORGING_CN = "x)\nDUPLICATE SHA256:abc held by ABC001, XYZ002\x1b[2K"
-FORGING_SHOWN = "CN=x)\\nDUPLICATE SHA256:abc held by ABC001\\, XYZ002\\x1b[2K"
+# the subject's own RFC 4514 backslash (`\\,`) is shown as itself: escapes hold none
+FORGING_SHOWN = "CN=x)<U+000A>DUPLICATE SHA256:abc held by ABC001\\, XYZ002<U+001B>[2K"
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -51,6 +54,19 @@ def _row(table: str, first: str) -> str:
 
 def _cells(line: str) -> list[str]:
     return [cell.strip() for cell in line.strip("│").split("│")]
+
+
+def _wrapped(table: str, first: str) -> list[str]:
+    """The cells of the row whose first cell is `first`, each joined back from the lines
+    rich wrapped it on (between words)."""
+    lines = table.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"│ {first} "))
+    rows = [_cells(lines[start])]
+    for line in lines[start + 1 :]:
+        if not line.startswith("│") or _cells(line)[0]:
+            break
+        rows.append(_cells(line))
+    return [" ".join(part for part in parts if part) for parts in zip(*rows, strict=True)]
 
 
 # -- files and zip members ---------------------------------------------------------------
@@ -84,6 +100,60 @@ def test_markup_in_member_and_file_names_is_shown_as_written(home: Home) -> None
     assert "file [conceal]secret.xml " in header
 
 
+# each file's name, and how every screen and its CR show it
+SHOWN_NAMES = {
+    "a\nb.xml": "a<U+000A>b.xml",
+    "a\\nb.xml": "a\\nb.xml",  # a backslash is only a backslash: no escape holds one
+    "a\x01b.xml": "a<U+0001>b.xml",  # once both `a\ufffdb.xml`: now told apart
+    "a\x02b.xml": "a<U+0002>b.xml",
+    "a\u200bb\u3164\ufe0f.xml": "a<U+200B>b<U+3164><U+FE0F>.xml",  # zero-width, fillers
+}
+
+
+def test_a_file_name_reads_the_same_on_every_screen_and_in_its_cr(home: Home) -> None:
+    """A file's name is kept with its hidden characters written as code points: the run's
+    table, `flows list`, `flows show` and the CR all say it that one way, never escaped
+    twice."""
+    for i, name in enumerate(SHOWN_NAMES):
+        home.drop(SUPPLIER_1, name, ubl(f"F-NAME-{i}"))
+
+    table = home.invoke("run", "--once").stdout
+
+    flows = {f["file_name"]: f for f in _flows(home)}
+    assert set(flows) == set(SHOWN_NAMES.values())
+    listed = home.invoke("flows", "list").stdout
+    for shown, flow in flows.items():
+        number = flow["number"]
+        assert flow["status"] == "IN_INTEGRE"
+        assert _wrapped(table, number)[2] == shown == _wrapped(listed, number)[2]
+        assert f"file {shown} " in home.invoke("flows", "show", number).stdout.splitlines()[0]
+        cr = etree.parse(home.path / "outbox" / SUPPLIER_1 / f"CR_{SUPPLIER_1}_{number}.xml")
+        assert dict(parse(cr.findtext(".//DonneesStatut/Note")))["fichier"] == shown
+        assert cr.findtext(".//Commentaire").startswith(f"Flux {number}, fichier {shown} : ")
+
+
+def test_a_member_path_hidden_behind_control_characters_is_refused_in_its_cr(
+    home: Home,
+) -> None:
+    """Shown, forty controls take 320 characters, so a stored member name is cut before its
+    `/..`: the path is judged as written. The CR quotes the name shown and bounded (200
+    characters a value), as every screen does: a raw control in a CR made the flow an
+    incident, with no CR."""
+    member = "\x01" * 40 + "/../x.xml"
+    home.drop(SUPPLIER_1, "b.zip", _zip({member: ubl("F-MEMBER-1")}))
+
+    (flow,) = home.run()
+
+    assert flow["status"] == "IN_REJETE"
+    (error,) = home.show(flow["number"])["errors"]
+    shown = "<U+0001>" * 31 + "…"  # cut to the 255 characters a name keeps
+    assert error["code"] == "UNSAFE_MEMBER_PATH" and error["value"] == shown
+    assert error["message"].startswith(f"Batch member '{shown}' has a path that leaves")
+    cr = etree.parse(home.path / "outbox" / SUPPLIER_1 / f"CR_{SUPPLIER_1}_{flow['number']}.xml")
+    (line,) = cr.iter("LigneErreurDetail")
+    assert dict(parse(line.findtext("DescriptionErreur")))["valeur"] == "<U+0001>" * 24 + "…"
+
+
 def test_a_run_reports_a_hostile_folder_on_one_line(home: Home) -> None:
     """A folder of no partner, named to forge a line of cron mail, is reported on one line
     with its newline shown escaped."""
@@ -94,9 +164,11 @@ def test_a_run_reports_a_hostile_folder_on_one_line(home: Home) -> None:
     said = home.invoke("run", "--once").stderr.splitlines()
 
     untouched = [line for line in said if line.startswith("Left untouched: ")]
-    assert [line for line in said if "all good" in line] == untouched and len(untouched) == 2
-    assert any(f"/inbox/evil\\n{FORGED} belongs to" in line for line in untouched)
-    assert any(f"/sub\\r{FORGED}\\x1b[1A " in line for line in untouched)
+    assert len(untouched) == 2
+    for line in (line for line in said if "all good" in line):  # each one line, none forged
+        assert f"<U+000A>{FORGED}" in line or f"<U+000D>{FORGED}" in line
+    assert any(f"/inbox/evil<U+000A>{FORGED} belongs to" in line for line in untouched)
+    assert any(f"/sub<U+000D>{FORGED}<U+001B>[1A " in line for line in untouched)
 
 
 def test_a_daemon_goes_on_after_a_markup_member(home: Home, tmp_path: Path) -> None:
@@ -161,7 +233,13 @@ def test_an_invoice_number_with_hidden_characters_is_shown_escaped(home: Home) -
     (invoice,) = json.loads(home.invoke("invoices", "search", "--json").stdout)
     assert invoice["number"] == number  # exact in JSON
     table = home.invoke("invoices", "search").stdout
-    assert _cells(_row(table, str(invoice["id"])))[1] == "F01\\u202eX\\u2028Y"
+    assert _wrapped(table, str(invoice["id"]))[1].startswith("F01<U+202E>X<U+2028")  # cropped
+    shown = home.invoke("invoices", "show", str(invoice["id"])).stdout
+    assert _wrapped(shown, "number")[1] == "F01<U+202E>X<U+2028>Y"
+    # refused, and the CR's message quotes it the way the screen shows it: its value is
+    # stored escaped and shown as stored, not escaped twice
+    (refused,) = [line for line in shown.splitlines() if "INVOICE_NUMBER_INVISIBLE" in line]
+    assert "F01<U+202E>X<U+2028>Y" in refused
     raw = home.invoke("invoices", "show", invoice["id"], "--json").stdout
     assert "\u202e" not in raw and "\u2028" not in raw  # written as JSON escapes
     assert json.loads(raw)["number"] == number
@@ -200,14 +278,14 @@ def test_a_markup_subject_is_listed_and_shown_as_written(bare_home: Home, tmp_pa
     bare_home.invoke("partners", "cert", "add", "ABC001", _certificate(tmp_path, "[/bold]", 365))
     bidi = _certificate(tmp_path, "[conceal]\u202eevil", 365)
     said = bare_home.invoke("partners", "cert", "add", "ABC001", bidi).stderr
-    assert said.endswith(" (CN=[conceal]\\u202eevil) for ABC001.\n")
+    assert said.endswith(" (CN=[conceal]<U+202E>evil) for ABC001.\n")
 
     listed = bare_home.invoke("partners", "cert", "list").stdout  # exit 0
     rows = [_cells(line) for line in listed.splitlines() if line.startswith("│ ABC001 ")]
-    assert [row[4] for row in rows] == ["CN=[/bold]", "CN=[conceal]\\u202eevil"]
+    assert [row[4] for row in rows] == ["CN=[/bold]", "CN=[conceal]<U+202E>evil"]
     shown = bare_home.invoke("partners", "show", "ABC001").stdout  # exit 0
     certificates = [_cells(line)[1] for line in shown.splitlines() if "certificate x509" in line]
-    assert [c.split(" ", 1)[1] for c in certificates] == ["CN=[/bold]", "CN=[conceal]\\u202eevil"]
+    assert [c.split(" ", 1)[1] for c in certificates] == ["CN=[/bold]", "CN=[conceal]<U+202E>evil"]
 
 
 def test_a_subject_cannot_forge_a_line_of_partners_check(bare_home: Home, tmp_path) -> None:
@@ -222,8 +300,7 @@ def test_a_subject_cannot_forge_a_line_of_partners_check(bare_home: Home, tmp_pa
     (line,) = checked.stdout.splitlines()
     assert line.startswith(f"EXPIRING ABC001 {fingerprint} ({FORGING_SHOWN}) on ")
     listed = bare_home.invoke("partners", "cert", "list").stdout
-    (row,) = [line for line in listed.splitlines() if line.startswith("│ ABC001 ")]
-    assert _cells(row)[4] == FORGING_SHOWN
+    assert _wrapped(listed, "ABC001")[4] == FORGING_SHOWN
     shown = bare_home.invoke("partners", "show", "ABC001").stdout
     assert len([line for line in shown.splitlines() if "DUPLICATE" in line]) == 1
 
@@ -236,7 +313,7 @@ def test_an_expired_certificate_is_refused_on_one_line(bare_home: Home, tmp_path
 
     (line,) = said.splitlines()  # a message quotes it on one line (problems.shown)
     assert line.startswith("edi-engine: The certificate ")
-    assert "(CN=x) DUPLICATE SHA256:abc held by ABC001\\, XYZ002\\x1b[2K) of " in line
+    assert f"({FORGING_SHOWN}) of " in line
 
 
 # -- log lines ---------------------------------------------------------------------------
@@ -264,7 +341,7 @@ def test_a_log_sentence_shows_a_hostile_name_escaped() -> None:
     written = _logged(_Terminal(), path)
 
     assert written == (
-        f"edi-engine: inbox/FOUR01/a\\n{FORGED}\\x1b[2K\\u202e\\x85.xml is still being "
+        f"edi-engine: inbox/FOUR01/a<U+000A>{FORGED}<U+001B>[2K<U+202E><U+0085>.xml is still being "
         "written; left for a later run\n"
     )
 
@@ -286,7 +363,7 @@ def test_validate_and_convert_quote_a_hostile_value_on_one_line(run_cli, tmp_pat
     per error, and `convert`'s refusal is one line."""
     document = tmp_path / "f.xml"
     document.write_bytes(ubl("F1", issue_date=f"2026-01-01\n{FORGED}\x85\u202e"))
-    quoted = f"'2026-01-01\\n{FORGED}\\x85\\u202e' is not a valid value"
+    quoted = f"'2026-01-01<U+000A>{FORGED}<U+0085><U+202E>' is not a valid value"
 
     validated = run_cli("validate", document, code=1).stdout.splitlines()
 

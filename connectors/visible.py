@@ -86,9 +86,9 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def _cut(shown: str, cut: int) -> str:
+    while cut > 0 and unicodedata.combining(shown[cut]):
+        cut -= 1  # the accent at the cut would lose its letter: drop both
     start = shown.rfind("<U+", max(cut - _ESCAPE_LENGTH + 1, 0), cut + 2)  # starts before
     if start >= 0 and shown.find(">", start) >= cut:
         cut = start  # the escape at the cut would lose its end: drop it whole
-    while cut > 0 and unicodedata.combining(shown[cut]):
-        cut -= 1  # the accent at the cut would lose its letter: drop both
     return shown[:cut].rstrip()

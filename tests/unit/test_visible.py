@@ -6,7 +6,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from connectors import sftp_wire, visible
@@ -58,6 +58,7 @@ def test_what_is_shown_holds_nothing_hidden_and_shows_the_same_again(value: str)
 
 
 @given(st.text(alphabet=st.sampled_from("ab\n\u200b\u0301 é\U000e0041")), st.integers(2, 40))
+@example("\n\u0301a", 9)  # an accent after an escape: both dropped, the escape whole
 def test_a_bound_never_cuts_an_escape_nor_an_accent_from_its_letter(value: str, limit: int) -> None:
     shown = visible.escaped(value, limit)
     assert len(shown) <= limit

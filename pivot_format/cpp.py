@@ -421,8 +421,10 @@ ELLIPSIS = "…"
 
 def shorten(text: str | None, limit: int) -> str | None:
     """At most ``limit`` characters, cut before a whole character (base and accents),
-    ending with an ellipsis so a reader knows the text went on: how a partner's value is
-    bounded wherever the hub quotes it."""
+    ending with an ellipsis so a reader knows the text went on: how a value the hub keeps
+    or writes as it is (a column, a field of the pivot) is bounded. A value quoted for a
+    reader is bounded the same way once its hidden characters are shown, never cutting
+    one's `<U+XXXX>` (connectors.visible.escaped)."""
     if text is None or len(text) <= limit:
         return text
     cut = limit - len(ELLIPSIS)

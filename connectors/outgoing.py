@@ -19,6 +19,8 @@ Knows files and folders, not the ledger (docs/architecture.md#layout-of-the-code
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import enum
 import errno
 import fcntl
@@ -34,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TextIO
 
 from . import local
 
@@ -49,6 +51,7 @@ KINDS = {  # what lstat may find under an output's name, as an operator reads it
     stat.S_IFBLK: "a device",
 }
 BLOCKING_ERRNOS = {errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY, errno.EEXIST}
+NOT_A_FOLDER = "a file in place of the partner's folder"
 
 
 class Outcome(enum.Enum):
@@ -94,7 +97,7 @@ def holder(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     except NotADirectoryError:
-        return "a file in place of the partner's folder"
+        return NOT_A_FOLDER
     if stat.S_ISREG(mode):
         return None
     return KINDS.get(stat.S_IFMT(mode), "something that is not a file")
@@ -136,10 +139,14 @@ def publish(staged: Path, target: Path, keep_as: str | None = None) -> Result:
 
 
 def _blocked(path: Path, taken: str) -> Result:
-    return Result(
-        Outcome.BLOCKED,
-        f"{path.parent.name}/{path.name} is taken by {taken} the partner left there",
-    )
+    if taken == NOT_A_FOLDER:
+        why = (
+            f"outbox/{path.parent.name} is not a folder: the partner left a file in its "
+            f"place, so {path.name} cannot be put there"
+        )
+    else:
+        why = f"{path.parent.name}/{path.name} is taken by {taken} the partner left there"
+    return Result(Outcome.BLOCKED, why)
 
 
 def _exists(path: Path) -> bool:
@@ -162,29 +169,55 @@ def _rename(source: Path, target: Path, missing_ok: bool = False) -> None:
 
 
 class Stager:
-    """This process's staging folder under `root`, locked while the process lives."""
+    """This process's staging folder under `root`, locked while the process lives.
+
+    The lock is taken before the folder is made: a folder another process can see is
+    always locked by its owner, so it is never taken for a dead one's. A process that
+    ends normally removes its folder and lock file when nothing waits there."""
 
     _lock = threading.Lock()
     _mine: ClassVar[dict[Path, Stager]] = {}
 
     def __init__(self, root: Path) -> None:
         self.name = f"{host()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        self.root = root
         self.folder = root / self.name
-        self.folder.mkdir(parents=True)
-        self._handle = open(root / f"{self.name}{LOCK_SUFFIX}", "a")  # noqa: SIM115
-        fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when we die
+        self._pid = os.getpid()
+        root.mkdir(parents=True, exist_ok=True)
+        self._handle = self._locked()
+        self.folder.mkdir()
         self._serial = count(1)
         self._beat = 0.0
+        self._unsettled: set[str] = set()  # staged, their transaction not yet ended
         self.beat()
+        atexit.register(self.close)
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / f"{self.name}{LOCK_SUFFIX}"
+
+    def _locked(self) -> TextIO:
+        handle = open(self.lock_file, "a")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when we die
+        except OSError:
+            handle.close()
+            raise
+        return handle
 
     @classmethod
     def of(cls, root: Path) -> Stager:
         """The folder this process stages in under `root` (made at its first output)."""
         with cls._lock:
             mine = cls._mine.get(root)
-            if mine is None or not mine.folder.is_dir():
+            if mine is None:
                 mine = cls._mine[root] = cls(root)
             return mine
+
+    @classmethod
+    def mine(cls, root: Path) -> Stager | None:
+        """This process's staging folder under `root`, if it staged anything there."""
+        return cls._mine.get(root)
 
     @classmethod
     def current(cls, root: Path) -> str | None:
@@ -192,17 +225,67 @@ class Stager:
         return mine.name if mine else None
 
     def token(self, name: str) -> str:
-        """A staged file's name relative to the root, unique across processes and hosts."""
+        """A staged file's name relative to the root, unique across processes and hosts;
+        unsettled until its transaction ends (`settle`)."""
         self.beat()
-        return f"{self.name}/{next(self._serial):08d}-{name}"
+        token = f"{self.name}/{next(self._serial):08d}-{name}"
+        with self._lock:
+            self._unsettled.add(token)
+        return token
+
+    def settle(self, tokens: list[str]) -> None:
+        """Their transaction ended (committed or rolled back): what no committed output
+        refers to among them may be tidied away."""
+        with self._lock:
+            self._unsettled.difference_update(tokens)
+
+    def unsettled(self) -> set[str]:
+        """Names, in the folder, of files staged for a transaction still open."""
+        with self._lock:
+            return {token.rsplit("/", 1)[-1] for token in self._unsettled}
+
+    def make_folder(self) -> None:
+        """Make the folder again (someone removed it, or run/outgoing/, while we lived),
+        and our lock file with it: no other process may take the folder for a dead one's."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            same = os.stat(self.lock_file).st_ino == os.fstat(self._handle.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            old, self._handle = self._handle, self._locked()
+            old.close()
+        self.folder.mkdir(exist_ok=True)
 
     def beat(self) -> None:
         """Touch the lock file: another host, whose file locks may not see ours, leaves a
-        folder alone while its lock file is fresh."""
+        folder alone while its lock file is fresh (touched at every staging, publication
+        and run)."""
         now = time.monotonic()
         if now - self._beat >= HEARTBEAT_SECONDS:
             self._beat = now
-            os.utime(self._handle.fileno())
+            with contextlib.suppress(OSError):  # advice for other hosts, never a failure
+                os.utime(self._handle.fileno())
+
+    def close(self) -> None:
+        """At a normal exit: remove the folder and its lock file when nothing waits there.
+        A folder still holding a file (an output held back) stays, for another process to
+        take over once this one is gone."""
+        if os.getpid() != self._pid or self._handle.closed:
+            return  # a forked child's copy: the folder is its parent's
+        try:
+            self.folder.rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return
+        try:
+            self.lock_file.unlink(missing_ok=True)
+        finally:
+            self._handle.close()
+            with self._lock:
+                if self._mine.get(self.root) is self:
+                    del self._mine[self.root]
 
 
 def host() -> str:
@@ -238,9 +321,17 @@ def abandoned(root: Path, name: str, quiet_seconds: float) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def untouched(path: Path, seconds: float) -> bool:
+    """True when `path` has not changed for `seconds` (a folder: no entry added or removed)."""
+    try:
+        return os.lstat(path).st_mtime < time.time() - seconds
+    except FileNotFoundError:
+        return True
+
+
 def leftovers(folder: Path, kept: set[str], older_than: float) -> list[Path]:
-    """Files of an abandoned staging folder that no committed output refers to (their
-    transaction never committed), untouched for `older_than` seconds."""
+    """Files of a staging folder, but those named in `kept`, untouched for `older_than`
+    seconds: the ledger then says which of them no committed output refers to."""
     limit = time.time() - older_than
     found = []
     try:

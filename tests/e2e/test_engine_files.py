@@ -131,7 +131,7 @@ def test_a_worker_killed_while_writing_leaves_nothing_in_partners_folders(
     # later, once the dead worker's lease has expired, a run takes the flow again
     later = clock.now() + timedelta(hours=1)
     monkeypatch.setattr(clock, "now", lambda: later)
-    for path in left:
+    for path in [*left, left[0].parent]:  # its folder too: a folder just made is never removed
         _age(path, 2 * 600)  # processing.lease_seconds
     alive = outgoing / f"{outgoing_files.host()}.1.a1e0a1e0"  # another worker's, locked
     (alive).mkdir()

@@ -1184,10 +1184,12 @@ def invoices_set_status(
     The lifecycle's rules apply as to a partner's status flow: a change it does not allow
     is refused (exit 1); 08 MANDATEE needs --mandate and 04, 05 and 06 need --comment (else
     exit 2); 09 and 11 need a supplier known by its SIRET."""
-    with db.session_scope(loaded.database_url) as session, outputs.committed(session):
-        detail, warnings = invoices.set_status(
-            loaded, session, invoice_id, status, comment, invoices.operator(), mandate
-        )
+    with db.session_scope(loaded.database_url) as session:
+        with outputs.committed(session):
+            detail, warnings = invoices.set_status(
+                loaded, session, invoice_id, status, comment, invoices.operator(), mandate
+            )
+        detail = invoices.published(session, invoice_id)  # 03 once its pivot is published
     for warning in warnings:
         say(f"warning: {warning}")
     _tell(f"Invoice {invoice_id} ({detail['number']}) is now {detail['status']}.")
@@ -1203,8 +1205,10 @@ def invoices_redeliver(loaded: settings.Settings, invoice_id: int, as_json: bool
     """Deliver again an invoice whose recipient reported its delivery failed (acknowledgement
     94 or 95): a new pivot with the Renvoi of the one that failed. Its supplier is not told
     (it saw 03 already). Exit 1 if the invoice has no delivery incident."""
-    with db.session_scope(loaded.database_url) as session, outputs.committed(session):
-        detail = invoices.redeliver(loaded, session, invoice_id, invoices.operator())
+    with db.session_scope(loaded.database_url) as session:
+        with outputs.committed(session):
+            invoices.redeliver(loaded, session, invoice_id, invoices.operator())
+        detail = invoices.published(session, invoice_id)  # 03 once its pivot is published
     _tell(
         f"Invoice {invoice_id} ({detail['number']}) delivered again: pivot "
         f"{detail['pivot_file']}, {detail['status']}."
@@ -1233,10 +1237,12 @@ def invoices_recycle(
     Options left out keep their value. Nothing is written unless the new structure is
     ACTIVE, the service code one of its active services, and the invoice passes the
     controls again; otherwise the command exits 1 and the invoice stays A_RECYCLER."""
-    with db.session_scope(loaded.database_url) as session, outputs.committed(session):
-        detail = invoices.recycle(
-            loaded, session, invoice_id, siret, service_code, engagement, invoices.operator()
-        )
+    with db.session_scope(loaded.database_url) as session:
+        with outputs.committed(session):
+            invoices.recycle(
+                loaded, session, invoice_id, siret, service_code, engagement, invoices.operator()
+            )
+        detail = invoices.published(session, invoice_id)  # 03 once its pivot is published
     _tell(
         f"Invoice {invoice_id} ({detail['number']}) recycled to {detail['recipient']}: "
         f"pivot {detail['pivot_file']}, {detail['status']}."

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from pivot_format.model import FlowStatus
 
-from . import clock, statuses_in
+from . import clock, publication, statuses_in
 from .models import Flow, ReceivedStatus
 from .models import Invoice as InvoiceRow
 from .problems import WARNING, Problem, shown
@@ -119,7 +119,7 @@ def _delivered(session: Session, partner: str, flow_id: str) -> list[InvoiceRow]
 
 def _refusal(invoice: InvoiceRow, code: str) -> dict[str, str] | None:
     """Why the acknowledgement cannot concern this invoice now (French and English)."""
-    if invoice.delivery_incident:
+    if invoice.delivery_incident and invoice.delivery_incident != publication.NOT_PUBLISHED:
         incident = invoice.delivery_incident
         return {
             "why_fr": f"sa remise est déjà signalée en erreur ({incident}) ; elle sera remise "

@@ -197,6 +197,13 @@ def show(session: Session, invoice_id: int) -> dict[str, Any]:
     return detail
 
 
+def published(session: Session, invoice_id: int) -> dict[str, Any]:
+    """The invoice once the outputs of its change are published (a pivot delivered again
+    makes it available then, not at the commit): read again."""
+    session.expire_all()
+    return show(session, invoice_id)
+
+
 def set_status(
     settings: Settings,
     session: Session,

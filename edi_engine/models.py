@@ -384,6 +384,8 @@ class Output(Base):
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # the earlier output under this name is renamed so just before this one is published
     previous_kept_as: Mapped[str | None] = mapped_column(String(255))
+    # held back by what its partner left under its name: tried again then, later each time
+    next_try_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class MonthlyCounter(Base):

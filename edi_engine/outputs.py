@@ -40,6 +40,7 @@ def withdraw(session: Session) -> list[Path]:
     staged = [p.staged for p in session.info.pop(STAGED, [])]
     session.info.pop(REPLACED, None)
     session.info.pop(KEEPS, None)
+    publication.settled(session, staged)  # a file left here is tidied later (finish)
     if not staged:
         return []
     try:
@@ -62,12 +63,14 @@ def published(session: Session) -> None:
         settings = session.info[SETTINGS]
         list(publication.remove(settings, replaced))
         publication.publish(settings, session, staged)
+        publication.settled(session, [p.staged for p in staged])
 
 
 @contextmanager
 def committed(session: Session) -> Iterator[None]:
-    """Commit what the block did, then publish the files it staged (and what earlier runs
-    left staged); if it fails, roll back and remove them."""
+    """Commit what the block did, then publish the files it staged; if it fails, roll back
+    and remove them. What earlier runs left staged is the next run's (`publication.finish`,
+    once per run: not after every block, which a status job runs once per supplier)."""
     try:
         yield
         session.commit()
@@ -75,10 +78,7 @@ def committed(session: Session) -> Iterator[None]:
         session.rollback()
         withdraw(session)
         raise
-    settings = session.info.get(SETTINGS)
     published(session)
-    if settings is not None:
-        publication.finish(settings, session)
 
 
 class OutputInvalid(EngineError):
@@ -129,11 +129,19 @@ def deliver(
     """Stage the file and record it: it reaches outbox/<partner>/ once the caller's
     transaction commits (`committed`, `published`), never before. `fresh`: the caller knows
     no output has this name yet (a flow's first attempt), which spares a query per file."""
-    token = publication.stager(settings, session).token(name)
+    stager = publication.stager(settings, session)
+    token = stager.token(name)
+    path, folder = publication.root(settings) / token, settings.outbox / partner
     try:
-        path, folder = publication.root(settings) / token, settings.outbox / partner
-        outgoing.stage(path, content, settings.processing.fsync, folder)
+        try:
+            outgoing.stage(path, content, settings.processing.fsync, folder)
+        except FileNotFoundError:
+            if stager.folder.is_dir():
+                raise
+            stager.make_folder()  # removed from under us (run/ cleaned by hand, say)
+            outgoing.stage(path, content, settings.processing.fsync, folder)
     except OSError as exc:
+        stager.settle([token])
         raise StorageError(f"Cannot stage {name} in {publication.root(settings)}: {exc}") from exc
     session.info[SETTINGS] = settings
     same_name = select(Output.id, Output.staged, Output.previous_kept_as).where(

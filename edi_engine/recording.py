@@ -29,7 +29,6 @@ BATCH = 500
 # a batch's invoices wait for their pivots with their attachments (up to 120 MB each)
 BATCH_BYTES = 32 * 1024 * 1024
 QUEUED = (InvoiceState.DEPOSEE, InvoiceState.EN_COURS_ACHEMINEMENT)
-DELIVERED = (*QUEUED, InvoiceState.MISE_A_DISPOSITION)
 REFUSED = (InvoiceState.REFUSEE_RECEPTION,)
 NO_CODE = ""  # status_code of a refusal at reception: the column is not nullable
 
@@ -146,13 +145,11 @@ class InvoiceRecorder:
             self.session.execute(insert(InvoiceFinding), findings)
 
     def _events(self, entry: Entry) -> list[dict[str, Any]]:
-        partner = entry.recipient.partner_code if entry.recipient else None
         debiteur = entry.read.invoice.debiteur if entry.read.invoice is not None else None
         attempt = f" (attempt {self.attempt})" if self.attempt > 1 else ""
         details = {
             InvoiceState.DEPOSEE: f"accepted in flow {self.flow_number}{attempt}",
             InvoiceState.EN_COURS_ACHEMINEMENT: f"pivot {entry.pivot_file} written",
-            InvoiceState.MISE_A_DISPOSITION: f"delivered to partner {partner}",
             InvoiceState.REFUSEE_RECEPTION: (
                 f"refused at reception in flow {self.flow_number}{attempt}"
             ),
@@ -228,11 +225,12 @@ class InvoiceRecorder:
 
 
 def _states(entry: Entry) -> tuple[InvoiceState, ...]:
-    """The states an invoice goes through as it is recorded: a pivot for an SFTP partner
-    is made available once uploaded (channels.deliver)."""
+    """The states an invoice goes through as it is recorded: it is made available (03) once
+    its pivot is in its recipient's folder, published after this commit
+    (publication.publish), or for an SFTP partner once uploaded (channels.deliver)."""
     if not entry.accepted:
         return REFUSED
-    return QUEUED if entry.recipient.remote else DELIVERED
+    return QUEUED
 
 
 def finding_row(problem: Problem) -> dict[str, Any]:

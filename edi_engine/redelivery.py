@@ -18,7 +18,7 @@ from pivot_format.model import Invoice
 from . import clock, outputs, pipeline, statuses_in
 from .errors import EngineError
 from .identify import PIVOT
-from .models import Flow, InvoiceEvent, Output, Partner, Structure
+from .models import Flow, InvoiceEvent, Output, Structure
 from .models import Invoice as InvoiceRow
 from .settings import Settings
 from .states import InvoiceState
@@ -49,9 +49,9 @@ def deliver(
     why: str,
 ) -> str:
     """Write and hand over the pivot of `invoice` (its Renvoi set by the caller); the
-    invoice goes EN_COURS_ACHEMINEMENT, then MISE_A_DISPOSITION unless its partner is
-    reached over SFTP (then once uploaded). Raises ConversionError if the pivot cannot
-    carry it: nothing is written then."""
+    invoice goes EN_COURS_ACHEMINEMENT, then MISE_A_DISPOSITION once its pivot is published
+    after the commit (publication.publish), or uploaded for a partner reached over SFTP.
+    Raises ConversionError if the pivot cannot carry it: nothing is written then."""
     flow = session.get(Flow, row.flow_id)
     name = next_name(session, flow, partner)
     envelope = outputs.envelope(settings, flow.number, partner)
@@ -63,9 +63,6 @@ def deliver(
     row.recipient_siret, row.service_code = invoice.debiteur.siret, invoice.debiteur.service_code
     detail = f"{why}; pivot {name} written (Renvoi {invoice.renvoi})"
     statuses_in.record(session, row, InvoiceState.EN_COURS_ACHEMINEMENT, actor, detail)
-    if session.get(Partner, partner).channel != "sftp":
-        delivered = f"delivered to partner {partner}"
-        statuses_in.record(session, row, InvoiceState.MISE_A_DISPOSITION, actor, delivered)
     return name
 
 

@@ -151,6 +151,13 @@ def delivered_in_ledger(home: Home) -> set[tuple[str, str]]:
     return set(rows)
 
 
+def made_available(home: Home) -> tuple[list[tuple], list[tuple]]:
+    """The status codes of the delivered invoices, and each 03 event's to_supplier."""
+    codes = "select status_code from invoices where pivot_file is not null order by id"
+    told = "select to_supplier from invoice_events where status_code = '03' order by id"
+    return ledger(home, codes), ledger(home, told)
+
+
 def assert_each_once(home: Home, received: Path) -> None:
     """Every delivered invoice's pivot received once, under the name the ledger gives it,
     nothing else; every flow's CR once, and no other CR."""
@@ -271,8 +278,44 @@ def test_a_crash_between_commit_and_publication_is_finished_once_by_the_next_run
         staged = ledger(home, "select file_name from outputs where staged is not null")
         # committed, and not one marked published: the renames come first
         assert committed == [("IN_INTEGRE_PARTIEL",)] and len(staged) == 3
+        # nor made available (03): that is recorded with the publication
+        assert made_available(home) == ([("02",), ("02",)], [])
         assert finish(cli(home, "run", "--once")) == 0
     assert_each_once(home, received)
     assert len(received_pivots(received)) == 2
+    # made available once published, each invoice once, its supplier to be told
+    assert made_available(home) == ([("03",), ("03",)], [(1,), (1,)])
     # the dead worker's staging folder is tidied
     assert list((home.path / "run" / "outgoing").rglob("*-PIVOT_*")) == []
+
+
+def test_a_supplier_is_told_03_only_once_its_pivots_are_published(home: Home) -> None:
+    """A worker dies right after its commit, before any rename: a status flow written
+    meanwhile tells the supplier its invoices were received and are on their way (01, 02),
+    not that they were made available; the run that publishes them records 03, told by
+    the next status flow, once."""
+    hook = (
+        "from connectors import outgoing\n"
+        "def publish(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "outgoing.publish = publish\n"
+    )
+    home.drop(SUPPLIER_2, "pivot-multi.xml", sample("pivot-multi.xml"))
+    assert finish(cli(home, "run", "--once", hook=hook)) == -signal.SIGKILL
+
+    home.invoke("statuses", "emit")
+    assert told(home, "STATUT_FOUR02_1.xml") == ["01", "01", "02", "02"]
+    assert finish(cli(home, "run", "--once")) == 0
+    home.invoke("statuses", "emit")
+    assert told(home, "STATUT_FOUR02_2.xml") == ["03", "03"]
+    home.invoke("statuses", "emit")  # nothing more to tell
+    assert sorted(home.outbox(SUPPLIER_2)) == [
+        *(f"CR_FOUR02_{n}.xml" for (n,) in ledger(home, "select number from flows")),
+        "STATUT_FOUR02_1.xml",
+        "STATUT_FOUR02_2.xml",
+    ]
+
+
+def told(home: Home, name: str) -> list[str]:
+    tree = etree.parse(str(home.path / "outbox" / SUPPLIER_2 / name))
+    return sorted(code.text for code in tree.iterfind(".//IdStatut"))

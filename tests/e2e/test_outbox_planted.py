@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import child_memory
@@ -48,8 +51,35 @@ def run_once(home: Home) -> Run:
 
 
 def _held_back(run: Run) -> int:
-    """Log lines saying an output is held back (one per output and run)."""
+    """Log lines saying an output is held back (one per output, the first time)."""
     return sum("not published:" in line for line in run.stderr.splitlines())
+
+
+def _summaries(run: Run) -> list[str]:
+    """The one line per partner saying how many of its outputs are still held back."""
+    return [line for line in run.stderr.splitlines() if "output(s) held back by" in line]
+
+
+def _ledger(home: Home, query: str) -> list[tuple]:
+    with closing(sqlite3.connect(home.path / "ledger.db")) as connection, connection:
+        return connection.execute(query).fetchall()
+
+
+def _held(home: Home) -> dict[str, tuple[int, datetime]]:
+    """Each staged output: how many times it was held back, and when it is tried again."""
+    rows = _ledger(
+        home,
+        "select file_name, delivery_attempts, next_try_at from outputs where staged is not null",
+    )
+    return {
+        name: (tries, datetime.fromisoformat(at).replace(tzinfo=UTC)) for name, tries, at in rows
+    }
+
+
+def _time_passes(home: Home) -> None:
+    """The held-back outputs' next try comes, as it would once the backoff has passed (the
+    tests do not wait an hour)."""
+    _ledger(home, "update outputs set next_try_at = '2000-01-01 00:00:00' where staged is not null")
 
 
 def _told(home: Home, partner: str, name: str) -> list[str]:
@@ -131,11 +161,15 @@ def test_what_a_partner_plants_holds_back_its_own_outputs_only(
     assert "taken by a folder" in held["PIVOT_DEST01_FL0000000001_1.xml"]["delivery_error"]
     assert "taken by a named pipe" in held["PIVOT_DEST01_FL0000000002_2.xml"]["delivery_error"]
     assert "taken by a symbolic link" in held["CR_FOUR01_FL0000000001.xml"]["delivery_error"]
+    # marked NP (not published), the engine's own marker, never a recipient's 94 or 95
     incidents = _search(home, "--delivery-incident")
     assert sorted((i["number"], i["status"], i["delivery_incident"]) for i in incidents) == [
-        ("F01-2026-000101", "EN_COURS_ACHEMINEMENT", "95"),  # FL0000000001_1's
-        ("F02-2026-000503", "EN_COURS_ACHEMINEMENT", "95"),  # FL0000000002_2's
+        ("F01-2026-000101", "EN_COURS_ACHEMINEMENT", "NP"),  # FL0000000001_1's
+        ("F02-2026-000503", "EN_COURS_ACHEMINEMENT", "NP"),  # FL0000000002_2's
     ]
+    # never made available (03) in its history: it was not
+    history = home.invoke("invoices", "show", str(incidents[0]["id"]), "--json").stdout
+    assert [e["status_code"] for e in json.loads(history)["history"]] == ["01", "02"]
     # their suppliers are not told 03 before it is true
     home.invoke("statuses", "emit")
     assert _told(home, SUPPLIER_1, "STATUT_FOUR01_1.xml") == ["01", "02"]
@@ -144,14 +178,30 @@ def test_what_a_partner_plants_holds_back_its_own_outputs_only(
     refused = home.invoke("invoices", "redeliver", str(incidents[0]["id"]), code=1)
     assert "not published yet" in refused.stderr
 
-    # every run tries again; once the names are free, each is published, once
+    # tried again later, waiting longer each time: a run before then does not look at them
+    assert {name: tries for name, (tries, _) in _held(home).items()} == dict.fromkeys(held, 1)
+    quiet = run_once(home)
+    assert quiet.code == 0 and _held_back(quiet) == 0 and _summaries(quiet) == [], quiet.stderr
+    assert {name: tries for name, (tries, _) in _held(home).items()} == dict.fromkeys(held, 1)
+    # once due, tried again: no line per output any more, one per partner
+    _time_passes(home)
+    before = datetime.now(UTC)
     again = run_once(home)
-    assert again.code == 0 and _held_back(again) == 3
+    after = datetime.now(UTC)
+    assert again.code == 0 and _held_back(again) == 0, again.stderr
+    summaries = _summaries(again)
+    assert len(summaries) == 2, again.stderr
+    assert [RECIPIENT in line for line in summaries].count(True) == 1
+    assert any("2 output(s) held back" in line for line in summaries)
+    for tries, next_try in _held(home).values():  # the second wait is twice the first
+        assert tries == 2 and before + timedelta(minutes=2) <= next_try
+        assert next_try <= after + timedelta(minutes=2, seconds=1)
     planted["pipe"].unlink()
     planted["link"].unlink()
     (planted["folder"] / "inside.txt").unlink()
     planted["folder"].rmdir()
 
+    _time_passes(home)
     freed = run_once(home)
 
     assert freed.code == 0 and _held_back(freed) == 0, freed.stderr
@@ -216,6 +266,7 @@ def test_a_folder_under_the_kept_cr_name_holds_back_the_new_cr_and_loses_neither
 
     assert (folder / cr).read_bytes() == first_cr
     (folder / kept).rmdir()
+    _time_passes(home)
     assert run_once(home).code == 0
 
     names = [cr, kept, "CR_FOUR01_FL0000000001_2.xml"]
@@ -250,6 +301,7 @@ def test_a_ledger_holding_an_output_back_is_not_downgraded_until_it_is_published
     db.migrate(url)
 
     planted.rmdir()
+    _time_passes(home)
     assert run_once(home).code == 0
     command.downgrade(db.alembic_config(url), "0012")
     db.migrate(url)

@@ -9,12 +9,13 @@ it, and renamed into outbox/<PARTNER>/ only after it (issue 13: nothing reaches 
 before the commit). `outputs.staged`: where it waits, NULL once published;
 `outputs.published_at`: when it reached the partner's folder; `outputs.previous_kept_as`:
 the name the earlier output under the same name takes just before this one is published
-(a re-run's CR keeps the previous attempt's). Outputs written before were published when
-written: `published_at` is their `written_at`.
+(a re-run's CR keeps the previous attempt's); `outputs.next_try_at`: when an output held
+back (something its partner left under its name) is tried again, later each time. Outputs
+written before were published when written: `published_at` is their `written_at`.
 
 Downgrading is refused while an output is still staged: the previous release would never
-publish it (run `edi-engine run --once` first, after removing whatever holds its name in
-the partner's folder).
+publish it (remove whatever holds its name in the partner's folder, then run `edi-engine
+run --once` once it is due: a held-back output is tried again at least hourly).
 """
 
 from alembic import op
@@ -36,6 +37,9 @@ def upgrade() -> None:
     op.add_column(
         'outputs', sa.Column('previous_kept_as', sa.String(length=255), nullable=True)
     )
+    op.add_column(
+        'outputs', sa.Column('next_try_at', sa.DateTime(timezone=True), nullable=True)
+    )
     op.create_index('ix_outputs_staged', 'outputs', ['staged'], unique=True)
     outputs = sa.table('outputs', sa.column('written_at'), sa.column('published_at'))
     op.execute(outputs.update().values(published_at=outputs.c.written_at))
@@ -48,11 +52,12 @@ def downgrade() -> None:
     if staged:
         raise RuntimeError(
             f"{staged} output(s) are staged in run/outgoing/ and not yet published; the "
-            "previous release would never publish them. Run `edi-engine run --once` (after "
-            "removing whatever holds their names in the partners' folders: `edi-engine flows "
-            "show` names it) before downgrading."
+            "previous release would never publish them. Remove whatever holds their names in "
+            "the partners' folders (`edi-engine flows show` names it), then run `edi-engine "
+            "run --once` (each is tried again at least hourly) before downgrading."
         )
     op.drop_index('ix_outputs_staged', table_name='outputs')
+    op.drop_column('outputs', 'next_try_at')
     op.drop_column('outputs', 'previous_kept_as')
     op.drop_column('outputs', 'published_at')
     op.drop_column('outputs', 'staged')

@@ -2,31 +2,73 @@
 
 A flow leased by a worker that died is taken again once its lease has expired, and
 the event says so. On PostgreSQL, ``SKIP LOCKED`` lets several workers lease at once.
+A live worker never loses a lease, however slow (docs/architecture.md#lease): it renews
+what it holds before each flow (`renew`, a compare-and-set: a flow taken from it is
+skipped), holds the flow's row from the start of the flow's transaction to its commit
+(`hold`), and on PostgreSQL a heartbeat renews the rest meanwhile (`heartbeat`).
 A flow whose processing kills its worker (out of memory, a crash) would kill every
 worker that takes it: the flow a dead worker was processing is told from those it had
 leased and not started, and after ``processing.max_attempts`` such deaths it is given up
-(`workers_lost`, `given_up`).
+(`workers_lost`, `given_up`). A worker of this host still alive is never counted dead.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from . import clock
+from .errors import EngineError
 from .models import Flow, FlowEvent
 from .problems import Problem
 from .states import FlowState
 
 WORKER_LOST = "worker lost"  # how the event of a flow taken from a dead worker's hands begins
+BEATS_PER_LEASE = 3  # a heartbeat renews a lease this many times before it would expire
+log = logging.getLogger(__name__)
+
+
+class LeaseLost(EngineError):
+    """The flow was taken by another worker: this one lets it go, with nothing committed."""
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process, as no other process will ever be named, even one given its pid again
+    (a restarted container's process 1): host, pid and the tick the process started at."""
+    pid = os.getpid()
+    return f"{socket.gethostname()[:64]}:{pid}:{_started(pid) or 0}"
+
+
+def _started(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot; None if it is gone, a zombie,
+    or unknown (no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()  # its name may hold anything
+    except (OSError, IndexError):
+        return None
+    if fields[0] in (b"Z", b"X"):  # dead, not yet reaped
+        return None
+    return int(fields[19])
+
+
+def alive(owner: str) -> bool:
+    """Whether the worker that holds a lease is known to be alive: a process of this host
+    with its pid and start. One of another host is not known alive: its lease decides."""
+    host, _, rest = owner.partition(":")
+    pid, _, started = rest.partition(":")
+    if host != socket.gethostname()[:64] or not pid.isdigit() or not started.isdigit():
+        return False
+    return int(started) != 0 and _started(int(pid)) == int(started)
 
 
 def lease(session: Session, worker: str, limit: int, lease_seconds: int) -> list[Flow]:
@@ -67,11 +109,13 @@ def _processed_when_lost(session: Session, flows: list[Flow]) -> set[int]:
     that failed transiently let go of it), the one each owner was processing. A worker
     processes what it leased one at a time, in id order, letting go of each as it ends:
     the lowest id it still holds. The others it had not started: their death is not
-    theirs."""
+    theirs. An owner still alive (of this host) is not dead: none of its flows is blamed."""
     owners = {
         flow.lease_owner
         for flow in flows
-        if flow.status == FlowState.IN_EN_COURS_TRAITEMENT and flow.lease_owner
+        if flow.status == FlowState.IN_EN_COURS_TRAITEMENT
+        and flow.lease_owner
+        and not alive(flow.lease_owner)
     }
     if not owners:
         return set()
@@ -92,7 +136,89 @@ def _taken(flow: Flow, processing: set[int]) -> str:
         return "taken again after a transient failure"
     if flow.id in processing:
         return f"{WORKER_LOST}: the lease of {owner} expired while it processed it; taken again"
+    if alive(owner):
+        return f"lease of {owner}, alive, expired before it processed the flow; taken again"
     return f"lease of {owner} expired before it processed the flow; taken again"
+
+
+def _held_by(worker: str):
+    return and_(Flow.lease_owner == worker, Flow.status == FlowState.IN_EN_COURS_TRAITEMENT)
+
+
+def renew(session: Session, flow_id: int, worker: str, lease_seconds: int) -> bool:
+    """Before a leased flow is processed: renew its lease if it is still ours (compare and
+    set), and the lease of every other flow we hold and have not started, then commit.
+    False when another worker took it meanwhile (our lease had expired): it is theirs."""
+    until = clock.now() + timedelta(seconds=lease_seconds)
+    statement = (
+        update(Flow)
+        .where(Flow.id == flow_id, _held_by(worker))
+        .values(lease_expires_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    ours = session.execute(statement).rowcount == 1
+    _extend(session, worker, until)
+    session.commit()
+    return ours
+
+
+def _extend(session_or_connection, worker: str, until) -> None:
+    """Renew the lease of every flow the worker holds, but those whose row is locked: the
+    one its own transaction processes, one another worker's lease is taking right now."""
+    mine = select(Flow.id).where(_held_by(worker)).with_for_update(skip_locked=True)
+    session_or_connection.execute(
+        update(Flow)
+        .where(Flow.id.in_(mine.scalar_subquery()))
+        .values(lease_expires_at=until)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def hold(session: Session, flow_id: int, worker: str) -> None:
+    """In the flow's own transaction: the flow is still ours, or LeaseLost. Its row stays
+    locked until that transaction ends (PostgreSQL: FOR UPDATE; SQLite: a writer holds the
+    whole ledger), so no other worker can lease it meanwhile, however long it takes; and
+    it is checked again before the commit, so that a flow taken anyway is never committed
+    twice."""
+    query = select(Flow.lease_owner, Flow.status).where(Flow.id == flow_id).with_for_update()
+    with session.no_autoflush:
+        found = session.execute(query).first()
+    if found is None or tuple(found) != (worker, FlowState.IN_EN_COURS_TRAITEMENT):
+        raise LeaseLost(f"its lease was taken by {found[0] if found else 'nobody'}")
+
+
+@contextmanager
+def heartbeat(session: Session, worker: str, lease_seconds: int) -> Iterator[None]:
+    """While a flow is processed, renew the leases the worker holds, BEATS_PER_LEASE times a
+    lease, from a thread and a connection of its own (never the worker's Session, busy
+    with the flow): a live worker, however slow, never sees a flow it leased and has not
+    started taken from it. On PostgreSQL only: on SQLite the flow's transaction holds the
+    ledger's write lock, so no other worker can lease anything meanwhile, and `renew`
+    before each flow suffices."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        yield
+        return
+    stop = threading.Event()
+    beating = threading.Thread(
+        target=_beat, args=(bind, worker, lease_seconds, stop), name="lease-heartbeat", daemon=True
+    )
+    beating.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beating.join()
+
+
+def _beat(bind, worker: str, lease_seconds: int, stop: threading.Event) -> None:
+    while not stop.wait(lease_seconds / BEATS_PER_LEASE):
+        try:
+            with bind.connect() as connection:
+                _extend(connection, worker, clock.now() + timedelta(seconds=lease_seconds))
+                connection.commit()
+        except SQLAlchemyError as exc:  # the next beat tries again; `hold` is the guarantee
+            log.warning("the leases of %s could not be renewed: %s", worker, exc)
 
 
 def workers_lost(session: Session, flow_id: int, restart: str) -> int:
@@ -125,13 +251,24 @@ def given_up(lost: int) -> Problem:
 
 
 def release(session: Session, flow: Flow, worker: str) -> None:
-    """Give back a leased flow that will not be processed now (the worker is stopping)."""
+    """Give back a leased flow that will not be processed now (the worker is stopping), if
+    it is still ours."""
     now = clock.now()
-    flow.status = FlowState.IN_RECU
-    flow.lease_owner = None
-    flow.lease_expires_at = None
-    flow.attempts -= 1
-    flow.updated_at = now
+    given_back = session.execute(
+        update(Flow)
+        .where(Flow.id == flow.id, _held_by(worker))
+        .values(
+            status=FlowState.IN_RECU,
+            lease_owner=None,
+            lease_expires_at=None,
+            attempts=Flow.attempts - 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if given_back.rowcount != 1:
+        session.commit()
+        return
     session.add(
         FlowEvent(
             flow_id=flow.id,

@@ -28,6 +28,7 @@ from . import (
     documents,
     fields,
     intake,
+    leasing,
     outputs,
     reading,
     recording,
@@ -386,6 +387,7 @@ def _deliver(run: FlowRun, entry: Entry) -> None:
 
 def _finish(run: FlowRun) -> None:
     flow, at, state = run.flow, clock.now(), run.state
+    leasing.hold(run.session, flow.id, run.actor)  # never committed by two workers
     flow.syntax = documents.combined_syntax(run.syntaxes)
     flow.invoice_count = run.accepted + run.rejected
     flow.rejected_count = run.rejected

@@ -87,6 +87,12 @@ def run_once(
                 if should_stop():
                     leasing.release(session, flow, worker)
                     continue
+                if not leasing.renew(session, flow.id, worker, lease_seconds):
+                    log.warning(
+                        "flow %s: another worker took it once its lease expired; left to it",
+                        flow.number, extra={"flow": flow.number, "partner": flow.partner_code},
+                    )  # fmt: skip
+                    continue
                 if _killed_its_workers(settings, session, flow, worker, report):
                     continue
                 process_one(settings, session, flow, referential, worker, report)
@@ -113,7 +119,9 @@ def process_one(
     number, flow_id, partner = flow.number, flow.id, flow.partner_code
     event = {"flow": number, "partner": partner}
     try:
-        run = pipeline.process_flow(settings, session, flow, referential, worker, rewrite)
+        with leasing.heartbeat(session, worker, settings.processing.lease_seconds):
+            leasing.hold(session, flow_id, worker)  # its row is ours until the commit
+            run = pipeline.process_flow(settings, session, flow, referential, worker, rewrite)
         session.commit()
         outputs.published(session)  # its outputs reach partners now, never before
         report.processed.append(number)
@@ -124,10 +132,17 @@ def process_one(
         )  # fmt: skip
         if number in report.retrying:  # taken again in this same run, and done
             report.retrying.remove(number)
+    except leasing.LeaseLost as lost:  # another worker processes it: nothing of ours stays
+        session.rollback()
+        outputs.withdraw(session)
+        log.warning("flow %s: not processed here: %s", number, lost.message, extra=event)
     except Exception as exc:  # a bug or a technical failure must not stop the run
         session.rollback()
         for path in outputs.withdraw(session):
             log.warning("flow %s: withdrew %s written before the failure", number, path)
+        if not leasing.renew(session, flow_id, worker, settings.processing.lease_seconds):
+            log.warning("flow %s: failed, and taken by another worker meanwhile", number)
+            return  # theirs to answer: never marked or answered twice
         failures = _transient_failures(session, flow_id) + 1
         if _transient(exc) and failures < settings.processing.retry_attempts:
             wait = settings.processing.retry_backoff_seconds * 2 ** (failures - 1)

@@ -1038,7 +1038,8 @@ def _nine_digits(_ctx: click.Context, _param: click.Parameter, value: str | None
 @click.option(
     "--delivery-incident",
     is_flag=True,
-    help="Only those whose recipient reported their delivery failed (94, 95).",
+    help="Only those whose recipient reported their delivery failed (94, 95), or whose "
+    "pivot is held back, not yet published (NP).",
 )
 @page_options("invoices")
 @json_option

@@ -128,7 +128,8 @@ def search(
     """Invoices matching every filter given, oldest first; several SIRETs are alternatives.
     `supplier` is the supplier's identifier as the invoice gives it (a SIRET most often),
     `flow` the number of the flow that brought the invoice; `delivery_incident`: only those
-    whose recipient reported their delivery failed (94, 95), to deliver again."""
+    whose recipient reported their delivery failed (94, 95), to deliver again, and those
+    whose pivot is held back, not yet published (publication.NOT_PUBLISHED)."""
     query = (
         select(InvoiceRow, Flow.number)
         .join(Flow, Flow.id == InvoiceRow.flow_id)

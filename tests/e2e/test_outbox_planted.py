@@ -307,3 +307,33 @@ def test_a_ledger_holding_an_output_back_is_not_downgraded_until_it_is_published
     db.migrate(url)
     (output,) = [o for o in home.show("FL0000000001")["outputs"] if o["kind"] == "PIVOT"]
     assert output["delivered_at"] and home.outbox(RECIPIENT) == [planted.name]
+
+
+def test_a_run_logs_and_tries_a_bounded_number_of_held_back_outputs(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many names a recipient plants, a run logs a line per output only for the
+    first few it holds back, then one line for its partner, and tries a bounded number
+    again (the bounds made small here: 1 and 1)."""
+    from edi_engine import publication
+
+    outbox = home.path / "outbox" / RECIPIENT
+    for n in (1, 2):
+        (outbox / f"PIVOT_DEST01_FL0000000001_{n}.xml").mkdir()
+    home.drop(SUPPLIER_2, "pivot-multi.xml", sample("pivot-multi.xml"))
+    monkeypatch.setattr(publication, "WARNED", 1)
+
+    first = home.invoke("run", "--once")
+
+    lines = first.stderr.splitlines()
+    assert sum("not published:" in line for line in lines) == 1, first.stderr
+    (summary,) = [line for line in lines if "output(s) held back by" in line]
+    assert "1 output(s) held back" in summary and "1 for the first time" in summary
+    assert sorted(tries for tries, _ in _held(home).values()) == [1, 1]
+
+    _time_passes(home)
+    monkeypatch.setattr(publication, "PER_FINISH", 1)
+    again = home.invoke("run", "--once")
+
+    assert "not published:" not in again.stderr
+    assert sorted(tries for tries, _ in _held(home).values()) == [1, 2]  # one tried, not both

@@ -2,10 +2,10 @@
 
 A flow leased by a worker that died is taken again once its lease has expired, and
 the event says so. On PostgreSQL, ``SKIP LOCKED`` lets several workers lease at once.
-A live worker never loses a lease, however slow (docs/architecture.md#lease): it renews
-what it holds before each flow (`renew`, a compare-and-set: a flow taken from it is
-skipped), holds the flow's row from the start of the flow's transaction to its commit
-(`hold`), and on PostgreSQL a heartbeat renews the rest meanwhile (`heartbeat`).
+A live worker never loses a lease, however slow (docs/architecture.md#lease): as each
+flow's transaction begins it renews what it holds (`renew`, a compare-and-set: a flow
+taken from it is skipped), whose rows stay locked until the flow commits, and renews
+them again just before that commit (`hold`).
 A flow whose processing kills its worker (out of memory, a crash) would kill every
 worker that takes it: the flow a dead worker was processing is told from those it had
 leased and not started, and after ``processing.max_attempts`` such deaths it is given up
@@ -14,16 +14,11 @@ leased and not started, and after ``processing.max_attempts`` such deaths it is 
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from . import clock
@@ -33,8 +28,6 @@ from .problems import Problem
 from .states import FlowState
 
 WORKER_LOST = "worker lost"  # how the event of a flow taken from a dead worker's hands begins
-BEATS_PER_LEASE = 3  # a heartbeat renews a lease this many times before it would expire
-log = logging.getLogger(__name__)
 
 
 class LeaseLost(EngineError):
@@ -146,9 +139,13 @@ def _held_by(worker: str):
 
 
 def renew(session: Session, flow_id: int, worker: str, lease_seconds: int) -> bool:
-    """Before a leased flow is processed: renew its lease if it is still ours (compare and
-    set), and the lease of every other flow we hold and have not started, then commit.
-    False when another worker took it meanwhile (our lease had expired): it is theirs."""
+    """In the caller's transaction: renew the flow's lease if it is still ours (compare and
+    set), and the lease of every other flow we hold; False when another worker took it
+    meanwhile (our lease had expired): it is theirs. The rows renewed stay locked until
+    that transaction ends (PostgreSQL: the UPDATE's row locks, which SKIP LOCKED leasing
+    passes over; SQLite: a writer holds the whole ledger): however long the flow takes,
+    no other worker can lease them while this one lives, and the renewal committed with
+    the flow keeps them ours after it."""
     until = clock.now() + timedelta(seconds=lease_seconds)
     statement = (
         update(Flow)
@@ -157,68 +154,21 @@ def renew(session: Session, flow_id: int, worker: str, lease_seconds: int) -> bo
         .execution_options(synchronize_session=False)
     )
     ours = session.execute(statement).rowcount == 1
-    _extend(session, worker, until)
-    session.commit()
-    return ours
-
-
-def _extend(session_or_connection, worker: str, until) -> None:
-    """Renew the lease of every flow the worker holds, but those whose row is locked: the
-    one its own transaction processes, one another worker's lease is taking right now."""
-    mine = select(Flow.id).where(_held_by(worker)).with_for_update(skip_locked=True)
-    session_or_connection.execute(
+    mine = select(Flow.id).where(_held_by(worker), Flow.id != flow_id)
+    session.execute(  # one a lease of another worker is taking right now is passed over
         update(Flow)
-        .where(Flow.id.in_(mine.scalar_subquery()))
+        .where(Flow.id.in_(mine.with_for_update(skip_locked=True).scalar_subquery()))
         .values(lease_expires_at=until)
         .execution_options(synchronize_session=False)
     )
+    return ours
 
 
-def hold(session: Session, flow_id: int, worker: str) -> None:
-    """In the flow's own transaction: the flow is still ours, or LeaseLost. Its row stays
-    locked until that transaction ends (PostgreSQL: FOR UPDATE; SQLite: a writer holds the
-    whole ledger), so no other worker can lease it meanwhile, however long it takes; and
-    it is checked again before the commit, so that a flow taken anyway is never committed
-    twice."""
-    query = select(Flow.lease_owner, Flow.status).where(Flow.id == flow_id).with_for_update()
-    with session.no_autoflush:
-        found = session.execute(query).first()
-    if found is None or tuple(found) != (worker, FlowState.IN_EN_COURS_TRAITEMENT):
-        raise LeaseLost(f"its lease was taken by {found[0] if found else 'nobody'}")
-
-
-@contextmanager
-def heartbeat(session: Session, worker: str, lease_seconds: int) -> Iterator[None]:
-    """While a flow is processed, renew the leases the worker holds, BEATS_PER_LEASE times a
-    lease, from a thread and a connection of its own (never the worker's Session, busy
-    with the flow): a live worker, however slow, never sees a flow it leased and has not
-    started taken from it. On PostgreSQL only: on SQLite the flow's transaction holds the
-    ledger's write lock, so no other worker can lease anything meanwhile, and `renew`
-    before each flow suffices."""
-    bind = session.get_bind()
-    if bind.dialect.name != "postgresql":
-        yield
-        return
-    stop = threading.Event()
-    beating = threading.Thread(
-        target=_beat, args=(bind, worker, lease_seconds, stop), name="lease-heartbeat", daemon=True
-    )
-    beating.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        beating.join()
-
-
-def _beat(bind, worker: str, lease_seconds: int, stop: threading.Event) -> None:
-    while not stop.wait(lease_seconds / BEATS_PER_LEASE):
-        try:
-            with bind.connect() as connection:
-                _extend(connection, worker, clock.now() + timedelta(seconds=lease_seconds))
-                connection.commit()
-        except SQLAlchemyError as exc:  # the next beat tries again; `hold` is the guarantee
-            log.warning("the leases of %s could not be renewed: %s", worker, exc)
+def hold(session: Session, flow_id: int, worker: str, lease_seconds: int) -> None:
+    """`renew`, or LeaseLost: as the flow's transaction begins (its rows are ours until it
+    ends) and again just before its commit (what it commits is ours, leases renewed)."""
+    if not renew(session, flow_id, worker, lease_seconds):
+        raise LeaseLost("another worker took it once its lease expired")
 
 
 def workers_lost(session: Session, flow_id: int, restart: str) -> int:

@@ -387,7 +387,8 @@ def _deliver(run: FlowRun, entry: Entry) -> None:
 
 def _finish(run: FlowRun) -> None:
     flow, at, state = run.flow, clock.now(), run.state
-    leasing.hold(run.session, flow.id, run.actor)  # never committed by two workers
+    lease_seconds = run.settings.processing.lease_seconds
+    leasing.hold(run.session, flow.id, run.actor, lease_seconds)  # never committed twice
     flow.syntax = documents.combined_syntax(run.syntaxes)
     flow.invoice_count = run.accepted + run.rejected
     flow.rejected_count = run.rejected

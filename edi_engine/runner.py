@@ -88,6 +88,7 @@ def run_once(
                     leasing.release(session, flow, worker)
                     continue
                 if not leasing.renew(session, flow.id, worker, lease_seconds):
+                    session.commit()
                     log.warning(
                         "flow %s: another worker took it once its lease expired; left to it",
                         flow.number, extra={"flow": flow.number, "partner": flow.partner_code},
@@ -118,10 +119,10 @@ def process_one(
     IN_INCIDENTE. Bad input is never retried: it is a rejection, not a failure."""
     number, flow_id, partner = flow.number, flow.id, flow.partner_code
     event = {"flow": number, "partner": partner}
+    lease_seconds = settings.processing.lease_seconds
     try:
-        with leasing.heartbeat(session, worker, settings.processing.lease_seconds):
-            leasing.hold(session, flow_id, worker)  # its row is ours until the commit
-            run = pipeline.process_flow(settings, session, flow, referential, worker, rewrite)
+        leasing.hold(session, flow_id, worker, lease_seconds)  # ours until the commit
+        run = pipeline.process_flow(settings, session, flow, referential, worker, rewrite)
         session.commit()
         outputs.published(session)  # its outputs reach partners now, never before
         report.processed.append(number)
@@ -140,7 +141,8 @@ def process_one(
         session.rollback()
         for path in outputs.withdraw(session):
             log.warning("flow %s: withdrew %s written before the failure", number, path)
-        if not leasing.renew(session, flow_id, worker, settings.processing.lease_seconds):
+        if not leasing.renew(session, flow_id, worker, lease_seconds):  # and its row locked
+            session.commit()
             log.warning("flow %s: failed, and taken by another worker meanwhile", number)
             return  # theirs to answer: never marked or answered twice
         failures = _transient_failures(session, flow_id) + 1

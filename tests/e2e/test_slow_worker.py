@@ -48,13 +48,14 @@ if how == "slow-flow":
 
     pipeline._take_flow = slow
 elif how == "slow-between":
-    renew, renewed = leasing.renew, []
+    renew, flows = leasing.renew, []
 
-    def late(*args, **kwargs):
-        renewed.append(args)
-        if len(renewed) == 2:
-            paused("between")
-        return renew(*args, **kwargs)
+    def late(session, flow_id, *args):
+        if flow_id not in flows:  # the first renewal of a flow: none of the flow's own yet
+            flows.append(flow_id)
+            if len(flows) == 2:
+                paused("between")
+        return renew(session, flow_id, *args)
 
     leasing.renew = late
 main(sys.argv[2:])

@@ -27,10 +27,10 @@ FILES = (SLOW, "b.xml", "c.xml")
 
 # `run --once` slowed where the test says, until a line comes on its standard input:
 # "slow-flow" inside the processing of SLOW; "slow-between" once it has committed its first
-# flow, before it renews its lease on the next, with no heartbeat (as if its ledger could
-# not be reached from it), so that what it holds does expire
+# flow, before it renews its lease on the next: no row of its is locked then, so what it
+# holds does expire
 CHILD = """
-import contextlib, sys
+import sys
 from cli import main
 from edi_engine import leasing, pipeline
 
@@ -50,16 +50,16 @@ if how == "slow-flow":
 
     pipeline._take_flow = slow
 elif how == "slow-between":
-    renew, renewed = leasing.renew, []
+    renew, flows = leasing.renew, []
 
-    def late(*args, **kwargs):
-        renewed.append(args)
-        if len(renewed) == 2:
-            paused("between")
-        return renew(*args, **kwargs)
+    def late(session, flow_id, *args):
+        if flow_id not in flows:  # the first renewal of a flow: none of the flow's own yet
+            flows.append(flow_id)
+            if len(flows) == 2:
+                paused("between")
+        return renew(session, flow_id, *args)
 
     leasing.renew = late
-    leasing.heartbeat = lambda *args: contextlib.nullcontext()
 main(sys.argv[2:])
 """
 
@@ -160,8 +160,9 @@ def test_a_flow_slower_than_its_lease_is_processed_once_by_its_live_worker(
 def test_flows_a_live_worker_held_too_long_are_taken_once_and_it_is_not_counted_dead(
     hub: Hub, started: list[subprocess.Popen]
 ) -> None:
-    """Its leases did expire (no heartbeat): the other worker takes the flows it had not
-    started; the slow one, alive, skips them, and none of its flows is charged a death."""
+    """Its leases did expire (it stopped between two flows for longer than a lease): the
+    other worker takes the flows it had not started; the slow one, alive, skips them, and
+    none of its flows is charged a death."""
     _deposit(hub)
     slow = _slow(hub, "slow-between", "between", started)  # its first flow committed
     time.sleep(LEASE_SECONDS + 0.5)  # what it holds has expired

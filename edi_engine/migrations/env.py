@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from edi_engine.models import Base
 
@@ -16,9 +17,14 @@ def run() -> None:
     if connection is not None:
         _run_on(connection)
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
-    with engine.begin() as own:
-        _run_on(own)
+    # alembic run directly (a test's downgrade): one connection, closed at the end, not
+    # left in a pool that outlives the run and is only collected later, still open
+    engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=NullPool)
+    try:
+        with engine.begin() as own:
+            _run_on(own)
+    finally:
+        engine.dispose()
 
 
 def _ours(obj, name, type_, reflected, compare_to) -> bool:

@@ -40,7 +40,10 @@ class InboxFile:
         """Still this very plain file, unchanged: not another one renamed over it (a link, a
         FIFO, a copy with the same size and time), not written to since."""
         return stat.S_ISREG(found.st_mode) and (
-            found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
+            found.st_dev,
+            found.st_ino,
+            found.st_size,
+            found.st_mtime_ns,
         ) == (self.device, self.inode, self.size, self.mtime_ns)
 
 

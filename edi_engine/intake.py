@@ -270,7 +270,9 @@ def _still_archived(
     kept, still, dropped = [], [], set()
     for inbox_file, archived in zip(files, stored, strict=True):
         if not local.unchanged(inbox_file):
-            log.warning("%s changed since it was archived; left for a later run", _shown(inbox_file))
+            log.warning(
+                "%s changed since it was archived; left for a later run", _shown(inbox_file)
+            )
             dropped.add(archived.relative_path)
             continue
         if not (settings.archive / archived.relative_path).is_file():

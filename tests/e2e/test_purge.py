@@ -231,9 +231,10 @@ def test_what_partners_left_under_old_output_names_stays_and_the_purge_completes
     assert json.loads(result.stdout) == {
         "dry_run": False, "cutoff": CUTOFF, "flows": 2, "invoices": 1, "files": 2,
     }  # fmt: skip
-    assert len(sorted(p for p in (home.path / "archive").rglob("*") if p.is_file())) == len(
-        originals
-    ) - 1
+    assert (
+        len(sorted(p for p in (home.path / "archive").rglob("*") if p.is_file()))
+        == len(originals) - 1
+    )
     assert not os.path.lexists(link) and target.read_text() == "not the engine's"
     assert (folder / "mine.txt").read_text() == "the supplier's own"
     assert stat.S_ISFIFO(pivot_pipe.lstat().st_mode) and stat.S_ISFIFO(status_pipe.lstat().st_mode)

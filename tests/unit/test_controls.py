@@ -298,7 +298,10 @@ FAILING: dict[str, tuple[dict[str, Any], dict[str, bool], dict | None, str | Non
     ),
     "INVOICE_DUPLICATE": ({}, {}, {KEY: "FOUR01-20261101-0007"}, "F01-2026-000101"),
     "INVOICE_NUMBER_INVISIBLE_CHARACTERS": (
-        {"number": "F01-2026-\u200b000109"}, {}, None, "F01-2026-<U+200B>000109"
+        {"number": "F01-2026-\u200b000109"},
+        {},
+        None,
+        "F01-2026-<U+200B>000109",
     ),
     "ISSUE_DATE_AFTER_DEPOSIT": ({"issue_date": date(2026, 11, 28)}, {}, None, "2026-11-28"),
     "CURRENCY_UNKNOWN": ({"currency": "EURO"}, {}, None, "EURO"),

@@ -16,14 +16,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import textwrap
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from lxml import etree
+from paused_workers import drainer, received_files
 
 import config
 
@@ -33,34 +33,6 @@ REPO = Path(__file__).resolve().parents[2]
 UNIT_START, UNIT_END = b"<CPPFacturePivotUnitaire", b"</CPPFacturePivotUnitaire>"
 BIG_FLOW = 300  # invoices in the big pivot flow
 FINAL = {"IN_INTEGRE", "IN_INTEGRE_PARTIEL", "IN_REJETE"}
-
-DRAINER = """
-import os, sys, time
-outbox, received, stop = sys.argv[1], sys.argv[2], sys.argv[3]
-taken = 0
-
-def sweep():
-    global taken
-    for partner in os.listdir(outbox):
-        folder = os.path.join(outbox, partner)
-        try:
-            names = os.listdir(folder)
-        except OSError:
-            continue
-        for name in names:
-            os.makedirs(os.path.join(received, partner), exist_ok=True)
-            taken += 1
-            try:  # a unique name: a file received twice is kept twice
-                os.rename(os.path.join(folder, name),
-                          os.path.join(received, partner, f"{name}.{taken}"))
-            except FileNotFoundError:
-                pass
-
-while not os.path.exists(stop):
-    sweep()
-    time.sleep(0.01)
-sweep()
-"""
 
 # `cli` with a fault: {hook} runs first in the child (a test double of a crash or a bug)
 WITH_HOOK = """
@@ -78,20 +50,6 @@ def quick_leases(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDI_ENGINE_PROCESSING_MAX_ATTEMPTS", "50")
 
 
-@contextmanager
-def drainer(home: Home) -> Iterator[Path]:
-    """A process taking every output as soon as it appears; yields where it puts them."""
-    received, stop = home.path.parent / "received", home.path.parent / "drainer.stop"
-    received.mkdir()
-    outbox = home.path / "outbox"
-    process = subprocess.Popen([sys.executable, "-c", DRAINER, outbox, received, stop])
-    try:
-        yield received
-    finally:
-        stop.touch()
-        process.wait(timeout=60)
-
-
 def cli(home: Home, *args: str, hook: str = "") -> subprocess.Popen:
     command = [sys.executable, "-c", WITH_HOOK.format(hook=hook), "--home", str(home.path)]
     return subprocess.Popen(
@@ -100,6 +58,19 @@ def cli(home: Home, *args: str, hook: str = "") -> subprocess.Popen:
         env=dict(os.environ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+    )
+
+
+def replacing(target: str, body: str) -> str:
+    """A hook replacing the function `target` (module.name) in the child by one running
+    `body`, which may call the real one as `real` and keep what it likes in `done`."""
+    module, name = target.rsplit(".", 1)
+    return (
+        f"import {module} as target\n"
+        f"real, done = target.{name}, []\n"
+        "def fault(*args, **kwargs):\n"
+        f"{textwrap.indent(body, '    ')}\n"
+        f"target.{name} = fault\n"
     )
 
 
@@ -126,13 +97,6 @@ def ubl(number: str) -> bytes:
 def ledger(home: Home, query: str) -> list[tuple]:
     with sqlite3.connect(home.path / "ledger.db") as connection:
         return connection.execute(query).fetchall()
-
-
-def received_files(received: Path, partner: str) -> list[tuple[str, Path]]:
-    """(name as published, file) of each file the partner received, duplicates included."""
-    folder = received / partner
-    found = sorted(folder.iterdir()) if folder.is_dir() else []
-    return [(path.name.rsplit(".", 1)[0], path) for path in found]
 
 
 def received_pivots(received: Path) -> Counter:
@@ -184,7 +148,7 @@ def test_workers_killed_at_random_deliver_every_invoice_and_cr_exactly_once(home
     staging = home.path / "run" / "outgoing"
     # how each killed worker dies: while staging, at a moment drawn, once publishing
     kills = ["staging", "drawn", "publishing", "drawn"]
-    with drainer(home) as received:
+    with drainer(home.path) as received:
         for round_ in range(20):
             worker = cli(home, "run", "--once")
             if kills:
@@ -234,15 +198,12 @@ def test_a_failure_after_pivots_were_staged_shows_nothing_to_the_recipient(
     """The flow's CR fails after its two pivots were staged (half a second later, time
     enough for a drainer to take anything visible): the recipient receives nothing, the
     depositor the CR of the incident only."""
-    hook = (
-        "import edi_engine.pipeline as p\n"
-        "def failing(*args, **kwargs):\n"
-        "    time.sleep(0.5)\n"
-        "    raise RuntimeError('bug in the CR')\n"
-        "p.report.integration_report = failing\n"
+    hook = replacing(
+        "edi_engine.report.integration_report",
+        "time.sleep(0.5)\nraise RuntimeError('bug in the CR')",
     )
     home.drop(SUPPLIER_2, "pivot-multi.xml", sample("pivot-multi.xml"))
-    with drainer(home) as received:
+    with drainer(home.path) as received:
         worker = cli(home, "run", "--once", hook=hook)
         _, err = worker.communicate(timeout=180)
         assert worker.returncode == 3, err.decode()
@@ -261,18 +222,15 @@ def test_a_crash_between_commit_and_publication_is_finished_once_by_the_next_run
     """The worker dies after its commit, once it has renamed `renamed` of the flow's three
     outputs (two pivots, the CR): the next run publishes the others from what the ledger
     says, and the drainer receives each output once."""
-    hook = (
-        "from connectors import outgoing\n"
-        "real, done = outgoing.publish, []\n"
-        "def publish(*args, **kwargs):\n"
-        f"    if len(done) == {renamed}:\n"
-        "        os.kill(os.getpid(), signal.SIGKILL)\n"
-        "    done.append(real(*args, **kwargs))\n"
-        "    return done[-1]\n"
-        "outgoing.publish = publish\n"
+    hook = replacing(
+        "connectors.outgoing.publish",
+        f"if len(done) == {renamed}:\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "done.append(real(*args, **kwargs))\n"
+        "return done[-1]",
     )
     home.drop(SUPPLIER_2, "pivot-multi.xml", sample("pivot-multi.xml"))
-    with drainer(home) as received:
+    with drainer(home.path) as received:
         assert finish(cli(home, "run", "--once", hook=hook)) == -signal.SIGKILL
         committed = ledger(home, "select status from flows")
         staged = ledger(home, "select file_name from outputs where staged is not null")
@@ -294,12 +252,7 @@ def test_a_supplier_is_told_03_only_once_its_pivots_are_published(home: Home) ->
     meanwhile tells the supplier its invoices were received and are on their way (01, 02),
     not that they were made available; the run that publishes them records 03, told by
     the next status flow, once."""
-    hook = (
-        "from connectors import outgoing\n"
-        "def publish(*args, **kwargs):\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "outgoing.publish = publish\n"
-    )
+    hook = replacing("connectors.outgoing.publish", "os.kill(os.getpid(), signal.SIGKILL)")
     home.drop(SUPPLIER_2, "pivot-multi.xml", sample("pivot-multi.xml"))
     assert finish(cli(home, "run", "--once", hook=hook)) == -signal.SIGKILL
 

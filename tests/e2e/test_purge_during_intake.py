@@ -7,76 +7,41 @@ from its check to its commit."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
+import paused_workers
 import pytest
+from paused_workers import ended, program, reached, start
 
 from .conftest import SUPPLIER_1, Home
 
-REPO = Path(__file__).resolve().parents[2]
 OLD = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 NOW = datetime(2027, 1, 5, 9, 0, tzinfo=UTC)
-DEADLINE = 120  # seconds a child is given to reach a point; never a measure of speed
 
-# the CLI in a process of its own, at a given time; "pause-archived" stops an intake once
-# it has copied its batch into the archive, before it takes the guard, until a line comes
-CHILD = """
-import sys
-from datetime import datetime
-from edi_engine import clock, intake
+# "pause-archived" stops an intake once it has copied its batch into the archive, before
+# it takes the guard
+CHILD = program(
+    """
+from edi_engine import intake
 
-moment = datetime.fromisoformat(sys.argv[1])
-clock.now = lambda: moment
-if sys.argv[2] == "pause-archived":
-    archived = intake._archived
-
-    def paused(*args, **kwargs):
-        done = archived(*args, **kwargs)
-        print("archived", flush=True)
-        sys.stdin.readline()
-        return done
-
-    intake._archived = paused
-from cli import main
-main(sys.argv[3:])
+if how == "pause-archived":
+    intake._archived = after(intake._archived, "archived")
 """
+)
 
-
-@pytest.fixture
-def started() -> Iterator[list[subprocess.Popen]]:
-    """The children a test starts: none outlives it."""
-    children: list[subprocess.Popen] = []
-    yield children
-    for child in children:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
+started = pytest.fixture(paused_workers.started)
 
 
 def _child(
     home: Home, started: list[subprocess.Popen], moment: datetime, how: str, *args: str
 ) -> subprocess.Popen:
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, moment.isoformat(), how, "--home", str(home.path), *args],
-        cwd=REPO,
-        env=dict(os.environ),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    started.append(child)
-    return child
+    return start(CHILD, how, "--home", str(home.path), *args, at=moment, started=started)
 
 
 def _finished(child: subprocess.Popen, line: str = "") -> str:
-    out, err = child.communicate(line, timeout=DEADLINE)
-    assert child.returncode == 0, err
+    code, out, err = ended(child, line)
+    assert code == 0, err
     return out
 
 
@@ -88,7 +53,7 @@ def test_a_purge_during_the_copy_neither_waits_nor_leaves_the_new_flow_without_i
     (original,) = [p for p in (home.path / "archive").rglob("*") if p.is_file()]
     home.drop(SUPPLIER_1, "new.xml", sample="ubl-invoice.xml")
     intake = _child(home, started, NOW, "pause-archived", "run", "--once", "--json")
-    assert intake.stdout.readline().strip() == "archived", intake.stderr.read()
+    reached(intake, "archived")
 
     # the copy is done, the guard not taken: the purge runs to its end meanwhile, and
     # removes the original of the same bytes, which no flow refers to yet

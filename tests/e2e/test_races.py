@@ -8,77 +8,49 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from paused_workers import ended, program, reached, release, start, wait_while
 
 from .conftest import SUPPLIER_1, Home, sample
 
-REPO = Path(__file__).resolve().parents[2]
 OLD = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 NOW = datetime(2027, 1, 5, 9, 0, tzinfo=UTC)
-DEADLINE = 120  # seconds a child is given to reach a point; never a measure of speed
 
-# the CLI in a process of its own, at a given time; "pause-rerun" stops a `flows rerun`
-# once it has chosen its flows, "pause-intake" an intake once it has archived its batch
-# (holding the archive's guard), each until a line comes on its standard input;
-# "kill-acknowledging" dies (SIGKILL) when the intake removes its first inbox file
-CHILD = """
-import os, signal, sys
-from datetime import datetime
-from edi_engine import clock, intake, rerun
+# "pause-rerun" stops a `flows rerun` once it has chosen its flows, "pause-intake" an
+# intake once it has archived its batch (holding the archive's guard); "kill-acknowledging"
+# dies (SIGKILL) when the intake removes its first inbox file
+CHILD = program(
+    """
+import os, signal
 from connectors import local
-
-moment = datetime.fromisoformat(sys.argv[1])
-clock.now = lambda: moment
-how = sys.argv[2]
-
-def paused(real, said):
-    def wrapper(*args, **kwargs):
-        if how == "pause-rerun":  # chosen in a transaction that ends: read, as PostgreSQL does
-            args[1].commit()
-            print(said, flush=True)
-            sys.stdin.readline()
-        done = real(*args, **kwargs)
-        if how == "pause-intake":
-            print(said, flush=True)
-            sys.stdin.readline()
-        return done
-    return wrapper
+from edi_engine import intake, rerun
 
 if how == "pause-rerun":
-    rerun.rerun = paused(rerun.rerun, "chosen")
+    choose = rerun.rerun
+
+    def chosen(*args, **kwargs):
+        args[1].commit()  # chosen in a transaction that ends: read, as PostgreSQL does
+        pause("chosen")
+        return choose(*args, **kwargs)
+
+    rerun.rerun = chosen
 elif how == "pause-intake":
-    intake._still_archived = paused(intake._still_archived, "archived")
+    intake._still_archived = after(intake._still_archived, "archived")
 elif how == "kill-acknowledging":
     local.acknowledge = lambda path, fsync=True: os.kill(os.getpid(), signal.SIGKILL)
-from cli import main
-main(sys.argv[3:])
 """
+)
 
 
 def _child(home: Home, moment: datetime, how: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-c", CHILD, moment.isoformat(), how, "--home", str(home.path), *args],
-        cwd=REPO,
-        env=dict(os.environ),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _finished(child: subprocess.Popen) -> tuple[int, str, str]:
-    out, err = child.communicate()
-    return child.returncode, out, err
+    return start(CHILD, how, "--home", str(home.path), *args, at=moment)
 
 
 def _run(home: Home, moment: datetime, *args: str) -> tuple[int, str, str]:
-    return _finished(_child(home, moment, "plain", *args))
+    return ended(_child(home, moment, "plain", *args))
 
 
 def _at(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
@@ -102,11 +74,10 @@ def test_two_reruns_of_one_flow_started_together_run_it_once(home: Home) -> None
         for _ in range(2)
     ]
     for child in reruns:  # both have chosen the flow, IN_REJETE at its first attempt
-        assert child.stdout.readline().strip() == "chosen", child.stderr.read()
+        reached(child, "chosen")
     for child in reruns:
-        child.stdin.write("go\n")
-        child.stdin.flush()
-    results = [_finished(child) for child in reruns]
+        release(child)
+    results = [ended(child) for child in reruns]
 
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 1], results  # one re-ran it; the other was refused (exit 1)
@@ -194,15 +165,12 @@ def test_a_purge_waits_for_an_intake_that_archived_the_same_bytes(
     home, original = purgeable
     home.drop(SUPPLIER_1, "new.xml", sample="ubl-invoice.xml")
     intake = _child(home, NOW, "pause-intake", "run", "--once", "--json")
-    assert intake.stdout.readline().strip() == "archived", intake.stderr.read()
+    reached(intake, "archived")
     purge = _child(home, NOW, "plain", "purge", "--json")
-    deadline = time.monotonic() + DEADLINE
-    while any(f["file_name"] == "old.xml" for f in _flows(home)):  # its rows are deleted
-        assert purge.poll() is None and time.monotonic() < deadline, _finished(purge)
-        time.sleep(0.05)
-    intake.stdin.write("go\n")
-    intake.stdin.flush()
-    taken, purged = _finished(intake), _finished(purge)
+    # until its rows are deleted
+    wait_while(lambda: any(f["file_name"] == "old.xml" for f in _flows(home)), purge)
+    release(intake)
+    taken, purged = ended(intake), ended(purge)
     assert taken[0] == 0 and purged[0] == 0, (taken, purged)
 
     assert original.is_file()
@@ -239,7 +207,7 @@ def test_the_file_a_crash_left_after_recording_it_is_only_removed_then_a_new_upl
 ) -> None:
     path = home.drop(SUPPLIER_1, "invoice.xml", sample="ubl-invoice.xml")
     mtime = path.stat().st_mtime_ns
-    crashed = _finished(_child(home, NOW, "kill-acknowledging", "run", "--once"))
+    crashed = ended(_child(home, NOW, "kill-acknowledging", "run", "--once"))
     assert crashed[0] == -signal.SIGKILL, crashed
     assert path.exists()  # recorded and committed, not yet removed
     (recorded,) = _flows(home)
@@ -264,7 +232,7 @@ def test_a_partner_rewriting_a_recorded_file_before_its_removal_gets_a_flow_for_
     """A crash left the recorded file; the partner replaced it with other bytes under the
     same name: a new deposit, the recorded flow's source settled."""
     path = home.drop(SUPPLIER_1, "invoice.xml", sample="ubl-invoice.xml")
-    crashed = _finished(_child(home, NOW, "kill-acknowledging", "run", "--once"))
+    crashed = ended(_child(home, NOW, "kill-acknowledging", "run", "--once"))
     assert crashed[0] == -signal.SIGKILL, crashed
     path.write_bytes(sample("ubl-creditnote.xml"))
 

@@ -7,59 +7,18 @@ measures a speed."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
+import paused_workers
 import pytest
+from paused_workers import FILES, SLOW, SLOW_WORKER, ended, reached, start
 
 from .conftest import RECIPIENT, SUPPLIER_1, Home, sample
 
-REPO = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 1
-DEADLINE = 120  # seconds a child is given to reach a point; never a measure of speed
-SLOW = "a-slow.xml"  # received first: the first of its lease batch
-FILES = (SLOW, "b.xml", "c.xml")
 
-# `run --once` slowed where the test says, until a line comes on its standard input:
-# "slow-flow" inside the processing of SLOW; "slow-between" once it has committed its first
-# flow, before it renews its lease on the next
-CHILD = """
-import sys
-from cli import main
-from edi_engine import leasing, pipeline
-
-how = sys.argv[1]
-
-def paused(said):
-    print(said, flush=True)
-    sys.stdin.readline()
-
-if how == "slow-flow":
-    take = pipeline._take_flow
-
-    def slow(run):
-        if run.flow.file_name == "a-slow.xml":
-            paused("processing")
-        return take(run)
-
-    pipeline._take_flow = slow
-elif how == "slow-between":
-    renew, flows = leasing.renew, []
-
-    def late(session, flow_id, *args):
-        if flow_id not in flows:  # the first renewal of a flow: none of the flow's own yet
-            flows.append(flow_id)
-            if len(flows) == 2:
-                paused("between")
-        return renew(session, flow_id, *args)
-
-    leasing.renew = late
-main(sys.argv[2:])
-"""
+started = pytest.fixture(paused_workers.started)
 
 
 @pytest.fixture(autouse=True)
@@ -67,42 +26,20 @@ def short_leases(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDI_ENGINE_PROCESSING_LEASE_SECONDS", str(LEASE_SECONDS))
 
 
-@pytest.fixture
-def started() -> Iterator[list[subprocess.Popen]]:
-    """The workers a test starts: none outlives it, even one it failed to release."""
-    children: list[subprocess.Popen] = []
-    yield children
-    for child in children:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
-
-
 def _worker(home: Home, started: list[subprocess.Popen], how: str = "plain") -> subprocess.Popen:
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, how, "--home", str(home.path), "run", "--once", "--json"],
-        cwd=REPO,
-        env=dict(os.environ),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    started.append(child)
-    return child
+    args = ("--home", str(home.path), "run", "--once", "--json")
+    return start(SLOW_WORKER, how, *args, started=started)
 
 
 def _slow(home: Home, started: list[subprocess.Popen], how: str, said: str) -> subprocess.Popen:
     """A slowed worker, once it has reached the point where it waits."""
-    child = _worker(home, started, how)
-    assert child.stdout.readline().strip() == said, child.communicate(timeout=DEADLINE)
-    return child
+    return reached(_worker(home, started, how), said)
 
 
 def _finished(child: subprocess.Popen, line: str = "") -> tuple[list[str], str]:
     """A worker's flows (by file) and its standard error, once it ended well."""
-    out, err = child.communicate(line, timeout=DEADLINE)
-    assert child.returncode == 0, err
+    code, out, err = ended(child, line)
+    assert code == 0, err
     return sorted(flow["file_name"] for flow in json.loads(out)), err
 
 

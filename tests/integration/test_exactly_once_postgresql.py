@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from paused_workers import drainer, received_files
 
 from .conftest import RECIPIENT, REPO, SUPPLIER
 from .test_postgresql import _invoice
@@ -27,29 +28,6 @@ from .test_postgresql import _invoice
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 
 FINAL = {"IN_INTEGRE", "IN_INTEGRE_PARTIEL", "IN_REJETE"}
-DRAINER = """
-import os, sys, time
-outbox, received, stop = sys.argv[1], sys.argv[2], sys.argv[3]
-taken = 0
-
-def sweep():
-    global taken
-    for partner in os.listdir(outbox):
-        folder = os.path.join(outbox, partner)
-        for name in os.listdir(folder):
-            os.makedirs(os.path.join(received, partner), exist_ok=True)
-            taken += 1
-            try:  # a unique name: a file received twice is kept twice
-                os.rename(os.path.join(folder, name),
-                          os.path.join(received, partner, f"{name}.{taken}"))
-            except FileNotFoundError:
-                pass
-
-while not os.path.exists(stop):
-    sweep()
-    time.sleep(0.01)
-sweep()
-"""
 
 
 def _ledger(url: str, query: str) -> list[tuple]:
@@ -69,9 +47,7 @@ def _expire(url: str, pid: int) -> None:
 
 
 def _received(received: Path, partner: str) -> Counter:
-    folder = received / partner
-    names = [p.name.rsplit(".", 1)[0] for p in folder.iterdir()] if folder.is_dir() else []
-    return Counter(names)
+    return Counter(name for name, _ in received_files(received, partner))
 
 
 def test_racing_workers_killed_at_random_deliver_everything_once(
@@ -84,12 +60,9 @@ def test_racing_workers_killed_at_random_deliver_everything_once(
     # test says its worker died (`_expire`), never by a test's machine being slow
     env = {**hub.env, "EDI_ENGINE_PROCESSING_LEASE_SECONDS": "600"}
     env["EDI_ENGINE_PROCESSING_MAX_ATTEMPTS"] = "50"  # a kill is no reason to give up
-    received, stop = hub.home.parent / "received", hub.home.parent / "drainer.stop"
-    received.mkdir()
-    drainer = subprocess.Popen([sys.executable, "-c", DRAINER, hub.home / "outbox", received, stop])
     rng = random.Random(29)
     command = [sys.executable, "-m", "cli", "run", "--once"]
-    try:
+    with drainer(hub.home) as received:
         for round_ in range(12):
             workers = [
                 subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE)
@@ -111,9 +84,6 @@ def test_racing_workers_killed_at_random_deliver_everything_once(
             states = {s for (s,) in _ledger(pg_url, "select status from flows")}
             if round_ >= 3 and states <= FINAL and not any(inbox.iterdir()):
                 break
-    finally:
-        stop.touch()
-        drainer.wait(timeout=60)
 
     assert {s for (s,) in _ledger(pg_url, "select status from flows")} <= FINAL
     delivered = _ledger(

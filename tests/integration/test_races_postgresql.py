@@ -7,79 +7,46 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from paused_workers import ended, program, reached, release, start, wait_while
 
 import config
 from edi_engine import originals
 
-from .conftest import PG_ADMIN, REPO, SUPPLIER
+from .conftest import PG_ADMIN, SUPPLIER
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 
 OLD = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 NOW = datetime(2027, 1, 5, 9, 0, tzinfo=UTC)
-DEADLINE = 120  # seconds a child is given to reach a point; never a measure of speed
 
-# the CLI in a process of its own, at a given time; "pause-rerun" stops a `flows rerun`
-# once it has chosen its flows (its transaction still open), "pause-intake" an intake once
-# it has archived its batch (holding the archive's guard), until a line comes on stdin
-CHILD = """
-import sys
-from datetime import datetime
-from edi_engine import clock, intake, rerun
-
-moment = datetime.fromisoformat(sys.argv[1])
-clock.now = lambda: moment
-how = sys.argv[2]
-
-def paused(real, said, after):
-    def wrapper(*args, **kwargs):
-        if not after:
-            print(said, flush=True)
-            sys.stdin.readline()
-        done = real(*args, **kwargs)
-        if after:
-            print(said, flush=True)
-            sys.stdin.readline()
-        return done
-    return wrapper
+# "pause-rerun" stops a `flows rerun` once it has chosen its flows (its transaction still
+# open), "pause-intake" an intake once it has archived its batch (holding the archive's
+# guard)
+CHILD = program(
+    """
+from edi_engine import intake, rerun
 
 if how == "pause-rerun":
-    rerun.rerun = paused(rerun.rerun, "chosen", after=False)
+    rerun.rerun = before(rerun.rerun, "chosen")
 elif how == "pause-intake":
-    intake._still_archived = paused(intake._still_archived, "archived", after=True)
-from cli import main
-main(sys.argv[3:])
+    intake._still_archived = after(intake._still_archived, "archived")
 """
+)
 
 Hub = Callable[..., subprocess.CompletedProcess]
 
 
 def _child(hub: Hub, moment: datetime, how: str, *args: str, **env: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-c", CHILD, moment.isoformat(), how, *args],
-        cwd=REPO,
-        env={**hub.env, **env},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _finished(child: subprocess.Popen) -> tuple[int, str, str]:
-    out, err = child.communicate(timeout=DEADLINE)
-    return child.returncode, out, err
+    return start(CHILD, how, *args, at=moment, env={**hub.env, **env})
 
 
 def _run(hub: Hub, moment: datetime, *args: str, **env: str) -> tuple[int, str, str]:
-    return _finished(_child(hub, moment, "plain", *args, **env))
+    return ended(_child(hub, moment, "plain", *args, **env))
 
 
 def _drop(hub: Hub, name: str, sample: str) -> Path:
@@ -113,11 +80,10 @@ def test_two_reruns_of_one_flow_started_together_run_it_once(hub: Hub) -> None:
         for _ in range(2)
     ]
     for child in reruns:  # both read the flow IN_REJETE at its first attempt
-        assert child.stdout.readline().strip() == "chosen", child.stderr.read()
+        reached(child, "chosen")
     for child in reruns:
-        child.stdin.write("go\n")
-        child.stdin.flush()
-    results = [_finished(child) for child in reruns]
+        release(child)
+    results = [ended(child) for child in reruns]
 
     assert sorted(code for code, _, _ in results) == [0, 1], results
     (loser,) = [err for code, _, err in results if code == 1]
@@ -134,17 +100,13 @@ def test_a_purge_waits_for_an_intake_that_archived_the_same_bytes(hub: Hub, pg_u
     (original,) = [p for p in (hub.home / "archive").rglob("*") if p.is_file()]
     _drop(hub, "new.xml", "ubl-invoice.xml")
     intake = _child(hub, NOW, "pause-intake", "run", "--once", "--json")
-    assert intake.stdout.readline().strip() == "archived", intake.stderr.read()
+    reached(intake, "archived")
 
     purge = _child(hub, NOW, "plain", "purge", "--json", EDI_ENGINE_RETENTION_MONTHS="1")
-    deadline = time.monotonic() + DEADLINE
-    while not _waiters(pg_url):  # its rows deleted, it waits for the archive's guard
-        assert purge.poll() is None and time.monotonic() < deadline, _finished(purge)
-        time.sleep(0.05)
+    wait_while(lambda: not _waiters(pg_url), purge)  # its rows deleted, it waits for the guard
     assert [f["file_name"] for f in _flows(hub)] == []  # old.xml's rows are gone already
-    intake.stdin.write("go\n")
-    intake.stdin.flush()
-    taken, purged = _finished(intake), _finished(purge)
+    release(intake)
+    taken, purged = ended(intake), ended(purge)
     assert taken[0] == 0 and purged[0] == 0, (taken, purged)
 
     assert original.is_file()

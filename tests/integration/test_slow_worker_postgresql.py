@@ -11,9 +11,11 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
+import paused_workers
 import pytest
+from paused_workers import DEADLINE, FILES, SLOW, SLOW_WORKER, ended, reached, start
 
 from .conftest import RECIPIENT, REPO, SUPPLIER
 from .test_postgresql import _invoice
@@ -21,81 +23,21 @@ from .test_postgresql import _invoice
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 
 LEASE_SECONDS = 2
-DEADLINE = 120  # seconds a child is given to reach a point; never a measure of speed
-SLOW = "a-slow.xml"  # received first: the first of its lease batch
-FILES = (SLOW, "b.xml", "c.xml")
-
-# `run --once` slowed where the test says, until a line comes on its standard input:
-# "slow-flow" inside the processing of SLOW; "slow-between" once it has committed its first
-# flow, before it renews its lease on the next: no row of its is locked then, so what it
-# holds does expire
-CHILD = """
-import sys
-from cli import main
-from edi_engine import leasing, pipeline
-
-how = sys.argv[1]
-
-def paused(said):
-    print(said, flush=True)
-    sys.stdin.readline()
-
-if how == "slow-flow":
-    take = pipeline._take_flow
-
-    def slow(run):
-        if run.flow.file_name == "a-slow.xml":
-            paused("processing")
-        return take(run)
-
-    pipeline._take_flow = slow
-elif how == "slow-between":
-    renew, flows = leasing.renew, []
-
-    def late(session, flow_id, *args):
-        if flow_id not in flows:  # the first renewal of a flow: none of the flow's own yet
-            flows.append(flow_id)
-            if len(flows) == 2:
-                paused("between")
-        return renew(session, flow_id, *args)
-
-    leasing.renew = late
-main(sys.argv[2:])
-"""
 
 Hub = Callable[..., subprocess.CompletedProcess]
 
-
-@pytest.fixture
-def started() -> Iterator[list[subprocess.Popen]]:
-    """The slow workers a test starts: none outlives it, even one it failed to release."""
-    children: list[subprocess.Popen] = []
-    yield children
-    for child in children:
-        if child.poll() is None:
-            child.kill()
-            child.communicate()
+started = pytest.fixture(paused_workers.started)
 
 
 def _slow(hub: Hub, how: str, said: str, started: list[subprocess.Popen]) -> subprocess.Popen:
     """A worker started, once it has reached the point where it waits."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, how, "run", "--once", "--json"],
-        cwd=REPO,
-        env={**hub.env, "EDI_ENGINE_PROCESSING_LEASE_SECONDS": str(LEASE_SECONDS)},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    started.append(child)
-    assert child.stdout.readline().strip() == said, child.communicate(timeout=DEADLINE)
-    return child
+    env = {**hub.env, "EDI_ENGINE_PROCESSING_LEASE_SECONDS": str(LEASE_SECONDS)}
+    child = start(SLOW_WORKER, how, "run", "--once", "--json", env=env, started=started)
+    return reached(child, said)
 
 
 def _released(child: subprocess.Popen) -> tuple[int, str, str]:
-    out, err = child.communicate("go\n", timeout=DEADLINE)
-    return child.returncode, out, err
+    return ended(child, "go\n")
 
 
 def _other_worker(hub: Hub) -> list[str]:

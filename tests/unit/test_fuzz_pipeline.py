@@ -25,6 +25,7 @@ from __future__ import annotations
 import gc
 import io
 import re
+import resource
 import subprocess
 import sys
 import tarfile
@@ -472,9 +473,12 @@ def test_coverage_guided_fuzzing_finds_no_input_left_without_a_code(tmp_path: Pa
     corpus.mkdir()
     found.mkdir()
 
+    # libFuzzer reads its RSS from ru_maxrss, which a child started by vfork inherits from
+    # this process (GiBs late in the suite): its 2 GiB budget counts from there
+    rss_limit_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024 + 2048
     run = subprocess.run(
         [sys.executable, __file__, str(corpus), f"-max_total_time={FUZZ_SECONDS}", "-seed=1",
-         f"-artifact_prefix={found}/"],
+         f"-artifact_prefix={found}/", f"-rss_limit_mb={rss_limit_mb}"],
         cwd=tmp_path, capture_output=True, text=True, errors="replace", timeout=600,
     )  # fmt: skip
 

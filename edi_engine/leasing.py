@@ -174,16 +174,22 @@ def hold(session: Session, flow_id: int, worker: str, lease_seconds: int) -> Non
 def workers_lost(session: Session, flow_id: int, restart: str) -> int:
     """The workers that died processing the flow since it was received, or since its last
     event beginning with ``restart`` (a re-run: an operator asked for it again)."""
+    return events_since(session, flow_id, WORKER_LOST, restart)
+
+
+def events_since(session: Session, flow_id: int, counted: str, restart: str) -> int:
+    """The flow's events beginning with ``counted`` since it was received, or since its
+    last event beginning with ``restart``: what a retry limit counts."""
     details = session.scalars(
         select(FlowEvent.detail).where(FlowEvent.flow_id == flow_id).order_by(FlowEvent.id)
     )
-    lost = 0
+    count = 0
     for detail in details:
         if (detail or "").startswith(restart):
-            lost = 0
-        elif (detail or "").startswith(WORKER_LOST):
-            lost += 1
-    return lost
+            count = 0
+        elif (detail or "").startswith(counted):
+            count += 1
+    return count
 
 
 def given_up(lost: int) -> Problem:

@@ -223,24 +223,26 @@ def _publish(settings: Settings, session: Session, chunk: list[Pending], held: H
     session.commit()
 
 
+# the columns of a `Pending`, in its order
+PENDING = (
+    Output.staged,
+    Output.partner_code,
+    Output.file_name,
+    Output.kind,
+    Output.flow_id,
+    Output.previous_kept_as,
+    Output.delivery_attempts,
+    Output.id,
+)
+
+
 def _current(session: Session, staged: list[str]) -> dict[str, Pending]:
     """The outputs these files are staged for, as the ledger says now, locked until the
     commit (PostgreSQL; a SQLite writer holds the whole ledger): a re-run that renames an
     output meanwhile (`outputs.keep_as`) waits, and one published or purged since is left
     out."""
     rows = session.execute(
-        select(
-            Output.staged,
-            Output.partner_code,
-            Output.file_name,
-            Output.kind,
-            Output.flow_id,
-            Output.previous_kept_as,
-            Output.delivery_attempts,
-            Output.id,
-        )
-        .where(Output.staged.in_(staged))
-        .with_for_update()
+        select(*PENDING).where(Output.staged.in_(staged)).with_for_update()
     ).all()
     return {row.staged: Pending(*row) for row in rows}
 
@@ -408,16 +410,7 @@ def _due(session: Session) -> dict[str, list[Pending]]:
     """Committed outputs not yet published whose time has come (never tried, or held back
     and waited), by staging folder, oldest first; at most PER_FINISH."""
     rows = session.execute(
-        select(
-            Output.staged,
-            Output.partner_code,
-            Output.file_name,
-            Output.kind,
-            Output.flow_id,
-            Output.previous_kept_as,
-            Output.delivery_attempts,
-            Output.id,
-        )
+        select(*PENDING)
         .where(
             Output.staged.is_not(None),
             or_(Output.next_try_at.is_(None), Output.next_try_at <= clock.now()),

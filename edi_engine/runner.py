@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -145,7 +144,7 @@ def process_one(
             session.commit()
             log.warning("flow %s: failed, and taken by another worker meanwhile", number)
             return  # theirs to answer: never marked or answered twice
-        failures = _transient_failures(session, flow_id) + 1
+        failures = leasing.events_since(session, flow_id, TRANSIENT, RERUN) + 1
         if _transient(exc) and failures < settings.processing.retry_attempts:
             wait = settings.processing.retry_backoff_seconds * 2 ** (failures - 1)
             log.warning(
@@ -199,20 +198,6 @@ def _transient(exc: BaseException) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
-
-
-def _transient_failures(session: Session, flow_id: int) -> int:
-    """Transient failures of the flow since it was received or last re-run."""
-    events = session.execute(
-        select(FlowEvent.detail).where(FlowEvent.flow_id == flow_id).order_by(FlowEvent.id)
-    ).scalars()
-    count = 0
-    for detail in events:
-        if (detail or "").startswith(RERUN):
-            count = 0
-        elif (detail or "").startswith(TRANSIENT):
-            count += 1
-    return count
 
 
 def _retry_later(

@@ -59,6 +59,8 @@ def test_what_is_shown_holds_nothing_hidden_and_shows_the_same_again(value: str)
 
 @given(st.text(alphabet=st.sampled_from("ab\n\u200b\u0301 é\U000e0041")), st.integers(2, 40))
 @example("\n\u0301a", 9)  # an accent after an escape: both dropped, the escape whole
+@example("a \u0301", 2)  # an accent on a space: dropped with it
+@example("\u0301\u0301a", 2)  # accents with no letter: nothing kept
 def test_a_bound_never_cuts_an_escape_nor_an_accent_from_its_letter(value: str, limit: int) -> None:
     shown = visible.escaped(value, limit)
     assert len(shown) <= limit
@@ -69,8 +71,8 @@ def test_a_bound_never_cuts_an_escape_nor_an_accent_from_its_letter(value: str, 
     kept = shown.removesuffix(visible.ELLIPSIS)
     assert whole.startswith(kept)
     assert kept.count("<U+") == kept.count(">")  # every escape kept whole
-    rest = whole[len(kept) :].lstrip()
-    assert not rest or not unicodedata.combining(rest[0])
+    rest = whole[len(kept) :]  # an accent on a space dropped with its space stays on it
+    assert not (kept and rest) or not unicodedata.combining(rest[0])  # kept: accents alone
 
 
 def test_stored_names_refusals_and_messages_use_the_same_escape() -> None:

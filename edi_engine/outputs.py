@@ -30,6 +30,8 @@ PIVOT = "PIVOT"
 STAGED = "edi_engine.staged"
 REPLACED = "edi_engine.replaced"
 KEEPS = "edi_engine.keeps"
+# Session.info key: outputs of transactions committed since, published together (`later`)
+BACKLOG = "edi_engine.backlog"
 SETTINGS = "edi_engine.settings"
 
 
@@ -53,12 +55,27 @@ def withdraw(session: Session) -> list[Path]:
     return list(publication.remove(settings, [s for s in staged if s not in kept]))
 
 
-def published(session: Session) -> None:
-    """The transaction committed: publish what it staged, and remove the staged files of
-    the outputs it replaced before they were published."""
-    staged = session.info.pop(STAGED, [])
-    replaced = session.info.pop(REPLACED, [])
+def later(session: Session) -> None:
+    """The transaction committed: what it staged is published with the outputs of the next
+    ones, by the next `published` (a run publishes once per lease batch: a commit per
+    one-invoice flow doubled its cost). A crash meanwhile leaves them to `finish`."""
+    staged, replaced = session.info.setdefault(BACKLOG, ([], []))
+    staged.extend(session.info.pop(STAGED, []))
+    replaced.extend(session.info.pop(REPLACED, []))
     session.info.pop(KEEPS, None)
+
+
+def waiting(session: Session) -> int:
+    """How many committed outputs wait for the next `published`."""
+    return len(session.info.get(BACKLOG, ([], []))[0])
+
+
+def published(session: Session) -> None:
+    """The transaction committed: publish what it staged (and what earlier ones left for
+    `later`), and remove the staged files of the outputs it replaced before they were
+    published."""
+    later(session)
+    staged, replaced = session.info.pop(BACKLOG)
     if staged or replaced:
         settings = session.info[SETTINGS]
         list(publication.remove(settings, replaced))

@@ -39,6 +39,7 @@ from .states import FlowState
 log = logging.getLogger(__name__)
 MAX_DAEMON_PAUSE = 300.0  # seconds between two attempts after repeated failures
 LEASE_BATCH = 20  # flows leased per transaction; released if asked to stop
+PUBLISH_EVERY = 500  # committed outputs published together, else once per lease batch
 RERUN = "re-run"  # how a re-run's event begins: transient failures are counted since
 TRANSIENT = "transient failure"
 TRANSIENT_ERRNOS = {
@@ -95,9 +96,14 @@ def run_once(
                     continue
                 if _killed_its_workers(settings, session, flow, worker, report):
                     continue
-                process_one(settings, session, flow, referential, worker, report)
+                process_one(
+                    settings, session, flow, referential, worker, report, publish=False, held=True
+                )
+                if outputs.waiting(session) >= PUBLISH_EVERY:  # a large flow's, at once
+                    outputs.published(session)
                 if progress:
                     progress(flow.number)
+            outputs.published(session)  # the lease batch's outputs, in one transaction
         if not should_stop():
             channels.deliver(settings, session, report.sftp)
     return report
@@ -111,8 +117,12 @@ def process_one(
     worker: str,
     report: RunReport,
     rewrite: bool = False,
+    publish: bool = True,
+    held: bool = False,
 ) -> None:
-    """Process one leased flow and commit. A technical failure rolls everything back
+    """Process one leased flow and commit; publish its outputs, or leave them to the
+    caller's next `outputs.published` (`publish` False). `held`: the caller renewed its
+    lease in this same transaction already. A technical failure rolls everything back
     (outputs withdrawn); a transient one (ledger busy, disk full, I/O) is tried again later,
     waiting longer each time, up to `processing.retry_attempts`, before the flow is left
     IN_INCIDENTE. Bad input is never retried: it is a rejection, not a failure."""
@@ -120,10 +130,14 @@ def process_one(
     event = {"flow": number, "partner": partner}
     lease_seconds = settings.processing.lease_seconds
     try:
-        leasing.hold(session, flow_id, worker, lease_seconds)  # ours until the commit
+        if not held:
+            leasing.hold(session, flow_id, worker, lease_seconds)  # ours until the commit
         run = pipeline.process_flow(settings, session, flow, referential, worker, rewrite)
         session.commit()
-        outputs.published(session)  # its outputs reach partners now, never before
+        if publish:  # its outputs reach partners now (or with the next ones), never before
+            outputs.published(session)
+        else:
+            outputs.later(session)
         report.processed.append(number)
         log.info(
             "flow %s of %s: %s, %d invoice(s) integrated, %d rejected",

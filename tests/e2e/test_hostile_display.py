@@ -16,13 +16,8 @@ import subprocess
 import sys
 import time
 import zipfile
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from lxml import etree
 
 from edi_engine import logs
@@ -30,6 +25,7 @@ from edi_engine.report import parse
 
 from .conftest import SUPPLIER_1, SUPPLIER_2, Home
 from .test_controls import ubl
+from .test_partner_certificates import _x509
 
 FORGED = "Flow FL0000000099 processed; all good"
 # a subject that, printed raw, ends its line, forges a DUPLICATE one and erases the line
@@ -248,25 +244,6 @@ def test_an_invoice_number_with_hidden_characters_is_shown_escaped(home: Home) -
 # -- certificates ------------------------------------------------------------------------
 
 
-def _certificate(tmp_path: Path, common_name: str, days_left: int) -> Path:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=400))
-        .not_valid_after(now + timedelta(days=days_left))
-        .sign(key, hashes.SHA256())
-    )
-    path = tmp_path / f"{x509.random_serial_number()}.pem"
-    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return path
-
-
 def _fingerprint(home: Home, code: str, label: str) -> str:
     rows = json.loads(home.invoke("partners", "cert", "list", code, "--json").stdout)
     (row,) = [r for r in rows if r["label"] == label]
@@ -275,8 +252,8 @@ def _fingerprint(home: Home, code: str, label: str) -> str:
 
 def test_a_markup_subject_is_listed_and_shown_as_written(bare_home: Home, tmp_path) -> None:
     bare_home.invoke("partners", "add", "ABC001", "--name", "A")
-    bare_home.invoke("partners", "cert", "add", "ABC001", _certificate(tmp_path, "[/bold]", 365))
-    bidi = _certificate(tmp_path, "[conceal]\u202eevil", 365)
+    bare_home.invoke("partners", "cert", "add", "ABC001", _x509(tmp_path, "[/bold]", 365))
+    bidi = _x509(tmp_path, "[conceal]\u202eevil", 365)
     said = bare_home.invoke("partners", "cert", "add", "ABC001", bidi).stderr
     assert said.endswith(" (CN=[conceal]<U+202E>evil) for ABC001.\n")
 
@@ -290,7 +267,7 @@ def test_a_markup_subject_is_listed_and_shown_as_written(bare_home: Home, tmp_pa
 
 def test_a_subject_cannot_forge_a_line_of_partners_check(bare_home: Home, tmp_path) -> None:
     bare_home.invoke("partners", "add", "ABC001", "--name", "A")
-    forging = _certificate(tmp_path, FORGING_CN, days_left=5)
+    forging = _x509(tmp_path, FORGING_CN, days_left=5)
     said = bare_home.invoke("partners", "cert", "add", "ABC001", forging).stderr
     fingerprint = _fingerprint(bare_home, "ABC001", f"CN={FORGING_CN}".replace(",", "\\,"))
     assert said == f"Registered x509 {fingerprint} ({FORGING_SHOWN}) for ABC001.\n"
@@ -307,7 +284,7 @@ def test_a_subject_cannot_forge_a_line_of_partners_check(bare_home: Home, tmp_pa
 
 def test_an_expired_certificate_is_refused_on_one_line(bare_home: Home, tmp_path) -> None:
     bare_home.invoke("partners", "add", "ABC001", "--name", "A")
-    expired = _certificate(tmp_path, FORGING_CN, days_left=-1)
+    expired = _x509(tmp_path, FORGING_CN, days_left=-1)
 
     said = bare_home.invoke("partners", "cert", "add", "ABC001", expired, code=1).stderr
 

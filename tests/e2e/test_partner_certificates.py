@@ -45,7 +45,7 @@ def _x509(tmp_path: Path, name: str, days_left: int) -> Path:
         .not_valid_after(now + timedelta(days=days_left))
         .sign(key, hashes.SHA256())
     )
-    path = tmp_path / f"{name}.pem"
+    path = tmp_path / f"{x509.random_serial_number()}.pem"  # a CN may hold any character
     path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     return path
 

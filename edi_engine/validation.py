@@ -68,6 +68,15 @@ def compiled(root_tag: str, cii_schema: Path | None = None) -> etree.XMLSchema:
     return _compiled(schema_file(root_tag, cii_schema))
 
 
+def warm(cii_schema: Path | None = None) -> None:
+    """Compile every schema a document may need now: a worker process pays it once, as it
+    starts, rather than on its first flows of each kind."""
+    for path in (*SCHEMA_FILES.values(), *LINELESS_PROFILES.values()):
+        _compiled(path)
+    if cii_schema is not None:
+        _compiled(cii_schema)
+
+
 @cache
 def _compiled(path: Path) -> etree.XMLSchema:
     try:

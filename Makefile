@@ -28,9 +28,10 @@ test: $(STAMP) openssh-server
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
-# speed and memory, never timed tests: one-invoice flows, then one large pivot flow
+# speed and memory, never timed tests (docs/performance.md): a mix of 5,000 invoices
+# against the floor, then one large pivot flow
 bench: $(STAMP)
-	$(BIN)/python bench/run_once.py
+	$(BIN)/python -m bench
 	$(BIN)/python bench/pivot_flow.py
 
 lint: $(STAMP)

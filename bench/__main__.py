@@ -92,31 +92,43 @@ def parser() -> argparse.ArgumentParser:
         "with one pivot per invoice. The benchmark is not a test: see docs/performance.md.",
         epilog=f"Example: python -m bench {EXAMPLE} --attachments 0.1 --pivot-batch 50",
     )
-    p.add_argument("--invoices", type=_positive, default=5000, help="invoices in all (5000)")
+    p.add_argument(
+        "--invoices", type=_positive, metavar="N", default=5000, help="invoices in all (5000)"
+    )
     p.add_argument(
         "--mix",
         type=_mix,
+        metavar="KIND=WEIGHT,...",
         default="ubl=60,cii=30,pivot=10",
-        help="share of invoices per kind, KIND=WEIGHT,... (ubl=60,cii=30,pivot=10); UBL and "
+        help="share of invoices per kind (ubl=60,cii=30,pivot=10); UBL and "
         "CII flows carry one invoice each, pivot flows --pivot-batch each",
     )
     p.add_argument(
         "--lines",
         type=_lines,
+        metavar="MIN-MAX",
         default="1-200",
-        help="lines per invoice, MIN-MAX, drawn log-uniformly: most invoices short (1-200)",
+        help="lines per invoice, drawn log-uniformly: most invoices short (1-200)",
     )
     p.add_argument(
         "--attachments",
         type=_share,
+        metavar="SHARE",
         default=0.1,
         help="share of invoices carrying an embedded PDF of 20 to 200 KiB (0.1)",
     )
-    p.add_argument("--pivot-batch", type=_positive, default=50, help="invoices per pivot flow (50)")
-    p.add_argument("--seed", type=int, default=1, help="the generator's seed (1)")
+    p.add_argument(
+        "--pivot-batch",
+        type=_positive,
+        metavar="N",
+        default=50,
+        help="invoices per pivot flow (50)",
+    )
+    p.add_argument("--seed", type=int, metavar="N", default=1, help="the generator's seed (1)")
     p.add_argument(
         "--database",
         type=_databases,
+        metavar="LIST",
         default="sqlite,postgresql",
         help="ledgers to measure (sqlite,postgresql); PostgreSQL: a database created for "
         "the run on 127.0.0.1:5432 as user postgres, dropped afterwards; skipped, saying "
@@ -125,6 +137,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         type=_workers,
+        metavar="LIST",
         default="1,all",
         help="worker counts to measure, numbers or 'all' = one per core (1,all)",
     )

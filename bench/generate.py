@@ -107,11 +107,14 @@ class Corpus:
 
 
 def split(options: Options) -> dict[str, int]:
-    """Invoices per kind, in proportion to the mix, adding up to ``options.invoices``."""
+    """Invoices per kind, in proportion to the mix, adding up to ``options.invoices``:
+    what rounding down leaves goes to the largest remainders."""
     total = sum(options.mix.get(k, 0) for k in KINDS)
-    counts = {k: options.invoices * options.mix.get(k, 0) // total for k in KINDS}
-    heaviest = max(KINDS, key=lambda k: options.mix.get(k, 0))
-    counts[heaviest] += options.invoices - sum(counts.values())
+    shares = {k: options.invoices * options.mix.get(k, 0) for k in KINDS}
+    counts = {k: share // total for k, share in shares.items()}
+    left = options.invoices - sum(counts.values())
+    for kind in sorted(KINDS, key=lambda k: -(shares[k] % total))[:left]:
+        counts[kind] += 1
     return counts
 
 

@@ -132,7 +132,9 @@ def table(corpus: Corpus, floor: Floor, results: list[Result]) -> str:
         )
         for r in results
     ]
-    widths = [max(len(name), *(len(row[i]) for row in rows)) for i, (name, _) in enumerate(COLUMNS)]
+    widths = [
+        max([len(name), *(len(row[i]) for row in rows)]) for i, (name, _) in enumerate(COLUMNS)
+    ]
 
     def line(cells: tuple[str, ...]) -> str:
         return "  ".join(

@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from . import engine, floor, report
-from .generate import KINDS, Options, generate
+from .generate import KINDS, Corpus, Options, generate
 
 DATABASES = ("sqlite", "postgresql")
 EXAMPLE = "--invoices 5000 --mix ubl=60,cii=30,pivot=10 --lines 1-200"
@@ -192,6 +192,7 @@ def _say(text: str) -> None:
 
 def _bench(args: argparse.Namespace, options: Options, work: Path) -> int:
     start = time.perf_counter()
+    shutil.rmtree(work / "flows", ignore_errors=True)  # a --work-dir used before
     corpus = generate(work / "flows", options)
     kinds = ", ".join(
         f"{kind} {flows} flows/{invoices} invoices"
@@ -211,6 +212,7 @@ def _bench(args: argparse.Namespace, options: Options, work: Path) -> int:
     for database in args.database:
         for count in workers:
             root = work / f"home-{database}-{count}"
+            shutil.rmtree(root, ignore_errors=True)  # every run starts from a new home
             try:
                 run = _measure(database, root, corpus, count, fsync, args.pg_admin)
             except engine.Unreachable as exc:
@@ -258,7 +260,7 @@ def _worker_counts(wanted: list[int], databases: list[str]) -> tuple[list[int], 
 
 
 def _measure(
-    database: str, root: Path, corpus, workers: int, fsync: bool, admin: str
+    database: str, root: Path, corpus: Corpus, workers: int, fsync: bool, admin: str
 ) -> engine.EngineRun:
     if database == "sqlite":
         settings = engine.prepare(root, corpus, None)

@@ -9,7 +9,9 @@ Delivery: a CR or pivot for an SFTP partner is published to its local outbox fir
 the commit that records it is made: edi_engine/publication.py); that file is the queue.
 It is uploaded under a temporary name and renamed, then marked
 delivered; a failure leaves it queued for the next run, and an upload that is repeated
-replaces the same name instead of duplicating it.
+(a crash between the upload and its commit) replaces the same name instead of
+duplicating it. One process at a time uploads to a partner, whatever the hosts sharing
+the ledger (edi_engine/exclusion.py): two never upload the same output.
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from sqlalchemy.orm import Session
 
 from connectors import sftp
 
-from . import clock, sftp_refusals, statuses_in
+from . import clock, exclusion, sftp_refusals, statuses_in
 from .models import Invoice, Output, Partner
 from .settings import Settings
 from .states import InvoiceState
 
 log = logging.getLogger(__name__)
 LANDING = "landing"
+UPLOAD_LOCK = "upload-"  # + partner code + .lock: in run/, on SQLite
 
 
 @dataclass
@@ -165,21 +168,32 @@ def deliver(
     settings: Settings, session: Session, report: ChannelReport, only: set[str] | None = None
 ) -> None:
     """Upload every queued output of every SFTP partner (or of those `only`), oldest
-    first; commits each."""
+    first; commits each. One process at a time uploads a partner's outputs, whatever the
+    hosts (exclusion.held): a partner another process is uploading to is left to it, which
+    uploads what it finds queued until nothing new is (what it missed, the next run
+    does). Two processes never upload the same output."""
     for partner in sftp_partners(session):
         if only is not None and partner.code not in only:
             continue
-        pending = list(
-            session.scalars(
-                select(Output)
-                .where(Output.partner_code == partner.code, Output.delivered_at.is_(None))
-                .where(Output.staged.is_(None))  # published into the local outbox first
-                .order_by(Output.id)
-            )
-        )
         session.commit()  # no ledger lock is held while talking to a server
-        if not pending or partner.code in report.unreachable:
+        if partner.code in report.unreachable:
             continue
+        key, lock_file = exclusion.upload_key(partner.code), f"{UPLOAD_LOCK}{partner.code}.lock"
+        with exclusion.held(settings, session, key, lock_file) as own:
+            if own is None:
+                log.info("partner %s: another process is uploading its outputs", partner.code)
+                continue
+            _deliver_to(settings, own, partner, report)
+
+
+def _deliver_to(
+    settings: Settings, session: Session, partner: Partner, report: ChannelReport
+) -> None:
+    """What is queued for the partner, read with its upload lock held, then what was
+    queued meanwhile, until nothing new is."""
+    last = 0
+    while pending := _queued(session, partner.code, last):
+        session.commit()  # no ledger lock is held while talking to a server
         try:
             with sftp.SftpConnection(endpoint(settings, partner)) as connection:
                 for output in pending:
@@ -188,6 +202,20 @@ def deliver(
             session.rollback()
             _note_failure(session, partner.code, str(exc))
             report.failed(partner.code, exc)
+            return
+        last = pending[-1].id
+
+
+def _queued(session: Session, code: str, after: int) -> list[Output]:
+    return list(
+        session.scalars(
+            select(Output)
+            .where(Output.partner_code == code, Output.delivered_at.is_(None))
+            .where(Output.staged.is_(None))  # published into the local outbox first
+            .where(Output.id > after)
+            .order_by(Output.id)
+        )
+    )
 
 
 def _upload(

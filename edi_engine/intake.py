@@ -16,13 +16,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Row, delete, func, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.orm import Session
 
 from connectors import local
 
-from . import archive, channels, clock, display, fields, home, originals
+from . import archive, channels, clock, display, exclusion, fields, home, originals
 from .models import Flow, FlowEvent, FlowNumber, Partner, PendingSource
 from .settings import Settings
 from .states import FlowState
@@ -68,11 +67,12 @@ def receive(settings: Settings, session: Session, ready: Iterable[Path] = ()) ->
     remote = [p for p in partners.values() if p.channel == "sftp"]
     session.commit()  # hold no ledger lock while waiting for files to settle
     result = IntakeResult(unknown=local.unknown_folders(settings.inbox, partners))
-    with exclusive(settings, session) as held:
-        if held is None:  # another process of this home is receiving the same files
+    temp = home.ensure_run(settings)
+    with exclusive(settings, session) as own:
+        if own is None:  # another process of this home is receiving the same files
             log.info("intake skipped: another process holds the intake lock")
             return result
-        for stale in local.sweep(held, settings.processing.lease_seconds):
+        for stale in local.sweep(temp, settings.processing.lease_seconds):
             log.info("removed %s, a temporary file left by a process that stopped", stale)
         inboxes = {code: settings.inbox / code for code in partners}
         strays = local.strays(inboxes)
@@ -83,42 +83,24 @@ def receive(settings: Settings, session: Session, ready: Iterable[Path] = ()) ->
         ready = {*ready, *(f for _, folder in landed for f in _files(folder))}  # complete
         folders = [*inboxes.items(), *landed]
         files = local.stable_files(folders, settings.pickup.stable_seconds, ready)
-        _settle_pending(session, files, {code for code, _ in folders})
+        _settle_pending(own, files, {code for code, _ in folders})
         size = max(1, settings.pickup.batch_size)
         for start in range(0, len(files), size):
             batch = files[start : start + size]
-            result.flow_ids += _receive_batch(settings, session, batch, partners, result.sftp)
+            result.flow_ids += _receive_batch(settings, own, batch, partners, result.sftp)
     return result
 
 
 @contextmanager
-def exclusive(settings: Settings, session: Session) -> Iterator[Path | None]:
-    """One intake at a time per home; yields the folder of temporaries, or None at once when
-    another process is receiving. On PostgreSQL a session advisory lock on a connection of
-    its own (intake commits several times meanwhile), so that hosts sharing a home on
-    network storage need no working file locks; on SQLite a file lock in run/."""
-    temp = home.ensure_run(settings)
-    bind = session.get_bind()
-    if bind.dialect.name != "postgresql":
-        with local.exclusive(settings.run / LOCK_FILE) as mine:
-            yield temp if mine else None
-        return
-    with bind.connect() as connection:
-        mine = bool(connection.scalar(select(func.pg_try_advisory_lock(INTAKE_LOCK))))
-        connection.commit()
-        try:
-            yield temp if mine else None
-        finally:
-            if mine:
-                _unlock(connection)
-
-
-def _unlock(connection) -> None:
-    try:
-        connection.execute(select(func.pg_advisory_unlock(INTAKE_LOCK)))
-        connection.commit()
-    except SQLAlchemyError:
-        connection.invalidate()  # its server session ends, and the lock with it
+def exclusive(settings: Settings, session: Session) -> Iterator[Session | None]:
+    """One intake at a time per home, whatever the hosts: yields the session to record in,
+    or None at once when another process is receiving (it takes these files: this one
+    skips, never waits). On PostgreSQL an advisory lock of the ledger, and the intake
+    records through the connection that holds it (exclusion.held: a batch commits only
+    while the lock is held), so that hosts sharing a home on network storage need no
+    working file locks; on SQLite a file lock in run/."""
+    with exclusion.held(settings, session, INTAKE_LOCK, LOCK_FILE) as own:
+        yield own
 
 
 def _said_once(strays: list[Path]) -> None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -38,6 +38,7 @@ RETENTION = "retention"
 LOCAL = "local"  # this daemon's own housekeeping, not shared through the ledger
 FULL_SYNC_SECONDS = 300  # the whole picture again (structures served, purged partners)
 ONE_TICK = timedelta(microseconds=1)
+LOOK_BACK = timedelta(days=1500)  # how far a fire time is looked for: February 29th's
 STARTING_LOCK = 0x6564692D6A6F6273  # "edi-jobs": one daemon at a time sets the store up
 _running: Settings  # the settings of the daemon this process is, set by `start`
 
@@ -86,11 +87,22 @@ def _task(job_id: str) -> tuple[Callable[[Settings, Session, str], str], str]:
     return {MONTHLY: _monthly, RETENTION: _retention}[job_id], ""
 
 
-def fire_time(schedule: str, now: datetime) -> datetime:
-    """The fire time a run belongs to, as every daemon computes it: now, to the minute (to
-    the second for a 6-field cron)."""
-    precise = len(schedule.split()) == 6
-    return now.replace(microsecond=0) if precise else now.replace(second=0, microsecond=0)
+def fire_time(schedule: str, now: datetime, zone: tzinfo) -> datetime:
+    """The fire time a run belongs to, as every daemon computes it: the schedule's last
+    fire time at or before now (UTC). A run that starts late (its daemon's executor busy
+    with other jobs) belongs to the same fire time as another daemon's punctual run, and
+    its claim is refused: not a second run because a minute (a second) had passed."""
+    trigger = cron.trigger(schedule, zone)
+    span = timedelta(seconds=1)
+    while True:  # back twice as far each time: a few steps, whatever the schedule
+        fire = trigger.get_next_fire_time(None, now - span)
+        if fire is not None and fire <= now:
+            while (later := trigger.get_next_fire_time(None, fire + ONE_TICK)) and later <= now:
+                fire = later
+            return fire.astimezone(UTC)
+        if span >= LOOK_BACK:
+            return now.replace(microsecond=0)  # a schedule that has not fired for years
+        span = min(span * 2, LOOK_BACK)
 
 
 def run_job(job_id: str, schedule: str) -> None:
@@ -103,7 +115,7 @@ def run(settings: Settings, job_id: str, schedule: str) -> None:
     task, argument = _task(job_id)
     with db.session_scope(settings.database_url) as session:
         run_id = jobruns.claim(
-            session, job_id, fire_time(schedule, clock.now()), leasing.worker_id()
+            session, job_id, fire_time(schedule, clock.now(), settings.zone), leasing.worker_id()
         )
         if run_id is None:
             log.info("job %s: already run by another daemon", job_id)

@@ -2,11 +2,12 @@
 to one SFTP partner (docs/scaling.md).
 
 On PostgreSQL a session advisory lock, which every host sees and a dead process releases
-with its connection; the work is then done in a session bound to the very connection
-that holds the lock, so that each of its commits succeeds only while that connection
-lives, hence only while the lock is held: a lock lost with its connection (a network cut,
-a restarted server) fails the next commit instead of letting another host record or
-upload the same thing meanwhile. On SQLite (one host) a file lock in run/.
+with its connection (a host that vanishes without closing it: once the server's TCP
+keepalives give up on it, docs/scaling.md). The work is done in a session bound to the
+very connection that holds the lock, so that each of its commits succeeds only while the
+lock is held: a process whose lock was lost with its connection (a network cut, a session
+ended by the server) stops at its next commit instead of going on beside the process that
+took the lock over. On SQLite (one host) a file lock in run/.
 """
 
 from __future__ import annotations

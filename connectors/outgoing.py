@@ -1,7 +1,8 @@
 """Outputs staged in the engine's own folder, then published into a partner's by rename.
 
-A file is staged (written and made durable) before the ledger commit that records it,
-in a folder only the engine uses; only after that commit is it renamed into
+A file is staged (written, and made durable with the others of its transaction) before
+the ledger commit that records it, in a folder only the engine uses; only after that
+commit is it renamed into
 ``outbox/<PARTNER>/``. A partner therefore never sees a file the ledger may still take
 back, and a rename (atomic) never shows it half written or twice.
 
@@ -66,19 +67,15 @@ class Result:
     why: str = ""  # BLOCKED: what holds the name, in a sentence an operator can act on
 
 
-def stage(path: Path, content: bytes, fsync: bool, partner_folder: Path | None = None) -> None:
-    """Write a staged file under its unique name and make it durable (its folder's entry
-    too): the commit that follows may count on it. It takes the group a file created in
-    `partner_folder` would have (a setgid folder's), since it is renamed there."""
+def stage(path: Path, content: bytes, partner_folder: Path | None = None) -> None:
+    """Write a staged file under its unique name; the caller makes it durable with the
+    others of its transaction (connectors/durable.py) before the commit that records it.
+    It takes the group a file created in `partner_folder` would have (a setgid folder's),
+    since it is renamed there."""
     with open(path, "xb") as handle:
         if partner_folder is not None and partner_folder.is_dir():
             local.take_folders_group(handle.fileno(), partner_folder)
         handle.write(content)
-        if fsync:
-            handle.flush()
-            os.fsync(handle.fileno())
-    if fsync:
-        sync_folder(path.parent)
 
 
 def sync_folder(folder: Path) -> None:

@@ -79,11 +79,27 @@ def _pending(session: Session) -> dict[tuple[str, str, str], dict[str, int]]:
     return pending
 
 
+def mark(session: Session) -> dict[tuple[str, str, str], dict[str, int]]:
+    """Before a savepoint: what the transaction counted so far (a few rows at most)."""
+    return {key: dict(values) for key, values in _pending(session).items()}
+
+
+def back_to(session: Session, marked: dict[tuple[str, str, str], dict[str, int]]) -> None:
+    """The savepoint rolled back: what it counted is not counted."""
+    pending = _pending(session)
+    pending.clear()
+    pending.update({key: dict(values) for key, values in marked.items()})
+
+
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
     """Upsert what the transaction counted, as its last statements and in one order for
     every writer: a busy row (a recipient's pivots this month) stays locked for an instant,
-    not for the whole of a flow, and two writers never wait for each other in a cycle."""
+    not for the whole of a flow, and two writers never wait for each other in a cycle.
+    A savepoint's release (SQLAlchemy calls this hook then too) writes nothing: a group
+    commit's counts are added up in memory and written once."""
+    if session.in_nested_transaction():
+        return
     owner, pending = session.info.pop(PENDING, (None, {}))
     if owner is not session.get_transaction():
         return

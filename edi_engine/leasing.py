@@ -3,9 +3,9 @@
 A flow leased by a worker that died is taken again once its lease has expired, and
 the event says so. On PostgreSQL, ``SKIP LOCKED`` lets several workers lease at once.
 A live worker never loses a lease, however slow (docs/architecture.md#lease): as each
-flow's transaction begins it renews what it holds (`renew`, a compare-and-set: a flow
-taken from it is skipped), whose rows stay locked until the flow commits, and renews
-them again just before that commit (`hold`).
+flow's transaction (or a group commit's) begins it renews what it holds (`renew`,
+`renew_all`: a compare-and-set; a flow taken from it is skipped), whose rows stay locked
+until that transaction ends.
 A flow whose processing kills its worker (out of memory, a crash) would kill every
 worker that takes it: the flow a dead worker was processing is told from those it had
 leased and not started, and after ``processing.max_attempts`` such deaths it is given up
@@ -99,10 +99,13 @@ def lease(session: Session, worker: str, limit: int, lease_seconds: int) -> list
 
 def _processed_when_lost(session: Session, flows: list[Flow]) -> set[int]:
     """Of the flows whose lease expired in the hands of its owner (a worker that died; one
-    that failed transiently let go of it), the one each owner was processing. A worker
-    processes what it leased one at a time, in id order, letting go of each as it ends:
-    the lowest id it still holds. The others it had not started: their death is not
-    theirs. An owner still alive (of this host) is not dead: none of its flows is blamed."""
+    that failed transiently let go of it), the one each owner was processing alone. A
+    worker processes the flows it leased for the first time together, in a group commit,
+    and those it took again (after a death, say) first, one at a time, in id order,
+    letting go of each as it ends: the lowest such id it still holds. A worker that died
+    in a group has no one culprit: no flow is blamed, and each is taken again alone. The
+    others it had not started: their death is not theirs. An owner still alive (of this
+    host) is not dead: none of its flows is blamed."""
     owners = {
         flow.lease_owner
         for flow in flows
@@ -114,7 +117,11 @@ def _processed_when_lost(session: Session, flows: list[Flow]) -> set[int]:
         return set()
     query = (
         select(func.min(Flow.id))
-        .where(Flow.lease_owner.in_(owners), Flow.status == FlowState.IN_EN_COURS_TRAITEMENT)
+        .where(
+            Flow.lease_owner.in_(owners),
+            Flow.status == FlowState.IN_EN_COURS_TRAITEMENT,
+            Flow.attempts > 1,  # taken again: processed alone (a group has no one culprit)
+        )
         .group_by(Flow.lease_owner)
     )
     return set(session.scalars(query))
@@ -129,6 +136,11 @@ def _taken(flow: Flow, processing: set[int]) -> str:
         return "taken again after a transient failure"
     if flow.id in processing:
         return f"{WORKER_LOST}: the lease of {owner} expired while it processed it; taken again"
+    if flow.attempts == 1 and not alive(owner):  # in a group: no one culprit is known
+        return (
+            f"lease of {owner} expired before it committed the group it processed this flow "
+            "in, or before it reached it; taken again alone"
+        )
     if alive(owner):
         return f"lease of {owner}, alive, expired before it processed the flow; taken again"
     return f"lease of {owner} expired before it processed the flow; taken again"
@@ -164,9 +176,26 @@ def renew(session: Session, flow_id: int, worker: str, lease_seconds: int) -> bo
     return ours
 
 
+def renew_all(session: Session, flow_ids: list[int], worker: str, lease_seconds: int) -> set[int]:
+    """`renew` for a group commit's flows, in one statement: those still ours, renewed and
+    locked until the batch's transaction ends; a flow missing from the answer was taken by
+    another worker once its lease expired."""
+    if not flow_ids:
+        return set()
+    until = clock.now() + timedelta(seconds=lease_seconds)
+    statement = (
+        update(Flow)
+        .where(Flow.id.in_(flow_ids), _held_by(worker))
+        .values(lease_expires_at=until)
+        .returning(Flow.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(session.scalars(statement))
+
+
 def hold(session: Session, flow_id: int, worker: str, lease_seconds: int) -> None:
-    """`renew`, or LeaseLost: as the flow's transaction begins (its rows are ours until it
-    ends) and again just before its commit (what it commits is ours, leases renewed)."""
+    """`renew`, or LeaseLost: as the flow's transaction begins (its row is ours until it
+    ends, and what it commits therefore ours)."""
     if not renew(session, flow_id, worker, lease_seconds):
         raise LeaseLost("another worker took it once its lease expired")
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from connectors import outgoing
+from connectors import durable, outgoing
 from pivot_format.model import Envelope
 
 from . import clock, counters, publication, validation
@@ -33,6 +34,8 @@ KEEPS = "edi_engine.keeps"
 # Session.info key: outputs of transactions committed since, published together (`later`)
 BACKLOG = "edi_engine.backlog"
 SETTINGS = "edi_engine.settings"
+# Session.info key: files staged by the transaction, made durable together before it commits
+UNSYNCED = "edi_engine.unsynced"
 
 
 def withdraw(session: Session) -> list[Path]:
@@ -42,6 +45,7 @@ def withdraw(session: Session) -> list[Path]:
     staged = [p.staged for p in session.info.pop(STAGED, [])]
     session.info.pop(REPLACED, None)
     session.info.pop(KEEPS, None)
+    session.info.pop(UNSYNCED, None)
     publication.settled(session, staged)  # a file left here is tidied later (finish)
     if not staged:
         return []
@@ -55,6 +59,56 @@ def withdraw(session: Session) -> list[Path]:
     return list(publication.remove(settings, [s for s in staged if s not in kept]))
 
 
+@dataclass(frozen=True)
+class Mark:
+    """What a transaction had staged when a savepoint began (`mark`, `back_to`)."""
+
+    staged: int
+    replaced: int
+    unsynced: int
+    keeps: dict
+
+
+def mark(session: Session) -> Mark:
+    """Before a savepoint: a group commit processes each flow in one of its own."""
+    info = session.info
+    return Mark(
+        len(info.get(STAGED, [])),
+        len(info.get(REPLACED, [])),
+        len(info.get(UNSYNCED, [])),
+        dict(info.get(KEEPS, {})),
+    )
+
+
+def back_to(session: Session, mark: Mark) -> list[Path]:
+    """The savepoint rolled back: remove what was staged since `mark` (nothing of it was
+    published) and forget it; what the transaction staged before stays. Returns the files
+    removed."""
+    info = session.info
+    staged = info.get(STAGED, [])
+    dropped = [p.staged for p in staged[mark.staged :]]
+    del staged[mark.staged :]
+    del info.get(REPLACED, [])[mark.replaced :]
+    del info.get(UNSYNCED, [])[mark.unsynced :]
+    info[KEEPS] = dict(mark.keeps)
+    publication.settled(session, dropped)
+    if not dropped:
+        return []
+    return list(publication.remove(info[SETTINGS], dropped))
+
+
+@event.listens_for(Session, "before_commit")
+def _make_durable(session: Session) -> None:
+    """What the transaction staged is on disk before the ledger says so: one sync barrier
+    per commit (connectors/durable.py), however many files a group commit staged; not at
+    a savepoint's release (SQLAlchemy calls this hook then too)."""
+    if session.in_nested_transaction():
+        return
+    files = session.info.pop(UNSYNCED, None)
+    if files and session.info[SETTINGS].processing.fsync:
+        durable.sync(files)
+
+
 def later(session: Session) -> None:
     """The transaction committed: what it staged is published with the outputs of the next
     ones, by the next `published` (a run publishes once per lease batch: a commit per
@@ -63,6 +117,11 @@ def later(session: Session) -> None:
     staged.extend(session.info.pop(STAGED, []))
     replaced.extend(session.info.pop(REPLACED, []))
     session.info.pop(KEEPS, None)
+
+
+def staged(session: Session) -> int:
+    """How many outputs the current transaction staged so far."""
+    return len(session.info.get(STAGED, []))
 
 
 def waiting(session: Session) -> int:
@@ -151,16 +210,17 @@ def deliver(
     path, folder = publication.root(settings) / token, settings.outbox / partner
     try:
         try:
-            outgoing.stage(path, content, settings.processing.fsync, folder)
+            outgoing.stage(path, content, folder)  # made durable at the commit
         except FileNotFoundError:
             if stager.folder.is_dir():
                 raise
             stager.make_folder()  # removed from under us (run/ cleaned by hand, say)
-            outgoing.stage(path, content, settings.processing.fsync, folder)
+            outgoing.stage(path, content, folder)
     except OSError as exc:
         stager.settle([token])
         raise StorageError(f"Cannot stage {name} in {publication.root(settings)}: {exc}") from exc
     session.info[SETTINGS] = settings
+    session.info.setdefault(UNSYNCED, []).append(path)
     same_name = select(Output.id, Output.staged, Output.previous_kept_as).where(
         Output.partner_code == partner, Output.file_name == name
     )

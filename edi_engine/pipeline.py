@@ -28,7 +28,6 @@ from . import (
     documents,
     fields,
     intake,
-    leasing,
     outputs,
     reading,
     recording,
@@ -387,8 +386,6 @@ def _deliver(run: FlowRun, entry: Entry) -> None:
 
 def _finish(run: FlowRun) -> None:
     flow, at, state = run.flow, clock.now(), run.state
-    lease_seconds = run.settings.processing.lease_seconds
-    leasing.hold(run.session, flow.id, run.actor, lease_seconds)  # never committed twice
     flow.syntax = documents.combined_syntax(run.syntaxes)
     flow.invoice_count = run.accepted + run.rejected
     flow.rejected_count = run.rejected

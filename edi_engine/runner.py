@@ -6,6 +6,7 @@ import errno
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -38,7 +39,9 @@ from .states import FlowState
 
 log = logging.getLogger(__name__)
 MAX_DAEMON_PAUSE = 300.0  # seconds between two attempts after repeated failures
-LEASE_BATCH = 20  # flows leased per transaction; released if asked to stop
+LEASE_BATCH = 200  # flows leased per transaction; released if asked to stop
+GROUP_FLOWS = 100  # flows committed together at most (`Group`),
+GROUP_SECONDS = 1.0  # and processed for this long at most (a quarter of the lease, if less)
 PUBLISH_EVERY = 500  # committed outputs published together, else once per lease batch
 RERUN = "re-run"  # how a re-run's event begins: transient failures are counted since
 TRANSIENT = "transient failure"
@@ -78,35 +81,144 @@ def run_once(
         report.received = len(taken.flow_ids)
         report.unknown = taken.unknown
         report.sftp = taken.sftp
-        referential = controls.Referential.load(session)
+        group = Group(settings, session, controls.Referential.load(session), worker, report)
+        group.progress = progress
         lease_seconds = settings.processing.lease_seconds
         while not should_stop() and (
             flows := leasing.lease(session, worker, LEASE_BATCH, lease_seconds)
         ):
-            for flow in flows:
-                if should_stop():
-                    leasing.release(session, flow, worker)
-                    continue
-                if not leasing.renew(session, flow.id, worker, lease_seconds):
-                    session.commit()
-                    log.warning(
-                        "flow %s: another worker took it once its lease expired; left to it",
-                        flow.number, extra={"flow": flow.number, "partner": flow.partner_code},
-                    )  # fmt: skip
-                    continue
-                if _killed_its_workers(settings, session, flow, worker, report):
-                    continue
-                process_one(
-                    settings, session, flow, referential, worker, report, publish=False, held=True
-                )
-                if outputs.waiting(session) >= PUBLISH_EVERY:  # a large flow's, at once
-                    outputs.published(session)
-                if progress:
-                    progress(flow.number)
+            # taken again (a worker died, a transient failure): alone, in id order, first
+            alone = [flow for flow in flows if flow.attempts > 1]
+            flows = [flow for flow in flows if flow.attempts == 1]
+            while alone and not should_stop():
+                group.alone(alone.pop(0))
+            flows = alone + flows
+            while flows and not should_stop():
+                flows = group.run(flows, should_stop)
+            for flow in flows:  # asked to stop: given back, for the next run
+                leasing.release(session, flow, worker)
             outputs.published(session)  # the lease batch's outputs, in one transaction
         if not should_stop():
             channels.deliver(settings, session, report.sftp)
     return report
+
+
+@dataclass
+class Group:
+    """Group commit: the flows of a lease batch processed in one transaction, each in a
+    savepoint of its own (a technical failure rolls back that flow only), their outputs
+    made durable by one sync barrier, the ledger committed once, then published. One
+    commit per one-invoice flow cost more than all the rest of its work."""
+
+    settings: Settings
+    session: Session
+    referential: controls.Referential
+    worker: str
+    report: RunReport
+    progress: Callable[[str], None] | None = None
+
+    def run(self, flows: list[Flow], should_stop: Callable[[], bool]) -> list[Flow]:
+        """Process the first of `flows` until the group is full (GROUP_FLOWS, GROUP_SECONDS
+        or PUBLISH_EVERY outputs) and commit them; the rest is returned for the next."""
+        session, lease_seconds = self.session, self.settings.processing.lease_seconds
+        ours = leasing.renew_all(session, [flow.id for flow in flows], self.worker, lease_seconds)
+        deadline = time.monotonic() + min(GROUP_SECONDS, lease_seconds / 4)
+        done: list[tuple[Flow, pipeline.FlowRun]] = []
+        failed: list[tuple[Flow, Exception]] = []
+        for n, flow in enumerate(flows):
+            if flow.id not in ours:
+                _taken_meanwhile(flow)
+                continue
+            if (done or failed) and (
+                n >= GROUP_FLOWS
+                or time.monotonic() > deadline
+                or outputs.staged(session) >= PUBLISH_EVERY
+                or should_stop()
+            ):
+                rest = [flow for flow in flows[n:] if flow.id in ours]
+                break
+            staged, counted = outputs.mark(session), counters.mark(session)
+            try:
+                with session.begin_nested():
+                    run = pipeline.process_flow(
+                        self.settings, session, flow, self.referential, self.worker
+                    )
+            except Exception as exc:  # that flow only: answered once the group committed
+                outputs.back_to(session, staged)
+                counters.back_to(session, counted)
+                failed.append((flow, exc))
+                continue
+            done.append((flow, run))
+        else:
+            rest = []
+        try:
+            session.commit()
+        except Exception:  # the ledger or the disk: each flow again, alone, as it fails
+            session.rollback()
+            outputs.withdraw(session)
+            log.warning(
+                "a group of %d flows could not be committed; each is processed alone",
+                len(done) + len(failed),
+                exc_info=True,
+            )
+            for flow, _ in sorted([*done, *failed], key=lambda pair: pair[0].id):
+                self.alone(flow, held=False)
+            return rest
+        outputs.later(session)
+        if outputs.waiting(session) >= PUBLISH_EVERY:
+            outputs.published(session)
+        for flow, run in done:
+            _processed(self.report, flow, run)
+            if self.progress:
+                self.progress(flow.number)
+        for flow, exc in failed:
+            _failed(self.settings, session, flow, self.worker, self.report, exc)
+        return rest
+
+    def alone(self, flow: Flow, held: bool = False) -> None:
+        """One flow in a transaction of its own (taken again: the one that kills its
+        worker is then known)."""
+        if not held and not leasing.renew(
+            self.session, flow.id, self.worker, self.settings.processing.lease_seconds
+        ):
+            self.session.commit()
+            _taken_meanwhile(flow)
+            return
+        if _killed_its_workers(self.settings, self.session, flow, self.worker, self.report):
+            return
+        process_one(
+            self.settings,
+            self.session,
+            flow,
+            self.referential,
+            self.worker,
+            self.report,
+            publish=False,
+            held=True,
+        )
+        if outputs.waiting(self.session) >= PUBLISH_EVERY:  # a large flow's, at once
+            outputs.published(self.session)
+        if self.progress:
+            self.progress(flow.number)
+
+
+def _taken_meanwhile(flow: Flow) -> None:
+    log.warning(
+        "flow %s: another worker took it once its lease expired; left to it",
+        flow.number, extra={"flow": flow.number, "partner": flow.partner_code},
+    )  # fmt: skip
+
+
+def _processed(report: RunReport, flow: Flow, run: pipeline.FlowRun) -> None:
+    number = flow.number
+    report.processed.append(number)
+    log.info(
+        "flow %s of %s: %s, %d invoice(s) integrated, %d rejected",
+        number, flow.partner_code, run.state, run.accepted, run.rejected,
+        extra={"flow": number, "partner": flow.partner_code, "outcome": str(run.state)},
+    )  # fmt: skip
+    if number in report.retrying:  # taken again in this same run, and done
+        report.retrying.remove(number)
 
 
 def process_one(
@@ -122,62 +234,75 @@ def process_one(
 ) -> None:
     """Process one leased flow and commit; publish its outputs, or leave them to the
     caller's next `outputs.published` (`publish` False). `held`: the caller renewed its
-    lease in this same transaction already. A technical failure rolls everything back
-    (outputs withdrawn); a transient one (ledger busy, disk full, I/O) is tried again later,
-    waiting longer each time, up to `processing.retry_attempts`, before the flow is left
-    IN_INCIDENTE. Bad input is never retried: it is a rejection, not a failure."""
-    number, flow_id, partner = flow.number, flow.id, flow.partner_code
-    event = {"flow": number, "partner": partner}
-    lease_seconds = settings.processing.lease_seconds
+    lease in this same transaction already (its row is locked until the commit). A
+    technical failure rolls everything back (outputs withdrawn): `_failed` answers it."""
+    number, flow_id = flow.number, flow.id
+    event = {"flow": number, "partner": flow.partner_code}
     try:
         if not held:
-            leasing.hold(session, flow_id, worker, lease_seconds)  # ours until the commit
+            leasing.hold(session, flow_id, worker, settings.processing.lease_seconds)
         run = pipeline.process_flow(settings, session, flow, referential, worker, rewrite)
         session.commit()
-        if publish:  # its outputs reach partners now (or with the next ones), never before
-            outputs.published(session)
-        else:
-            outputs.later(session)
-        report.processed.append(number)
-        log.info(
-            "flow %s of %s: %s, %d invoice(s) integrated, %d rejected",
-            number, partner, run.state, run.accepted, run.rejected,
-            extra={**event, "outcome": str(run.state)},
-        )  # fmt: skip
-        if number in report.retrying:  # taken again in this same run, and done
-            report.retrying.remove(number)
     except leasing.LeaseLost as lost:  # another worker processes it: nothing of ours stays
         session.rollback()
         outputs.withdraw(session)
         log.warning("flow %s: not processed here: %s", number, lost.message, extra=event)
+        return
     except Exception as exc:  # a bug or a technical failure must not stop the run
         session.rollback()
         for path in outputs.withdraw(session):
             log.warning("flow %s: withdrew %s written before the failure", number, path)
-        if not leasing.renew(session, flow_id, worker, lease_seconds):  # and its row locked
-            session.commit()
-            log.warning("flow %s: failed, and taken by another worker meanwhile", number)
-            return  # theirs to answer: never marked or answered twice
-        failures = leasing.events_since(session, flow_id, TRANSIENT, RERUN) + 1
-        if _transient(exc) and failures < settings.processing.retry_attempts:
-            wait = settings.processing.retry_backoff_seconds * 2 ** (failures - 1)
-            log.warning(
-                "flow %s: %s %d, retried in %gs: %s", number, TRANSIENT, failures, wait, exc,
-                extra={**event, "outcome": "retrying"},
-            )  # fmt: skip
-            _retry_later(session, flow_id, worker, exc, failures, wait)
-            report.retrying.append(number)
-            return
-        incident = {**event, "outcome": str(FlowState.IN_INCIDENTE)}
-        if isinstance(exc, EngineError):
-            log.error("flow %s: technical failure: %s", number, exc.message, extra=incident)
-        else:
-            log.exception("flow %s: technical failure", number, extra=incident)
-        _mark_incident(session, flow_id, worker, f"technical failure: {type(exc).__name__}: {exc}")
-        _answer_incident(settings, session, flow_id)
-        report.incidents.append(number)
-        if number in report.retrying:
-            report.retrying.remove(number)
+        _failed(settings, session, flow, worker, report, exc)
+        return
+    if publish:  # its outputs reach partners now (or with the next ones), never before
+        outputs.published(session)
+    else:
+        outputs.later(session)
+    _processed(report, flow, run)
+
+
+def _failed(
+    settings: Settings,
+    session: Session,
+    flow: Flow,
+    worker: str,
+    report: RunReport,
+    exc: Exception,
+) -> None:
+    """A flow's processing failed and was rolled back: a transient failure (ledger busy,
+    disk full, I/O) is tried again later, waiting longer each time, up to
+    `processing.retry_attempts`, before the flow is left IN_INCIDENTE and its depositor
+    answered. Bad input is never retried: it is a rejection, not a failure."""
+    number, flow_id = flow.number, flow.id
+    event = {"flow": number, "partner": flow.partner_code}
+    lease_seconds = settings.processing.lease_seconds
+    if not leasing.renew(session, flow_id, worker, lease_seconds):  # and its row locked
+        session.commit()
+        log.warning("flow %s: failed, and taken by another worker meanwhile", number)
+        return  # theirs to answer: never marked or answered twice
+    failures = leasing.events_since(session, flow_id, TRANSIENT, RERUN) + 1
+    if _transient(exc) and failures < settings.processing.retry_attempts:
+        wait = settings.processing.retry_backoff_seconds * 2 ** (failures - 1)
+        log.warning(
+            "flow %s: %s %d, retried in %gs: %s", number, TRANSIENT, failures, wait, exc,
+            extra={**event, "outcome": "retrying"},
+        )  # fmt: skip
+        _retry_later(session, flow_id, worker, exc, failures, wait)
+        report.retrying.append(number)
+        return
+    incident = {**event, "outcome": str(FlowState.IN_INCIDENTE)}
+    if isinstance(exc, EngineError):
+        log.error("flow %s: technical failure: %s", number, exc.message, extra=incident)
+    else:
+        log.error(
+            "flow %s: technical failure", number, extra=incident,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )  # fmt: skip
+    _mark_incident(session, flow_id, worker, f"technical failure: {type(exc).__name__}: {exc}")
+    _answer_incident(settings, session, flow_id)
+    report.incidents.append(number)
+    if number in report.retrying:
+        report.retrying.remove(number)
 
 
 def _killed_its_workers(

@@ -61,8 +61,9 @@ SLOW = "a-slow.xml"  # received first: the first of its lease batch
 FILES = (SLOW, "b.xml", "c.xml")
 
 # `run --once` slowed where the test says: "slow-flow" inside the processing of SLOW;
-# "slow-between" once it has committed its first flow, before it renews its lease on the
-# next (no row of its is locked then on PostgreSQL, so what it holds does expire)
+# "slow-between" once it has committed its first flow (in a group commit of its own),
+# before it renews its lease on the next (no row of its is locked then on PostgreSQL, so
+# what it holds does expire)
 SLOW_WORKER = program(
     """
 from edi_engine import leasing, pipeline
@@ -77,16 +78,18 @@ if how == "slow-flow":
 
     pipeline._take_flow = slow
 elif how == "slow-between":
-    renew, flows = leasing.renew, []
+    from edi_engine import runner
 
-    def late(session, flow_id, *args):
-        if flow_id not in flows:  # the first renewal of a flow: none of the flow's own yet
-            flows.append(flow_id)
-            if len(flows) == 2:
-                pause("between")
-        return renew(session, flow_id, *args)
+    runner.GROUP_FLOWS = 1  # a group commit of one flow each: the pause falls between two
+    renew_all, groups = leasing.renew_all, []
 
-    leasing.renew = late
+    def late(session, flow_ids, *args):
+        groups.append(flow_ids)
+        if len(groups) == 2:  # before the second group renews what it holds
+            pause("between")
+        return renew_all(session, flow_ids, *args)
+
+    leasing.renew_all = late
 """
 )
 

@@ -4,7 +4,10 @@ left IN_INCIDENTE with a CR saying so, never taken again (issue 13, point 3).
 The workers are real `run --once` processes; the one processing the killing flow dies by
 a real SIGKILL it sends itself as it starts on that flow (a test double of running out of
 memory or of a crash), holding its lease; the next worker takes the flow once the lease
-has expired. The flows the dead worker had leased and not started are not blamed.
+has expired. A worker processes new flows together, in a group commit: one that dies
+there has no one culprit, so nothing is blamed and each flow is taken again alone; only
+the deaths of workers processing the flow alone count. The flows the dead worker had
+leased and not started are not blamed.
 """
 
 from __future__ import annotations
@@ -72,9 +75,10 @@ def test_a_flow_that_kills_its_worker_is_given_up_after_max_attempts(home: Home)
     home.drop(SUPPLIER_1, "b-innocent.xml", ubl("F-OK-1"))
     home.drop(SUPPLIER_1, "c-innocent.xml", ubl("F-OK-2"))
 
-    # max_attempts = 2: two workers die on it, the third gives it up and goes on
-    exits = [worker(home), worker(home), worker(home)]
-    assert exits == [-signal.SIGKILL, -signal.SIGKILL, INCIDENT_EXIT]
+    # max_attempts = 2: the first worker dies in a group of the three (no culprit), two
+    # more die on it processing it alone, the fourth gives it up and goes on
+    exits = [worker(home), worker(home), worker(home), worker(home)]
+    assert exits == [-signal.SIGKILL, -signal.SIGKILL, -signal.SIGKILL, INCIDENT_EXIT]
 
     flows = {f["file_name"]: f for f in json.loads(home.invoke("flows", "list", "--json").stdout)}
     assert {name: f["status"] for name, f in flows.items()} == {
@@ -97,10 +101,34 @@ def test_a_flow_that_kills_its_worker_is_given_up_after_max_attempts(home: Home)
     assert [n for n in home.outbox(SUPPLIER_1) if flows[KILLER]["number"] in n] == [cr]
 
 
+def test_the_killer_in_the_middle_of_a_group_is_found_and_the_flows_around_it_integrated(
+    home: Home,
+) -> None:
+    """Received between two innocent flows: the worker that dies in their group blames
+    none of them; taken again alone, the flow before it is integrated, then the killer
+    alone kills its workers, then it is given up and the flow after it integrated."""
+    home.drop(SUPPLIER_1, "0-before.xml", ubl("F-OK-3"))
+    home.drop(SUPPLIER_1, KILLER, ubl("F-KILL-3"))
+    home.drop(SUPPLIER_1, "z-after.xml", ubl("F-OK-4"))
+
+    exits = [worker(home) for _ in range(4)]
+
+    assert exits == [-signal.SIGKILL, -signal.SIGKILL, -signal.SIGKILL, INCIDENT_EXIT]
+    flows = {f["file_name"]: f for f in json.loads(home.invoke("flows", "list", "--json").stdout)}
+    assert {name: f["status"] for name, f in flows.items()} == {
+        "0-before.xml": "IN_INTEGRE",
+        KILLER: "IN_INCIDENTE",
+        "z-after.xml": "IN_INTEGRE",
+    }
+    (error,) = home.show(flows[KILLER]["number"])["errors"]
+    assert (error["code"], error["value"]) == ("FLOW_KILLED_WORKER", "2")
+    assert len(home.outbox(RECIPIENT)) == 2  # the innocent flows' invoices, once each
+
+
 def test_an_operator_rerun_tries_it_again(home: Home) -> None:
     """Given up, the flow waits for an operator; a re-run starts the count again."""
     home.drop(SUPPLIER_1, KILLER, ubl("F-KILL-2"))
-    for _ in range(3):
+    for _ in range(4):
         worker(home)
     (flow,) = json.loads(home.invoke("flows", "list", "--json").stdout)
     assert flow["status"] == "IN_INCIDENTE"

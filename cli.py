@@ -41,6 +41,7 @@ from edi_engine import (
     logs,
     outputs,
     partners,
+    preparing,
     rerun,
     retention,
     runner,
@@ -283,15 +284,28 @@ def demo_command(directory: Path) -> None:
     is_flag=True,
     help="Keep taking flows as they arrive, and run the scheduled jobs, until SIGTERM.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Processes that read and validate the flows (0: one per core); this one writes "
+    "the ledger and the files. 1 does it all in this process.",
+)
 @json_option
 @pass_settings
-def run(loaded: settings.Settings, once: bool, daemon: bool, as_json: bool) -> None:
+def run(loaded: settings.Settings, once: bool, daemon: bool, workers: int, as_json: bool) -> None:
     """Pick up, archive, validate, convert and answer every flow waiting in the inboxes."""
     if once == daemon:
         raise click.UsageError("Choose exactly one of --once or --daemon.")
+    count = preparing.resolved(workers)
     if once:
-        with _progress(None, "processing flows") as advance:
-            report = runner.run_once(loaded, progress=advance)
+        with (
+            preparing.Workers(loaded, count) as pool,
+            _progress(None, "processing flows") as advance,
+        ):
+            report = runner.run_once(loaded, progress=advance, pool=pool)
         _print_run(loaded, report, as_json)
         _exit_if_incidents(report)
         return
@@ -301,7 +315,7 @@ def run(loaded: settings.Settings, once: bool, daemon: bool, as_json: bool) -> N
         f"Watching {loaded.inbox} (full scan every {loaded.processing.daemon_poll_seconds}s) "
         "and running the scheduled jobs (`edi-engine jobs list`); SIGTERM stops."
     )
-    jobs.daemon.run(loaded, lambda report: _print_run(loaded, report, as_json))
+    jobs.daemon.run(loaded, lambda report: _print_run(loaded, report, as_json), count)
 
 
 def _exit_if_incidents(report: runner.RunReport) -> None:

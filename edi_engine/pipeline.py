@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
@@ -50,6 +51,9 @@ from .problems import FlowRejected, Problem
 from .recording import Entry, InvoiceRecorder
 from .settings import Settings
 from .states import FlowState, Syntax
+
+if TYPE_CHECKING:  # preparing reads flows with this module's `parts`
+    from .preparing import Prepared
 
 FIRST_DELIVERY = "Non"  # Renvoi: not a new delivery of an invoice already made available
 
@@ -104,15 +108,18 @@ def process_flow(
     referential: controls.Referential,
     actor: str,
     rewrite: bool = False,
+    prepared: Prepared | None = None,
 ) -> FlowRun:
     """`rewrite`: a forced re-run writes the pivots of invoices already delivered again,
-    under their names (lost downstream, say); otherwise they are left as they are."""
+    under their names (lost downstream, say); otherwise they are left as they are.
+    `prepared`: the flow's documents as a worker process read them (edi_engine/preparing.py);
+    without it they are read here."""
     run = FlowRun(settings, session, flow, referential, actor)
     run.rewrite = rewrite
     if flow.attempts > 1:
         _previous_attempts(run)
     try:
-        _take_flow(run)
+        _take_flow(run, prepared)
     except FlowRejected as rejected:
         run.problems.extend(rejected.problems)
     if run.accepted == 0 and not run.problems:
@@ -147,7 +154,7 @@ def _previous_attempts(run: FlowRun) -> None:
     counted.take_back(session, run.settings.zone)
 
 
-def _take_flow(run: FlowRun) -> None:
+def _take_flow(run: FlowRun, prepared: Prepared | None = None) -> None:
     """Open the archived original and take its documents, or its invoices when streamed."""
     settings, flow = run.settings, run.flow
     # every flow, not only those the intake marked: a copy received while its original
@@ -181,7 +188,7 @@ def _take_flow(run: FlowRun) -> None:
                 value=str(flow.size),
             )
         )
-    for part in parts(settings, flow):
+    for part in prepared.replay(settings, flow) if prepared else parts(settings, flow):
         run.syntaxes.append(part.syntax)
         run.problems.extend(part.problems)
         if part.statuses:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from . import (
     leasing,
     outputs,
     pipeline,
+    preparing,
     publication,
 )
 from .errors import EngineError
@@ -71,10 +73,14 @@ def run_once(
     progress: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     ready: Iterable[Path] = (),
+    pool: preparing.Workers | None = None,
 ) -> RunReport:
-    """Receive every stable inbox file, then process every waiting flow."""
+    """Receive every stable inbox file, then process every waiting flow. `pool`: worker
+    processes that prepare the flows (`run --workers N`); without it, this process
+    prepares them itself as it goes."""
     report = RunReport()
     worker = leasing.worker_id()
+    pool = pool if pool is not None and pool.count > 1 else None
     with db.session_scope(settings.database_url) as session:
         publication.finish(settings, session)  # what a stopped run committed, not published
         taken = intake.receive(settings, session, ready)
@@ -82,7 +88,7 @@ def run_once(
         report.unknown = taken.unknown
         report.sftp = taken.sftp
         group = Group(settings, session, controls.Referential.load(session), worker, report)
-        group.progress = progress
+        group.progress, group.pool = progress, pool
         lease_seconds = settings.processing.lease_seconds
         while not should_stop() and (
             flows := leasing.lease(session, worker, LEASE_BATCH, lease_seconds)
@@ -93,8 +99,12 @@ def run_once(
             while alone and not should_stop():
                 group.alone(alone.pop(0))
             flows = alone + flows
-            while flows and not should_stop():
-                flows = group.run(flows, should_stop)
+            jobs = (preparing.Job.of(flow) for flow in flows)
+            # without workers, none: each flow is read as it is processed
+            prepared = pool.prepared(jobs) if pool else (ready for ready in ())
+            with contextlib.closing(prepared):
+                while flows and not should_stop():
+                    flows = group.run(flows, should_stop, prepared)
             for flow in flows:  # asked to stop: given back, for the next run
                 leasing.release(session, flow, worker)
             outputs.published(session)  # the lease batch's outputs, in one transaction
@@ -116,41 +126,54 @@ class Group:
     worker: str
     report: RunReport
     progress: Callable[[str], None] | None = None
+    pool: preparing.Workers | None = None  # worker processes, when more than one
 
-    def run(self, flows: list[Flow], should_stop: Callable[[], bool]) -> list[Flow]:
+    def run(
+        self,
+        flows: list[Flow],
+        should_stop: Callable[[], bool],
+        prepared: Iterator[preparing.Prepared],
+    ) -> list[Flow]:
         """Process the first of `flows` until the group is full (GROUP_FLOWS, GROUP_SECONDS
-        or PUBLISH_EVERY outputs) and commit them; the rest is returned for the next."""
+        or PUBLISH_EVERY outputs) and commit them; the rest is returned for the next.
+        `prepared`: the flows as worker processes prepared them, in their order (empty:
+        this process prepares each itself)."""
         session, lease_seconds = self.session, self.settings.processing.lease_seconds
         ours = leasing.renew_all(session, [flow.id for flow in flows], self.worker, lease_seconds)
         deadline = time.monotonic() + min(GROUP_SECONDS, lease_seconds / 4)
         done: list[tuple[Flow, pipeline.FlowRun]] = []
         failed: list[tuple[Flow, Exception]] = []
+        killers: list[tuple[Flow, int]] = []
+        rest: list[Flow] = []
         for n, flow in enumerate(flows):
-            if flow.id not in ours:
-                _taken_meanwhile(flow)
-                continue
             if (done or failed) and (
                 n >= GROUP_FLOWS
                 or time.monotonic() > deadline
                 or outputs.staged(session) >= PUBLISH_EVERY
                 or should_stop()
             ):
-                rest = [flow for flow in flows[n:] if flow.id in ours]
+                rest = flows[n:]  # those taken meanwhile too: their preparation is next
                 break
+            ready = _next(prepared, flow)
+            if flow.id not in ours:
+                _taken_meanwhile(flow)
+                continue
+            if ready is not None and ready.killed_workers:
+                killers.append((flow, ready.killed_workers))
+                continue
             staged, counted = outputs.mark(session), counters.mark(session)
             try:
                 with session.begin_nested():
                     run = pipeline.process_flow(
-                        self.settings, session, flow, self.referential, self.worker
-                    )
+                        self.settings, session, flow, self.referential, self.worker,
+                        prepared=ready,
+                    )  # fmt: skip
             except Exception as exc:  # that flow only: answered once the group committed
                 outputs.back_to(session, staged)
                 counters.back_to(session, counted)
                 failed.append((flow, exc))
                 continue
             done.append((flow, run))
-        else:
-            rest = []
         try:
             session.commit()
         except Exception:  # the ledger or the disk: each flow again, alone, as it fails
@@ -163,6 +186,7 @@ class Group:
             )
             for flow, _ in sorted([*done, *failed], key=lambda pair: pair[0].id):
                 self.alone(flow, held=False)
+            self._give_up(killers)
             return rest
         outputs.later(session)
         if outputs.waiting(session) >= PUBLISH_EVERY:
@@ -173,7 +197,13 @@ class Group:
                 self.progress(flow.number)
         for flow, exc in failed:
             _failed(self.settings, session, flow, self.worker, self.report, exc)
+        self._give_up(killers)
         return rest
+
+    def _give_up(self, killers: list[tuple[Flow, int]]) -> None:
+        """Flows whose preparation killed `processing.max_attempts` worker processes."""
+        for flow, lost in killers:
+            _give_up(self.settings, self.session, flow, self.worker, self.report, lost)
 
     def alone(self, flow: Flow, held: bool = False) -> None:
         """One flow in a transaction of its own (taken again: the one that kills its
@@ -186,6 +216,20 @@ class Group:
             return
         if _killed_its_workers(self.settings, self.session, flow, self.worker, self.report):
             return
+        ready = None
+        if self.pool is not None:  # prepared by a worker process: one it kills is told
+            self.session.commit()  # no lease row locked while it is prepared
+            (ready,) = self.pool.prepared([preparing.Job.of(flow)])
+            if ready.killed_workers:
+                settings, session = self.settings, self.session
+                _give_up(settings, session, flow, self.worker, self.report, ready.killed_workers)
+                return
+            if not leasing.renew(
+                self.session, flow.id, self.worker, self.settings.processing.lease_seconds
+            ):
+                self.session.commit()
+                _taken_meanwhile(flow)
+                return
         process_one(
             self.settings,
             self.session,
@@ -195,11 +239,20 @@ class Group:
             self.report,
             publish=False,
             held=True,
+            prepared=ready,
         )
         if outputs.waiting(self.session) >= PUBLISH_EVERY:  # a large flow's, at once
             outputs.published(self.session)
         if self.progress:
             self.progress(flow.number)
+
+
+def _next(prepared: Iterator[preparing.Prepared], flow: Flow) -> preparing.Prepared | None:
+    """The flow's preparation by a worker process, or None (this process prepares it)."""
+    ready = next(prepared, None)
+    if ready is not None and ready.flow_id != flow.id:  # never another flow's
+        raise RuntimeError(f"flow {flow.number}: prepared out of order ({ready.flow_id})")
+    return ready
 
 
 def _taken_meanwhile(flow: Flow) -> None:
@@ -231,6 +284,7 @@ def process_one(
     rewrite: bool = False,
     publish: bool = True,
     held: bool = False,
+    prepared: preparing.Prepared | None = None,
 ) -> None:
     """Process one leased flow and commit; publish its outputs, or leave them to the
     caller's next `outputs.published` (`publish` False). `held`: the caller renewed its
@@ -241,7 +295,9 @@ def process_one(
     try:
         if not held:
             leasing.hold(session, flow_id, worker, settings.processing.lease_seconds)
-        run = pipeline.process_flow(settings, session, flow, referential, worker, rewrite)
+        run = pipeline.process_flow(
+            settings, session, flow, referential, worker, rewrite, prepared=prepared
+        )
         session.commit()
     except leasing.LeaseLost as lost:  # another worker processes it: nothing of ours stays
         session.rollback()
@@ -317,15 +373,21 @@ def _killed_its_workers(
     lost = leasing.workers_lost(session, flow.id, RERUN)
     if lost < settings.processing.max_attempts:
         return False
-    number, flow_id = flow.number, flow.id
+    _give_up(settings, session, flow, worker, report, lost)
+    return True
+
+
+def _give_up(
+    settings: Settings, session: Session, flow: Flow, worker: str, report: RunReport, lost: int
+) -> None:
+    number = flow.number
     log.error(
         "flow %s: its processing stopped %d workers; given up", number, lost,
         extra={"flow": number, "partner": flow.partner_code, "outcome": "IN_INCIDENTE"},
     )  # fmt: skip
-    _mark_incident(session, flow_id, worker, f"given up: {leasing.WORKER_LOST} {lost} times")
-    _answer_incident(settings, session, flow_id, leasing.given_up(lost))
+    _mark_incident(session, flow.id, worker, f"given up: {leasing.WORKER_LOST} {lost} times")
+    _answer_incident(settings, session, flow.id, leasing.given_up(lost))
     report.incidents.append(number)
-    return True
 
 
 def _transient(exc: BaseException) -> bool:
@@ -405,23 +467,28 @@ def _answer_incident(
         )  # fmt: skip
 
 
-def run_daemon(settings: Settings, on_report: Callable[[RunReport], None]) -> None:
+def run_daemon(
+    settings: Settings, on_report: Callable[[RunReport], None], workers: int = 1
+) -> None:
     """Process until SIGTERM or SIGINT; the current flow always finishes.
 
     inotify wakes the loop as soon as a file is written into an inbox; every
-    ``daemon_poll_seconds`` a full scan runs anyway, for what the watch missed."""
+    ``daemon_poll_seconds`` a full scan runs anyway, for what the watch missed. `workers`
+    processes prepare the flows, started once for the daemon's life."""
     home.ensure_run(settings)  # a run/ that cannot serve the outbox stops it at start
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     pause = settings.processing.daemon_poll_seconds
-    watcher = InboxWatcher()
     failures, ready = 0, set()
-    try:
+    with (
+        preparing.Workers(settings, workers) as pool,
+        contextlib.closing(InboxWatcher()) as watcher,
+    ):
         while not stop.is_set():
             watcher.watch(_inbox_folders(settings))
             try:
-                report = run_once(settings, should_stop=stop.is_set, ready=ready)
+                report = run_once(settings, should_stop=stop.is_set, ready=ready, pool=pool)
             except EngineError as exc:  # the ledger or the disk: wait, longer each time
                 failures += 1
                 log.error("run failed (%d in a row), retrying: %s", failures, exc.message)
@@ -432,8 +499,6 @@ def run_daemon(settings: Settings, on_report: Callable[[RunReport], None]) -> No
                 _show(on_report, report)
             if not stop.is_set():
                 ready = watcher.wait(pause, stop.is_set)
-    finally:
-        watcher.close()
 
 
 def _show(on_report: Callable[[RunReport], None], report: RunReport) -> None:

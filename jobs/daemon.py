@@ -11,10 +11,13 @@ from edi_engine.settings import Settings
 from . import schedule
 
 
-def run(settings: Settings, on_report: Callable[[runner.RunReport], None]) -> None:
-    """Until SIGTERM or SIGINT: the current flow finishes, running jobs finish, then stop."""
+def run(
+    settings: Settings, on_report: Callable[[runner.RunReport], None], workers: int = 1
+) -> None:
+    """Until SIGTERM or SIGINT: the current flow finishes, running jobs finish, then stop.
+    `workers`: processes that read and validate flows for it (edi_engine/preparing.py)."""
     scheduler = schedule.start(settings)
     try:
-        runner.run_daemon(settings, on_report)
+        runner.run_daemon(settings, on_report, workers)
     finally:
         scheduler.shutdown(wait=True)

@@ -405,5 +405,15 @@ class MonthlyCounter(Base):
     invoices_rejected: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class InvoiceGuard(Base):
+    """A row per invoice key (supplier, number key, year, hashed) that workers on
+    PostgreSQL lock, so that two never accept one invoice (controls/duplicates.py). Row
+    locks, unlike advisory locks, take no room in the server's lock table."""
+
+    __tablename__ = "invoice_guards"
+
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
 # the net under the explicit rules: no partner value, however long, fails a transaction
 fields.guard(Base.metadata)

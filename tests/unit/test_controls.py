@@ -210,7 +210,8 @@ def _check(
     tolerance: str = "0.01",
 ) -> list[Problem]:
     duplicates = Duplicates(_NoLedger())
-    duplicates._seen.update(seen or {})
+    for key, flow_number in (seen or {}).items():
+        duplicates.remember(key, flow_number)
     reception = Reception(
         referential or _referential(),
         duplicates,

@@ -41,8 +41,10 @@ from .states import FlowState
 
 log = logging.getLogger(__name__)
 MAX_DAEMON_PAUSE = 300.0  # seconds between two attempts after repeated failures
-LEASE_BATCH = 200  # flows leased per transaction; released if asked to stop
-GROUP_FLOWS = 100  # flows committed together at most (`Group`),
+# flows leased per transaction (released if asked to stop): a group's worth, no more, so
+# that several workers share even a small backlog
+LEASE_BATCH = 50
+GROUP_FLOWS = 50  # flows committed together at most (`Group`),
 GROUP_SECONDS = 1.0  # and processed for this long at most (a quarter of the lease, if less)
 PUBLISH_EVERY = 500  # committed outputs published together, else once per lease batch
 RERUN = "re-run"  # how a re-run's event begins: transient failures are counted since

@@ -71,10 +71,10 @@ from edi_engine import leasing, pipeline
 if how == "slow-flow":
     take = pipeline._take_flow
 
-    def slow(run):
+    def slow(run, *args):
         if run.flow.file_name == "a-slow.xml":
             pause("processing")
-        return take(run)
+        return take(run, *args)
 
     pipeline._take_flow = slow
 elif how == "slow-between":

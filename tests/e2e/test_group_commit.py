@@ -43,8 +43,8 @@ def test_a_flow_that_fails_in_its_group_costs_only_itself(
     incident, its pivot never delivered, and the counters count what happened only."""
     take = pipeline._take_flow
 
-    def breaks_after_staging(run: pipeline.FlowRun) -> None:
-        take(run)
+    def breaks_after_staging(run: pipeline.FlowRun, *args: object) -> None:
+        take(run, *args)
         if run.flow.file_name == BROKEN:
             raise RuntimeError("a bug after the pivot was staged")
 

@@ -106,11 +106,11 @@ def test_a_transient_failure_is_retried_until_the_limit(
     failures = []
     real = pipeline._take_flow
 
-    def busy(run: pipeline.FlowRun) -> None:
+    def busy(run: pipeline.FlowRun, *args: object) -> None:
         if len(failures) < 1:
             failures.append(1)
             raise OperationalError("INSERT", {}, Exception("database is locked"))
-        real(run)
+        real(run, *args)
 
     monkeypatch.setattr(pipeline, "_take_flow", busy)
     home.drop(SUPPLIER_1, "facture.xml", sample="ubl-invoice.xml")
@@ -122,7 +122,7 @@ def test_a_transient_failure_is_retried_until_the_limit(
     details = [e["detail"] for e in home.show(flow["number"])["events"]]
     assert any(d.startswith("transient failure 1") for d in details)
 
-    def always_busy(_run: pipeline.FlowRun) -> None:
+    def always_busy(*_args: object) -> None:
         raise OperationalError("INSERT", {}, Exception("database is locked"))
 
     monkeypatch.setattr(pipeline, "_take_flow", always_busy)

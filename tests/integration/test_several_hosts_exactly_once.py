@@ -2,8 +2,7 @@
 them killed midway (issue 14, item 4): every flow processed exactly once, every pivot and
 every CR received once by a drainer taking outputs as soon as they appear.
 
-WORKERS is the worker processes of each host (`run --once --workers N`); the hosts run
-`run --once` alone while it is 1."""
+WORKERS is the worker processes of each host (`run --once --workers N`)."""
 
 from __future__ import annotations
 
@@ -33,7 +32,7 @@ from .test_several_hosts_postgresql import (
 )
 
 FLOWS = 300
-WORKERS = 1  # worker processes per host: 2 once `run --workers` is there
+WORKERS = 2  # worker processes per host
 HOSTS = ("host-a", "host-b")
 
 

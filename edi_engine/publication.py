@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 
 from connectors import local, outgoing
 
-from . import clock, home
+from . import clock, display, home
 from .lifecycle import DELIVERED_AT, MAIN_ROAD
 from .models import Invoice as InvoiceRow
 from .models import InvoiceEvent, Output, Partner
@@ -389,8 +389,12 @@ def finish(settings: Settings, session: Session) -> None:
     due = _due(session)
     quiet = settings.processing.lease_seconds
     held = Held()
-    for name in sorted(set(outgoing.folders(top)) | set(due)):
+    present = set(outgoing.folders(top))
+    for name in sorted(present | set(due)):
         pending = due.get(name, [])
+        if name not in present:  # never marked published from here: its files are elsewhere
+            _elsewhere(top / name, pending)
+            continue
         if mine is not None and name == mine.name:
             publish(settings, session, pending, held)
             _tidy(session, mine.folder, quiet, mine.unsettled())
@@ -404,6 +408,20 @@ def finish(settings: Settings, session: Session) -> None:
             if old and outgoing.remove_folder(top, name):
                 _tidied.pop(top / name, None)
     held.log()
+
+
+def _elsewhere(folder: Path, pending: list[Pending]) -> None:
+    """Committed outputs staged in a folder this host does not have: another host's, whose
+    run/ is not this one's (a misconfiguration: every host must share the home's run/), or
+    run/ emptied by hand. Taken for published, they would never reach their partners: they
+    are left as they are, and the operator told, at each run, until the folder is back."""
+    log.error(
+        "%d committed output(s) (%s, …) are staged in %s, which is not here: if several "
+        "hosts share this ledger, they must share the home's run/ folder too; left "
+        "unpublished until that folder is back",
+        len(pending), display.escaped(f"{pending[0].partner}/{pending[0].name}"), folder,
+        extra={"outcome": "not published"},
+    )  # fmt: skip
 
 
 def _due(session: Session) -> dict[str, list[Pending]]:

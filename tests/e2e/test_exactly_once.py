@@ -280,3 +280,29 @@ def test_a_supplier_is_told_03_only_once_its_pivots_are_published(home: Home) ->
 def told(home: Home, name: str) -> list[str]:
     tree = etree.parse(str(home.path / "outbox" / SUPPLIER_2 / name))
     return sorted(code.text for code in tree.iterfind(".//IdStatut"))
+
+
+def test_outputs_staged_in_a_folder_this_host_lacks_are_never_taken_for_published(
+    home: Home, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker dies after its commit, before any rename, and its staging folder is not
+    there for the next run (another host's, whose run/ is not shared, as it must be): its
+    outputs stay unpublished, and the run says why, until the folder is back."""
+    hook = replacing("connectors.outgoing.publish", "os.kill(os.getpid(), signal.SIGKILL)")
+    home.drop(SUPPLIER_2, "pivot-multi.xml", sample("pivot-multi.xml"))
+    assert finish(cli(home, "run", "--once", hook=hook)) == -signal.SIGKILL
+    outgoing = home.path / "run" / "outgoing"
+    (dead,) = [p for p in outgoing.iterdir() if p.is_dir()]
+    away = home.path.parent / "elsewhere"
+    dead.rename(away)
+
+    home.invoke("run", "--once")
+
+    unpublished = "select file_name from outputs where published_at is null"
+    assert len(ledger(home, unpublished)) == 3  # two pivots and the CR
+    assert home.outbox(RECIPIENT) == []
+    assert "must share the home's run/ folder" in caplog.text
+    away.rename(dead)
+    home.invoke("run", "--once")
+    assert ledger(home, unpublished) == []
+    assert len(home.outbox(RECIPIENT)) == 2

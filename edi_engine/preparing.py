@@ -257,8 +257,14 @@ class Workers:
         self._context.set_forkserver_preload([f"{__package__}.forkserver_preload"])
         self._shipped = copy.copy(settings)
         vars(self._shipped).pop("database_url", None)  # a worker never holds its password
+
+    def _started(self) -> None:
+        """The workers, started with the first batch: a run with nothing to do never pays
+        for them (the fork server's start, a second or two)."""
+        if self._workers or self.count == 1:
+            return
         try:
-            self._workers.extend(self._start() for _ in range(count))
+            self._workers.extend(self._start() for _ in range(self.count))
             while not all(worker.ready for worker in self._workers):
                 self._wait()
         except BaseException:
@@ -278,6 +284,8 @@ class Workers:
         self._stop()
 
     def pids(self) -> list[int]:
+        """The worker processes, started now if they were not yet."""
+        self._started()
         return [w.process.pid for w in self._workers if w.process.pid is not None]
 
     def busy(self) -> dict[int, int]:
@@ -304,6 +312,7 @@ class Workers:
     def _pooled(self, jobs: Iterator[Job]) -> Iterator[Prepared]:
         if self._active:
             raise RuntimeError("a pool of workers prepares one batch at a time")
+        self._started()
         self._active = True
         order: deque[int] = deque()  # tickets of this batch not given back yet
         try:

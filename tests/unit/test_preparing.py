@@ -300,8 +300,10 @@ def test_a_schema_workers_cannot_compile_stops_the_pool_saying_why(home_settings
     folder.mkdir()
     (folder / settings.CII_D16B_XSD).write_text("<not-a-schema/>")
     broken = replace(home_settings, schemas=replace(home_settings.schemas, cii_dir="cii-d16b"))
+    job = archived(home_settings, "u1.xml", ubl(1), 1)
+    pool = Workers(broken, 2)  # started with its first flows: a run with none never pays
     with pytest.raises(preparing.WorkersFailed, match=r"Cannot load the schema .*100pD16B"):
-        Workers(broken, 2)
+        list(pool.prepared([job]))
     assert multiprocessing.active_children() == []
 
 

@@ -33,6 +33,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import date, tzinfo
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -40,8 +41,13 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.orm import configure_mappers
 
-from . import archive, pipeline, streaming, validation
+from pivot_format import pivot
+from pivot_format.cpp import to_bytes
+from pivot_format.errors import ConversionError
+
+from . import archive, clock, outputs, pipeline, reading, streaming, validation
 from .errors import EngineError
+from .identify import PIVOT
 from .models import Flow
 from .problems import FlowRejected, Problem, shown
 from .settings import Settings
@@ -64,16 +70,20 @@ class WorkersFailed(EngineError):
 
 
 class Job(NamedTuple):
-    """A leased flow's archived original: all a worker needs to prepare it."""
+    """A leased flow's archived original: all a worker needs to prepare it; with its number
+    and the day it was deposited, the pivots of its invoices are written ahead too."""
 
     flow_id: int
     archive_path: str
     file_name: str
     size: int
+    number: str = ""
+    deposit_date: date | None = None
 
     @classmethod
-    def of(cls, flow: Flow) -> Job:
-        return cls(flow.id, flow.archive_path, flow.file_name, flow.size)
+    def of(cls, flow: Flow, zone: tzinfo) -> Job:
+        day = clock.local_date(flow.received_at, zone)
+        return cls(flow.id, flow.archive_path, flow.file_name, flow.size, flow.number, day)
 
 
 @dataclass(frozen=True)
@@ -177,9 +187,16 @@ class Prepared:
 
 
 def prepare(
-    settings: Settings, flow_id: int, archive_path: str, file_name: str, size: int
+    settings: Settings,
+    flow_id: int,
+    archive_path: str,
+    file_name: str,
+    size: int,
+    number: str = "",
+    deposit_date: date | None = None,
 ) -> Prepared:
-    """The work of one flow that needs no ledger; never raises (a failure is returned)."""
+    """The work of one flow that needs no ledger; never raises (a failure is returned).
+    Given the flow's number and deposit day, each invoice's pivot is written ahead."""
     flow = Flow(id=flow_id, archive_path=archive_path, file_name=file_name, size=size)
     try:
         if _unread(settings, flow):
@@ -187,12 +204,35 @@ def prepare(
         parts: list[pipeline.Part] = []
         try:
             for part in pipeline.parts(settings, flow):
-                parts.append(replace(part, reads=list(part.reads)))
+                reads = list(part.reads)
+                if number and deposit_date is not None:
+                    reads = [_ahead(settings, read, number, deposit_date) for read in reads]
+                parts.append(replace(part, reads=reads))
         except FlowRejected as rejected:
             return Prepared(flow_id, tuple(parts), tuple(rejected.problems))
         return Prepared(flow_id, tuple(parts))
     except Exception as exc:
         return Prepared(flow_id, failure=Failure.of(exc))
+
+
+def _ahead(settings: Settings, read: reading.Read, number: str, day: date) -> reading.Read:
+    """The read with its invoice's pivot written and checked against our schema, as the
+    writer would write it once the controls accept it (pipeline._deliver), but for its
+    recipient and ledger id (stand-ins, pivot.completed)."""
+    if read.invoice is None:
+        return read
+    invoice = replace(read.invoice, reception_date=day, renvoi=pipeline.FIRST_DELIVERY)
+    envelope = outputs.envelope(settings, number, pivot.RECEIVER_STANDIN)
+    try:
+        tree = pivot.written_ahead(invoice, envelope)
+    except ConversionError as exc:
+        element, value = exc.element or None, exc.value or None
+        problem = Problem(exc.code, exc.message, element=element, value=value)
+        return replace(read, ahead=reading.Ahead(conversion=problem))
+    messages = validation.check_tree(PIVOT, tree)
+    if messages:
+        return replace(read, ahead=reading.Ahead(invalid=messages[0]))
+    return replace(read, ahead=reading.Ahead(content=to_bytes(tree)))
 
 
 def _unread(settings: Settings, flow: Flow) -> bool:

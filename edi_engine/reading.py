@@ -26,6 +26,18 @@ _NUMBER = {
 
 
 @dataclass(frozen=True)
+class Ahead:
+    """An invoice's pivot written by a worker process before the writer ran the controls
+    and recorded it: its bytes with stand-ins for its recipient and its ledger id
+    (pivot.completed), or why it cannot be written: the pivot refuses a value
+    (`conversion`), or our own schema refuses the pivot (`invalid`, its message)."""
+
+    content: bytes | None = None
+    conversion: Problem | None = None
+    invalid: str | None = None
+
+
+@dataclass(frozen=True)
 class Read:
     """One invoice of a document: read, or the reason it could not be."""
 
@@ -33,6 +45,7 @@ class Read:
     document: str
     invoice: Invoice | None = None
     problem: Problem | None = None
+    ahead: Ahead | None = None  # its pivot, when a worker process wrote it
 
 
 def invoices(document: Document, limits: LimitSettings) -> Iterator[Read]:

@@ -101,7 +101,7 @@ def run_once(
             while alone and not should_stop():
                 group.alone(alone.pop(0))
             flows = alone + flows
-            jobs = (preparing.Job.of(flow) for flow in flows)
+            jobs = (preparing.Job.of(flow, settings.zone) for flow in flows)
             # without workers, none: each flow is read as it is processed
             prepared = pool.prepared(jobs) if pool else (ready for ready in ())
             with contextlib.closing(prepared):
@@ -221,7 +221,7 @@ class Group:
         ready = None
         if self.pool is not None:  # prepared by a worker process: one it kills is told
             self.session.commit()  # no lease row locked while it is prepared
-            (ready,) = self.pool.prepared([preparing.Job.of(flow)])
+            (ready,) = self.pool.prepared([preparing.Job.of(flow, self.settings.zone)])
             if ready.killed_workers:
                 settings, session = self.settings, self.session
                 _give_up(settings, session, flow, self.worker, self.report, ready.killed_workers)

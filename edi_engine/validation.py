@@ -121,6 +121,15 @@ def check_output(root_tag: str, content: bytes) -> list[str]:
     return [f"line {e.line}: {e.message}" for e in schema.error_log]
 
 
+def check_tree(root_tag: str, root: etree._Element) -> list[str]:
+    """`check_output` for a document we built and have yet to serialize: validated as the
+    tree it is, never parsed back from its bytes."""
+    schema = compiled(root_tag)
+    if schema.validate(root):
+        return []
+    return [f"at {e.path}: {e.message}" for e in schema.error_log]
+
+
 @cache
 def _explainer(path: Path):  # -> xmlschema.XMLSchema, imported lazily
     import xmlschema  # slow to load a schema; only `validate --explain` pays for it

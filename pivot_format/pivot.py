@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import date
 
 from lxml import etree
@@ -35,6 +36,7 @@ from pivot_format.attachments import (
     mime_extension,
 )
 from pivot_format.cpp import (
+    DATE_OF_PRODUCTION,
     check_country,
     check_length,
     check_one_of,
@@ -75,11 +77,14 @@ from pivot_format.model import (
 
 __all__ = [
     "PIVOT_VERSION",
+    "completed",
     "invoice_elements",
     "pivot_attachment_name",
+    "pivot_tree",
     "read_envelope",
     "read_invoice",
     "write_pivot",
+    "written_ahead",
 ]
 
 _Element = etree._Element
@@ -113,13 +118,60 @@ _MIME = re.compile(
 
 def write_pivot(invoices: Sequence[Invoice], envelope: Envelope) -> bytes:
     """One CPPFacturePivot document carrying ``invoices`` in order, UTF-8 with declaration."""
+    return to_bytes(pivot_tree(invoices, envelope))
+
+
+def pivot_tree(invoices: Sequence[Invoice], envelope: Envelope) -> _Element:
+    """`write_pivot`'s document, as a tree: checked against the schema before it is
+    serialized, never parsed back from its bytes."""
     if not invoices:
         raise ConversionError("NO_INVOICE", "a pivot flow carries at least one invoice")
     root = etree.Element("CPPFacturePivot", Version=PIVOT_VERSION)
     write_envelope(root, envelope)
     factures = sub(root, "CPPFactures", Compteur=str(len(invoices)))
     write_units(factures, "CPPFacturePivotUnitaire", invoices, _write_invoice)
-    return to_bytes(root)
+    return root
+
+
+# -- a pivot written before its recipient and its ledger id are known -------------------
+#
+# A worker process writes (and checks) an invoice's pivot while the writer has yet to run
+# the controls that find its recipient and to record the row that gives its IdCPRO: it
+# writes stand-ins for both, valid where the real values are, which `completed` replaces.
+# The stand-ins sit right after tags that only the structure of the document writes (a
+# value of the invoice is escaped: "<" never appears raw in its text), so each is found
+# once; the result is byte for byte what `write_pivot` gives with the real values.
+RECEIVER_STANDIN = "RCPTSTND"  # 3 to 8 characters, like every partner code
+ID_STANDIN = 9_223_372_036_854_775_807  # the largest id a ledger row may get
+
+
+def written_ahead(invoice: Invoice, envelope: Envelope) -> _Element:
+    """The pivot of one invoice with stand-ins for its recipient and its ledger id."""
+    envelope = replace(envelope, receiver_id=RECEIVER_STANDIN)
+    return pivot_tree([replace(invoice, id_cpro=ID_STANDIN)], envelope)
+
+
+def completed(ahead: bytes, receiver_id: str, id_cpro: int, produced_at: date) -> bytes:
+    """`written_ahead`'s bytes with the real recipient, ledger id and day of production."""
+    for found, wanted in (
+        (_receiver(RECEIVER_STANDIN), _receiver(receiver_id)),
+        (_id(ID_STANDIN), _id(id_cpro)),
+    ):
+        if ahead.count(found) != 1:
+            raise ValueError(f"a pivot written ahead holds {found!r} {ahead.count(found)} times")
+        ahead = ahead.replace(found, wanted)
+    day = re.search(rb"<Code>" + DATE_OF_PRODUCTION.encode() + rb"</Code><Valeurparametre>", ahead)
+    if day is None:
+        raise ValueError("a pivot written ahead has no day of production")
+    return ahead[: day.end()] + date_text(produced_at).encode() + ahead[day.end() + 10 :]
+
+
+def _receiver(partner: str) -> bytes:
+    return f"<Recepteur><Id>{partner}</Id>".encode()
+
+
+def _id(id_cpro: int) -> bytes:
+    return f"<IdCPRO>{id_cpro}</IdCPRO>".encode()
 
 
 def _write_invoice(unit: _Element, invoice: Invoice) -> None:

@@ -39,7 +39,9 @@ STALL = "stall-"  # a flow the stalling double waits on, the first time, until k
 KILLER = "killer-"  # a flow the killing double dies on, every time
 
 
-def stalls_once(settings: Settings, flow_id: int, path: str, name: str, size: int) -> Prepared:
+def stalls_once(
+    settings: Settings, flow_id: int, path: str, name: str, size: int, *ahead: object
+) -> Prepared:
     """Waits on a STALL flow until killed, the first time, having written its pid where
     the test finds it; prepares every other flow, and that one the next time, as usual."""
     marker = settings.home / f"{name}.pid"
@@ -47,14 +49,16 @@ def stalls_once(settings: Settings, flow_id: int, path: str, name: str, size: in
         marker.write_text(str(os.getpid()))
         while True:
             signal.pause()
-    return preparing.prepare(settings, flow_id, path, name, size)
+    return preparing.prepare(settings, flow_id, path, name, size, *ahead)  # type: ignore[arg-type]
 
 
-def dies_on_killers(settings: Settings, flow_id: int, path: str, name: str, size: int) -> Prepared:
+def dies_on_killers(
+    settings: Settings, flow_id: int, path: str, name: str, size: int, *ahead: object
+) -> Prepared:
     """A KILLER flow kills the worker preparing it, as running out of memory would."""
     if name.startswith(KILLER):
         os.kill(os.getpid(), signal.SIGKILL)
-    return preparing.prepare(settings, flow_id, path, name, size)
+    return preparing.prepare(settings, flow_id, path, name, size, *ahead)  # type: ignore[arg-type]
 
 
 @pytest.fixture

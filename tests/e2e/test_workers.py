@@ -92,6 +92,9 @@ def test_two_workers_answer_every_kind_of_flow_as_one_process_does(
 
     states, outboxes, findings = _outcome(home)
     assert (states, outboxes, findings) == _outcome(alone)
+    for name in outboxes[RECIPIENT]:  # the pivots, written ahead by the workers, byte for byte
+        pivot = Path("outbox", RECIPIENT, name)
+        assert (home.path / pivot).read_bytes() == (alone.path / pivot).read_bytes()
     assert {state for _, _, state, _, _ in states} >= {"IN_INTEGRE", "IN_REJETE"}
     assert len(outboxes[RECIPIENT]) >= 5  # the invoices accepted, a pivot each
 

@@ -146,6 +146,16 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def fsync_dirs(folders: Iterable[Path]) -> None:
+    """Make the renames and unlinks of many files durable: one fsync per folder, however
+    many files it had (a batch's acknowledgements)."""
+    for folder in sorted(set(folders)):
+        try:
+            fsync_dir(folder)
+        except FileNotFoundError:
+            continue  # a landing folder removed meanwhile: nothing of it to keep
+
+
 class ElsewhereError(OSError):
     """The temporary folder and the target are on different file systems: no atomic rename."""
 
@@ -232,7 +242,8 @@ def sweep(temp_dir: Path, older_than: float) -> list[Path]:
 
 
 def acknowledge(path: Path, fsync: bool = True) -> None:
-    """Remove a file from its inbox once it is safely archived and recorded."""
+    """Remove a file from its inbox once it is safely archived and recorded (without
+    ``fsync``, the caller makes its folder durable: `fsync_dirs`)."""
     try:
         path.unlink()
     except FileNotFoundError:

@@ -1,7 +1,9 @@
-"""The archive: every original, stored once by content hash and fsynced.
+"""The archive: every original, stored once by content hash and made durable.
 
 Content addressing makes a re-delivered file cost no space and gives the duplicate
-check its key (docs/architecture.md#data-safety). A file refused for its size is not
+check its key (docs/architecture.md#data-safety). An fsync per copy and per folder cost
+the intake most of its time: a batch's copies are written into archive/tmp, made
+durable by one sync barrier, then put in place (`Batch`). A file refused for its size is not
 kept whole for ten years: only what proves what was refused, its hash and size (read
 once, streaming) and its first bytes, under a name of its own (`store_head`).
 """
@@ -15,8 +17,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
+from types import TracebackType
 from typing import BinaryIO
 
+from connectors import durable
 from connectors.local import InboxFile, fsync_dir
 
 from .display import escaped
@@ -25,6 +29,7 @@ from .errors import StorageError
 CHUNK = 1024 * 1024
 HEAD_BYTES = 64 * 1024  # what is kept of a file over limits.max_file_bytes
 HEAD_SUFFIX = ".head"
+TEMP = "tmp"  # archive/tmp: copies being written, renamed into place once durable
 # what opening a name with O_NOFOLLOW | O_NONBLOCK answers when it is no plain file: a
 # link (ELOOP; EMLINK on some systems), a socket (ENXIO), a device without its driver
 NOT_A_FILE = {errno.ELOOP, errno.EMLINK, errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP}
@@ -56,35 +61,118 @@ def is_head(relative: str) -> bool:
     return relative.endswith(HEAD_SUFFIX)
 
 
+class Batch:
+    """Copies put in place together, for the cost of two sync barriers instead of two
+    fsyncs a copy. Each copy is written into archive/tmp with no fsync (`store` with
+    ``into``); `place` makes them all durable by one barrier, renames each to its
+    content's name, then makes the names durable by a second one. A name in the archive
+    thus never holds a partial copy, whatever a power cut interrupts: a rename over the
+    same bytes an earlier flow refers to puts durable bytes in their place, never fewer.
+    A crash before `place` returns leaves only temporaries (swept by a later intake) and
+    copies no flow refers to yet, which the next intake writes again. Used as a context
+    manager: the temporaries of a batch left unplaced (an error) are removed."""
+
+    def __init__(self, archive: Path, fsync: bool = True) -> None:
+        self.archive, self.fsync = archive, fsync
+        self.folder_made = False  # archive/tmp
+        self._copies: list[tuple[Path, str]] = []  # temporary, relative path
+
+    def add(self, temp: Path, relative: str) -> None:
+        self._copies.append((temp, relative))
+
+    def place(self) -> None:
+        """Every copy durable and in place, or StorageError (then none may be recorded)."""
+        copies, self._copies = self._copies, []
+        placed: dict[str, Path] = {}
+        made: set[Path] = set()  # new folders: their own entries too, where there is no syncfs
+        try:
+            if self.fsync:
+                durable.sync(temp for temp, _ in copies)
+            for temp, relative in copies:
+                if relative in placed:  # the same bytes twice in one batch: once is enough
+                    temp.unlink()
+                    continue
+                target = self.archive / relative
+                try:
+                    target.parent.mkdir(parents=True)
+                    made.update((target.parent, target.parent.parent))
+                except FileExistsError:
+                    pass
+                os.replace(temp, target)
+                placed[relative] = target
+            if self.fsync:
+                durable.sync([*placed.values(), *made])
+        except OSError as exc:
+            for temp, _ in copies:
+                temp.unlink(missing_ok=True)
+            raise StorageError(f"Cannot archive a batch of files: {exc.strerror or exc}.") from exc
+
+    def discard(self) -> None:
+        """Remove the temporaries not placed."""
+        copies, self._copies = self._copies, []
+        for temp, _ in copies:
+            temp.unlink(missing_ok=True)
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.discard()
+
+
 def store(
-    archive: Path, source: Path, fsync: bool = True, listed: InboxFile | None = None
+    archive: Path,
+    source: Path,
+    fsync: bool = True,
+    listed: InboxFile | None = None,
+    into: Batch | None = None,
 ) -> Archived:
     """Copy ``source`` into the archive, hashing it on the way. With ``listed``, only the
-    very file that was listed, and no more than its listed size (`_opened`, `_copied`)."""
-    return _store(archive, source, fsync, None, listed)
+    very file that was listed, and no more than its listed size (`_opened`, `_copied`).
+    With ``into``, only written: in place, and durable, once ``into.place()`` returns."""
+    return _store(archive, source, fsync, None, listed, into)
 
 
 def store_head(
-    archive: Path, source: Path, fsync: bool = True, listed: InboxFile | None = None
+    archive: Path,
+    source: Path,
+    fsync: bool = True,
+    listed: InboxFile | None = None,
+    into: Batch | None = None,
 ) -> Archived:
     """Hash ``source`` whole but keep only its first HEAD_BYTES, as ``<hash>.head``: never in
     the place of the whole original of the same content (kept under a larger limit)."""
-    return _store(archive, source, fsync, HEAD_BYTES, listed)
+    return _store(archive, source, fsync, HEAD_BYTES, listed, into)
 
 
 def _store(
-    archive: Path, source: Path, fsync: bool, keep: int | None, listed: InboxFile | None
+    archive: Path,
+    source: Path,
+    fsync: bool,
+    keep: int | None,
+    listed: InboxFile | None,
+    into: Batch | None,
 ) -> Archived:
-    temp_dir = archive / "tmp"
-    temp = temp_dir / uuid.uuid4().hex
+    temp = archive / TEMP / uuid.uuid4().hex
+    fsync = fsync and into is None  # a batch's copies: one barrier for all (Batch.place)
     try:
-        temp_dir.mkdir(parents=True, exist_ok=True)
+        if into is None or not into.folder_made:  # a batch makes it once
+            temp.parent.mkdir(parents=True, exist_ok=True)
         with _opened(source, listed) as reader, open(temp, "xb") as writer:
             content_hash, size = _copied(source, reader, writer, keep, listed)
             if fsync:
                 writer.flush()
                 os.fsync(writer.fileno())
         relative = relative_path(content_hash) + ("" if keep is None else HEAD_SUFFIX)
+        if into is not None:
+            into.add(temp, relative)
+            into.folder_made = True
+            return Archived(content_hash, size, relative)
         target = archive / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(temp, target)

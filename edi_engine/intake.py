@@ -1,11 +1,15 @@
 """Receive: archive each stable inbox file, record it IN_RECU, then acknowledge it.
 
-Nothing leaves an inbox before its archive copy is fsynced and its ledger row is
+Nothing leaves an inbox before its archive copy is durable and its ledger row is
 committed (docs/architecture.md#data-safety); a crash in between leaves the file where it
 was, and the ledger knows it as the source of a flow not yet acknowledged
 (`pending_sources`): that very file only is acknowledged when met again. Every other file
 that leaves an inbox has a flow and a CR, even one with the name, modification time and
 content of a file received before (issue 13, item 7).
+
+A batch of files (`pickup.batch_size`) costs two sync barriers for its archive copies
+(archive.Batch), one commit, and one fsync per inbox folder for its acknowledgements; its
+flows are numbered and inserted by a few statements each (issue 14, item 2).
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from connectors import local
@@ -48,16 +53,24 @@ def flow_number(n: int) -> str:
 
 
 def next_number(session: Session) -> str:
-    """The next flow number, never one given before, whatever was purged since: the row of
+    """The next flow number, never one given before, whatever was purged since."""
+    return next_numbers(session, 1)[0]
+
+
+def next_numbers(session: Session, count: int) -> list[str]:
+    """The next ``count`` flow numbers in order, by one statement: the row of
     `flow_numbers` only grows, and on PostgreSQL stays locked until the caller commits."""
+    if count < 1:
+        return []
+    numbers = FlowNumber.__table__
     statement = (
-        update(FlowNumber)
-        .where(FlowNumber.id == 1)
-        .values(last_number=FlowNumber.last_number + 1)
-        .returning(FlowNumber.last_number)
-        .execution_options(synchronize_session=False)
+        update(numbers)
+        .where(numbers.c.id == 1)
+        .values(last_number=numbers.c.last_number + count)
+        .returning(numbers.c.last_number)
     )
-    return flow_number(session.execute(statement).scalar_one())
+    last = session.execute(statement).scalar_one()
+    return [flow_number(n) for n in range(last - count + 1, last + 1)]
 
 
 def receive(settings: Settings, session: Session, ready: Iterable[Path] = ()) -> IntakeResult:
@@ -72,8 +85,10 @@ def receive(settings: Settings, session: Session, ready: Iterable[Path] = ()) ->
         if own is None:  # another process of this home is receiving the same files
             log.info("intake skipped: another process holds the intake lock")
             return result
-        for stale in local.sweep(temp, settings.processing.lease_seconds):
-            log.info("removed %s, a temporary file left by a process that stopped", stale)
+        copies = settings.archive / archive.TEMP  # only an intake writes there
+        for folder in (temp, copies):
+            for stale in local.sweep(folder, settings.processing.lease_seconds):
+                log.info("removed %s, a temporary file left by a process that stopped", stale)
         inboxes = {code: settings.inbox / code for code in partners}
         strays = local.strays(inboxes)
         _said_once(strays)
@@ -131,7 +146,6 @@ def _receive_batch(
     partners: dict[str, Partner],
     report: channels.ChannelReport,
 ) -> list[int]:
-    fsync = settings.processing.fsync
     files, stored = _archived(settings, files)  # the long part, outside the archive's guard
     # from checking the copies to committing: a purge never removes an original this batch
     # refers to, and no purge or other intake waits while a batch is copied and fsynced
@@ -141,15 +155,18 @@ def _receive_batch(
         session.commit()
     landed = [f.path for f in files if channels.is_landed(settings, f.path)]
     channels.acknowledge(settings, partners, landed, report)
+    landed_set = set(landed)
     for inbox_file in files:
-        if inbox_file.path in landed:
+        if inbox_file.path in landed_set:
             continue
         if local.unchanged(inbox_file):
-            local.acknowledge(inbox_file.path, fsync)
+            local.acknowledge(inbox_file.path, False)  # made durable below, with the others
         else:  # rewritten since it was archived: keep it, it will be taken as a new flow
             log.warning(
                 "%s changed while it was being received; left in the inbox", inbox_file.path
             )
+    if settings.processing.fsync:  # before the flows stop being pending
+        local.fsync_dirs(f.path.parent for f in files)  # SFTP landings too
     _acknowledged(session, taken)
     return [flow_id for _, flow_id, new in taken if new]
 
@@ -163,25 +180,43 @@ def _record_batch(
     hashes = {s.content_hash for s in stored}
     first = standing(session, hashes)
     pending = _pending_sources(session)
-    taken = []
+    new: list[tuple[local.InboxFile, archive.Archived]] = []
+    taken: list[tuple[local.InboxFile, int | None]] = []  # None: a new flow, of `new`
     for inbox_file, archived in zip(files, stored, strict=True):
         recorded = pending.pop(_source_key(inbox_file, archived.content_hash), None)
-        if recorded is not None:
-            flow_id, number = recorded
-            log.warning(
-                "%s was recorded as flow %s by a run that stopped before removing it; "
-                "removing it now",
-                inbox_file.path,
-                number,
-            )
-            taken.append((inbox_file, flow_id, False))
+        if recorded is None:
+            new.append((inbox_file, archived))
+            taken.append((inbox_file, None))
             continue
+        flow_id, number = recorded
+        log.warning(
+            "%s was recorded as flow %s by a run that stopped before removing it; removing it now",
+            inbox_file.path,
+            number,
+        )
+        taken.append((inbox_file, flow_id))
+    ids = iter(_recorded(session, new, first))
+    return [
+        (inbox_file, next(ids), True) if flow_id is None else (inbox_file, flow_id, False)
+        for inbox_file, flow_id in taken
+    ]
+
+
+def _recorded(
+    session: Session,
+    new: list[tuple[local.InboxFile, archive.Archived]],
+    first: dict[tuple[str, str], str],
+) -> list[int]:
+    """Record each file as a new flow IN_RECU, its source pending, numbered in order and
+    marked a duplicate of the first flow of its partner with its content that stands
+    (`first`, which it updates); their ids."""
+    rows = []
+    at = clock.now()
+    for (inbox_file, archived), number in zip(new, next_numbers(session, len(new)), strict=True):
         key = (inbox_file.partner, archived.content_hash)
-        flow = _record(session, inbox_file, archived, first.get(key))
-        first.setdefault(key, flow.number)
-        session.add(PendingSource(flow_id=flow.id))
-        taken.append((inbox_file, flow.id, True))
-    return taken
+        rows.append(_flow_row(inbox_file, archived, number, first.get(key), at))
+        first.setdefault(key, number)
+    return _inserted(session, rows)
 
 
 def _acknowledged(session: Session, taken: list[tuple[local.InboxFile, int, bool]]) -> None:
@@ -216,23 +251,29 @@ def _archived(
 ) -> tuple[list[local.InboxFile], list[archive.Archived]]:
     """Archive each file as it was listed, and no more of it; one that vanished, or is no
     longer that plain file (written to, or a link or a FIFO put in its place), is left
-    where it is, with nothing of it archived: a later run looks at it afresh."""
+    where it is, with nothing of it archived: a later run looks at it afresh. The copies
+    are durable, together, when it returns (archive.Batch)."""
     kept, stored = [], []
-    for inbox_file in files:
-        archived = _stored(settings, inbox_file)
-        if archived is not None:
-            kept.append(inbox_file)
-            stored.append(archived)
+    with archive.Batch(settings.archive, settings.processing.fsync) as batch:
+        for inbox_file in files:
+            archived = _stored(settings, inbox_file, batch)
+            if archived is not None:
+                kept.append(inbox_file)
+                stored.append(archived)
+        batch.place()
     return kept, stored
 
 
-def _stored(settings: Settings, inbox_file: local.InboxFile) -> archive.Archived | None:
+def _stored(
+    settings: Settings, inbox_file: local.InboxFile, into: archive.Batch | None = None
+) -> archive.Archived | None:
+    """Archived (without ``into``: durable on its own), or None: left for a later run."""
     # one over max_file_bytes is refused (FILE_TOO_LARGE): its hash, size and head suffice
     too_large = inbox_file.size > settings.limits.max_file_bytes
     store = archive.store_head if too_large else archive.store
     fsync = settings.processing.fsync
     try:
-        return store(settings.archive, inbox_file.path, fsync, listed=inbox_file)
+        return store(settings.archive, inbox_file.path, fsync, listed=inbox_file, into=into)
     except (archive.SourceGone, archive.SourceChanged) as moved:
         log.warning("%s Left for a later run.", moved.message)
         return None
@@ -340,32 +381,55 @@ def original_of(session: Session, flow: Flow) -> Row[tuple[str, str, str]] | Non
     return session.execute(query).first()
 
 
-def _record(
-    session: Session, inbox_file: local.InboxFile, stored: archive.Archived, original: str | None
-) -> Flow:
-    at = clock.now()
-    flow = Flow(
-        number=next_number(session),
-        partner_code=inbox_file.partner,
-        file_name=_name(inbox_file),
-        content_hash=stored.content_hash,
-        size=stored.size,
-        source_mtime_ns=inbox_file.mtime_ns,
-        archive_path=stored.relative_path,
-        status=FlowState.IN_RECU,
-        received_at=at,
-        updated_at=at,
-        invoice_count=0,
-        rejected_count=0,
-        attempts=0,
-        duplicate_of=original,
-    )
-    session.add(flow)
-    session.flush()
-    detail = f"received {flow.file_name} ({stored.size} bytes, sha256 {stored.content_hash})"
-    session.add(
-        FlowEvent(
-            flow_id=flow.id, at=at, status=FlowState.IN_RECU, actor=ENGINE_ACTOR, detail=detail
-        )
-    )
-    return flow
+def _flow_row(
+    inbox_file: local.InboxFile,
+    stored: archive.Archived,
+    number: str,
+    original: str | None,
+    at: datetime,
+) -> dict[str, object]:
+    """A new flow's row, IN_RECU."""
+    return {
+        "number": number,
+        "partner_code": inbox_file.partner,
+        "file_name": _name(inbox_file),
+        "content_hash": stored.content_hash,
+        "size": stored.size,
+        "source_mtime_ns": inbox_file.mtime_ns,
+        "archive_path": stored.relative_path,
+        "status": FlowState.IN_RECU,
+        "received_at": at,
+        "updated_at": at,
+        "invoice_count": 0,
+        "rejected_count": 0,
+        "attempts": 0,
+        "duplicate_of": original,
+    }
+
+
+def _inserted(session: Session, rows: list[dict[str, object]]) -> list[int]:
+    """Insert the flows, their first event and their pending source, a statement per
+    table (executemany); the flows' ids, in the rows' order. One multi-row INSERT gives
+    ids in the order of its rows, so that ids grow with numbers (the earlier flow of a
+    content is the one with the lower id: `original_of`)."""
+    if not rows:
+        return []
+    flows = Flow.__table__
+    # RETURNING's rows in any order (asking for the rows' order makes SQLite insert one
+    # row per statement): told apart by their numbers
+    given = dict(session.execute(insert(flows).returning(flows.c.number, flows.c.id), rows).all())
+    ids = [given[row["number"]] for row in rows]
+    events = [
+        {
+            "flow_id": flow_id,
+            "at": row["received_at"],
+            "status": FlowState.IN_RECU,
+            "actor": ENGINE_ACTOR,
+            "detail": f"received {row['file_name']} ({row['size']} bytes, "
+            f"sha256 {row['content_hash']})",
+        }
+        for flow_id, row in zip(ids, rows, strict=True)
+    ]
+    session.execute(insert(FlowEvent.__table__), events)
+    session.execute(insert(PendingSource.__table__), [{"flow_id": i} for i in ids])
+    return ids

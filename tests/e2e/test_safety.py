@@ -44,11 +44,12 @@ def test_failed_archive_leaves_the_file_in_its_inbox(
     home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dropped = home.drop(SUPPLIER_1, "ubl-invoice.xml", sample="ubl-invoice.xml")
-    monkeypatch.setattr(
-        archive.os,
-        "fsync",
-        lambda _fd: (_ for _ in ()).throw(OSError(28, "No space left on device")),
-    )
+
+    def disk_full(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(archive.os, "fsync", disk_full)
+    monkeypatch.setattr(archive.durable, "sync", disk_full)  # a batch's barrier (syncfs)
     monkeypatch.setenv("EDI_ENGINE_PROCESSING_FSYNC", "true")
     result = home.invoke("run", "--once", code=3)
     assert "Cannot archive" in result.stderr and "No space left" in result.stderr

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from connectors import local
@@ -366,19 +366,22 @@ def original_of(session: Session, flow: Flow) -> Row[tuple[str, str, str]] | Non
     still stands for it, if any, whatever the intake recorded. One rejected or incidented
     since the intake no longer does; one recorded as a copy and processed as a new flow
     since (its own original rejected meanwhile) does. Its number, file name and status:
-    every flow pays this query, which must not load a whole row."""
-    query = (
-        select(Flow.number, Flow.file_name, Flow.status)
-        .where(
-            Flow.partner_code == flow.partner_code,
-            Flow.content_hash == flow.content_hash,
-            Flow.status.in_(STANDING),
-            Flow.id < flow.id,
-        )
-        .order_by(Flow.id)
-        .limit(1)
+    every flow pays this query, which must not load a whole row, and is built once."""
+    values = {"partner": flow.partner_code, "digest": flow.content_hash, "before": flow.id}
+    return session.execute(_ORIGINAL, values).first()
+
+
+_ORIGINAL = (
+    select(Flow.number, Flow.file_name, Flow.status)
+    .where(
+        Flow.partner_code == bindparam("partner"),
+        Flow.content_hash == bindparam("digest"),
+        Flow.status.in_(STANDING),
+        Flow.id < bindparam("before"),
     )
-    return session.execute(query).first()
+    .order_by(Flow.id)
+    .limit(1)
+)
 
 
 def _flow_row(

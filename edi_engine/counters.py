@@ -24,7 +24,7 @@ from sqlalchemy import Insert, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from . import clock, csvfile
+from . import clock, csvfile, deferred
 from .errors import UsageError
 from .models import Flow, MonthlyCounter, Output
 from .states import Syntax
@@ -193,6 +193,7 @@ class Counted:
 
     @classmethod
     def of(cls, session: Session, flow: Flow, finished: bool) -> Counted:
+        deferred.flush(session)  # the outputs the transaction wrote are among them
         rows = session.execute(
             select(Output.id, Output.kind, Output.partner_code, Output.written_at).where(
                 Output.flow_id == flow.id

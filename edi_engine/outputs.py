@@ -9,13 +9,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import Row, event, func, select, update
 from sqlalchemy.orm import Session
 
 from connectors import durable, outgoing
 from pivot_format.model import Envelope
 
-from . import clock, counters, publication, validation
+from . import clock, counters, deferred, publication, validation
 from .errors import EngineError, StorageError
 from .models import Output
 from .publication import Pending
@@ -36,6 +36,7 @@ BACKLOG = "edi_engine.backlog"
 SETTINGS = "edi_engine.settings"
 # Session.info key: files staged by the transaction, made durable together before it commits
 UNSYNCED = "edi_engine.unsynced"
+OUTPUTS = Output.__table__
 
 
 def withdraw(session: Session) -> list[Path]:
@@ -61,12 +62,14 @@ def withdraw(session: Session) -> list[Path]:
 
 @dataclass(frozen=True)
 class Mark:
-    """What a transaction had staged when a savepoint began (`mark`, `back_to`)."""
+    """What a transaction had staged when a savepoint began (`mark`, `back_to`): files,
+    and rows waiting for the commit (edi_engine/deferred.py)."""
 
     staged: int
     replaced: int
     unsynced: int
     keeps: dict
+    rows: deferred.Mark
 
 
 def mark(session: Session) -> Mark:
@@ -77,14 +80,16 @@ def mark(session: Session) -> Mark:
         len(info.get(REPLACED, [])),
         len(info.get(UNSYNCED, [])),
         dict(info.get(KEEPS, {})),
+        deferred.mark(session),
     )
 
 
 def back_to(session: Session, mark: Mark) -> list[Path]:
     """The savepoint rolled back: remove what was staged since `mark` (nothing of it was
-    published) and forget it; what the transaction staged before stays. Returns the files
-    removed."""
+    published) and forget it, with the rows it left for the commit; what the transaction
+    staged before stays. Returns the files removed."""
     info = session.info
+    deferred.back_to(session, mark.rows)
     staged = info.get(STAGED, [])
     dropped = [p.staged for p in staged[mark.staged :]]
     del staged[mark.staged :]
@@ -180,6 +185,7 @@ def file_name(kind: str, partner: str, flow_number: str, n: int | None = None) -
 def answers(session: Session, flow_id: int) -> int:
     """How many times the flow was answered, a CR each: its attempts so far (the last
     attempt's CR has the flow's CR name, each earlier one's is kept as CR_<P>_<FLOW>_<N>)."""
+    deferred.flush(session)
     query = select(func.count()).where(Output.flow_id == flow_id, Output.kind == CR)
     return session.scalar(query)
 
@@ -221,10 +227,7 @@ def deliver(
         raise StorageError(f"Cannot stage {name} in {publication.root(settings)}: {exc}") from exc
     session.info[SETTINGS] = settings
     session.info.setdefault(UNSYNCED, []).append(path)
-    same_name = select(Output.id, Output.staged, Output.previous_kept_as).where(
-        Output.partner_code == partner, Output.file_name == name
-    )
-    replaced = None if fresh else session.execute(same_name).first()
+    replaced = None if fresh else _same_name(session, partner, name)
     keep_as = session.info.get(KEEPS, {}).pop((partner, name), None)
     if replaced is not None and replaced.staged is not None:  # it had yet to do it
         keep_as = keep_as or replaced.previous_kept_as
@@ -236,8 +239,8 @@ def deliver(
     # delivered once published (a local partner), or once uploaded (SFTP)
     values |= {"staged": token, "published_at": None, "delivered_at": None}
     values["previous_kept_as"] = keep_as
-    if replaced is None:
-        session.execute(insert(Output).values(flow_id=flow_id, **values))
+    if replaced is None:  # its row goes in with the commit (edi_engine/deferred.py)
+        deferred.add(session, OUTPUTS, ({"flow_id": flow_id, **values},))
         counters.count_output(session, kind, partner, at, settings.zone)
         return
     # the same file written again (a re-run replacing its outputs): one file, counted once
@@ -249,16 +252,23 @@ def deliver(
         session.info.setdefault(REPLACED, []).append(replaced.staged)
 
 
+def _same_name(session: Session, partner: str, name: str) -> Row | None:
+    """The output under `name` for `partner`, if any: its id, staged and previous_kept_as
+    (the rows waiting for the commit are written first, so that it is found among them)."""
+    deferred.flush(session)
+    same_name = select(Output.id, Output.staged, Output.previous_kept_as).where(
+        Output.partner_code == partner, Output.file_name == name
+    )
+    return session.execute(same_name).first()
+
+
 def keep_as(settings: Settings, session: Session, partner: str, name: str, kept: str) -> bool:
     """An earlier output stays beside the one about to take its name: its ledger row is
     renamed `kept`, and its file (unless the partner took it) is renamed `kept` in the
     partner's folder just before the next output under `name` is published there, never
     copied or read. One still staged is published as `kept` itself. False when no output
     has that name."""
-    same_name = select(Output.id, Output.staged, Output.previous_kept_as).where(
-        Output.partner_code == partner, Output.file_name == name
-    )
-    found = session.execute(same_name).first()
+    found = _same_name(session, partner, name)
     if found is None:
         return False
     session.execute(

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pivot_format import pivot, statut
@@ -26,6 +26,7 @@ from . import (
     clock,
     controls,
     counters,
+    deferred,
     documents,
     fields,
     intake,
@@ -55,6 +56,8 @@ from .states import FlowState, Syntax
 if TYPE_CHECKING:  # preparing reads flows with this module's `parts`
     from .preparing import Prepared
 
+FLOW_ERRORS = FlowError.__table__
+FLOW_EVENTS = FlowEvent.__table__
 FIRST_DELIVERY = "Non"  # Renvoi: not a new delivery of an invoice already made available
 
 
@@ -137,6 +140,7 @@ def _previous_attempts(run: FlowRun) -> None:
     previous attempt counted it, so that they never count it twice; its files stay counted.
     A lease that expired with its attempt never committed finds nothing of it to keep."""
     session, flow = run.session, run.flow
+    deferred.flush(session)  # what the transaction wrote so far is read below
     answered = outputs.answers(session, flow.id)
     counted = counters.Counted.of(session, flow, finished=answered > 0)
     run.attempt = run.recorder.attempt = answered + 1
@@ -160,7 +164,8 @@ def _take_flow(run: FlowRun, prepared: Prepared | None = None) -> None:
     # every flow, not only those the intake marked: a copy received while its original
     # was itself a copy (processed as new since, its own original rejected) was not
     original = intake.original_of(run.session, flow)
-    flow.duplicate_of = original.number if original else None
+    if flow.duplicate_of != (original.number if original else None):  # else not dirty
+        flow.duplicate_of = original.number if original else None
     if original:  # always the same partner's: another partner's flow is never named
         where = f"{original.number} ({original.file_name})"
         en, fr = (
@@ -402,13 +407,20 @@ def _finish(run: FlowRun) -> None:
             fields.fit_row(FlowError, {"flow_id": flow.id, "attempt": run.attempt, **p.as_dict()})
             for p in run.problems
         ]
-        run.session.execute(insert(FlowError), rows)
+        deferred.add(run.session, FLOW_ERRORS, rows)
     kept = outputs.keep_previous_cr(
         run.settings, run.session, flow.partner_code, flow.number, run.attempt
     )
     name, content = report.integration_report(run.settings, run.session, flow, state, run.problems)
     outputs.deliver(
-        run.settings, run.session, flow.id, outputs.CR, flow.partner_code, name, content
+        run.settings,
+        run.session,
+        flow.id,
+        outputs.CR,
+        flow.partner_code,
+        name,
+        content,
+        fresh=flow.attempts == 1,  # answered before: the attempt before's CR has its name
     )
     flow.status = state
     flow.updated_at = at
@@ -420,4 +432,5 @@ def _finish(run: FlowRun) -> None:
     )
     if kept:
         detail += f" (attempt {run.attempt}; the CR of attempt {run.attempt - 1} kept as {kept})"
-    run.session.add(FlowEvent(flow_id=flow.id, at=at, status=state, actor=run.actor, detail=detail))
+    event = {"flow_id": flow.id, "at": at, "status": state, "actor": run.actor, "detail": detail}
+    deferred.add(run.session, FLOW_EVENTS, (event,))

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from . import clock, fields
+from . import clock, deferred, fields
 from .controls import Recipient, numbers
 from .models import Invoice as InvoiceRow
 from .models import InvoiceEvent, InvoiceFinding
@@ -31,6 +31,10 @@ BATCH_BYTES = 32 * 1024 * 1024
 QUEUED = (InvoiceState.DEPOSEE, InvoiceState.EN_COURS_ACHEMINEMENT)
 REFUSED = (InvoiceState.REFUSEE_RECEPTION,)
 NO_CODE = ""  # status_code of a refusal at reception: the column is not nullable
+# built once: a batch's rows in one statement, their ids in their order
+INSERT = insert(InvoiceRow.__table__).returning(
+    InvoiceRow.__table__.c.id, sort_by_parameter_order=True
+)
 
 
 @dataclass
@@ -87,9 +91,9 @@ class InvoiceRecorder:
         if self.attempt > 1:
             self._earlier_places(entries, rows)
         inserted = [(e, row) for e, row in zip(entries, rows, strict=True) if e.invoice_id is None]
-        if inserted:
-            statement = insert(InvoiceRow).returning(InvoiceRow.id, sort_by_parameter_order=True)
-            ids = self.session.scalars(statement, [row for _, row in inserted]).all()
+        if inserted:  # through the connection: the ORM's bulk insert cost more than it
+            connection = self.session.connection()
+            ids = connection.execute(INSERT, [row for _, row in inserted]).scalars().all()
             for (entry, _), invoice_id in zip(inserted, ids, strict=True):
                 entry.invoice_id = invoice_id
 
@@ -134,15 +138,15 @@ class InvoiceRecorder:
                     for entry in refused
                 ],
             )
+        # nothing reads them before the commit: they go in with it (edi_engine/deferred.py)
         events = [event for entry in entries for event in self._events(entry)]
-        self.session.execute(insert(InvoiceEvent), events)
+        deferred.add(self.session, InvoiceEvent.__table__, events)
         findings = [
             {**finding_row(problem), "invoice_id": entry.invoice_id}
             for entry in entries
             for problem in entry.findings
         ]
-        if findings:
-            self.session.execute(insert(InvoiceFinding), findings)
+        deferred.add(self.session, InvoiceFinding.__table__, findings)
 
     def _events(self, entry: Entry) -> list[dict[str, Any]]:
         debiteur = entry.read.invoice.debiteur if entry.read.invoice is not None else None

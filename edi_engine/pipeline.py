@@ -17,8 +17,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pivot_format import pivot, statut
+from pivot_format.cpp import to_bytes
 from pivot_format.errors import ConversionError
-from pivot_format.model import FlowStatus, InvoiceStatus
+from pivot_format.model import Envelope, FlowStatus, Invoice, InvoiceStatus
 
 from . import (
     acknowledgements,
@@ -37,6 +38,7 @@ from . import (
     report,
     statuses_in,
     streaming,
+    validation,
 )
 from .controls.catalogue import in_french
 from .identify import PIVOT
@@ -373,27 +375,47 @@ def _deliver(run: FlowRun, entry: Entry) -> None:
         id_cpro=entry.invoice_id,  # the hub's identifier, whatever a deposited pivot said
     )
     envelope = outputs.envelope(run.settings, flow.number, partner)
+    content = _pivot(entry, invoice, envelope)
+    if isinstance(content, Problem):
+        entry.refuse(content)
+        run.reception.duplicates.withdrawn(invoice)
+        return
+    outputs.deliver(
+        run.settings,
+        run.session,
+        flow.id,
+        outputs.PIVOT,
+        partner,
+        entry.pivot_file,
+        content,
+        fresh=flow.attempts == 1,
+    )
+
+
+def _pivot(entry: Entry, invoice: Invoice, envelope: Envelope) -> bytes | Problem:
+    """The invoice's pivot, checked against our schema as the tree it was built as (never
+    parsed back from its bytes): written ahead by a worker process and completed with the
+    recipient and id found since, else written here; or why the pivot cannot carry it."""
+    ahead = entry.read.ahead
+    if ahead is not None:
+        if ahead.conversion is not None:
+            return ahead.conversion
+        if ahead.content is None:
+            return _invalid(entry, ahead.invalid)
+        day = envelope.produced_at
+        return pivot.completed(ahead.content, envelope.receiver_id, invoice.id_cpro, day)
     try:
-        content = outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), entry.pivot_file)
+        tree = pivot.pivot_tree([invoice], envelope)
     except ConversionError as exc:
         element, value = exc.element or None, exc.value or None
-        problem = Problem(exc.code, exc.message, element=element, value=value)
-    except outputs.OutputInvalid as exc:
-        problem = Problem("OUTPUT_INVALID", exc.message)
-    else:
-        outputs.deliver(
-            run.settings,
-            run.session,
-            flow.id,
-            outputs.PIVOT,
-            partner,
-            entry.pivot_file,
-            content,
-            fresh=flow.attempts == 1,
-        )
-        return
-    entry.refuse(problem)
-    run.reception.duplicates.withdrawn(invoice)
+        return Problem(exc.code, exc.message, element=element, value=value)
+    messages = validation.check_tree(PIVOT, tree)
+    return _invalid(entry, messages[0]) if messages else to_bytes(tree)
+
+
+def _invalid(entry: Entry, message: str | None) -> Problem:
+    why = f"{entry.pivot_file} does not validate against our schema: {message}"
+    return Problem("OUTPUT_INVALID", why)
 
 
 def _finish(run: FlowRun) -> None:

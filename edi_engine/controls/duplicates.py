@@ -115,22 +115,27 @@ class Duplicates:
         self, supplier: str, number_key: str, year: int, ignore: int | None
     ) -> tuple[str, str] | None:
         """The number and partner of a flow that brought an invoice of this supplier, year
-        and number key and had it accepted."""
-        query = (
-            select(Flow.id)
-            .join(InvoiceRow, InvoiceRow.flow_id == Flow.id)
-            .where(
-                InvoiceRow.supplier_id == supplier,
-                InvoiceRow.number_key == number_key,
-                InvoiceRow.issue_date.between(date(year, 1, 1), date(year, 12, 31)),
-                InvoiceRow.status.not_in(NOT_COUNTED),
-            )
-            .limit(1)
-        )
-        if ignore is not None:
-            query = query.where(InvoiceRow.id != ignore)
-        flow_id = self.session.scalar(query)
-        if flow_id is None:
-            return None
-        flow = self.session.get(Flow, flow_id)
-        return flow.number, flow.partner_code
+        and number key and had it accepted. Every invoice pays this query: built once."""
+        values = {
+            "supplier": supplier,
+            "number_key": number_key,
+            "first": date(year, 1, 1),
+            "last": date(year, 12, 31),
+            "ignore": -1 if ignore is None else ignore,  # no row has that id
+        }
+        found = self.session.execute(EARLIER, values).first()
+        return None if found is None else (found.number, found.partner_code)
+
+
+EARLIER = (
+    select(Flow.number, Flow.partner_code)
+    .join(InvoiceRow, InvoiceRow.flow_id == Flow.id)
+    .where(
+        InvoiceRow.supplier_id == bindparam("supplier"),
+        InvoiceRow.number_key == bindparam("number_key"),
+        InvoiceRow.issue_date.between(bindparam("first"), bindparam("last")),
+        InvoiceRow.status.not_in(NOT_COUNTED),
+        InvoiceRow.id != bindparam("ignore"),
+    )
+    .limit(1)
+)

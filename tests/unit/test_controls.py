@@ -179,8 +179,13 @@ class _NoLedger:
     def get_bind(self) -> SimpleNamespace:
         return SimpleNamespace(dialect=SimpleNamespace(name="sqlite"))
 
-    def execute(self, _query: object) -> list:
-        return []
+    def execute(self, _query: object, _values: object = None) -> _NoRows:
+        return _NoRows()
+
+
+class _NoRows(list):
+    def first(self) -> None:
+        return None
 
 
 def _referential(**flags: bool) -> Referential:

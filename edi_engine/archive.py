@@ -87,7 +87,7 @@ class Batch:
         made: set[Path] = set()  # new folders: their own entries too, where there is no syncfs
         try:
             if self.fsync:
-                durable.sync(temp for temp, _ in copies)
+                durable.sync([temp for temp, _ in copies])
             for temp, relative in copies:
                 if relative in placed:  # the same bytes twice in one batch: once is enough
                     temp.unlink()

@@ -85,7 +85,10 @@ def test_a_group_whose_commit_fails_is_processed_again_flow_by_flow(
     real_sync, calls = durable.sync, []
 
     def fails_once(files) -> None:
-        calls.append(len(list(files)))
+        files = list(files)
+        if any(home.path / "archive" in path.parents for path in files):
+            return real_sync(files)  # the intake's barrier for its archive copies
+        calls.append(len(files))
         if len(calls) == 1:
             raise OSError(errno.EIO, "Input/output error")
         real_sync(files)

@@ -9,6 +9,10 @@ Whoever reads these tables within a transaction that may have appended to them c
 again). A savepoint rolled back forgets its rows (`mark`, `back_to`), a transaction
 rolled back all of them; more than FLUSH_ROWS are written at once (a 100,000-invoice
 flow's history is never held whole).
+
+An object whose row a statement of ours updated, not the ORM's unit of work (a flow at
+the end of its processing: `behind`), is expired if its savepoint rolls back, as the
+ORM expires what it flushed itself: its next read comes from the ledger.
 """
 
 from __future__ import annotations
@@ -28,12 +32,13 @@ _INSERTS: dict[Table, Insert] = {}
 class _Rows:
     """The rows one transaction appended and has not written yet, in order."""
 
-    __slots__ = ("flushes", "rows", "transaction")
+    __slots__ = ("behind", "flushes", "rows", "transaction")
 
     def __init__(self, transaction: SessionTransaction | None) -> None:
         self.transaction = transaction
         self.rows: list[tuple[Table, dict[str, Any]]] = []
         self.flushes = 0  # how many times rows were written during the transaction
+        self.behind: list[object] = []  # objects whose rows we updated (`behind`)
 
 
 def add(session: Session, table: Table, rows: Iterable[dict[str, Any]]) -> None:
@@ -60,6 +65,12 @@ def flush(session: Session) -> None:
             connection.execute(_insert(table), run)
 
 
+def behind(session: Session, instance: object) -> None:
+    """`instance`'s row is updated by a statement of ours, its attributes set with
+    set_committed_value: if the savepoint rolls back, it is expired (`back_to`)."""
+    _pending(session, begin=True).behind.append(instance)
+
+
 @dataclass(frozen=True)
 class Mark:
     """The rows a transaction had not written when a savepoint began (`mark`)."""
@@ -67,20 +78,27 @@ class Mark:
     transaction: SessionTransaction | None
     rows: tuple[tuple[Table, dict[str, Any]], ...]
     flushes: int
+    behind: int
 
 
 def mark(session: Session) -> Mark:
-    """Before a savepoint (a group commit processes each flow in one of its own)."""
-    pending = _pending(session)
-    return Mark(pending.transaction, tuple(pending.rows), pending.flushes)
+    """Before a savepoint (a group commit processes each flow in one of its own), which
+    begins the transaction if it was not."""
+    pending = _pending(session, begin=True)
+    return Mark(pending.transaction, tuple(pending.rows), pending.flushes, len(pending.behind))
 
 
 def back_to(session: Session, marked: Mark) -> None:
     """The savepoint rolled back: its rows are forgotten. Rows of earlier savepoints that
-    it wrote (a `flush` within it) were rolled back with it: they are pending again."""
+    it wrote (a `flush` within it) were rolled back with it: they are pending again. The
+    objects it updated behind the ORM are expired."""
     pending = _pending(session)
     if pending.transaction is not marked.transaction:
         return  # that transaction ended, its rows with it
+    for instance in pending.behind[marked.behind :]:
+        if instance in session:
+            session.expire(instance)
+    del pending.behind[marked.behind :]
     if pending.flushes == marked.flushes:
         del pending.rows[len(marked.rows) :]
     else:

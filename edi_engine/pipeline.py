@@ -13,8 +13,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from pivot_format import pivot, statut
 from pivot_format.cpp import to_bytes
@@ -60,6 +61,8 @@ if TYPE_CHECKING:  # preparing reads flows with this module's `parts`
 
 FLOW_ERRORS = FlowError.__table__
 FLOW_EVENTS = FlowEvent.__table__
+# the flow's row once processed: the columns are those of the values given (`_keep`)
+FLOW_DONE = update(Flow.__table__).where(Flow.__table__.c.id == bindparam("flow_key"))
 FIRST_DELIVERY = "Non"  # Renvoi: not a new delivery of an invoice already made available
 
 
@@ -82,6 +85,7 @@ class FlowRun:
     attempt: int = 1
     batch: list[Entry] = field(default_factory=list)  # controlled, not yet recorded
     batch_bytes: int = 0  # the attachments the batch holds
+    kept_values: dict[str, object] = field(default_factory=dict)  # the flow's, for its row
 
     def __post_init__(self) -> None:
         self.recorder = InvoiceRecorder(self.session, self.flow.id, self.flow.number, self.actor)
@@ -166,8 +170,8 @@ def _take_flow(run: FlowRun, prepared: Prepared | None = None) -> None:
     # every flow, not only those the intake marked: a copy received while its original
     # was itself a copy (processed as new since, its own original rejected) was not
     original = intake.original_of(run.session, flow)
-    if flow.duplicate_of != (original.number if original else None):  # else not dirty
-        flow.duplicate_of = original.number if original else None
+    if flow.duplicate_of != (original.number if original else None):
+        _keep(run, duplicate_of=original.number if original else None)
     if original:  # always the same partner's: another partner's flow is never named
         where = f"{original.number} ({original.file_name})"
         en, fr = (
@@ -420,9 +424,9 @@ def _invalid(entry: Entry, message: str | None) -> Problem:
 
 def _finish(run: FlowRun) -> None:
     flow, at, state = run.flow, clock.now(), run.state
-    flow.syntax = documents.combined_syntax(run.syntaxes)
-    flow.invoice_count = run.accepted + run.rejected
-    flow.rejected_count = run.rejected
+    syntax = documents.combined_syntax(run.syntaxes)
+    _keep(run, syntax=syntax, invoice_count=run.accepted + run.rejected)
+    _keep(run, rejected_count=run.rejected)
     counters.count_flow(run.session, flow, run.settings.zone)  # taken back if processed again
     if run.problems:
         rows = [
@@ -433,6 +437,8 @@ def _finish(run: FlowRun) -> None:
     kept = outputs.keep_previous_cr(
         run.settings, run.session, flow.partner_code, flow.number, run.attempt
     )
+    if flow.producer_flow_id is None and (producer := report.producer_flow_id(run.settings, flow)):
+        _keep(run, producer_flow_id=producer)  # its CR echoes it
     name, content = report.integration_report(run.settings, run.session, flow, state, run.problems)
     outputs.deliver(
         run.settings,
@@ -444,10 +450,8 @@ def _finish(run: FlowRun) -> None:
         content,
         fresh=flow.attempts == 1,  # answered before: the attempt before's CR has its name
     )
-    flow.status = state
-    flow.updated_at = at
-    flow.lease_owner = None
-    flow.lease_expires_at = None
+    _keep(run, status=state, updated_at=at, lease_owner=None, lease_expires_at=None)
+    run.session.connection().execute(FLOW_DONE, {"flow_key": flow.id, **run.kept_values})
     detail = (
         f"{run.accepted} invoice(s) integrated, {run.rejected} rejected, "
         f"{len(run.problems)} error(s); CR {name}"
@@ -456,3 +460,15 @@ def _finish(run: FlowRun) -> None:
         detail += f" (attempt {run.attempt}; the CR of attempt {run.attempt - 1} kept as {kept})"
     event = {"flow_id": flow.id, "at": at, "status": state, "actor": run.actor, "detail": detail}
     deferred.add(run.session, FLOW_EVENTS, (event,))
+
+
+def _keep(run: FlowRun, **values: object) -> None:
+    """Set the flow's attributes as its row will have them once `_finish` updates it, by
+    one statement built once: through the ORM's unit of work, that update cost as much
+    as the rest of a one-invoice flow's ledger work. If the flow's savepoint rolls back,
+    the flow is expired (deferred.behind) and read again from the ledger."""
+    if not run.kept_values:
+        deferred.behind(run.session, run.flow)
+    for key, value in values.items():
+        set_committed_value(run.flow, key, value)
+    run.kept_values.update(values)

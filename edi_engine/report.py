@@ -175,10 +175,9 @@ def _written(
     comment: str,
     lines: tuple[ErrorLine, ...],
 ) -> tuple[str, bytes]:
-    # kept, so that `flows show` has it too; only a pivot or status file has an envelope
-    # (opening every UBL flow's original again cost ~4 % of run --once)
-    if flow.producer_flow_id is None and flow.syntax in ENVELOPED:
-        flow.producer_flow_id = _producer_flow_id(settings, flow)
+    # kept, so that `flows show` has it too (pipeline._finish keeps it before)
+    if flow.producer_flow_id is None and (found := producer_flow_id(settings, flow)):
+        flow.producer_flow_id = found
     file_name = shown(flow.file_name, MAX_FILE_NAME)
     status = FlowStatus(
         code=code,
@@ -199,7 +198,12 @@ def _written(
 ENVELOPED = (None, Syntax.PIVOT, Syntax.STATUT)  # None: a flow given up before it was read
 
 
-def _producer_flow_id(settings: Settings, flow: Flow) -> str | None:
+def producer_flow_id(settings: Settings, flow: Flow) -> str | None:
+    """The IdFlx of the flow's envelope, read from its archived original. Only a pivot or
+    status file has an envelope (opening every UBL flow's original again cost ~4 % of
+    run --once)."""
+    if flow.syntax not in ENVELOPED:
+        return None
     try:
         return origin.producer_flow_id(archive.path(settings.archive, flow.archive_path))
     except StorageError:

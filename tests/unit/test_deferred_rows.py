@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from edi_engine import db, deferred
 from edi_engine.models import Output
@@ -98,3 +99,23 @@ def test_a_large_flow_s_rows_are_never_held_all(session: Session) -> None:
         assert deferred.pending(session) < deferred.FLUSH_ROWS
     session.commit()
     assert len(names(session)) == deferred.FLUSH_ROWS * 2 + 10
+
+
+def test_an_object_updated_behind_the_orm_is_read_again_if_its_savepoint_rolls_back(
+    session: Session,
+) -> None:
+    """As the pipeline ends a flow: its row updated by a statement of its own and its
+    attributes set as committed; the savepoint fails, and the object says what the ledger
+    says again, not what was rolled back."""
+    output = Output(**row("a.xml"))
+    session.add(output)
+    session.commit()
+    marked = deferred.mark(session)
+    with pytest.raises(RuntimeError), session.begin_nested():
+        deferred.behind(session, output)
+        statement = update(OUTPUTS).where(OUTPUTS.c.id == output.id)
+        session.connection().execute(statement, {"delivery_error": "rolled back"})
+        set_committed_value(output, "delivery_error", "rolled back")
+        raise RuntimeError("the flow failed")
+    deferred.back_to(session, marked)
+    assert output.delivery_error is None

@@ -4,7 +4,7 @@ peak resident memory of `edi-engine run --once`, on SQLite or PostgreSQL (issue 
 
 Usage: .venv/bin/python bench/pivot_flow.py [--invoices N] [--singles N]
        [--database sqlite|postgresql|postgresql+psycopg://user@host/db] [--no-fsync]
-       [--stream-bytes B] [--json]
+       [--stream-bytes B] [--workers N] [--json]
 
 The engine runs as its own process, `run --once` on a home prepared beforehand, so that
 what is measured is the engine's: its VmHWM (the kernel's high-water mark of its resident
@@ -109,22 +109,28 @@ def write_singles(inbox: Path, count: int) -> None:
 
 
 class TreeSampler:
-    """The largest sum of VmRSS over a process and its descendants, sampled."""
+    """The largest sum of the proportional set size (Pss: a page shared by n processes
+    counts 1/n in each; a sum of VmRSS counts a forked worker's shared pages twice) over
+    a process and its descendants, sampled; and the largest VmHWM of a descendant."""
 
     def __init__(self, pid: int) -> None:
-        self.pid, self.peak_kib = pid, 0
+        self.pid, self.peak_kib, self.worker_hwm_kib = pid, 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def stop(self) -> int:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join()
-        return self.peak_kib
 
     def _run(self) -> None:
         while not self._stop.wait(SAMPLE_SECONDS):
-            self.peak_kib = max(self.peak_kib, sum(_rss(pid) for pid in self._tree()))
+            tree = self._tree()
+            self.peak_kib = max(
+                self.peak_kib, sum(_kib(pid, "smaps_rollup", "Pss") for pid in tree)
+            )
+            hwm = max((_kib(pid, "status", "VmHWM") for pid in tree[1:]), default=0)
+            self.worker_hwm_kib = max(self.worker_hwm_kib, hwm)
 
     def _tree(self) -> list[int]:
         children: dict[int, list[int]] = {}
@@ -143,10 +149,11 @@ class TreeSampler:
         return found
 
 
-def _rss(pid: int) -> int:
+def _kib(pid: int, table: str, field: str) -> int:
+    """A size /proc/<pid>/<table> gives in KiB (0 once the process is gone)."""
     try:
-        with open(f"/proc/{pid}/status") as status:
-            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+        with open(f"/proc/{pid}/{table}") as lines:
+            return next(int(line.split()[1]) for line in lines if line.startswith(field + ":"))
     except (OSError, StopIteration):
         return 0
 
@@ -160,7 +167,8 @@ class Run:
     seconds: float
     invoices_per_s: float
     peak_rss_mb: float  # the engine process's VmHWM
-    peak_tree_rss_mb: float  # the engine and its workers together, sampled
+    peak_tree_pss_mb: float  # the engine and its workers together (Pss), sampled
+    peak_worker_rss_mb: float  # the largest VmHWM of a worker process, sampled
     flows: int
     statuses: dict[str, int]
     accepted: int
@@ -200,18 +208,19 @@ def engine_env(home: Path, url: str | None, fsync: bool, stream_bytes: int | Non
     return env
 
 
-def measure(home: Path, env: dict, invoices: int) -> Run:
+def measure(home: Path, env: dict, invoices: int, workers: int) -> Run:
     """`run --once` on a prepared home whose inbox holds `invoices` invoices."""
     size = sum(p.stat().st_size for p in (home / "inbox").rglob("*") if p.is_file())
     hwm = home.parent / "engine.hwm"
     command = [sys.executable, "-c", ENGINE, "run", "--once", "--json"]
+    command += ["--workers", str(workers)] if workers != 1 else []
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
         engine = subprocess.Popen(command, cwd=REPO, env={**env, "BENCH_HWM": str(hwm)}, stdout=out)
         sampler = TreeSampler(engine.pid)
         engine.wait()
         elapsed = time.perf_counter() - start
-        tree_kib = sampler.stop()
+        sampler.stop()
         if engine.returncode != 0:
             raise SystemExit(f"run --once exited with {engine.returncode}")
         out.seek(0)
@@ -226,7 +235,8 @@ def measure(home: Path, env: dict, invoices: int) -> Run:
         seconds=round(elapsed, 2),
         invoices_per_s=round(invoices / elapsed, 1),
         peak_rss_mb=round(int(hwm.read_text()) / 1024, 1),
-        peak_tree_rss_mb=round(tree_kib / 1024, 1),
+        peak_tree_pss_mb=round(sampler.peak_kib / 1024, 1),
+        peak_worker_rss_mb=round(sampler.worker_hwm_kib / 1024, 1),
         flows=len(flows),
         statuses=statuses,
         accepted=accepted,
@@ -243,9 +253,9 @@ def bench(args: argparse.Namespace, singles: bool) -> Run:
         inbox = home / "inbox" / SUPPLIER
         if singles:
             write_singles(inbox, args.singles)
-            return measure(home, env, args.singles)
+            return measure(home, env, args.singles, args.workers)
         write_flow(inbox / "big-pivot.xml", range(args.invoices))
-        return measure(home, env, args.invoices)
+        return measure(home, env, args.invoices, args.workers)
 
 
 def main() -> None:
@@ -257,6 +267,7 @@ def main() -> None:
     parser.add_argument("--database", default="sqlite", help="sqlite, postgresql or a URL")
     parser.add_argument("--no-fsync", action="store_true")
     parser.add_argument("--stream-bytes", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=1, help="run --workers N (0: a core each)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.singles is None:
@@ -266,12 +277,13 @@ def main() -> None:
     database = "sqlite" if args.database == "sqlite" else "postgresql"
     ratio = round(flow.invoices_per_s / single.invoices_per_s, 2) if single else None
     if args.json:
-        result = {"database": database, "fsync": not args.no_fsync, "flow": asdict(flow)}
+        result = {"database": database, "fsync": not args.no_fsync, "workers": args.workers}
+        result["flow"] = asdict(flow)
         result |= {"singles": asdict(single) if single else None, "ratio_to_singles": ratio}
         print(json.dumps(result, indent=2))
         return
     fsync = "off" if args.no_fsync else "on"
-    print(f"{database}, fsync {fsync}")
+    print(f"{database}, fsync {fsync}, workers {args.workers}")
     print(_line(f"one pivot flow of {flow.invoices} invoices", flow))
     if single:
         print(_line(f"{single.invoices} one-invoice pivot flows", single))
@@ -281,8 +293,9 @@ def main() -> None:
 def _line(what: str, run: Run) -> str:
     return (
         f"{what} ({run.bytes / 1e6:.1f} MB): {run.seconds:.1f}s, {run.invoices_per_s:.0f} "
-        f"invoices/s, peak RSS {run.peak_rss_mb:.0f} MiB (with workers {run.peak_tree_rss_mb:.0f}"
-        f" MiB), {run.accepted} accepted, flows {run.statuses}"
+        f"invoices/s, peak RSS {run.peak_rss_mb:.0f} MiB (a worker {run.peak_worker_rss_mb:.0f} MiB"
+        f", all together {run.peak_tree_pss_mb:.0f} MiB PSS), {run.accepted} accepted, "
+        f"flows {run.statuses}"
     )
 
 

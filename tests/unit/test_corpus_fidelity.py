@@ -628,6 +628,9 @@ class _EmptyLedger:
     def scalar(self, _query: object) -> None:
         return None
 
+    def execute(self, _query: object, _values: object = None) -> SimpleNamespace:
+        return SimpleNamespace(first=lambda: None)
+
     def get_bind(self) -> SimpleNamespace:
         return SimpleNamespace(dialect=SimpleNamespace(name="sqlite"))
 

@@ -21,7 +21,7 @@ def test_daemon_retries_after_an_engine_error_and_stops_on_sigterm(
     calls: list[int] = []
     reports: list[runner.RunReport] = []
 
-    def run_once(_settings, should_stop, ready=()):
+    def run_once(_settings, should_stop, ready=(), pool=None):
         calls.append(1)
         if len(calls) == 1:
             raise LedgerError("The ledger failed: the ledger is busy")

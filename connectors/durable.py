@@ -34,10 +34,11 @@ def _syncfs():
 SYNCFS = _syncfs()
 
 
-def sync(files: Iterable[Path]) -> None:
+def sync(files: Iterable[Path | str]) -> None:
     """Make these closed files and their folders' entries durable, in one barrier per
-    file system (OSError if the disk says it failed: nothing may then be recorded)."""
-    files = list(files)
+    file system (OSError if the disk says it failed: nothing may then be recorded). A file
+    removed since it was written (its transaction's savepoint rolled back) is passed over."""
+    files = [Path(path) for path in files]
     folders = {path.parent for path in files}
     if not folders:
         return
@@ -50,7 +51,10 @@ def sync(files: Iterable[Path]) -> None:
                 synced.add(device)
         return
     for path in files:
-        _fsync(path, os.O_RDONLY)
+        try:
+            _fsync(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
     for folder in folders:
         _fsync(folder, os.O_RDONLY | os.O_DIRECTORY)
 

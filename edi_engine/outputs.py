@@ -36,6 +36,7 @@ BACKLOG = "edi_engine.backlog"
 SETTINGS = "edi_engine.settings"
 # Session.info key: files staged by the transaction, made durable together before it commits
 UNSYNCED = "edi_engine.unsynced"
+SYNC_EVERY = 2000  # staged files made durable together at most
 OUTPUTS = Output.__table__
 
 
@@ -100,6 +101,17 @@ def back_to(session: Session, mark: Mark) -> list[Path]:
     if not dropped:
         return []
     return list(publication.remove(info[SETTINGS], dropped))
+
+
+def _unsynced(session: Session, settings: Settings, path: Path) -> None:
+    """One more file for the commit's barrier. A transaction staging many (a flow of
+    100,000 invoices) makes them durable SYNC_EVERY at a time, as it goes, so that their
+    names are not all held until the commit (syncing early is never wrong)."""
+    unsynced = session.info.setdefault(UNSYNCED, [])
+    unsynced.append(str(path))
+    if len(unsynced) >= SYNC_EVERY and settings.processing.fsync:
+        durable.sync(unsynced)
+        unsynced.clear()  # a savepoint's mark past the end then removes nothing more
 
 
 @event.listens_for(Session, "before_commit")
@@ -226,7 +238,7 @@ def deliver(
         stager.settle([token])
         raise StorageError(f"Cannot stage {name} in {publication.root(settings)}: {exc}") from exc
     session.info[SETTINGS] = settings
-    session.info.setdefault(UNSYNCED, []).append(path)
+    _unsynced(session, settings, path)
     replaced = None if fresh else _same_name(session, partner, name)
     keep_as = session.info.get(KEEPS, {}).pop((partner, name), None)
     if replaced is not None and replaced.staged is not None:  # it had yet to do it

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 
-from sqlalchemy import bindparam, false, select
+from sqlalchemy import String, bindparam, false, select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.orm import Session
 
@@ -131,8 +131,10 @@ EARLIER = (
     select(Flow.number, Flow.partner_code)
     .join(InvoiceRow, InvoiceRow.flow_id == Flow.id)
     .where(
-        InvoiceRow.supplier_id == bindparam("supplier"),
-        InvoiceRow.number_key == bindparam("number_key"),
+        # compared, never stored: a longer value is left whole (fields.Bounded) and matches
+        # nothing, and the net says nothing of it
+        InvoiceRow.supplier_id == bindparam("supplier", type_=String()),
+        InvoiceRow.number_key == bindparam("number_key", type_=String()),
         InvoiceRow.issue_date.between(bindparam("first"), bindparam("last")),
         InvoiceRow.status.not_in(NOT_COUNTED),
         InvoiceRow.id != bindparam("ignore"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -85,7 +86,7 @@ def test_a_group_whose_commit_fails_is_processed_again_flow_by_flow(
     real_sync, calls = durable.sync, []
 
     def fails_once(files) -> None:
-        files = list(files)
+        files = [Path(path) for path in files]
         if any(home.path / "archive" in path.parents for path in files):
             return real_sync(files)  # the intake's barrier for its archive copies
         calls.append(len(files))

@@ -5,7 +5,6 @@ out-of-memory killer does) gives its flows back: each is processed once."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -13,14 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
 
-import config
-
 from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_2, Home, sample
+from .test_engine_files import _batch_zip
 
 REPO = Path(__file__).resolve().parents[2]
 MANY = 120  # one-invoice flows: enough for a worker to die among them
@@ -28,14 +25,6 @@ MANY = 120  # one-invoice flows: enough for a worker to die among them
 
 def ubl(number: str) -> bytes:
     return sample("ubl-invoice.xml").replace(b"F01-2026-000101", number.encode())
-
-
-def _batch_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as batch:
-        for member in sorted(config.path("demo/batch").iterdir()):
-            batch.write(member, member.name)
-    return buffer.getvalue()
 
 
 def _every_kind(home: Home) -> None:

@@ -349,7 +349,7 @@ def _print_run(loaded: settings.Settings, report: runner.RunReport, as_json: boo
     for row in rows:
         row["outputs"] = _lines(row["outputs"])
         row["content"] = _content(row)
-        lines = (row["why"] or "").split("\n")  # one per severity (flows.why)
+        lines = (row["why"] or "").split("\n")  # one per severity (flows.outcomes)
         row["why"] = _lines([line if len(line) <= 90 else line[:89] + "…" for line in lines])
     columns = ["number", "partner", "file_name", "syntax", "status", "content"]
     title = f"{report.received} flow(s) received, {len(rows)} processed"

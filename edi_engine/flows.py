@@ -6,6 +6,7 @@ The JSON keys are public contracts (issue 2): users' scripts read them.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from . import clock, outputs
 from .errors import FlowNotFound, UsageError
 from .intake import flow_number
-from .models import Flow, FlowError
+from .models import Flow, FlowError, Output
 from .problems import INFO, REJECT, WARNING
 from .states import InvoiceState, Syntax
 
@@ -97,18 +98,6 @@ def _day_starts(day: date, zone: tzinfo | None) -> datetime:
     return datetime.combine(day, time(), zone or UTC).astimezone(UTC)
 
 
-def why(errors: list[FlowError]) -> str | None:
-    """One line per severity found, rejections first, each labelled by what it is and
-    naming its first finding: a warning is never hidden behind an informational line."""
-    lines = []
-    for severity, word in SEVERITY_WORDS.items():
-        found = [e for e in errors if e.severity == severity]
-        if found:
-            more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
-            lines.append(f"{word} {found[0].code}{more}: {found[0].message}")
-    return "\n".join(lines) or None
-
-
 def attempt_of(flow: Flow) -> int:
     """The flow's last attempt (the first while it was never answered), from its outputs,
     which every caller loads with it: `outputs.answers` counts the same in the ledger."""
@@ -122,23 +111,63 @@ def found(flow: Flow, attempt: int) -> list[FlowError]:
 
 def outcomes(session: Session, numbers: list[str]) -> dict[str, dict[str, Any]]:
     """The files each flow produced and what its last attempt found: `why` (one line per
-    severity) and how many `rejections`, `warnings` and `infos`."""
-    query = (
-        select(Flow)
-        .where(Flow.number.in_(numbers))
-        .options(selectinload(Flow.outputs), selectinload(Flow.errors))
+    severity) and how many `rejections`, `warnings` and `infos`. Read as plain rows, a
+    few hundred flows at a time, keeping only the first finding of each severity: a flow
+    of 100,000 invoices loaded as objects took 66 MB for this report."""
+    each: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(numbers), OUTCOMES_AT_ONCE):
+        chunk = numbers[start : start + OUTCOMES_AT_ONCE]
+        ids = dict(
+            session.execute(select(Flow.id, Flow.number).where(Flow.number.in_(chunk))).all()
+        )
+        each.update(_outcomes(session, ids))
+    return each
+
+
+OUTCOMES_AT_ONCE = 500  # flows whose outcomes are read together
+
+
+def _outcomes(session: Session, numbers: dict[int, str]) -> dict[str, dict[str, Any]]:
+    files: dict[int, list[str]] = {flow_id: [] for flow_id in numbers}
+    answers: Counter[int] = Counter()
+    written = select(Output.flow_id, Output.file_name, Output.kind)
+    for flow_id, name, kind in session.execute(
+        written.where(Output.flow_id.in_(numbers)).order_by(Output.id)
+    ):
+        files[flow_id].append(name)
+        answers[flow_id] += kind == outputs.CR
+    counted: Counter[tuple[int, str]] = Counter()
+    first: dict[tuple[int, str], tuple[str, str]] = {}
+    lines = select(
+        FlowError.flow_id, FlowError.attempt, FlowError.severity, FlowError.code, FlowError.message
     )
+    for flow_id, attempt, severity, code, message in session.execute(
+        lines.where(FlowError.flow_id.in_(numbers)).order_by(FlowError.id)
+    ):
+        if attempt == max(1, answers[flow_id]):  # the last attempt's (attempt_of)
+            counted[flow_id, severity] += 1
+            first.setdefault((flow_id, severity), (code, message))
     each = {}
-    for flow in session.scalars(query):
-        errors = found(flow, attempt_of(flow))
-        counted = {
-            key: sum(e.severity == severity for e in errors)
-            for key, severity in (("rejections", REJECT), ("warnings", WARNING), ("infos", INFO))
-        }
-        each[flow.number] = {
-            "outputs": [o.file_name for o in flow.outputs],
-            "why": why(errors),
-            **counted,
+    for flow_id, number in numbers.items():
+        # one line per severity found, rejections first, each labelled by what it is and
+        # naming its first finding: a warning is never hidden behind an informational line
+        lines_of = []
+        for severity, word in SEVERITY_WORDS.items():
+            if (flow_id, severity) in first:
+                code, message = first[flow_id, severity]
+                more = counted[flow_id, severity] - 1
+                lines_of.append(f"{word} {code}{f' (+{more} more)' if more else ''}: {message}")
+        each[number] = {
+            "outputs": files[flow_id],
+            "why": "\n".join(lines_of) or None,
+            **{
+                key: counted[flow_id, severity]
+                for key, severity in (
+                    ("rejections", REJECT),
+                    ("warnings", WARNING),
+                    ("infos", INFO),
+                )
+            },
         }
     return each
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0017
 Revises: 0016
-Create Date: 2027-01-10 09:00:00.000000
+Create Date: 2026-12-04 21:00:00.000000
 
 The duplicate control took one advisory lock per invoice, held until its flow's commit: a
 flow of 30,000 invoices filled the server's lock table (`out of shared memory`). A row

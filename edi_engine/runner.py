@@ -145,6 +145,7 @@ class Group:
         deadline = time.monotonic() + min(GROUP_SECONDS, lease_seconds / 4)
         done: list[tuple[Flow, pipeline.FlowRun]] = []
         failed: list[tuple[Flow, Exception]] = []
+        tried: list[tuple[Flow, preparing.Prepared | None]] = []  # done or failed
         killers: list[tuple[Flow, int]] = []
         rest: list[Flow] = []
         for n, flow in enumerate(flows):
@@ -164,6 +165,7 @@ class Group:
                 killers.append((flow, ready.killed_workers))
                 continue
             staged, counted = outputs.mark(session), counters.mark(session)
+            tried.append((flow, ready))
             try:
                 with session.begin_nested():
                     run = pipeline.process_flow(
@@ -186,8 +188,8 @@ class Group:
                 len(done) + len(failed),
                 exc_info=True,
             )
-            for flow, _ in sorted([*done, *failed], key=lambda pair: pair[0].id):
-                self.alone(flow, held=False)
+            for flow, ready in tried:  # as prepared already: never sent to a worker again
+                self.alone(flow, ready=ready)
             self._give_up(killers)
             return rest
         outputs.later(session)
@@ -207,10 +209,11 @@ class Group:
         for flow, lost in killers:
             _give_up(self.settings, self.session, flow, self.worker, self.report, lost)
 
-    def alone(self, flow: Flow, held: bool = False) -> None:
+    def alone(self, flow: Flow, ready: preparing.Prepared | None = None) -> None:
         """One flow in a transaction of its own (taken again: the one that kills its
-        worker is then known)."""
-        if not held and not leasing.renew(
+        worker is then known; or its group could not be committed). `ready`: the flow as
+        a worker process prepared it already."""
+        if not leasing.renew(
             self.session, flow.id, self.worker, self.settings.processing.lease_seconds
         ):
             self.session.commit()
@@ -218,8 +221,7 @@ class Group:
             return
         if _killed_its_workers(self.settings, self.session, flow, self.worker, self.report):
             return
-        ready = None
-        if self.pool is not None:  # prepared by a worker process: one it kills is told
+        if ready is None and self.pool is not None:  # by a worker: one it kills is told
             self.session.commit()  # no lease row locked while it is prepared
             (ready,) = self.pool.prepared([preparing.Job.of(flow, self.settings.zone)])
             if ready.killed_workers:

@@ -76,12 +76,13 @@ def test_a_flow_that_fails_in_its_group_costs_only_itself(
     assert (counted["inbound_flows"], counted["invoices_accepted"]) == (3, 2)
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_group_whose_commit_fails_is_processed_again_flow_by_flow(
-    home: Home, monkeypatch: pytest.MonkeyPatch
+    home: Home, monkeypatch: pytest.MonkeyPatch, workers: str
 ) -> None:
     """The sync barrier before the group's commit fails once (the disk said EIO): nothing
-    of the group is committed nor published; each flow is then processed alone, and every
-    invoice is delivered once."""
+    of the group is committed nor published; each flow is then processed alone (as its
+    worker process prepared it, if any), and every invoice is delivered once."""
     monkeypatch.setenv("EDI_ENGINE_PROCESSING_FSYNC", "true")
     real_sync, calls = durable.sync, []
 
@@ -98,7 +99,7 @@ def test_a_group_whose_commit_fails_is_processed_again_flow_by_flow(
     for n in range(3):
         home.drop(SUPPLIER_1, f"f{n}.xml", ubl(f"H-{n}"))
 
-    home.invoke("run", "--once")
+    home.invoke("run", "--once", "--workers", workers)
 
     flows = _flows(home)
     assert {f["status"] for f in flows.values()} == {"IN_INTEGRE"}

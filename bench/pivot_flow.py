@@ -56,7 +56,7 @@ from cli import main
 main(sys.argv[1:])
 """
 
-# the home as an operator sets it up (bench/run_once.py does the same): an operator
+# the home as an operator sets it up (as bench/engine.py prepare does): an operator
 # deposits for any supplier, so that every invoice is accepted
 PREPARE = """
 import sys

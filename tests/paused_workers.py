@@ -155,24 +155,37 @@ def wait_while(busy: Callable[[], bool], child: subprocess.Popen) -> None:
         time.sleep(0.05)
 
 
-# takes every file out of outbox/*/ as soon as it appears, into received/<partner>/
+# takes every file out of partners' folders as soon as it appears, under a unique name in
+# received/<partner>/ (a file received twice is kept twice), until `stop` exists. Its
+# sources come in pairs, PARTNER FOLDER: a partner's folder (an SFTP server's out folder,
+# whose hidden names are upload temporaries, left alone), or "" OUTBOX: each folder of the
+# engine's outbox, named after its partner
 _DRAINER = """
 import os, sys, time
-outbox, received, stop = sys.argv[1], sys.argv[2], sys.argv[3]
+received, stop, *sources = sys.argv[1:]
 taken = 0
+
+def folders():
+    for partner, folder in zip(sources[::2], sources[1::2]):
+        if partner:
+            yield partner, folder, True
+            continue
+        for partner in os.listdir(folder):
+            yield partner, os.path.join(folder, partner), False
 
 def sweep():
     global taken
-    for partner in os.listdir(outbox):
-        folder = os.path.join(outbox, partner)
+    for partner, folder, uploads in folders():
         try:
             names = os.listdir(folder)
         except OSError:
             continue
         for name in names:
+            if uploads and name.startswith("."):
+                continue
             os.makedirs(os.path.join(received, partner), exist_ok=True)
             taken += 1
-            try:  # a unique name: a file received twice is kept twice
+            try:
                 os.rename(os.path.join(folder, name),
                           os.path.join(received, partner, f"{name}.{taken}"))
             except FileNotFoundError:
@@ -186,17 +199,25 @@ sweep()
 
 
 @contextmanager
-def drainer(home: Path) -> Iterator[Path]:
-    """A process taking every output of the engine's `home` as soon as it appears, as a
-    recipient's and suppliers' systems do; yields where it puts them (beside `home`)."""
-    received, stop = home.parent / "received", home.parent / "drainer.stop"
+def draining(received: Path, stop: Path, *sources: str | Path) -> Iterator[Path]:
+    """The drainer above over `sources` (pairs: a partner, or "", and a folder), putting
+    what it takes in `received`."""
     received.mkdir()
-    process = subprocess.Popen([sys.executable, "-c", _DRAINER, home / "outbox", received, stop])
+    process = subprocess.Popen([sys.executable, "-c", _DRAINER, received, stop, *sources])
     try:
         yield received
     finally:
         stop.touch()
         process.wait(timeout=60)
+
+
+@contextmanager
+def drainer(home: Path) -> Iterator[Path]:
+    """A process taking every output of the engine's `home` as soon as it appears, as a
+    recipient's and suppliers' systems do; yields where it puts them (beside `home`)."""
+    received, stop = home.parent / "received", home.parent / "drainer.stop"
+    with draining(received, stop, "", home / "outbox") as taken:
+        yield taken
 
 
 def received_files(received: Path, partner: str) -> list[tuple[str, Path]]:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from paused_workers import draining
 
 from edi_engine import db, intake, leasing, settings
 from jobs import schedule
@@ -154,36 +155,6 @@ def sftp_partner(
     return remote_in, remote_out
 
 
-# takes every file the hub uploads into the server's out folders (argv[1:-2]) as soon as
-# it appears, under a unique name in argv[-2]/<folder's partner>/, until argv[-1] exists;
-# upload temporaries (hidden names) are the hub's, left alone
-_SERVER_DRAINER = """
-import os, sys, time
-*outs, received, stop = sys.argv[1:]
-taken = 0
-
-def sweep():
-    global taken
-    for out in outs:
-        partner = os.path.basename(os.path.dirname(out))
-        for name in os.listdir(out):
-            if name.startswith("."):
-                continue
-            os.makedirs(os.path.join(received, partner), exist_ok=True)
-            taken += 1
-            try:
-                os.rename(os.path.join(out, name),
-                          os.path.join(received, partner, f"{name}.{taken}"))
-            except FileNotFoundError:
-                pass
-
-while not os.path.exists(stop):
-    sweep()
-    time.sleep(0.01)
-sweep()
-"""
-
-
 class Received:
     """What partners' systems took from their servers' out folders, duplicates included."""
 
@@ -205,13 +176,9 @@ def server_drainer(*outs: Path) -> Iterator[Received]:
     """Partners' systems taking every file uploaded to them as soon as it appears."""
     base = outs[0].parents[2]
     received, stop = base / "server-received", base / "server-drainer.stop"
-    received.mkdir()
-    process = subprocess.Popen([sys.executable, "-c", _SERVER_DRAINER, *outs, received, stop])
-    try:
+    sources = [str(item) for out in outs for item in (out.parent.name, out)]
+    with draining(received, stop, *sources):
         yield Received(received)
-    finally:
-        stop.touch()
-        process.wait(timeout=60)
 
 
 def test_a_host_leasing_passes_over_the_flows_another_host_is_leasing(

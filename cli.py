@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -339,8 +340,9 @@ def _print_run(loaded: settings.Settings, report: runner.RunReport, as_json: boo
         say(f"SFTP: {problem}")
     numbers = report.processed + report.incidents
     with db.session_scope(loaded.database_url, write=False) as session:
-        rows = flows.list_flows(session, numbers=numbers)
-        found = flows.outcomes(session, numbers)
+        every = flows.list_flows(session, numbers=numbers)
+        rows = every if as_json else _worth_showing(every)
+        found = flows.outcomes(session, [row["number"] for row in rows])
     for row in rows:
         row.update(found.get(row["number"], {}))
     if as_json:
@@ -352,8 +354,31 @@ def _print_run(loaded: settings.Settings, report: runner.RunReport, as_json: boo
         lines = (row["why"] or "").split("\n")  # one per severity (flows.outcomes)
         row["why"] = _lines([line if len(line) <= 90 else line[:89] + "…" for line in lines])
     columns = ["number", "partner", "file_name", "syntax", "status", "content"]
-    title = f"{report.received} flow(s) received, {len(rows)} processed"
+    title = f"{report.received} flow(s) received, {len(every)} processed"
     render(rows, [*columns, "outputs", "why"], False, title=title)
+    if len(rows) < len(every):
+        shown = {row["number"] for row in rows}
+        left = Counter(row["status"] for row in every if row["number"] not in shown)
+        say(
+            f"{sum(left.values())} more flow(s) not shown ("
+            + ", ".join(f"{count} {status}" for status, count in sorted(left.items()))
+            + "): `edi-engine flows list --status STATUS` lists them, "
+            "`edi-engine run --once --json` shows every flow of a run."
+        )
+
+
+RUN_TABLE_ROWS = 100  # a run's table beyond this is summed up: a burst's table is unread
+
+
+def _worth_showing(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most RUN_TABLE_ROWS of a run's flows, those not IN_INTEGRE first, in their order:
+    rendering a table of thousands of rows took longer than processing them."""
+    if len(rows) <= RUN_TABLE_ROWS:
+        return rows
+    first = [row for row in rows if row["status"] != FlowState.IN_INTEGRE][:RUN_TABLE_ROWS]
+    rest = [row for row in rows if row["status"] == FlowState.IN_INTEGRE]
+    chosen = {row["number"] for row in first + rest[: RUN_TABLE_ROWS - len(first)]}
+    return [row for row in rows if row["number"] in chosen]
 
 
 def _content(flow: dict[str, Any]) -> str:

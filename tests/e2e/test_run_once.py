@@ -10,6 +10,8 @@ import zipfile
 import pytest
 from lxml import etree
 
+import cli
+
 from .conftest import (
     HAUT_VERNAY,
     MONTCLAIR,
@@ -389,3 +391,28 @@ def test_empty_batch_is_refused(home: Home) -> None:
 
     assert flow["status"] == "IN_REJETE"
     assert [e["code"] for e in home.show(flow["number"])["errors"]] == ["EMPTY_BATCH"]
+
+
+def test_a_large_run_lists_the_flows_needing_attention_and_counts_the_rest(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "RUN_TABLE_ROWS", 2)  # a burst of thousands, in small
+    home.drop(SUPPLIER_1, "ubl-invoice.xml", sample="ubl-invoice.xml")
+    home.drop(SUPPLIER_1, "broken.xml", b"<not closed")
+    home.drop(SUPPLIER_1, "ubl-creditnote.xml", sample="ubl-creditnote.xml")
+    home.drop(SUPPLIER_2, "cii-invoice.xml", sample="cii-invoice.xml")
+
+    shown = home.invoke("run", "--once")
+
+    flows = json.loads(home.invoke("flows", "list", "--json").stdout)
+    assert len(flows) == 4
+    (broken,) = [f["number"] for f in flows if f["status"] == "IN_REJETE"]
+    listed = [f["number"] for f in flows if f["number"] in shown.stdout]
+    assert broken in listed and len(listed) == 2  # the one needing attention first
+    assert "4 processed" in shown.stdout
+    assert "2 more flow(s) not shown (2 IN_INTEGRE)" in shown.stderr
+    # scripts still get every flow
+    home.drop(SUPPLIER_1, "late.xml", b"<late")
+    home.drop(SUPPLIER_1, "later.xml", b"<later")
+    home.drop(SUPPLIER_1, "latest.xml", b"<latest")
+    assert len(home.run()) == 3

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Row, bindparam, delete, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from connectors import local
 
@@ -366,9 +366,38 @@ def original_of(session: Session, flow: Flow) -> Row[tuple[str, str, str]] | Non
     still stands for it, if any, whatever the intake recorded. One rejected or incidented
     since the intake no longer does; one recorded as a copy and processed as a new flow
     since (its own original rejected meanwhile) does. Its number, file name and status:
-    every flow pays this query, which must not load a whole row, and is built once."""
+    this query must not load a whole row, and is built once. A flow whose group found
+    no earlier flow with its content (`first_of_their_content`) is spared it."""
+    if flow.id in session.info.get(FIRST_OF_THEIR_CONTENT, ()):
+        return None
     values = {"partner": flow.partner_code, "digest": flow.content_hash, "before": flow.id}
-    return session.execute(_ORIGINAL, values).first()
+    return session.connection().execute(_ORIGINAL, values).first()
+
+
+# Session.info key: the flows of the group being processed that no earlier flow of their
+# partner shares their content with, whatever its status
+FIRST_OF_THEIR_CONTENT = "edi_engine.first_of_their_content"
+
+
+def first_of_their_content(session: Session, flow_ids: list[int]) -> None:
+    """Before a group of flows is processed: one query for the group instead of one per
+    flow (`original_of`), as almost every flow's content is new. Asked a second later,
+    per flow, it could only have found in addition a flow recorded meanwhile with a lower
+    id (another host's intake committing late), a race that asking per flow does not
+    close either: the duplicate-invoice control refuses that flow's invoices."""
+    earlier = aliased(Flow)
+    shared = (
+        select(earlier.id)
+        .where(
+            earlier.content_hash == Flow.content_hash,
+            earlier.partner_code == Flow.partner_code,
+            earlier.id < Flow.id,
+        )
+        .exists()
+    )
+    query = select(Flow.id).where(Flow.id.in_(flow_ids), shared)
+    not_first = set(session.connection().execute(query).scalars())
+    session.info[FIRST_OF_THEIR_CONTENT] = {i for i in flow_ids if i not in not_first}
 
 
 _ORIGINAL = (

@@ -145,12 +145,15 @@ class Engagement(Base):
 
 class Flow(Base):
     __tablename__ = "flows"
+    # a flow's content among its partner's: with the hash alone, SQLite searched the
+    # partner's index, every earlier flow of the partner for every flow (intake.original_of)
+    __table_args__ = (Index("ix_flows_content", "content_hash", "partner_code"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     number: Mapped[str | None] = mapped_column(String(20), unique=True)
     partner_code: Mapped[str] = mapped_column(ForeignKey("partners.code"), index=True)
     file_name: Mapped[str] = mapped_column(String(255))
-    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     # with partner, name and hash, recognises a file recorded but not yet acknowledged
     source_mtime_ns: Mapped[int | None] = mapped_column(BigInteger)

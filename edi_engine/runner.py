@@ -142,6 +142,7 @@ class Group:
         this process prepares each itself)."""
         session, lease_seconds = self.session, self.settings.processing.lease_seconds
         ours = leasing.renew_all(session, [flow.id for flow in flows], self.worker, lease_seconds)
+        intake.first_of_their_content(session, [flow.id for flow in flows[:GROUP_FLOWS]])
         deadline = time.monotonic() + min(GROUP_SECONDS, lease_seconds / 4)
         done: list[tuple[Flow, pipeline.FlowRun]] = []
         failed: list[tuple[Flow, Exception]] = []
@@ -178,6 +179,7 @@ class Group:
                 failed.append((flow, exc))
                 continue
             done.append((flow, run))
+        session.info.pop(intake.FIRST_OF_THEIR_CONTENT, None)
         try:
             session.commit()
         except Exception:  # the ledger or the disk: each flow again, alone, as it fails

@@ -130,3 +130,37 @@ def test_a_ledger_with_its_flows_numbers_on_from_the_highest(tmp_path: Path) -> 
             )
 
     assert _number_after_upgrade(url) == "FL0000000010"
+
+
+def test_a_flows_earlier_copy_is_looked_up_by_its_content_not_among_all_its_partners_flows(
+    tmp_path: Path,
+) -> None:
+    """Every flow asks whether its partner sent its content before: with the partner's
+    index, SQLite read every earlier flow of the partner, each flow slower than the last."""
+    from sqlalchemy import event
+
+    from edi_engine import intake
+    from edi_engine.models import Flow
+
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    db.migrate(url)
+    asked: list[tuple[str, tuple]] = []
+
+    def sent(_conn, _cursor, statement, parameters, _context, _many) -> None:
+        asked.append((statement, parameters))
+
+    event.listen(db.engine_for(url), "before_cursor_execute", sent)
+    try:
+        with db.session_scope(url) as session:
+            flow = Flow(id=10, partner_code="FOUR01", content_hash="0" * 64)
+            assert intake.original_of(session, flow) is None
+            statement, parameters = asked[-1]
+            plan = session.connection().exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement}", parameters
+            )
+            steps = [row[-1] for row in plan]
+    finally:
+        event.remove(db.engine_for(url), "before_cursor_execute", sent)
+    assert steps[0].startswith(
+        "SEARCH flows USING INDEX ix_flows_content (content_hash=? AND partner_code=?"
+    ), steps

@@ -14,11 +14,13 @@ import errno
 import hashlib
 import os
 import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from connectors import durable
 from connectors.local import InboxFile, fsync_dir
@@ -29,6 +31,8 @@ from .errors import StorageError
 CHUNK = 1024 * 1024
 HEAD_BYTES = 64 * 1024  # what is kept of a file over limits.max_file_bytes
 HEAD_SUFFIX = ".head"
+T = TypeVar("T")
+R = TypeVar("R")
 TEMP = "tmp"  # archive/tmp: copies being written, renamed into place once durable
 # what opening a name with O_NOFOLLOW | O_NONBLOCK answers when it is no plain file: a
 # link (ELOOP; EMLINK on some systems), a socket (ENXIO), a device without its driver
@@ -88,18 +92,24 @@ class Batch:
         try:
             if self.fsync:
                 durable.sync([temp for temp, _ in copies])
+            unique: dict[str, Path] = {}
             for temp, relative in copies:
-                if relative in placed:  # the same bytes twice in one batch: once is enough
+                if relative in unique:  # the same bytes twice in one batch: once is enough
                     temp.unlink()
-                    continue
+                else:
+                    unique[relative] = temp
+
+            def put(relative: str) -> None:
                 target = self.archive / relative
                 try:
                     target.parent.mkdir(parents=True)
                     made.update((target.parent, target.parent.parent))
                 except FileExistsError:
                     pass
-                os.replace(temp, target)
+                os.replace(unique[relative], target)
                 placed[relative] = target
+
+            in_parallel(put, list(unique))
             if self.fsync:
                 durable.sync([*placed.values(), *made])
         except OSError as exc:
@@ -123,6 +133,21 @@ class Batch:
         tb: TracebackType | None,
     ) -> None:
         self.discard()
+
+
+FILE_THREADS = 4  # a file system answers several creations at once faster than in a row
+
+
+def in_parallel(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """`work` on each item by a few threads, the results in the items' order; the first
+    error is raised once all are done. Creating, renaming and removing files is mostly
+    waiting for the file system, during which a thread holds no lock of Python's: a batch's
+    copies made one after the other took a quarter of a run."""
+    if len(items) < 2:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(min(FILE_THREADS, len(items))) as pool:
+        futures = [pool.submit(work, item) for item in items]
+    return [future.result() for future in futures]
 
 
 def store(

@@ -156,15 +156,16 @@ def _receive_batch(
     landed = [f.path for f in files if channels.is_landed(settings, f.path)]
     channels.acknowledge(settings, partners, landed, report)
     landed_set = set(landed)
-    for inbox_file in files:
-        if inbox_file.path in landed_set:
-            continue
+
+    def remove(inbox_file: local.InboxFile) -> None:
         if local.unchanged(inbox_file):
             local.acknowledge(inbox_file.path, False)  # made durable below, with the others
         else:  # rewritten since it was archived: keep it, it will be taken as a new flow
             log.warning(
                 "%s changed while it was being received; left in the inbox", inbox_file.path
             )
+
+    archive.in_parallel(remove, [f for f in files if f.path not in landed_set])
     if settings.processing.fsync:  # before the flows stop being pending
         local.fsync_dirs(f.path.parent for f in files)  # SFTP landings too
     _acknowledged(session, taken)
@@ -255,8 +256,8 @@ def _archived(
     are durable, together, when it returns (archive.Batch)."""
     kept, stored = [], []
     with archive.Batch(settings.archive, settings.processing.fsync) as batch:
-        for inbox_file in files:
-            archived = _stored(settings, inbox_file, batch)
+        copied = archive.in_parallel(lambda inbox_file: _stored(settings, inbox_file, batch), files)
+        for inbox_file, archived in zip(files, copied, strict=True):
             if archived is not None:
                 kept.append(inbox_file)
                 stored.append(archived)

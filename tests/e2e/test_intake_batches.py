@@ -7,6 +7,7 @@ processes killed by SIGKILL, on the SQLite ledger, with fsync on."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -16,6 +17,8 @@ from pathlib import Path
 import paused_workers
 import pytest
 from paused_workers import ended, program, start
+
+from edi_engine import archive
 
 from .conftest import SUPPLIER_1, Home, sample
 
@@ -171,4 +174,33 @@ def test_files_are_numbered_in_order_of_deposit_across_batches(
     assert {flows[f"f{n}.xml"]["status"] for n in (0, 1, 2, 4)} == {"IN_INTEGRE"}
     assert not any(path.exists() for path in dropped)
     assert len(_originals(home)) == 4  # the same bytes are archived once
+    _each_whole(_originals(home))
+
+
+def test_a_copy_the_disk_refuses_in_a_batch_leaves_every_file_of_it_in_its_inbox(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's copies are made by several threads: one failing fails the batch, and
+    the others, done or not, leave nothing behind (a disk full in the middle, say)."""
+    dropped = _deposit(home, 6)
+    copied = archive._copied
+
+    def disk_full_at_f3(source: Path, *rest: object) -> tuple[str, int]:
+        if source.name == "f3.xml":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return copied(source, *rest)
+
+    monkeypatch.setattr(archive, "_copied", disk_full_at_f3)
+    refused = home.invoke("run", "--once", code=None)
+
+    assert refused.exit_code != 0, refused.stderr
+    assert "Cannot archive" in refused.stderr and "No space left on device" in refused.stderr
+    assert all(path.exists() for path in dropped)
+    assert _temporaries(home) == []
+    assert json.loads(home.invoke("flows", "list", "--json").stdout) == []
+
+    monkeypatch.setattr(archive, "_copied", copied)  # room again: every file, once
+    flows = home.run()
+    assert sorted(f["file_name"] for f in flows) == [f"f{n}.xml" for n in range(6)]
+    assert not any(path.exists() for path in dropped)
     _each_whole(_originals(home))

@@ -33,6 +33,7 @@ test: $(STAMP) openssh-server
 bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python bench/pivot_flow.py
+	$(BIN)/python -m bench.ceiling
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

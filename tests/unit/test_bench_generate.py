@@ -88,3 +88,21 @@ def test_a_wrong_mix_is_refused_saying_what_is_expected() -> None:
     done = bench("--mix", "ubl=60,edifact=40")
     assert done.returncode == 2
     assert "'edifact=40': expected KIND=WEIGHT, KIND in ('ubl', 'cii', 'pivot')" in done.stderr
+
+
+def test_the_ceilings_are_measured_on_every_kind_of_flow() -> None:
+    """`python -m bench.ceiling` runs the engine's own work on UBL, CII and pivot flows
+    (a pivot it cannot build or that our schema refuses would stop it) and the file
+    operations of each flow."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.ceiling", "--invoices", "9", "--mix", "ubl=1,cii=1,pivot=1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "9 invoices in 7 flows"  # 3 UBL, 3 CII, one pivot flow of 3
+    assert [line.split()[0] for line in lines[1:]] == ["floor", "work", "files"]
+    assert all(line.endswith(("invoices/s", "flows/s")) for line in lines[1:])

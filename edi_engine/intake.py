@@ -372,7 +372,7 @@ def original_of(session: Session, flow: Flow) -> Row[tuple[str, str, str]] | Non
     if flow.id in session.info.get(FIRST_OF_THEIR_CONTENT, ()):
         return None
     values = {"partner": flow.partner_code, "digest": flow.content_hash, "before": flow.id}
-    return session.connection().execute(_ORIGINAL, values).first()
+    return session.execute(_ORIGINAL, values).first()
 
 
 # Session.info key: the flows of the group being processed that no earlier flow of their

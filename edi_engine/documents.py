@@ -13,7 +13,7 @@ from lxml import etree
 
 from pivot_format.model import Attachment
 
-from . import facturx_pdf, identify, origin, unpack, validation, xmlsafe
+from . import facturx_pdf, identify, origin, rules, unpack, validation, xmlsafe
 from .identify import Container
 from .problems import FlowRejected, Problem
 from .settings import Settings
@@ -32,6 +32,9 @@ class Document:
     tree: etree._ElementTree | None
     problems: tuple[Problem, ...]
     original: Attachment | None  # the document as deposited: PJ 01 of its pivot
+    # what the official business rules say of its invoice (edi_engine/rules.py): they
+    # reject or warn about the invoice, the document itself is valid
+    findings: tuple[Problem, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -106,7 +109,11 @@ def _xml(name: str, content: bytes, settings: Settings, original: Attachment) ->
     refused = validation.problems(tree, settings.cii_schema)  # the CR names its invoice:
     named = origin.naming(refused, tree.getroot())  # read now, while the tree is parsed
     problems = tuple(p.at(document=name) for p in named)
-    return Document(name, syntax, tree, problems, original)
+    findings: tuple[Problem, ...] = ()
+    if not problems and settings.rules.sets:  # never on what the XSD refused
+        found = rules.check(content, tree, settings.rules.sets)
+        findings = tuple(p.at(document=name) for p in found)
+    return Document(name, syntax, tree, problems, original, findings)
 
 
 def _facturx(name: str, content: bytes, settings: Settings) -> Document:
@@ -117,7 +124,9 @@ def _facturx(name: str, content: bytes, settings: Settings) -> Document:
     if found.syntax is not Syntax.CII:
         problem = Problem("FACTURX_NO_XML", f"The XML embedded in {name!r} is not a CII invoice.")
         return _failed(name, problem)
-    return Document(name, Syntax.FACTURX, found.tree, found.problems, found.original)
+    return Document(
+        name, Syntax.FACTURX, found.tree, found.problems, found.original, found.findings
+    )
 
 
 def _failed(name: str, *problems: Problem) -> Document:

@@ -41,7 +41,7 @@ from . import (
     streaming,
     validation,
 )
-from .controls.catalogue import in_french
+from .controls.catalogue import graded, in_french
 from .identify import PIVOT
 from .models import (
     Flow,
@@ -333,12 +333,16 @@ def _controlled(run: FlowRun, seq: int, read: reading.Read, document_name: str) 
     """What the controls say of one invoice. One they accept counts at once for the
     duplicate control of the invoices after it, whose controls come before its pivot is
     written (`_flush`)."""
+    # the official business rules first, as the hub set their severity
+    ruled = graded(read.findings, run.reception.severity)
     if read.problem:
-        problem = in_french(read.problem).at(invoice_seq=seq, document=document_name)
-        return Entry(seq, read, document_name, [problem])
+        problem = in_french(read.problem)
+        found = [p.at(invoice_seq=seq, document=document_name) for p in [*ruled, problem]]
+        return Entry(seq, read, document_name, found)
     assert read.invoice is not None
     found, findings = controls.check(read.invoice, run.reception)
-    findings = [*fields.too_long(read.invoice), *findings]  # what the ledger cannot keep whole
+    # what the ledger cannot keep whole
+    findings = [*ruled, *fields.too_long(read.invoice), *findings]
     findings = [problem.at(invoice_seq=seq, document=document_name) for problem in findings]
     if found is None or any(problem.rejects for problem in findings):
         return Entry(seq, read, document_name, findings)

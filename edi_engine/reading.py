@@ -46,6 +46,7 @@ class Read:
     invoice: Invoice | None = None
     problem: Problem | None = None
     ahead: Ahead | None = None  # its pivot, when a worker process wrote it
+    findings: tuple[Problem, ...] = ()  # the official business rules' (documents.Document)
 
 
 def invoices(document: Document, limits: LimitSettings) -> Iterator[Read]:
@@ -86,11 +87,11 @@ def read_one(
             document=document.name,
             message_fr=exc.message_fr,
         )
-        return Read(number, document.name, problem=problem)
+        return Read(number, document.name, problem=problem, findings=document.findings)
     if original is not None:
         original = replace(original, name=deposited_name(original, rules))
         invoice = replace(invoice, attachments=(original, *invoice.attachments))
-    return Read(invoice.number, document.name, invoice=invoice)
+    return Read(invoice.number, document.name, invoice=invoice, findings=document.findings)
 
 
 def attachment_rules(limits: LimitSettings, original: Attachment | None) -> AttachmentRules:

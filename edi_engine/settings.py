@@ -155,6 +155,20 @@ class SchemaSettings:
     cii_dir: str = ""
 
 
+@dataclass(frozen=True)
+class RuleSettings:
+    # the official business rules every UBL and CII invoice is checked against after its
+    # XSD (edi_engine/rules.py, docs/errors.md#business-rules): EN 16931's, and the French
+    # reform's "Flux 2" rules; a partner may have its own (partners update --rules)
+    en16931: bool = True
+    br_fr: bool = False
+
+    @property
+    def sets(self) -> tuple[str, ...]:
+        """The rule sets in force, by the names `partners update --rules` takes."""
+        return tuple(name for name in ("en16931", "br_fr") if getattr(self, name))
+
+
 SECTIONS: dict[str, type] = {
     "hub": HubSettings,
     "database": DatabaseSettings,
@@ -167,6 +181,7 @@ SECTIONS: dict[str, type] = {
     "jobs": JobSettings,
     "retention": RetentionSettings,
     "schemas": SchemaSettings,
+    "rules": RuleSettings,
 }
 
 
@@ -184,6 +199,7 @@ class Settings:
     jobs: JobSettings = field(default_factory=JobSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     schemas: SchemaSettings = field(default_factory=SchemaSettings)
+    rules: RuleSettings = field(default_factory=RuleSettings)
 
     @property
     def inbox(self) -> Path:
@@ -394,7 +410,7 @@ def _severity_table(given: Any, default: dict[str, str], config: Path) -> dict[s
     """[controls.severity], EDI_ENGINE_CONTROLS_SEVERITY_<CODE> winning over the file. A code
     no control has, a value other than reject/warn/off, and lowering a control that guards
     routing or integrity are refused at start, naming the key and why."""
-    from .controls.catalogue import severity_refusal
+    from .controls.catalogue import LOCKED, severity_refusal
 
     if not isinstance(given, dict):
         raise ConfigurationError(f"{config}: [controls.severity] must be a table.")
@@ -410,8 +426,8 @@ def _severity_table(given: Any, default: dict[str, str], config: Path) -> dict[s
         reason = severity_refusal(code, level)
         if reason:
             raise ConfigurationError(f"controls.severity.{code} ({source}) {reason}.")
-        if code in table:  # a flow's own check may be named, as "reject" only
-            table[code] = level
+        if code in table or code not in LOCKED:  # a flow's own check: "reject" only
+            table[code] = level  # a business rule's identifier too (BR-CO-10)
     return table
 
 

@@ -13,6 +13,7 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from .. import rules
 from ..problems import REJECT, WARNING, Problem
 
 
@@ -270,12 +271,13 @@ def default_severities() -> dict[str, str]:
 def severity_refusal(code: str, level: object) -> str | None:
     """Why `code = level` cannot stand in [controls.severity] (a phrase to follow the key),
     or None when it can."""
-    if code not in CATALOGUE and code not in LOCKED:
+    if code not in CATALOGUE and code not in LOCKED and not rules.known(code):
         close = difflib.get_close_matches(code.upper(), [*CATALOGUE, *LOCKED], n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         return (
-            f"is not the code of a control whose severity the hub sets{hint}; the codes are "
-            "listed in docs/errors.md"
+            f"is not the code of a control whose severity the hub sets{hint}, nor a business "
+            "rule's identifier; the codes are listed in docs/errors.md, the rules by "
+            "`edi-engine rules list`"
         )
     if level not in LEVELS:
         return f'must be "reject", "warn" or "off"; found {level!r}'

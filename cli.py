@@ -734,6 +734,12 @@ def partners_add(
     default=None,
     help=f"{OPERATOR_HELP} --no-operator: only its own again.",
 )
+@click.option(
+    "--rules",
+    metavar="SETS",
+    help="The business rule sets its invoices are checked against: en16931, br_fr or both "
+    "(comma-separated), none, or default (the hub's [rules]).",
+)
 @sftp_options
 @pass_settings
 def partners_update(
@@ -743,21 +749,23 @@ def partners_update(
     status_cron: str | None,
     active: bool | None,
     operator: bool | None,
+    rules: str | None,
     **sftp: Any,
 ) -> None:
     """Change partner CODE's name, SFTP channel, status schedule, whether it is an operator,
-    or deactivate it (its deposits are then left where they are and reported); what is not
-    given stays as it was."""
+    its business rule sets, or deactivate it (its deposits are then left where they are
+    and reported); what is not given stays as it was."""
     with db.session_scope(loaded.database_url) as session:
         updated = partners.update(
-            loaded, session, code, name, _channel(sftp), status_cron, active, operator
+            loaded, session, code, name, _channel(sftp), status_cron, active, operator, rules
         )
         session.commit()
     state = "active" if updated["active"] else "inactive: its deposits are not taken"
     deposits = "any supplier" if updated["operator"] else "its own suppliers"
+    checked = ", ".join(updated["rules"]) or "none"
     say(
         f"Partner {updated['code']} updated (channel {updated['channel']}, {state}; "
-        f"deposits for {deposits})."
+        f"deposits for {deposits}; rules {checked})."
     )
 
 

@@ -50,6 +50,9 @@ class Partner(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # an operator deposits for any supplier; any other partner for its suppliers only
     operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the business rule sets its invoices are checked against, comma-separated ("" none);
+    # none: the hub's [rules] (edi_engine/rules.py)
+    rules: Mapped[str | None] = mapped_column(String(40))
 
     certificates: Mapped[list[Certificate]] = relationship(order_by="Certificate.id")
     suppliers: Mapped[list[PartnerSupplier]] = relationship(

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from . import clock, cron
 from .errors import InvalidPartnerCode, PartnerExists, RefusedError, UsageError
 from .models import Partner
-from .settings import Settings
+from .settings import RULE_SETS, Settings
 
 # Recepteur/Emetteur Id of the pivot: 3 to 8 characters; no '_' (file names split on it)
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,7}$")
@@ -102,6 +102,34 @@ def add(
     return describe(settings, partner)
 
 
+def rule_sets(session: Session, code: str) -> tuple[str, ...] | None:
+    """The partner's own business rule sets (`--rules`), None when it has the hub's."""
+    partner = session.get(Partner, code)
+    if partner is None or partner.rules is None:
+        return None
+    return _sets(partner.rules)
+
+
+def _sets(stored: str) -> tuple[str, ...]:
+    return tuple(name for name in stored.split(",") if name)
+
+
+def parse_rules(given: str) -> str | None:
+    """`--rules en16931,br_fr` as stored: "none" for no rule, "default" for the hub's."""
+    names = [name.strip().lower() for name in given.split(",") if name.strip()]
+    if names == ["default"]:
+        return None
+    if names == ["none"]:
+        return ""
+    unknown = [name for name in names if name not in RULE_SETS]
+    if unknown or not names:
+        raise UsageError(
+            f"--rules {given!r}: give rule sets among {', '.join(RULE_SETS)} separated by "
+            "commas, or none, or default (the hub's [rules])."
+        )
+    return ",".join(name for name in RULE_SETS if name in names)
+
+
 def make_folders(settings: Settings, code: str) -> None:
     """inbox/CODE/ and outbox/CODE/; a caller that may still refuse makes them after its commit."""
     for folder in (settings.inbox / code, settings.outbox / code):
@@ -117,13 +145,17 @@ def update(
     status_cron: str | None = None,
     active: bool | None = None,
     operator: bool | None = None,
+    rules: str | None = None,
 ) -> dict[str, Any]:
     """Change a partner's name, SFTP channel, status schedule, whether it is active or an
-    operator; what is not given stays as it was (an empty status schedule goes back to
-    `[jobs] statuses_cron`). An inactive partner's deposits are not taken: they stay in its
-    inbox (or on its server) and each run reports them. An operator deposits for any
-    supplier, any other partner for its own (edi_engine/depositors.py)."""
+    operator, its business rule sets (`parse_rules`); what is not given stays as it was
+    (an empty status schedule goes back to `[jobs] statuses_cron`). An inactive partner's
+    deposits are not taken: they stay in its inbox (or on its server) and each run
+    reports them. An operator deposits for any supplier, any other partner for its own
+    (edi_engine/depositors.py)."""
     partner = get(session, code)
+    if rules is not None:
+        partner.rules = parse_rules(rules)
     if active is not None:
         partner.active = active
     if operator is not None:
@@ -186,6 +218,9 @@ def describe(settings: Settings, partner: Partner) -> dict[str, Any]:
         "created_at": clock.aware(partner.created_at).isoformat(),
         "status_cron": partner.status_cron or settings.jobs.statuses_cron,
         "operator": bool(partner.operator),  # deposits for any supplier
+        # the business rule sets its invoices are checked against, and whether the hub's
+        "rules": list(_sets(partner.rules) if partner.rules is not None else settings.rules.sets),
+        "rules_own": partner.rules is not None,
     }
     if partner.channel == "sftp":
         described["sftp"] = {key: getattr(partner, column) for key, column in COLUMNS.items()}

@@ -33,6 +33,7 @@ from . import (
     fields,
     intake,
     outputs,
+    partners,
     reading,
     recording,
     redelivery,
@@ -199,6 +200,7 @@ def _take_flow(run: FlowRun, prepared: Prepared | None = None) -> None:
                 value=str(flow.size),
             )
         )
+    settings = settings.for_rules(partners.rule_sets(run.session, flow.partner_code))
     for part in prepared.replay(settings, flow) if prepared else parts(settings, flow):
         run.syntaxes.append(part.syntax)
         run.problems.extend(part.problems)
@@ -277,7 +279,7 @@ def _statuses(
 def read_again(settings: Settings, flow: Flow, seq: int) -> reading.Read | None:
     """The `seq`-th invoice of a flow (numbered as when the flow was processed)."""
     counted = 0
-    for part in parts(settings, flow):
+    for part in parts(settings.for_rules(()), flow):  # accepted once: the rules said so
         for read in part.reads:
             counted += 1
             if counted == seq:

@@ -79,11 +79,12 @@ class Job(NamedTuple):
     size: int
     number: str = ""
     deposit_date: date | None = None
+    rules: tuple[str, ...] | None = None  # its partner's own rule sets; None: the hub's
 
     @classmethod
-    def of(cls, flow: Flow, zone: tzinfo) -> Job:
+    def of(cls, flow: Flow, zone: tzinfo, rules: tuple[str, ...] | None = None) -> Job:
         day = clock.local_date(flow.received_at, zone)
-        return cls(flow.id, flow.archive_path, flow.file_name, flow.size, flow.number, day)
+        return cls(flow.id, flow.archive_path, flow.file_name, flow.size, flow.number, day, rules)
 
 
 @dataclass(frozen=True)
@@ -194,9 +195,12 @@ def prepare(
     size: int,
     number: str = "",
     deposit_date: date | None = None,
+    rules: tuple[str, ...] | None = None,
 ) -> Prepared:
     """The work of one flow that needs no ledger; never raises (a failure is returned).
-    Given the flow's number and deposit day, each invoice's pivot is written ahead."""
+    Given the flow's number and deposit day, each invoice's pivot is written ahead;
+    `rules`: the business rule sets of its partner (None: the hub's)."""
+    settings = settings.for_rules(rules)
     flow = Flow(id=flow_id, archive_path=archive_path, file_name=file_name, size=size)
     try:
         if _unread(settings, flow):

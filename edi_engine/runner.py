@@ -28,6 +28,7 @@ from . import (
     intake,
     leasing,
     outputs,
+    partners,
     pipeline,
     preparing,
     publication,
@@ -101,7 +102,7 @@ def run_once(
             while alone and not should_stop():
                 group.alone(alone.pop(0))
             flows = alone + flows
-            jobs = (preparing.Job.of(flow, settings.zone) for flow in flows)
+            jobs = (_job(settings, session, flow) for flow in flows)
             # without workers, none: each flow is read as it is processed
             prepared = pool.prepared(jobs) if pool else (ready for ready in ())
             with contextlib.closing(prepared):
@@ -225,7 +226,7 @@ class Group:
             return
         if ready is None and self.pool is not None:  # by a worker: one it kills is told
             self.session.commit()  # no lease row locked while it is prepared
-            (ready,) = self.pool.prepared([preparing.Job.of(flow, self.settings.zone)])
+            (ready,) = self.pool.prepared([_job(self.settings, self.session, flow)])
             if ready.killed_workers:
                 settings, session = self.settings, self.session
                 _give_up(settings, session, flow, self.worker, self.report, ready.killed_workers)
@@ -251,6 +252,11 @@ class Group:
             outputs.published(self.session)
         if self.progress:
             self.progress(flow.number)
+
+
+def _job(settings: Settings, session: Session, flow: Flow) -> preparing.Job:
+    """What a worker process needs of a flow, its partner's rule sets among it."""
+    return preparing.Job.of(flow, settings.zone, partners.rule_sets(session, flow.partner_code))
 
 
 def _next(prepared: Iterator[preparing.Prepared], flow: Flow) -> preparing.Prepared | None:

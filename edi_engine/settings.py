@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
@@ -155,6 +156,9 @@ class SchemaSettings:
     cii_dir: str = ""
 
 
+RULE_SETS = ("en16931", "br_fr")  # edi_engine/rules.py's SETS
+
+
 @dataclass(frozen=True)
 class RuleSettings:
     # the official business rules every UBL and CII invoice is checked against after its
@@ -166,7 +170,7 @@ class RuleSettings:
     @property
     def sets(self) -> tuple[str, ...]:
         """The rule sets in force, by the names `partners update --rules` takes."""
-        return tuple(name for name in ("en16931", "br_fr") if getattr(self, name))
+        return tuple(name for name in RULE_SETS if getattr(self, name))
 
 
 SECTIONS: dict[str, type] = {
@@ -230,6 +234,14 @@ class Settings:
                 "UN/CEFACT CII D16B schema folder, or leave it empty for the Factur-X schemas."
             )
         return found[0]
+
+    def for_rules(self, sets: Sequence[str] | None) -> Settings:
+        """These settings with a partner's own rule sets (None: the hub's)."""
+        if sets is None or tuple(sets) == self.rules.sets:
+            return self
+        return dataclasses.replace(
+            self, rules=RuleSettings(**{name: name in sets for name in RULE_SETS})
+        )
 
     @cached_property
     def zone(self) -> ZoneInfo:

@@ -111,17 +111,6 @@ def check(content: bytes, tree: etree._ElementTree, sets: Sequence[str]) -> list
     return found[:MAX_FINDINGS]
 
 
-def warm(sets: Sequence[str]) -> None:
-    """Compile the stylesheets of these sets now: a worker process pays it as it starts."""
-    paths = [*(UBL_STYLESHEETS[s] for s in sets)]
-    if EN16931 in sets:
-        paths += sorted(set(CII_PROFILES.values()))
-    if BR_FR in sets:
-        paths.append(CII_BR_FR)
-    for path in paths:
-        _compiled(path)
-
-
 def _text(content: bytes, tree: etree._ElementTree) -> str:
     """Saxon takes text: the bytes decoded as the document declares (xmlsafe refused any
     DOCTYPE already, so Saxon never meets an entity to resolve)."""

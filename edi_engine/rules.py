@@ -184,7 +184,7 @@ def _findings(report: str, tree: etree._ElementTree, french: bool) -> list[Probl
                 rule_of(failed.get("id"), message),
                 message,
                 line=element.sourceline if element is not None else None,
-                path=location,
+                path=_readable(location, tree.getroot().nsmap),
                 element=etree.QName(element).localname if element is not None else None,
                 severity=REJECT if flag == "fatal" else WARNING,
                 message_fr=message if french else _in_french(rule_of(failed.get("id"), message)),
@@ -197,6 +197,25 @@ def _in_french(rule: str) -> str:
     """EN 16931's messages are in English: the CR's French line names the rule, and the
     official message follows it."""
     return f"La facture ne respecte pas la règle {rule} de la norme EN 16931."
+
+
+_NAMESPACED = re.compile(r"\*:([\w.-]+)\[namespace-uri\(\)='([^']*)'\]")
+_ATTRIBUTE = re.compile(r"@\*\[local-name\(\)='([\w.-]+)' and namespace-uri\(\)=''\]")
+
+
+def _readable(location: str | None, nsmap: dict[str | None, str]) -> str | None:
+    """The SVRL location as the document writes it: with the document's own prefixes and
+    without the first positions, `/Invoice/cac:AccountingCustomerParty/.../cbc:ID`."""
+    if not location:
+        return location
+    prefixes = {uri: prefix for prefix, uri in nsmap.items()}
+
+    def step(match: re.Match[str]) -> str:
+        prefix = prefixes.get(match.group(2))
+        return f"{prefix}:{match.group(1)}" if prefix else match.group(1)
+
+    readable = _ATTRIBUTE.sub(r"@\1", _NAMESPACED.sub(step, location))
+    return readable.replace("[1]", "")
 
 
 # /*:Invoice[namespace-uri()='urn:...'][1]/*:LegalMonetaryTotal[namespace-uri()='...'][1]

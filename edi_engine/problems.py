@@ -79,6 +79,8 @@ FRENCH: dict[str, str] = {
         "CrossIndustryInvoice, CPPFacturePivot, CPPStatut)."
     ),
     "XSD_INVALID": "Le document n'est pas valide selon son schéma XSD.",
+    "RULES_NOT_CHECKED": "Les règles officielles n'ont pas pu être vérifiées sur cette facture ; "
+    "elle n'est pas transmise sans l'être.",
     "DUPLICATE_FLOW": "Ce contenu a déjà été reçu : le flux est refusé comme doublon.",
     "UNREADABLE": "Le fichier ne peut pas être lu.",
     "NO_INVOICE": "Le flux ne contient aucune facture.",

@@ -45,6 +45,8 @@ from edi_engine import (
     preparing,
     rerun,
     retention,
+    rules,
+    rules_report,
     runner,
     settings,
     statuses_out,
@@ -391,24 +393,58 @@ def _content(flow: dict[str, Any]) -> str:
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=INPUT_FILE)
 @click.option("--explain", is_flag=True, help="Add the reason xmlschema gives: what was expected.")
+@click.option(
+    "--rules",
+    "with_rules",
+    is_flag=True,
+    help="Also run the official business rules ([rules]), even on a document the XSD refuses.",
+)
 @json_option
 @click.pass_context
-def validate(ctx: click.Context, files: tuple[Path, ...], explain: bool, as_json: bool) -> None:
-    """Say for each FILE its syntax, whether it is valid, and each error (exit 1 if any is invalid)."""
+def validate(
+    ctx: click.Context, files: tuple[Path, ...], explain: bool, with_rules: bool, as_json: bool
+) -> None:
+    """Say for each FILE its syntax, whether it is valid, and each error (exit 1 if any is invalid).
+
+    With --rules, the XSD's verdict and the business rules' are given apart; a fatal rule
+    makes the file invalid (docs/errors.md#business-rules)."""
     loaded = _settings_or_defaults(ctx)
-    results = [checking.validate_file(path, loaded, explain) for path in files]
+    if with_rules:
+        results = _validated_with_rules(loaded, files, explain, as_json)
+    else:
+        quiet = rules_report.without_rules(loaded)  # findings it would not show
+        results = [checking.validate_file(path, quiet, explain) for path in files]
+        if as_json:
+            echo_json(results)
+        else:
+            for result in results:
+                _print_validation(result)
+    if not all(r["valid"] for r in results):
+        sys.exit(1)
+
+
+def _validated_with_rules(
+    loaded: settings.Settings, files: tuple[Path, ...], explain: bool, as_json: bool
+) -> list[dict[str, Any]]:
+    sets, defaulted = rules_report.sets_in_force(loaded)
+    if defaulted:
+        say("No rule set is on in [rules]: the files are checked against en16931.")
+    results = [rules_report.validate_file(path, loaded, sets, explain) for path in files]
     if as_json:
         echo_json(results)
     else:
         for result in results:
-            _print_validation(result)
-    if not all(r["valid"] for r in results):
-        sys.exit(1)
+            _print_validation_with_rules(result)
+    return results
 
 
 def _print_validation(result: dict[str, Any]) -> None:
     verdict = "valid" if result["valid"] else "INVALID"
     _echo(f"{result['file']}: {result['syntax'] or 'unknown syntax'}: {verdict}")
+    _print_errors(result)
+
+
+def _print_errors(result: dict[str, Any]) -> None:
     for error in result["errors"]:
         where = ", ".join(
             f"{k} {error[k]}" for k in ("document", "line", "path") if error.get(k) is not None
@@ -416,6 +452,36 @@ def _print_validation(result: dict[str, Any]) -> None:
         _echo(f"  [{error['code']}] {where + ': ' if where else ''}{error['message']}")
     for reason in result.get("explanations", []):
         _echo(f"  explain: {reason}")
+
+
+def _print_validation_with_rules(result: dict[str, Any]) -> None:
+    """The file's verdict, then the XSD's with its errors, then the rules' with theirs."""
+    verdict = "valid" if result["valid"] else "INVALID"
+    _echo(f"{result['file']}: {result['syntax'] or 'unknown syntax'}: {verdict}")
+    _echo(f"  schema: {'valid' if result['schema_valid'] else 'INVALID'}")
+    _print_errors(result)
+    fatal = sum(1 for f in result["rules"] if f["flag"] == "fatal")
+    counts = f" ({fatal} fatal, {len(result['rules']) - fatal} warning)" if result["rules"] else ""
+    sets = ", ".join(result["rule_sets"])
+    _echo(f"  rules ({sets}): {'valid' if result['rules_valid'] else 'INVALID'}{counts}")
+    for note in result["rules_notes"]:
+        _echo(f"  note: {note}")
+    for finding in result["rules"]:
+        where = ", ".join(
+            f"{label} {value}"
+            for label, value in (
+                ("document", finding.get("document")),
+                ("line", finding["line"]),
+                ("path", finding["location"]),
+            )
+            if value is not None
+        )
+        usual = "reject" if finding["flag"] == "fatal" else "warn"
+        hub = "" if finding["severity"] == usual else f" (this hub: {finding['severity']})"
+        head = f"  [{finding['id']}] {finding['flag']}{hub}"
+        _echo(
+            f"{head}, {where}: {finding['message']}" if where else f"{head}: {finding['message']}"
+        )
 
 
 def _echo(line: str) -> None:
@@ -1427,6 +1493,38 @@ def _print_bars(rows: Sequence[dict[str, Any]]) -> None:
     for month, inbound, outbound, in_bar, out_bar in counters.bar_lengths(rows, width):
         console.print(f"{month} in   [cyan]{'█' * in_bar}[/] {inbound}")
         console.print(f"{' ' * len(month)} out  [magenta]{'▒' * out_bar}[/] {outbound}")
+
+
+@main.group("rules", cls=EngineGroup)
+def rules_group() -> None:
+    """The official business rules (EN 16931, the French reform's): which are in force."""
+
+
+@rules_group.command("list")
+@click.option(
+    "--set",
+    "rule_sets",
+    multiple=True,
+    type=click.Choice(rules.SETS),
+    help="List this rule set (repeatable); default: the sets on in [rules].",
+)
+@json_option
+@click.pass_context
+def rules_list(ctx: click.Context, rule_sets: tuple[str, ...], as_json: bool) -> None:
+    """Each rule of the sets in force: its identifier, the norm's flag (fatal or warning),
+    this hub's severity ([controls.severity], else reject for fatal and warn for warning),
+    its set, the syntaxes it is checked in (UBL, CII) and its official message."""
+    loaded = _settings_or_defaults(ctx)
+    sets = tuple(dict.fromkeys(rule_sets)) or loaded.rules.sets
+    if not sets:
+        say("No rule set is on in [rules]: no business rule is in force (--set lists one).")
+    rows = rules_report.rules_in_force(sets, loaded)
+    if as_json:
+        render(rows, (), as_json=True)
+        return
+    shown = [{**row, "syntaxes": ", ".join(row["syntaxes"])} for row in rows]
+    columns = ["id", "flag", "severity", "set", "syntaxes", "message"]
+    render(shown, columns, as_json=False, title=f"Business rules: {', '.join(sets) or 'none'}")
 
 
 @main.group("jobs", cls=EngineGroup)

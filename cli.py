@@ -406,14 +406,15 @@ def validate(
 ) -> None:
     """Say for each FILE its syntax, whether it is valid, and each error (exit 1 if any is invalid).
 
-    With --rules, the XSD's verdict and the business rules' are given apart; a fatal rule
-    makes the file invalid (docs/errors.md#business-rules)."""
+    The official business rules' findings are errors like the others (on a document the
+    XSD accepts). With --rules, the XSD's verdict and the rules' are given apart, the rules
+    run even on a document the XSD refuses; a rule the hub rejects on makes the file
+    invalid (docs/errors.md#business-rules)."""
     loaded = _settings_or_defaults(ctx)
     if with_rules:
         results = _validated_with_rules(loaded, files, explain, as_json)
     else:
-        quiet = rules_report.without_rules(loaded)  # findings it would not show
-        results = [checking.validate_file(path, quiet, explain) for path in files]
+        results = [checking.validate_file(path, loaded, explain) for path in files]
         if as_json:
             echo_json(results)
         else:
@@ -449,7 +450,8 @@ def _print_errors(result: dict[str, Any]) -> None:
         where = ", ".join(
             f"{k} {error[k]}" for k in ("document", "line", "path") if error.get(k) is not None
         )
-        _echo(f"  [{error['code']}] {where + ': ' if where else ''}{error['message']}")
+        warning = "warning: " if error.get("severity") == "warning" else ""
+        _echo(f"  [{error['code']}] {warning}{where + ': ' if where else ''}{error['message']}")
     for reason in result.get("explanations", []):
         _echo(f"  explain: {reason}")
 

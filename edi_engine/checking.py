@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from . import documents, streaming, validation
+from .controls.catalogue import graded
 from .problems import FlowRejected, Problem
 from .settings import Settings
 from .states import Syntax
@@ -36,8 +37,10 @@ def validate_file(path: Path, settings: Settings, explain: bool = False) -> dict
     result["syntax"] = documents.combined_syntax(d.syntax for d in found)
     result["container"] = unpacked.container.value
     problems = documents.all_problems(found)
-    result["valid"] = not problems
-    result["errors"] = [p.as_dict() for p in problems]
+    # the official business rules' findings, as the hub set their severity (as `run`)
+    ruled = graded([f for d in found for f in d.findings], settings.controls.severity)
+    result["valid"] = not problems and not any(p.rejects for p in ruled)
+    result["errors"] = [p.as_dict() for p in [*problems, *ruled]]
     if explain:
         result["explanations"] = [
             reason

@@ -274,8 +274,13 @@ def listed(stylesheet: str) -> tuple[Rule, ...]:
 
 
 def known(code: str) -> bool:
-    """Whether some rule of some set has this identifier ([controls.severity] names it)."""
-    return any(rule.id == code for path in _all_stylesheets() for rule in listed(path))
+    """Whether some rule of some set has this identifier, or is of this family (BR-FR-12
+    for BR-FR-12_BT-49): [controls.severity] names it."""
+    return any(
+        rule.id == code or rule.id.startswith(f"{code}_")
+        for path in _all_stylesheets()
+        for rule in listed(path)
+    )
 
 
 def _all_stylesheets() -> list[str]:

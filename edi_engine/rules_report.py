@@ -18,6 +18,7 @@ from typing import Any
 from lxml import etree
 
 from . import checking, documents, facturx_pdf, rules
+from .controls.catalogue import severity_of
 from .identify import Container
 from .problems import REJECT, FlowRejected, Problem
 from .settings import RuleSettings, Settings
@@ -44,7 +45,8 @@ def sets_in_force(settings: Settings) -> tuple[tuple[str, ...], bool]:
 def hub_severity(rule_id: str, flag: str, settings: Settings) -> str:
     """What this hub does when the rule fails: its [controls.severity] line for the rule,
     else what the norm's flag says (fatal rejects, warning warns)."""
-    return settings.controls.severity.get(rule_id) or ("reject" if flag == FATAL else "warn")
+    own = severity_of(rule_id, settings.controls.severity)
+    return own or ("reject" if flag == FATAL else "warn")
 
 
 # -- validate --rules ----------------------------------------------------------------------
@@ -54,7 +56,8 @@ def validate_file(
     path: Path, settings: Settings, sets: Sequence[str], explain: bool = False
 ) -> dict[str, Any]:
     """`validate`'s report of one file (the XSD's, unchanged) with the rules' beside it:
-    `schema_valid`, `rules_valid` (no fatal finding, every invoice checked), `rules`."""
+    `schema_valid`, `rules_valid` (every invoice checked, and no finding this hub rejects
+    on: what `run` would do), `rules`."""
     quiet = without_rules(settings)
     result = checking.validate_file(path, quiet, explain)
     findings: list[dict[str, Any]] = []
@@ -68,7 +71,7 @@ def validate_file(
     else:
         checked_all = _check_documents(path, quiet, sets, findings, notes)
     result["schema_valid"] = result["valid"]
-    result["rules_valid"] = checked_all and all(f["flag"] != FATAL for f in findings)
+    result["rules_valid"] = checked_all and all(f["severity"] != "reject" for f in findings)
     result["rules"] = findings
     result["rule_sets"] = list(sets)
     result["rules_notes"] = notes

@@ -286,12 +286,18 @@ def severity_refusal(code: str, level: object) -> str | None:
     return None
 
 
+def severity_of(code: str, severity: Mapping[str, str]) -> str | None:
+    """The hub's level for a code: its own line, else its rule family's, "BR-FR-12" for
+    the French rule BR-FR-12_BT-49 (the norm names a rule and its variants so)."""
+    return severity.get(code) or severity.get(code.split("_", 1)[0])
+
+
 def graded(problems: Iterable[Problem], severity: Mapping[str, str]) -> list[Problem]:
     """Each finding as the hub set its control: it rejects, it warns, or (off) it is dropped
     and neither stored nor reported. A code the table does not name keeps its severity."""
     kept = []
     for problem in problems:
-        level = severity.get(problem.code)
+        level = severity_of(problem.code, severity)
         if level == OFF:
             continue
         if level is not None:

@@ -103,15 +103,19 @@ def test_lines_that_do_not_add_up_break_br_co_10_and_make_the_file_invalid(
     assert "path /Invoice/cac:LegalMonetaryTotal: [BR-CO-10]-Sum of Invoice line" in out
 
 
-def test_without_rules_validate_still_says_only_what_the_xsd_says(
+def test_without_rules_validate_shows_the_rules_findings_like_every_other_error(
     tmp_path: Path, home: Path, run_cli: Run
 ) -> None:
-    """Today's output and exit status: the file is valid against its schema."""
+    """Valid against its schema, refused by EN 16931: plain `validate` says so as `run`
+    would, the rule among the errors; the verdicts apart are --rules' alone."""
     path = _written(tmp_path / "lines-off.xml", _lines_off(_invoice()))
-    (result,) = json.loads(_validate(run_cli, home, "--json", path).stdout)
-    assert result["valid"] is True
+    (result,) = json.loads(_validate(run_cli, home, "--json", path, code=1).stdout)
+    assert result["valid"] is False
+    assert "BR-CO-10" in {e["code"] for e in result["errors"]}
     assert "rules" not in result and "schema_valid" not in result
-    assert _validate(run_cli, home, path).stdout == (f"{path}: IN_DP_E1_UBL_INVOICE: valid\n")
+    out = _validate(run_cli, home, path, code=1).stdout
+    assert out.startswith(f"{path}: IN_DP_E1_UBL_INVOICE: INVALID\n")
+    assert "  [BR-CO-10] " in out
 
 
 def test_the_rules_run_on_a_document_the_xsd_refuses(

@@ -4,6 +4,7 @@ at once with the rule's identifier, where it is, and its severity."""
 
 from __future__ import annotations
 
+import pytest
 from lxml import etree
 
 from bench.generate import Options, _Maker
@@ -91,3 +92,25 @@ def test_the_rules_of_a_stylesheet_are_listed_with_their_flag() -> None:
     assert "Sum of Invoice line net amount" in listed["BR-CO-10"].message
     assert any(rule.flag == "warning" for rule in listed.values())
     assert rules.known("BR-CO-10") and not rules.known("BR-XX-99")
+
+
+def test_a_rule_family_is_given_its_severity_once_for_all_its_variants(tmp_path) -> None:
+    """The French rules name each variant BR-FR-12_BT-49, BR-FR-12_BT-50...: the hub lowers
+    "BR-FR-12" and every variant warns; a code no rule has is refused at start."""
+    from edi_engine import settings as settings_module
+    from edi_engine.controls.catalogue import graded
+    from edi_engine.errors import ConfigurationError
+    from edi_engine.problems import Problem
+
+    (tmp_path / "edi-engine.toml").write_text('[controls.severity]\n"BR-FR-12" = "warn"\n')
+    loaded = settings_module.load(tmp_path)
+    variants = [rule.id for rule in rules.listed(rules.UBL_STYLESHEETS[rules.BR_FR])]
+    variant = next(code for code in variants if code.startswith("BR-FR-12_"))
+    (found,) = graded([Problem(variant, "…")], loaded.controls.severity)
+    assert found.severity == "warning"
+    (other,) = graded([Problem("BR-FR-13_BT-1", "…")], loaded.controls.severity)
+    assert other.severity == REJECT
+
+    (tmp_path / "edi-engine.toml").write_text('[controls.severity]\n"BR-FR-99" = "warn"\n')
+    with pytest.raises(ConfigurationError, match=r"BR-FR-99.*rules list"):
+        settings_module.load(tmp_path)

@@ -53,6 +53,7 @@ SELLER_BIC = "AGRIFRPPXXX"
 DEBTOR_IBAN = iban("FR", "20041010050500013M02606")
 GERMAN_VAT, BELGIAN_VAT = "DE123456788", "BE0477472701"
 GERMAN_REGISTER = "HRB 123456"  # a German company without VAT number: its register entry
+GERMAN_TAX_NUMBER = "21/815/08150"  # its Steuernummer
 SWISS_IBAN = iban("CH", "0483000000123456789")  # BBAN as the bank writes it
 SERVICE_CODE = "SERVICE-ACHATS"
 TWENTY = D("20")
@@ -151,7 +152,8 @@ FULL = Spec(
             account_name="Papeterie Martin",
             information="Virement SEPA à 30 jours",
         ),
-        PaymentMeans("58", iban("FR", "10107001180001234567850")),
+        # a second account, by the same means: EN 16931 wants one means code (UBL-SR-47)
+        PaymentMeans("30", iban("FR", "10107001180001234567850")),
     ),
     payment_terms="30 jours fin de mois, pas d'escompte",
     allowances=(
@@ -294,6 +296,8 @@ EU_WITHOUT_VAT = replace(
         "Kleinbetrieb Weber",
         "DE",
         ids=(Id(GERMAN_REGISTER, None, "legal"),),
+        # its tax number (BT-32), which EN 16931 asks for without a VAT number (BR-S-02)
+        tax_number=GERMAN_TAX_NUMBER,
         city="Köln",
         postcode="50667",
     ),
@@ -342,7 +346,10 @@ CREDIT_AS_INVOICE = Spec(
 MINIMAL = Spec(
     number="M1",
     issue_date=date(2026, 1, 2),
-    seller=Party("Jean Dupont EI", ids=(Id(SELLER_SIRET, "0009", "party"),)),
+    # a VAT number: EN 16931 asks for it on standard rated lines (BR-S-02)
+    seller=Party(
+        "Jean Dupont EI", ids=(Id(SELLER_SIRET, "0009", "party"),), vat=french_vat(SELLER_SIREN)
+    ),
     buyer=Party("Commune de Valbrune", ids=(Id(BUYER_SIRET, "0009", "legal"),)),
     lines=(Line("1", "Prestation", D("1"), D("100.00")),),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import math
 import signal
 import threading
 import time
@@ -144,7 +145,9 @@ class Group:
         session, lease_seconds = self.session, self.settings.processing.lease_seconds
         ours = leasing.renew_all(session, [flow.id for flow in flows], self.worker, lease_seconds)
         intake.first_of_their_content(session, [flow.id for flow in flows[:GROUP_FLOWS]])
-        deadline = time.monotonic() + min(GROUP_SECONDS, lease_seconds / 4)
+        # counted from the first flow's end: a worker process starting (and compiling the
+        # rules' stylesheets) as the group begins does not cut the group short
+        span, deadline = min(GROUP_SECONDS, lease_seconds / 4), math.inf
         done: list[tuple[Flow, pipeline.FlowRun]] = []
         failed: list[tuple[Flow, Exception]] = []
         tried: list[tuple[Flow, preparing.Prepared | None]] = []  # done or failed
@@ -178,8 +181,9 @@ class Group:
                 outputs.back_to(session, staged)
                 counters.back_to(session, counted)
                 failed.append((flow, exc))
-                continue
-            done.append((flow, run))
+            else:
+                done.append((flow, run))
+            deadline = min(deadline, time.monotonic() + span)
         session.info.pop(intake.FIRST_OF_THEIR_CONTENT, None)
         try:
             session.commit()

@@ -17,6 +17,9 @@ from lxml import etree
 
 from .conftest import RECIPIENT, SUPPLIER_1, Home, sample
 
+# the hub's attachment rules alone: EN 16931 lists fewer MIME types (BR-CL-24)
+pytestmark = pytest.mark.usefixtures("rules_off")
+
 UBL_NS = {
     "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",

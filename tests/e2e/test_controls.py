@@ -38,6 +38,9 @@ from .conftest import (
     sample,
 )
 
+# the hub's own controls alone: their invoices break EN 16931's totals on purpose
+pytestmark = pytest.mark.usefixtures("rules_off")
+
 PARIS = ZoneInfo("Europe/Paris")  # the hub's default time zone
 
 SUPPLIER_SIRET = "81234567600025"  # FOUR01's, the supplier of ubl-invoice.xml

@@ -8,6 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from alembic import command
 
 from edi_engine import db
@@ -26,6 +27,9 @@ from .test_controls import (
 )
 from .test_statuses_in import cr_lines, status, statut_flow
 from .test_statuses_in import deposit as deposit_statuses
+
+# who may deposit for whom, on test_controls' invoices (one has no IBAN: BR-61)
+pytestmark = pytest.mark.usefixtures("rules_off")
 
 VAT_SUPPLIER = "DE123456789"  # a German supplier without SIRET, by its VAT number
 THIRD_SIRET = "44306184100005"  # a supplier no partner of the home deposits for

@@ -215,3 +215,20 @@ def test_the_hub_s_rule_sets_and_severities_are_used(
     assert (br_co_10["flag"], br_co_10["severity"]) == ("fatal", "warn")
     out = _validate(run_cli, home, "--rules", path, code=1).stdout
     assert "[BR-CO-10] fatal (this hub: warn), line" in out
+
+
+def test_rules_that_stop_on_a_value_are_said_not_checked_never_passed(
+    tmp_path: Path, home: Path, run_cli: Run
+) -> None:
+    """A value no rule can compute with (an amount with two decimal points, which the XSD
+    refuses too) stops the stylesheet: the invoice is not checked, and says so under
+    RULES_NOT_CHECKED, naming the stylesheet; it is never taken as valid."""
+    root = _invoice()
+    root.find(f"{{{CAC}}}InvoiceLine/{{{CBC}}}LineExtensionAmount").text = "-0.001161.50"
+    path = _written(tmp_path / "two-points.xml", root)
+    (result,) = _results(run_cli, home, path, code=1)
+    assert result["schema_valid"] is False and result["rules_valid"] is False
+    stopped = [f for f in result["rules"] if f["id"] == "RULES_NOT_CHECKED"]
+    assert stopped and stopped[0]["flag"] == "fatal"
+    assert "EN16931-UBL-validation.xslt" in stopped[0]["message"]
+    assert "not delivered unchecked" in stopped[0]["message"]

@@ -20,6 +20,7 @@ from . import engine, floor, report
 from .generate import KINDS, Corpus, Options, generate
 
 DATABASES = ("sqlite", "postgresql")
+RULES = {"on": True, "off": False}
 EXAMPLE = "--invoices 5000 --mix ubl=60,cii=30,pivot=10 --lines 1-200"
 
 
@@ -82,14 +83,24 @@ def _workers(text: str) -> list[int]:
     return list(dict.fromkeys(found))
 
 
+def _rules(text: str) -> list[bool]:
+    """on, off or both: whether the engine checks the EN 16931 rules ([rules] en16931)."""
+    found = [part.strip().lower() for part in text.split(",")]
+    wrong = [part for part in found if part not in RULES]
+    if wrong or not found:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a list of on, off")
+    return [RULES[part] for part in dict.fromkeys(found)]
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="Generate realistic flows (UBL 2.1, CII D16B / Factur-X, pivot), then "
         "measure on the same files the floor (lxml parsing and XSD-validating each file, "
         "one process) and `edi-engine run --once` from inbox to pivots, CRs and ledger, "
-        "for each database and number of workers. Fails unless every flow ends IN_INTEGRE "
-        "with one pivot per invoice. The benchmark is not a test: see docs/performance.md.",
+        "for each database, number of workers and rules setting. Fails unless every flow "
+        "ends IN_INTEGRE with one pivot per invoice. The benchmark is not a test: see "
+        "docs/performance.md.",
         epilog=f"Example: python -m bench {EXAMPLE} --attachments 0.1 --pivot-batch 50",
     )
     p.add_argument(
@@ -140,6 +151,14 @@ def parser() -> argparse.ArgumentParser:
         metavar="LIST",
         default="1,all",
         help="worker counts to measure, numbers or 'all' = one per core (1,all)",
+    )
+    p.add_argument(
+        "--rules",
+        type=_rules,
+        metavar="LIST",
+        default="on",
+        help="measure each configuration with the EN 16931 business rules on, off or both "
+        "(on,off); on is the engine's default (on)",
     )
     p.add_argument(
         "--no-fsync", action="store_true", help="run the engine with processing.fsync off"
@@ -206,26 +225,31 @@ def _bench(args: argparse.Namespace, options: Options, work: Path) -> int:
     )
     measured_floor = floor.measure(corpus)
     _say(f"floor: {measured_floor.invoices_per_s:,.0f} invoices/s")
-    workers, skipped = _worker_counts(args.workers, args.database)
+    workers, skipped = _worker_counts(args.workers, args.database, args.rules)
     results: list[report.Result] = []
     fsync = not args.no_fsync
+    configurations = [(count, rules) for count in workers for rules in args.rules]
     for database in args.database:
-        for count in workers:
-            root = work / f"home-{database}-{count}"
+        for count, rules in configurations:
+            root = work / _home_name(database, count, rules)
             shutil.rmtree(root, ignore_errors=True)  # every run starts from a new home
             try:
-                run = _measure(database, root, corpus, count, fsync, args.pg_admin)
+                run = _measure(database, root, corpus, count, rules, fsync, args.pg_admin)
             except engine.Unreachable as exc:
                 reason = f"PostgreSQL unreachable ({exc})"
                 _say(f"{reason}: the PostgreSQL measurements are skipped")
-                skipped += [{"database": database, "workers": n, "reason": reason} for n in workers]
+                skipped += [
+                    {"database": database, "workers": n, "rules": r, "reason": reason}
+                    for n, r in configurations
+                ]
                 break
             finally:
                 if args.work_dir is None:
                     shutil.rmtree(root, ignore_errors=True)
-            line = report.result(corpus, measured_floor, run, count, database, fsync)
+            line = report.result(corpus, measured_floor, run, count, database, fsync, rules)
             _say(
-                f"{database}, {count} worker(s): {line.engine_invoices_per_s:,.0f} invoices/s, "
+                f"{database}, {count} worker(s), rules {'on' if rules else 'off'}: "
+                f"{line.engine_invoices_per_s:,.0f} invoices/s, "
                 f"peak RSS {line.peak_rss_mb:.0f} MiB"
             )
             results.append(line)
@@ -247,27 +271,38 @@ def _bench(args: argparse.Namespace, options: Options, work: Path) -> int:
     return 0
 
 
-def _worker_counts(wanted: list[int], databases: list[str]) -> tuple[list[int], list[dict]]:
+def _worker_counts(
+    wanted: list[int], databases: list[str], rules: list[bool]
+) -> tuple[list[int], list[dict]]:
     """The worker counts this engine can run; more than one needs `run --workers`."""
     if all(n == 1 for n in wanted) or engine.has_workers_option():
         return wanted, []
     reason = "this engine's `run` has no --workers"
     _say(f"{reason}: the multi-worker measurement is skipped")
     skipped = [
-        {"database": d, "workers": n, "reason": reason} for d in databases for n in wanted if n != 1
+        {"database": d, "workers": n, "rules": r, "reason": reason}
+        for d in databases
+        for n in wanted
+        if n != 1
+        for r in rules
     ]
     return [n for n in wanted if n == 1], skipped
 
 
+def _home_name(database: str, workers: int, rules: bool) -> str:
+    """home-sqlite-2 for the engine's default (rules on), home-sqlite-2-rules-off."""
+    return f"home-{database}-{workers}" + ("" if rules else "-rules-off")
+
+
 def _measure(
-    database: str, root: Path, corpus: Corpus, workers: int, fsync: bool, admin: str
+    database: str, root: Path, corpus: Corpus, workers: int, rules: bool, fsync: bool, admin: str
 ) -> engine.EngineRun:
     if database == "sqlite":
         settings = engine.prepare(root, corpus, None)
-        return engine.run(settings, corpus, workers, fsync)
+        return engine.run(settings, corpus, workers, fsync, rules)
     with engine.postgresql_database(admin) as url:
         settings = engine.prepare(root, corpus, url)
-        return engine.run(settings, corpus, workers, fsync)
+        return engine.run(settings, corpus, workers, fsync, rules)
 
 
 if __name__ == "__main__":

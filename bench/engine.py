@@ -91,15 +91,19 @@ def prepare(root: Path, corpus: Corpus, database_url: str | None) -> Settings:
     return settings
 
 
-def run(settings: Settings, corpus: Corpus, workers: int, fsync: bool) -> EngineRun:
+def run(
+    settings: Settings, corpus: Corpus, workers: int, fsync: bool, rules: bool = True
+) -> EngineRun:
     """Time `run --once` from start to exit, sampling its process tree's memory; then
-    check that every flow is IN_INTEGRE with one pivot per invoice."""
+    check that every flow is IN_INTEGRE with one pivot per invoice. ``rules``: the
+    EN 16931 business rules on (the engine's default) or off."""
     args = [*command(), "--home", str(settings.home), "run", "--once"]
     if workers != 1:
         args += ["--workers", str(workers)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDI_ENGINE_")}
     env["EDI_ENGINE_PICKUP_STABLE_SECONDS"] = "0"
     env["EDI_ENGINE_PROCESSING_FSYNC"] = "true" if fsync else "false"
+    env["EDI_ENGINE_RULES_EN16931"] = "true" if rules else "false"
     log = settings.home / "bench-run.log"
     with open(log, "wb") as output:
         start = time.perf_counter()

@@ -33,10 +33,17 @@ class Result:
     processes: int
     fsync: bool
     warnings: int
+    rules: bool  # the EN 16931 business rules checked ([rules] en16931)
 
 
 def result(
-    corpus: Corpus, floor: Floor, run: EngineRun, workers: int, database: str, fsync: bool
+    corpus: Corpus,
+    floor: Floor,
+    run: EngineRun,
+    workers: int,
+    database: str,
+    fsync: bool,
+    rules: bool = True,
 ) -> Result:
     engine_rate = corpus.invoices / run.seconds
     return Result(
@@ -56,6 +63,7 @@ def result(
         processes=run.processes,
         fsync=fsync,
         warnings=run.warnings,
+        rules=rules,
     )
 
 
@@ -106,6 +114,7 @@ def _kind(corpus: Corpus, kind: str) -> dict[str, int]:
 COLUMNS = (
     ("database", "<"),
     ("workers", ">"),
+    ("rules", "<"),
     ("seconds", ">"),
     ("invoices/s", ">"),
     ("MB/s", ">"),
@@ -122,6 +131,7 @@ def table(corpus: Corpus, floor: Floor, results: list[Result]) -> str:
         (
             r.database,
             str(r.workers),
+            "on" if r.rules else "off",
             f"{r.seconds:.2f}",
             f"{r.engine_invoices_per_s:,.0f}",
             f"{r.engine_mb_per_s:.1f}",

@@ -1,5 +1,6 @@
 """`python -m bench` on a tiny corpus: its generated flows are schema-valid and the engine
-accepts every invoice, and `--json` prints the keys its contract names. The benchmark's
+accepts every invoice, with the EN 16931 rules on and off, and `--json` prints the keys its
+contract names. The benchmark's
 numbers are never asserted (speed is measured, not tested)."""
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ CONTRACT = {
 # 6 UBL, 6 CII and 12 pivot invoices in 6 pivot flows of 2; half carry an attachment
 TINY = ["--invoices", "24", "--mix", "ubl=1,cii=1,pivot=2", "--pivot-batch", "2"]
 TINY += ["--lines", "1-4", "--attachments", "0.5", "--database", "sqlite", "--workers", "1"]
+TINY += ["--rules", "on,off"]
 
 
 def bench(*args: str) -> subprocess.CompletedProcess:
@@ -61,9 +63,12 @@ def test_every_generated_flow_is_valid_against_its_schema(tiny: tuple[Path, dict
         assert validation.problems(tree) == [], path.name
 
 
-def test_the_engine_accepts_every_invoice_with_one_pivot_each(tiny: tuple[Path, dict]) -> None:
+@pytest.mark.parametrize("home_name", ["home-sqlite-1", "home-sqlite-1-rules-off"])
+def test_the_engine_accepts_every_invoice_with_one_pivot_each(
+    tiny: tuple[Path, dict], home_name: str
+) -> None:
     work, _ = tiny
-    home = work / "home-sqlite-1"
+    home = work / home_name
     with sqlite3.connect(home / "ledger.db") as ledger:
         states = ledger.execute("SELECT status, count(*) FROM flows GROUP BY status").fetchall()
         invoices = ledger.execute("SELECT count(*) FROM invoices").fetchone()[0]
@@ -77,11 +82,13 @@ def test_the_engine_accepts_every_invoice_with_one_pivot_each(tiny: tuple[Path, 
 
 def test_json_prints_the_contract_keys_of_each_run(tiny: tuple[Path, dict]) -> None:
     _, document = tiny
-    (run,) = document["runs"]
-    assert run.keys() >= CONTRACT
-    assert (run["invoices"], run["workers"], run["database"]) == (24, 1, "sqlite")
-    assert run["bytes"] == sum(p.stat().st_size for p in (tiny[0] / "flows").iterdir())
-    assert run["engine_invoices_per_s"] > 0 and run["peak_rss_mb"] > 0
+    on, off = document["runs"]
+    assert (on["rules"], off["rules"]) == (True, False)
+    for run in (on, off):
+        assert run.keys() >= CONTRACT
+        assert (run["invoices"], run["workers"], run["database"]) == (24, 1, "sqlite")
+        assert run["bytes"] == sum(p.stat().st_size for p in (tiny[0] / "flows").iterdir())
+        assert run["engine_invoices_per_s"] > 0 and run["peak_rss_mb"] > 0
 
 
 def test_a_wrong_mix_is_refused_saying_what_is_expected() -> None:

@@ -312,6 +312,9 @@ def hub(tmp_path: Path, pg_url: str) -> Callable[..., subprocess.CompletedProces
         EDI_ENGINE_DATABASE_URL=pg_url,
         EDI_ENGINE_PICKUP_STABLE_SECONDS="0",
         EDI_ENGINE_PROCESSING_FSYNC="false",
+        # what these tests are about is the ledger on PostgreSQL; each process would
+        # compile the rules' stylesheets again (tests/e2e/test_rules.py runs the rules)
+        EDI_ENGINE_RULES_EN16931="false",
     )
 
     def run(*args: str, code: int = 0) -> subprocess.CompletedProcess:

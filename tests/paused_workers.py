@@ -103,11 +103,14 @@ def start(
     started: list[subprocess.Popen] | None = None,
 ) -> subprocess.Popen:
     """The CLI with `args`, in a child running `child_program` paused as `how` says, at
-    the time `at` (the real clock without it); kept in `started` when given."""
+    the time `at` (the real clock without it); kept in `started` when given. The business
+    rules are off unless `env` says otherwise: these children are about processes stopped
+    and killed, and each would compile the rules' stylesheets again (about 0.7 s)."""
+    environment = {"EDI_ENGINE_RULES_EN16931": "false", **(os.environ if env is None else env)}
     child = subprocess.Popen(
         [sys.executable, "-c", child_program, at.isoformat() if at else "now", how, *args],
         cwd=REPO,
-        env=dict(os.environ if env is None else env),
+        env=environment,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -24,6 +24,7 @@ import pytest
 from click.testing import CliRunner
 from generated.breakers import BASE, BREAKERS, Breaker
 from generated.catalogue import write
+from generated.corpus import CORPUS  # EDI_SHARED_DIR, or ../shared beside the clone
 from generated.spec import EN16931
 from lxml import etree
 
@@ -36,7 +37,6 @@ from edi_engine.settings import RuleSettings, Settings
 
 from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_1_SIRET, Home
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 EN16931_BREAKERS = [b for b in BREAKERS if not b.fr]
 FRENCH_BREAKERS = [b for b in BREAKERS if b.fr]
 

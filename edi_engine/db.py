@@ -15,7 +15,7 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import EngineError
+from .errors import ConfigurationError, EngineError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -41,11 +41,30 @@ def without_secrets(url: URL) -> URL:
     return url._replace(password=None, query=query)
 
 
+URL_FORM = (
+    "write it dialect+driver://user:password@host:port/database, with '@', ':' and '/' of "
+    "the password as %40, %3A and %2F"
+)
+
+
+def read(url: str) -> URL:
+    """The URL read, or why not without quoting it: a password holding an '@' or a ':'
+    not written %40 or %3A runs into the host or the port, where messages would show it
+    (docs/security.md#secrets)."""
+    try:
+        found: URL | None = make_url(url)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        found = None
+    if found is None or "@" in (found.host or ""):
+        raise ConfigurationError(f"The database URL cannot be read: {URL_FORM}.")
+    return found
+
+
 def shown(url: str) -> str:
     """A URL fit for messages and logs: never its password (docs/architecture.md#data-safety)."""
     try:
-        parsed = make_url(url)
-    except ArgumentError:
+        parsed = read(url)
+    except ConfigurationError:
         return "<an invalid database URL>"
     query = {k: ("hidden" if k in QUERY_SECRETS else v) for k, v in parsed.query.items()}
     return parsed._replace(query=query).render_as_string(hide_password=True)
@@ -62,6 +81,7 @@ def describe(exc: SQLAlchemyError) -> str:
 @cache
 def engine_for(url: str) -> Engine:
     """One engine per URL per process; SQLite tuned for safety with concurrent readers."""
+    read(url)  # a URL that cannot be read is refused before it is quoted or connected to
     try:
         engine = create_engine(url)
     except ImportError as exc:

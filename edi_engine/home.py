@@ -9,9 +9,6 @@ import re
 import shutil
 from pathlib import Path
 
-from sqlalchemy import make_url
-from sqlalchemy.exc import ArgumentError
-
 import config
 
 from . import db, settings
@@ -132,15 +129,15 @@ def without_password(url: str) -> str:
     """The URL as edi-engine.toml keeps it: the password stays in the environment
     (EDI_ENGINE_DATABASE_URL, PGPASSWORD) or in [database] password_file."""
     try:
-        return db.without_secrets(make_url(url)).render_as_string(hide_password=False)
-    except ArgumentError as exc:
-        raise UsageError(f"{URL_VARIABLE} is not a database URL: {exc}.") from exc
+        return db.without_secrets(db.read(url)).render_as_string(hide_password=False)
+    except ConfigurationError:  # nothing of it quoted: a word may be of its password
+        raise UsageError(f"{URL_VARIABLE} is not a database URL: {db.URL_FORM}.") from None
 
 
 def has_password(url: str) -> bool:
     try:
-        parsed = make_url(url)
-    except ArgumentError:
+        parsed = db.read(url)
+    except ConfigurationError:
         return False
     return parsed.password is not None or any(k in parsed.query for k in db.QUERY_SECRETS)
 

@@ -279,8 +279,8 @@ def _with_password(url: str, password_file: Path) -> str:
     """The URL with the password read from its file (issue 11: never in the toml)."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigurationError(f"database.url is not a database URL: {exc}.") from exc
+    except (ArgumentError, ValueError):  # never quoted: what it says may be of a password
+        raise ConfigurationError("database.url is not a database URL.") from None
     if parsed.password is not None or parsed.get_backend_name() == "sqlite":
         return url  # the URL given (EDI_ENGINE_DATABASE_URL) carries its own; a file has none
     try:

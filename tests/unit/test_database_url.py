@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from edi_engine import db, home
+from edi_engine.errors import ConfigurationError, UsageError
 
 URLS = [
     "postgresql+psycopg://edi:UserPartSecret@db.example/ledger",
@@ -39,3 +40,23 @@ def test_a_url_without_password_is_recorded_as_given() -> None:
     url = "postgresql+psycopg://edi@db.example/ledger"
     assert home.without_password(url) == url
     assert not home.has_password(url)
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["LeftPart@RightPart", "LeftPart@host:RightPart"],
+    ids=["an @ runs into the host", "an @ and a : run into the port"],
+)
+def test_a_password_that_breaks_the_url_is_refused_without_a_word_of_it(password: str) -> None:
+    """An '@' or ':' of the password not written %40 or %3A makes the rest of it the host
+    or the port, which messages show: such a URL is refused, quoting nothing of it."""
+    url = f"postgresql+psycopg://edi:{password}@db.example:5432/ledger"
+    with pytest.raises(ConfigurationError) as refused:
+        db.read(url)
+    with pytest.raises(UsageError) as recorded:
+        home.without_password(url)  # init records nothing of it either
+    for said in (refused.value.message, recorded.value.message, db.shown(url)):
+        assert "LeftPart" not in said and "RightPart" not in said, said
+    assert "%40" in refused.value.message and not home.has_password(url)
+    escaped = url.replace("@RightPart", "%40RightPart").replace("@host:", "%40host%3A")
+    assert db.shown(escaped) == "postgresql+psycopg://edi:***@db.example:5432/ledger"

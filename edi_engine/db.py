@@ -42,14 +42,13 @@ def without_secrets(url: URL) -> URL:
 
 
 URL_FORM = (
-    "write it dialect+driver://user:password@host:port/database, with '@', ':' and '/' of "
-    "the password as %40, %3A and %2F"
+    "write it dialect+driver://user:password@host:port/database, an '@' of the password as %40"
 )
 
 
 def read(url: str) -> URL:
-    """The URL read, or why not without quoting it: a password holding an '@' or a ':'
-    not written %40 or %3A runs into the host or the port, where messages would show it
+    """The URL read, or why not without quoting it: the rest of a password after an '@'
+    not written %40 runs into the host or the port, where messages would show it
     (docs/security.md#secrets)."""
     try:
         found: URL | None = make_url(url)

@@ -37,6 +37,7 @@ from edi_engine import (
     exports,
     flows,
     home,
+    integrity,
     invoices,
     keyring,
     logs,
@@ -1544,6 +1545,59 @@ def jobs_list(loaded: settings.Settings, as_json: bool) -> None:
     rows = schedule.listing(loaded)
     columns = ["job", "schedule", "last_run", "next_run", "last_outcome"]
     render(rows, columns, as_json)
+
+
+@main.command("check")
+@click.option(
+    "--repair-outputs",
+    is_flag=True,
+    help="First write again the outputs the ledger needs on disk and misses (staged, or "
+    "waiting for an SFTP upload), byte for byte from the ledger and the archive; never over "
+    "a file that exists. Then check.",
+)
+@json_option
+@pass_settings
+def check_command(loaded: settings.Settings, repair_outputs: bool, as_json: bool) -> None:
+    """Check the integrity of the home, read-only: originals, flows, outputs, deliveries,
+    status flows, monthly counters and temporaries; exit 1 with one line per problem
+    (what, where, how to mend it)."""
+    out = _CheckJson() if as_json else None
+    sink = out.problem if out else lambda problem: _echo(problem.line())
+    told = None if as_json else lambda done: _echo(done.line())
+    with db.session_scope(loaded.database_url, write=False) as session:
+        outcome = integrity.check(loaded, session, sink, repair_outputs, told)
+    checked = dict(outcome.findings.checked)
+    if out:
+        out.close(outcome.sound, checked, outcome.repaired)
+    counted = ", ".join(f"{n} {what}" for what, n in checked.items() if n) or "nothing"
+    if outcome.sound:
+        say(f"Sound: checked {counted}.")
+        return
+    problems = sum(outcome.findings.problems.values())
+    say(f"{problems} problem(s) found (checked {counted}); each line says how to mend it.")
+    sys.exit(1)
+
+
+class _CheckJson:
+    """`check --json`, written as the problems are found: the problems are never all in
+    memory, whatever their number."""
+
+    def __init__(self) -> None:
+        self._first = True
+        click.echo('{\n  "problems": [', nl=False)
+
+    def problem(self, problem: integrity.Problem) -> None:
+        text = json.dumps(problem.as_dict(), indent=2, ensure_ascii=False)
+        indented = "\n".join(f"    {line}" for line in text.split("\n"))
+        click.echo(("\n" if self._first else ",\n") + display.json_safe(indented), nl=False)
+        self._first = False
+
+    def close(self, sound: bool, checked: dict, repaired: list | None) -> None:
+        rest = {"checked": checked, "sound": sound}
+        if repaired is not None:
+            rest["repaired"] = [done.as_dict() for done in repaired]
+        tail = json.dumps(rest, indent=2, ensure_ascii=False, default=str)[1:]  # without "{"
+        click.echo(("\n  ]," if not self._first else "],") + display.json_safe(tail))
 
 
 @main.command("purge")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -137,12 +138,29 @@ def next_name(session: Session, flow: Flow, partner: str) -> str:
 def rewrite(settings: Settings, session: Session, row: InvoiceRow, deposited: Invoice) -> None:
     """A forced re-run writes a delivered invoice's pivot again as it was: same name, same
     recipient partner, same Renvoi; its lifecycle does not change."""
+    content = current_pivot(settings, session, row, deposited)
+    flow, partner = session.get(Flow, row.flow_id), row.recipient_partner
+    outputs.deliver(settings, session, flow.id, outputs.PIVOT, partner, row.pivot_file, content)
+
+
+def current_pivot(
+    settings: Settings,
+    session: Session,
+    row: InvoiceRow,
+    deposited: Invoice,
+    produced_at: date | None = None,
+) -> bytes:
+    """The invoice's last pivot (`row.pivot_file`) as it was written: routed as the ledger
+    routes it, with the Renvoi of its last delivery. `produced_at`: the day it was written
+    (its envelope's DtPrd; default today), for a file written again byte for byte
+    (`edi-engine check --repair-outputs`)."""
     invoice, _ = _as_routed(settings, session, row, deposited)
     invoice = replace(invoice, renvoi=_renvoi(session, row), id_cpro=row.id)
-    flow, partner = session.get(Flow, row.flow_id), row.recipient_partner
-    envelope = outputs.envelope(settings, flow.number, partner)
-    content = outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), row.pivot_file)
-    outputs.deliver(settings, session, flow.id, outputs.PIVOT, partner, row.pivot_file, content)
+    flow = session.get(Flow, row.flow_id)
+    envelope = outputs.envelope(settings, flow.number, row.recipient_partner)
+    if produced_at is not None:
+        envelope = replace(envelope, produced_at=produced_at)
+    return outputs.checked(PIVOT, pivot.write_pivot([invoice], envelope), row.pivot_file)
 
 
 def _renvoi(session: Session, row: InvoiceRow) -> str:

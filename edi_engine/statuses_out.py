@@ -159,6 +159,22 @@ def _write(settings: Settings, session: Session, numbered: StatusFlow) -> Emitte
     if claimed.rowcount != 1:
         session.rollback()
         return None
+    content = written(settings, session, numbered)
+    if content is None:  # its changes went with their invoices (retention): nothing to tell
+        session.commit()
+        return None
+    with outputs.committed(session):
+        outputs.deliver(
+            settings, session, None, KIND, numbered.partner_code, numbered.file_name, content
+        )
+    return Emitted(numbered.partner_code, numbered.file_name, numbered.changes)
+
+
+def written(settings: Settings, session: Session, numbered: StatusFlow) -> bytes | None:
+    """The status flow's file, from the changes it owns alone: the same bytes each time it
+    is written (`edi-engine check --repair-outputs` writes a lost one again so), as long
+    as the referential names the structures and services as it did; None when it owns
+    none any more."""
     service = and_(
         Service.siret == InvoiceEvent.recipient_siret, Service.code == InvoiceEvent.service_code
     )
@@ -170,8 +186,7 @@ def _write(settings: Settings, session: Session, numbered: StatusFlow) -> Emitte
         .where(InvoiceEvent.emitted_in == numbered.id)
         .order_by(InvoiceEvent.id)
     ).all()
-    if not rows:  # its changes went with their invoices (retention): nothing to tell
-        session.commit()
+    if not rows:
         return None
     statuses = [_status(*row) for row in rows]
     stem = numbered.file_name.removesuffix(".xml")
@@ -183,12 +198,7 @@ def _write(settings: Settings, session: Session, numbered: StatusFlow) -> Emitte
         sender_label=settings.hub.name,
     )
     content = statut.write_invoice_statuses(statuses, envelope)
-    content = outputs.checked(STATUT, content, numbered.file_name)
-    with outputs.committed(session):
-        outputs.deliver(
-            settings, session, None, KIND, numbered.partner_code, numbered.file_name, content
-        )
-    return Emitted(numbered.partner_code, numbered.file_name, numbered.changes)
+    return outputs.checked(STATUT, content, numbered.file_name)
 
 
 def _status(

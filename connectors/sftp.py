@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 import paramiko
+from paramiko.hostkeys import InvalidHostKey
 from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, int64
 
 from connectors import sftp_wire
@@ -622,8 +623,10 @@ def _load_known_hosts(client: paramiko.SSHClient, e: SftpEndpoint) -> None:
     """Only the partner's own file: never ~/.ssh/known_hosts, never saved back."""
     try:
         client.get_host_keys().load(os.fspath(e.known_hosts))
-    except (OSError, paramiko.SSHException, ValueError) as exc:
+    except (OSError, paramiko.SSHException, ValueError, InvalidHostKey) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if isinstance(exc, InvalidHostKey):  # it quotes the line: of a private key, say
+            reason = "a line of it is not a host key"
         raise SftpError(
             f"partner {e.partner}: cannot read the known-hosts file {e.known_hosts}: {reason}"
         ) from exc

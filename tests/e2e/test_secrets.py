@@ -74,6 +74,11 @@ def _sweep(folder: Path) -> Swept:
     assert "SFTPB" in told and "it is protected by a passphrase" in told
     assert "SFTPC" in told and "not a private key paramiko can read" in told
     secret_sweep.every_command(sweep, folder, plain.path, cut, registered)
+    # the key and the known-hosts file swapped: the key is read as host keys
+    sweep("partners", "update", "SFTPA", "--known-hosts", plain.path)
+    assert sweep("run", "--once") == 3
+    assert "SFTPA" in sweep.said[-1][1] and "known-hosts file" in sweep.said[-1][1]
+    sweep("partners", "update", "SFTPA", "--known-hosts", known_hosts)
     secret_sweep.daemon(sweep)
     secret_sweep.forced_failure(sweep)
     kept = {

@@ -3,8 +3,8 @@ line, a traceback, a file of the home or the ledger, whatever the command and ho
 it fails.
 
 The home has partners reached over SFTP with private keys (one plain, one protected by a
-passphrase the engine cannot type, one cut short), each server a closed loopback port
-where nothing listens. Every command of the CLI is run (tests/secret_sweep.py reads them
+passphrase the engine cannot type, one cut short; a key given as a known-hosts file),
+each server a loopback port where nothing listens. Every command of the CLI is run (tests/secret_sweep.py reads them
 from its click groups), with its typical arguments, --verbose, and --json when it has
 it, `run --daemon` as a real process; an unexpected failure is forced. Then every
 command again with a PostgreSQL URL carrying a password in each of the ways the engine

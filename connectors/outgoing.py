@@ -71,11 +71,17 @@ def stage(path: Path, content: bytes, partner_folder: Path | None = None) -> Non
     """Write a staged file under its unique name; the caller makes it durable with the
     others of its transaction (connectors/durable.py) before the commit that records it.
     It takes the group a file created in `partner_folder` would have (a setgid folder's),
-    since it is renamed there."""
-    with open(path, "xb") as handle:
-        if partner_folder is not None and partner_folder.is_dir():
-            local.take_folders_group(handle.fileno(), partner_folder)
-        handle.write(content)
+    since it is renamed there. A file it could not write whole (the disk full) is removed:
+    never recorded, it would be left to fill the disk until swept, and fail the retries."""
+    handle = open(path, "xb")  # noqa: SIM115 (closed below, before a failed file is removed)
+    try:
+        with handle:
+            if partner_folder is not None and partner_folder.is_dir():
+                local.take_folders_group(handle.fileno(), partner_folder)
+            handle.write(content)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def sync_folder(folder: Path) -> None:

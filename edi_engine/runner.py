@@ -360,7 +360,8 @@ def _failed(
             extra={**event, "outcome": "retrying"},
         )  # fmt: skip
         _retry_later(session, flow_id, worker, exc, failures, wait)
-        report.retrying.append(number)
+        if number not in report.retrying:  # once, however often it failed in this run
+            report.retrying.append(number)
         return
     incident = {**event, "outcome": str(FlowState.IN_INCIDENTE)}
     if isinstance(exc, EngineError):

@@ -333,6 +333,8 @@ def _print_run(loaded: settings.Settings, report: runner.RunReport, as_json: boo
     with db.session_scope(loaded.database_url, write=False) as session:
         for sentence in partners.untouched(loaded, session, report.unknown):
             say(sentence)
+    for why in report.unreadable.values():
+        say(f"Left in its inbox: {why} It is taken once the engine can read it.")
     for number in report.retrying:
         say(f"Flow {number} failed for a transient reason; it will be taken again shortly.")
     for number in report.incidents:

@@ -49,6 +49,12 @@ class SourceChanged(StorageError):
     where it is, and looked at afresh by a later run."""
 
 
+class SourceUnreadable(StorageError):
+    """The engine may not read the file to archive (its permissions): nothing of it is
+    archived, and it is left where it is, taken once it can be read. It is that file's
+    matter, not the hub's: the other files are taken."""
+
+
 @dataclass(frozen=True)
 class Archived:
     content_hash: str
@@ -220,6 +226,8 @@ def _opened(source: Path, listed: InboxFile | None) -> BinaryIO:
         fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError as exc:
         raise SourceGone(f"{escaped(source)} disappeared before it was archived.") from exc
+    except PermissionError as exc:  # its mode, owner or ACL: that file only
+        raise SourceUnreadable(f"{escaped(source)} cannot be read ({exc.strerror}).") from exc
     except OSError as exc:
         if exc.errno not in NOT_A_FILE:
             raise

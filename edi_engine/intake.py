@@ -37,6 +37,7 @@ INTAKE_LOCK = 0x6564692D696E746B  # "edi-intk": PostgreSQL's advisory lock of in
 STRAYS_NAMED = 20  # entries of inboxes that are no plain file named in the log, per run
 log = logging.getLogger(__name__)
 _strays_said: set[Path] = set()  # those this process logged already
+_unreadable_said: set[Path] = set()  # unreadable files this process logged already
 
 
 @dataclass
@@ -45,6 +46,8 @@ class IntakeResult:
     # inbox entries never taken: folders of no known partner, subfolders and links
     unknown: list[Path] = field(default_factory=list)
     sftp: channels.ChannelReport = field(default_factory=lambda: channels.ChannelReport())
+    # files the engine may not read (their permissions), left in their inbox: why, by file
+    unreadable: dict[Path, str] = field(default_factory=dict)
 
 
 def flow_number(n: int) -> str:
@@ -102,7 +105,8 @@ def receive(settings: Settings, session: Session, ready: Iterable[Path] = ()) ->
         size = max(1, settings.pickup.batch_size)
         for start in range(0, len(files), size):
             batch = files[start : start + size]
-            result.flow_ids += _receive_batch(settings, own, batch, partners, result.sftp)
+            result.flow_ids += _receive_batch(settings, own, batch, partners, result)
+        _unreadable_once(result.unreadable)
     return result
 
 
@@ -135,6 +139,19 @@ def _said_once(strays: list[Path]) -> None:
         log.warning("%d more entries of inboxes are not plain files; left", len(new) - STRAYS_NAMED)
 
 
+def _unreadable_once(unreadable: dict[Path, str]) -> None:
+    """A file the engine may not read stays in its inbox and is taken once it can be: it is
+    logged once by a process (a daemon meets it at every turn), the first STRAYS_NAMED by
+    name and the rest counted; each run's report names it (`IntakeResult.unreadable`)."""
+    new = [path for path in unreadable if path not in _unreadable_said]
+    _unreadable_said.intersection_update(unreadable)  # one readable since is said again
+    _unreadable_said.update(unreadable)
+    for path in new[:STRAYS_NAMED]:
+        log.warning("%s Left in its inbox until the engine can read it.", unreadable[path])
+    if len(new) > STRAYS_NAMED:
+        log.warning("%d more files of inboxes cannot be read; left", len(new) - STRAYS_NAMED)
+
+
 def _files(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
 
@@ -144,9 +161,10 @@ def _receive_batch(
     session: Session,
     files: list[local.InboxFile],
     partners: dict[str, Partner],
-    report: channels.ChannelReport,
+    result: IntakeResult,
 ) -> list[int]:
-    files, stored = _archived(settings, files)  # the long part, outside the archive's guard
+    # the long part, outside the archive's guard
+    files, stored = _archived(settings, files, result.unreadable)
     failpoints.reached("after-archive")
     # from checking the copies to committing: a purge never removes an original this batch
     # refers to, and no purge or other intake waits while a batch is copied and fsynced
@@ -156,7 +174,7 @@ def _receive_batch(
         session.commit()
     failpoints.reached("after-record")
     landed = [f.path for f in files if channels.is_landed(settings, f.path)]
-    channels.acknowledge(settings, partners, landed, report)
+    channels.acknowledge(settings, partners, landed, result.sftp)
     landed_set = set(landed)
 
     def remove(inbox_file: local.InboxFile) -> None:
@@ -250,15 +268,18 @@ def _settle_pending(session: Session, files: list[local.InboxFile], partners: se
 
 
 def _archived(
-    settings: Settings, files: list[local.InboxFile]
+    settings: Settings, files: list[local.InboxFile], unreadable: dict[Path, str]
 ) -> tuple[list[local.InboxFile], list[archive.Archived]]:
     """Archive each file as it was listed, and no more of it; one that vanished, or is no
     longer that plain file (written to, or a link or a FIFO put in its place), is left
-    where it is, with nothing of it archived: a later run looks at it afresh. The copies
-    are durable, together, when it returns (archive.Batch)."""
+    where it is, with nothing of it archived: a later run looks at it afresh; so is one
+    the engine may not read, put in `unreadable`. The copies are durable, together, when
+    it returns (archive.Batch)."""
     kept, stored = [], []
     with archive.Batch(settings.archive, settings.processing.fsync) as batch:
-        copied = archive.in_parallel(lambda inbox_file: _stored(settings, inbox_file, batch), files)
+        copied = archive.in_parallel(
+            lambda inbox_file: _stored(settings, inbox_file, batch, unreadable), files
+        )
         for inbox_file, archived in zip(files, copied, strict=True):
             if archived is not None:
                 kept.append(inbox_file)
@@ -268,9 +289,15 @@ def _archived(
 
 
 def _stored(
-    settings: Settings, inbox_file: local.InboxFile, into: archive.Batch | None = None
+    settings: Settings,
+    inbox_file: local.InboxFile,
+    into: archive.Batch | None = None,
+    unreadable: dict[Path, str] | None = None,
 ) -> archive.Archived | None:
-    """Archived (without ``into``: durable on its own), or None: left for a later run."""
+    """Archived (without ``into``: durable on its own), or None: left for a later run. A
+    file the engine may not read is that file's matter, not the batch's: it goes in
+    `unreadable`, and the others are taken (a partner's file of mode 000 in its SFTP
+    landing must not stop every partner's intake)."""
     # one over max_file_bytes is refused (FILE_TOO_LARGE): its hash, size and head suffice
     too_large = inbox_file.size > settings.limits.max_file_bytes
     store = archive.store_head if too_large else archive.store
@@ -279,6 +306,12 @@ def _stored(
         return store(settings.archive, inbox_file.path, fsync, listed=inbox_file, into=into)
     except (archive.SourceGone, archive.SourceChanged) as moved:
         log.warning("%s Left for a later run.", moved.message)
+        return None
+    except archive.SourceUnreadable as refused:
+        if unreadable is None:
+            log.warning("%s Left for a later run.", refused.message)
+        else:
+            unreadable[inbox_file.path] = refused.message
         return None
 
 

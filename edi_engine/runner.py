@@ -70,6 +70,7 @@ class RunReport:
     # SFTP channels: files fetched and delivered, one sentence per failure
     sftp: channels.ChannelReport = field(default_factory=lambda: channels.ChannelReport())
     unknown: list[Path] = field(default_factory=list)
+    unreadable: dict[Path, str] = field(default_factory=dict)  # left in their inbox: why
 
 
 def run_once(
@@ -90,6 +91,7 @@ def run_once(
         taken = intake.receive(settings, session, ready)
         report.received = len(taken.flow_ids)
         report.unknown = taken.unknown
+        report.unreadable = taken.unreadable
         report.sftp = taken.sftp
         group = Group(settings, session, controls.Referential.load(session), worker, report)
         group.progress, group.pool = progress, pool

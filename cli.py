@@ -625,6 +625,8 @@ def flows_rerun(
         say(f"Flow {number} failed for a transient reason; the engine will take it again.")
     for number in [d.number for d in done if d.why == rerun.TAKEN_MEANWHILE]:
         say(f"Flow {number} was not re-run: {rerun.TAKEN_MEANWHILE}.")
+    for refused in [d for d in done if d.why and d.why.startswith(rerun.ORIGINAL)]:
+        say(f"Flow {refused.number} was not re-run: {refused.why}.")  # a hash, whole
     if retrying or any(d.after == FlowState.IN_INCIDENTE for d in done):
         sys.exit(3)
     if not dry_run and any(d.after is None for d in done):

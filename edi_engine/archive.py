@@ -265,6 +265,16 @@ def _copied(
     return digest.hexdigest(), size
 
 
+def digest(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks: whether an archived original is still the
+    file received (its name, and its flow's `content_hash`)."""
+    content = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            content.update(chunk)
+    return content.hexdigest()
+
+
 def path(archive: Path, relative: str) -> Path:
     """The archived original, which must still be there."""
     found = archive / relative

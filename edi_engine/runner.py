@@ -486,18 +486,29 @@ def _answer_incident(
         )  # fmt: skip
 
 
+def stop_on_signals() -> threading.Event:
+    """An event SIGTERM and SIGINT set instead of ending the process: what runs finishes
+    first. The daemon sets it up before it starts anything, its scheduler's jobs included."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
 def run_daemon(
-    settings: Settings, on_report: Callable[[RunReport], None], workers: int = 1
+    settings: Settings,
+    on_report: Callable[[RunReport], None],
+    workers: int = 1,
+    stop: threading.Event | None = None,
 ) -> None:
-    """Process until SIGTERM or SIGINT; the current flow always finishes.
+    """Process until SIGTERM or SIGINT (or `stop`, from `stop_on_signals`, is set); the
+    current flow always finishes.
 
     inotify wakes the loop as soon as a file is written into an inbox; every
     ``daemon_poll_seconds`` a full scan runs anyway, for what the watch missed. `workers`
     processes prepare the flows, started once for the daemon's life."""
     home.ensure_run(settings)  # a run/ that cannot serve the outbox stops it at start
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = stop if stop is not None else stop_on_signals()
     pause = settings.processing.daemon_poll_seconds
     failures, ready = 0, set()
     with (

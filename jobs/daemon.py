@@ -16,8 +16,9 @@ def run(
 ) -> None:
     """Until SIGTERM or SIGINT: the current flow finishes, running jobs finish, then stop.
     `workers`: processes that read and validate flows for it (edi_engine/preparing.py)."""
+    stop = runner.stop_on_signals()  # before the jobs start: a signal never cuts one short
     scheduler = schedule.start(settings)
     try:
-        runner.run_daemon(settings, on_report, workers)
+        runner.run_daemon(settings, on_report, workers, stop)
     finally:
         scheduler.shutdown(wait=True)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from . import clock, controls, leasing, runner
+from . import archive, clock, controls, leasing, runner
 from .errors import RefusedError
 from .models import Flow, FlowEvent
 from .settings import Settings
@@ -26,6 +27,7 @@ WAITING = (FlowState.IN_RECU, FlowState.IN_EN_COURS_TRAITEMENT)
 TAKEN_MEANWHILE = (
     "another process took it meanwhile (a re-run or the engine): it was not re-run twice"
 )
+ORIGINAL = "its archived original"  # how a refusal about the archived original begins
 
 
 class NothingToRerun(RefusedError):
@@ -101,13 +103,36 @@ def rerun(
 
 
 def _refusal(settings: Settings, flow: Flow, force: bool) -> str | None:
-    if not (settings.archive / flow.archive_path).is_file():
-        return f"its archived original {flow.archive_path} is missing: restore it first"
+    original = settings.archive / flow.archive_path
+    if not original.is_file():
+        return f"{ORIGINAL} {flow.archive_path} is missing: restore it first"
+    altered = _altered(original, flow)
+    if altered:
+        return altered
     if flow.status in WAITING:
         return f"it is {flow.status}: the engine takes it anyway"
     if flow.status == FlowState.IN_INTEGRE and not force:
         return "it ended IN_INTEGRE: use --force to process it again"
     return None
+
+
+def _altered(original: Path, flow: Flow) -> str | None:
+    """Why the archived original is no longer the file received, if it is not: a re-run
+    reads only the archive, and would answer (and deliver) bytes the partner never sent.
+    The head kept of a file refused for its size (archive.store_head) has no hash of its
+    own to compare."""
+    if archive.is_head(flow.archive_path):
+        return None
+    try:
+        found = archive.digest(original)
+    except OSError as exc:
+        return f"{ORIGINAL} {flow.archive_path} cannot be read ({exc.strerror})"
+    if found == flow.content_hash:
+        return None
+    return (
+        f"{ORIGINAL} {flow.archive_path} was altered: its SHA-256 is {found}, "
+        f"not {flow.content_hash} as received; restore it from a backup of the archive"
+    )
 
 
 def _take(

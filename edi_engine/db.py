@@ -70,11 +70,14 @@ def shown(url: str) -> str:
 
 
 def describe(exc: SQLAlchemyError) -> str:
-    """One sentence for an operator; a busy SQLite ledger says so plainly."""
+    """One sentence for an operator; a busy SQLite ledger says so plainly. The driver's
+    message on one line, without its final stop (libpq's spans three lines: "server
+    closed the connection unexpectedly / This probably means …")."""
     cause = getattr(exc, "orig", None) or exc
     if "database is locked" in str(cause):
         return "the ledger is busy: another edi-engine process kept it locked too long; try again"
-    return f"{exc.__class__.__name__}: {cause}"
+    said = " ".join(str(cause).split()).rstrip(".")
+    return f"{exc.__class__.__name__}: {said}"
 
 
 @cache

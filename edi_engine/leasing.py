@@ -28,6 +28,7 @@ from .problems import Problem
 from .states import FlowState
 
 WORKER_LOST = "worker lost"  # how the event of a flow taken from a dead worker's hands begins
+TAKEN_BACK = "taken back: an earlier run of this worker stopped before it processed it"
 
 
 class LeaseLost(EngineError):
@@ -65,12 +66,15 @@ def alive(owner: str) -> bool:
 
 
 def lease(session: Session, worker: str, limit: int, lease_seconds: int) -> list[Flow]:
-    """Lease up to ``limit`` flows waiting to be processed, oldest first, and commit."""
+    """Lease up to ``limit`` flows waiting to be processed, oldest first, and commit. The
+    caller processes nothing while it leases: a flow it holds already was left by one of
+    its runs that stopped midway (the ledger or the disk failed under a daemon, which
+    goes on), and is taken back at once, not once its lease ends."""
     now = clock.now()
     expired = and_(Flow.status == FlowState.IN_EN_COURS_TRAITEMENT, Flow.lease_expires_at < now)
     query = (
         select(Flow)
-        .where(or_(Flow.status == FlowState.IN_RECU, expired))
+        .where(or_(Flow.status == FlowState.IN_RECU, expired, _held_by(worker)))
         .order_by(Flow.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -78,7 +82,7 @@ def lease(session: Session, worker: str, limit: int, lease_seconds: int) -> list
     flows = list(session.scalars(query))
     processing = _processed_when_lost(session, flows)
     for flow in flows:
-        detail = _taken(flow, processing)
+        detail = TAKEN_BACK if flow.lease_owner == worker else _taken(flow, processing)
         flow.status = FlowState.IN_EN_COURS_TRAITEMENT
         flow.lease_owner = worker
         flow.lease_expires_at = now + timedelta(seconds=lease_seconds)

@@ -1568,8 +1568,15 @@ def check_command(loaded: settings.Settings, repair_outputs: bool, as_json: bool
     out = _CheckJson() if as_json else None
     sink = out.problem if out else lambda problem: _echo(problem.line())
     told = None if as_json else lambda done: _echo(done.line())
-    with db.session_scope(loaded.database_url, write=False) as session:
-        outcome = integrity.check(loaded, session, sink, repair_outputs, told)
+    try:
+        with db.session_scope(loaded.database_url, write=False) as session:
+            outcome = integrity.check(loaded, session, sink, repair_outputs, told)
+    except Exception as exc:  # the JSON begun ends whole, saying why (exit 3 follows)
+        if out:
+            code = error_code(exc) if isinstance(exc, EngineError) else "internal_error"
+            out.failed(code, exc.message if isinstance(exc, EngineError) else str(exc))
+            click.get_current_context().meta[REFUSAL_SAID] = True
+        raise
     checked = dict(outcome.findings.checked)
     if out:
         out.close(outcome.sound, checked, outcome.repaired)
@@ -1595,6 +1602,11 @@ class _CheckJson:
         indented = "\n".join(f"    {line}" for line in text.split("\n"))
         click.echo(("\n" if self._first else ",\n") + display.json_safe(indented), nl=False)
         self._first = False
+
+    def failed(self, code: str, message: str) -> None:
+        """The check stopped: the problems so far, and why, as every refusal says it."""
+        rest = json.dumps({"error": code, "message": message}, indent=2, ensure_ascii=False)
+        click.echo(("\n  ]," if not self._first else "],") + display.json_safe(rest[1:]))
 
     def close(self, sound: bool, checked: dict, repaired: list | None) -> None:
         rest = {"checked": checked, "sound": sound}

@@ -452,3 +452,16 @@ def test_an_invoice_made_available_twice_and_one_never(home: Path, check: Invoke
     assert problems[1]["message"].endswith(
         "was delivered, but no event records that it was made available (03)."
     )
+
+
+def test_a_check_that_cannot_read_the_ledger_fails_with_a_whole_json_document(
+    home: Path, check: Invoke
+) -> None:
+    for ledger in home.glob("ledger.db*"):
+        ledger.unlink()
+
+    said = check("check", "--json", code=3)
+
+    found = json.loads(said.stdout)
+    assert (found["problems"], found["error"]) == ([], "ledger_missing")
+    assert found["message"].startswith(f"No ledger at {home / 'ledger.db'}")

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from .. import clock
 from .. import counters as kept
 from ..models import Flow, FlowNumber, MonthlyCounter, Output
 from ..states import Syntax
@@ -55,10 +56,23 @@ class Recount:
     zone: tzinfo
     inbound: dict[Key, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0] * 4))
     outbound: dict[Key, int] = field(default_factory=lambda: defaultdict(int))
+    _span: tuple[datetime, datetime, str] | None = None  # the last month met, as UTC moments
+
+    def month(self, moment: datetime) -> str:
+        """`counters.month_of`, from the bounds of the last month met when it falls in it
+        (rows come in order of time, mostly): a time zone conversion per row was a tenth
+        of the check."""
+        moment = clock.aware(moment)
+        span = self._span
+        if span is not None and span[0] <= moment < span[1]:
+            return span[2]
+        month = kept.month_of(moment, self.zone)
+        self._span = (*_bounds(month, self.zone), month)
+        return month
 
     def flow(self, flow: Row[Any]) -> None:
         """An answered flow: its received_at, partner_code, syntax and counts."""
-        month = kept.month_of(flow.received_at, self.zone)
+        month = self.month(flow.received_at)
         counted = self.inbound[(month, flow.partner_code, flow.syntax or kept.UNKNOWN)]
         counted[0] += 1
         if flow.syntax != Syntax.STATUT:  # a status flow's lines are statuses, not invoices
@@ -68,7 +82,7 @@ class Recount:
             counted[3] += rejected
 
     def output(self, kind: str, partner: str, written_at: datetime) -> None:
-        self.outbound[(kept.month_of(written_at, self.zone), partner, kind)] += 1
+        self.outbound[(self.month(written_at), partner, kind)] += 1
 
 
 @dataclass

@@ -22,7 +22,7 @@ from ..states import FlowState
 from . import findings as kinds
 from .counters import Recount
 from .findings import Findings, Problem
-from .reading import chunks, look, pages, relative
+from .reading import Roots, chunks, look, pages
 
 FINAL = frozenset(
     {
@@ -59,11 +59,12 @@ RESTORE = (
 def check(settings: Settings, session: Session, found: Findings, recount: Recount) -> None:
     now = clock.now()
     quiet = timedelta(seconds=settings.processing.lease_seconds)
+    root = Roots.of(settings.archive, settings.outbox, settings.run, settings.home).archive
     for page in pages(session, select(*COLUMNS), Flow.id):
         answered = _answered(session, [flow.id for flow in page])
         for flow in page:
             found.count("flows")
-            _original(settings, session, flow, found)
+            _original(session, root, flow, found)
             _state(flow, now, quiet, found)
             if flow.id in answered:  # counted once answered (counters.count_flow)
                 recount.flow(flow)
@@ -79,12 +80,11 @@ def _answered(session: Session, ids: list[int]) -> set[int]:
     return answered
 
 
-def _original(settings: Settings, session: Session, flow: Row[Any], found: Findings) -> None:
-    path = settings.archive / flow.archive_path
+def _original(session: Session, root: tuple[str, str], flow: Row[Any], found: Findings) -> None:
+    path, shown = Roots.file(root, flow.archive_path)
     head = archive.is_head(flow.archive_path)  # only its first bytes: its size is checked
     state = look(path, hashed=not head)
     found.count("originals")
-    shown = relative(path, settings.home)
     where = {"flow": flow.number, "partner": flow.partner_code, "path": shown}
     of = f"the original of {flow.file_name} from partner {flow.partner_code}, {shown},"
     if not state.exists:

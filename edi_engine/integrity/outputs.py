@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -28,7 +27,7 @@ from ..settings import Settings
 from . import findings as kinds
 from .counters import Recount
 from .findings import Findings, Problem
-from .reading import FileState, chunks, look, pages, relative
+from .reading import FileState, Roots, chunks, look, pages
 
 COLUMNS = (
     Output.id,
@@ -48,20 +47,26 @@ REPAIRABLE = frozenset({"PIVOT", "STATUT"})  # a CR carries the moment it was wr
 
 @dataclass(frozen=True)
 class Place:
-    """Where an output's file is, and whether the ledger needs it there."""
+    """Where an output's file is (absolute, and as a problem names it), and whether the
+    ledger needs it there."""
 
-    path: Path
+    path: str
+    shown: str
     stage: str  # STAGED, QUEUED or DELIVERED
     needed: bool
 
 
-def place(settings: Settings, row: Row[Any], channels: dict[str, str]) -> Place:
+def roots(settings: Settings) -> Roots:
+    return Roots.of(settings.archive, settings.outbox, home.outgoing_dir(settings), settings.home)
+
+
+def place(roots: Roots, row: Row[Any], channels: dict[str, str]) -> Place:
     if row.staged is not None:
-        return Place(home.outgoing_dir(settings) / row.staged, STAGED, True)
-    local = settings.outbox / row.partner_code / row.file_name
+        return Place(*Roots.file(roots.outgoing, row.staged), STAGED, True)
+    local = Roots.file(roots.outbox, row.partner_code, row.file_name)
     if channels.get(row.partner_code) == "sftp" and row.delivered_at is None:
-        return Place(local, QUEUED, True)
-    return Place(local, DELIVERED, False)
+        return Place(*local, QUEUED, True)
+    return Place(*local, DELIVERED, False)
 
 
 def channels_of(session: Session) -> dict[str, str]:
@@ -85,29 +90,24 @@ def rows(session: Session) -> Iterator[tuple[Row[Any], dict[int, str]]]:
 
 
 def check(settings: Settings, session: Session, found: Findings, recount: Recount) -> None:
-    channels = channels_of(session)
+    channels, folders = channels_of(session), roots(settings)
     for row, numbers in rows(session):
         found.count("outputs")
         recount.output(row.kind, row.partner_code, row.written_at)
         if row.sha256 is None:
             found.count("outputs_without_hash")
-        where = place(settings, row, channels)
+        where = place(folders, row, channels)
         state = look(where.path, hashed=row.sha256 is not None)
-        problem = judged(settings, session, row, where, state, numbers.get(row.flow_id))
+        problem = judged(session, row, where, state, numbers.get(row.flow_id))
         if problem is not None:
             found.add(problem)
 
 
 def judged(
-    settings: Settings,
-    session: Session,
-    row: Row[Any],
-    where: Place,
-    state: FileState,
-    flow: str | None,
+    session: Session, row: Row[Any], where: Place, state: FileState, flow: str | None
 ) -> Problem | None:
     """The problem with the output's file, if any, once read again from the ledger."""
-    shown = relative(where.path, settings.home)
+    shown = where.shown
     what = f"{row.kind} {row.file_name} for partner {row.partner_code}" + (
         f" (flow {flow})" if flow else ""
     )

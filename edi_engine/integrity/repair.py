@@ -41,7 +41,7 @@ from ..models import Invoice as InvoiceRow
 from ..models import StatusFlow
 from ..settings import Settings
 from . import outputs
-from .reading import look, relative
+from .reading import look
 
 
 @dataclass(frozen=True)
@@ -72,21 +72,21 @@ class Repair:
 
 def missing_outputs(settings: Settings, session: Session) -> Iterator[Repair]:
     """Each output the ledger needs on disk and misses, written again if it can be."""
-    channels = outputs.channels_of(session)
+    channels, folders = outputs.channels_of(session), outputs.roots(settings)
     for row, numbers in outputs.rows(session):
-        where = outputs.place(settings, row, channels)
+        where = outputs.place(folders, row, channels)
         if not where.needed or look(where.path, hashed=False).exists:
             continue
         if outputs.awaiting_rename(session, row) or outputs.changed(session, row):
             continue
-        yield _rewritten(settings, session, row, where.path, numbers.get(row.flow_id))
+        yield _rewritten(settings, session, row, where, numbers.get(row.flow_id))
 
 
 def _rewritten(
-    settings: Settings, session: Session, row: Row[Any], target: Path, flow: str | None
+    settings: Settings, session: Session, row: Row[Any], where: outputs.Place, flow: str | None
 ) -> Repair:
-    shown = relative(target, settings.home)
-    done = Repair(row.kind, row.partner_code, row.file_name, shown, flow, rewritten=True)
+    target = Path(where.path)
+    done = Repair(row.kind, row.partner_code, row.file_name, where.shown, flow, rewritten=True)
     try:
         content = _regenerated(settings, session, row)
     finally:

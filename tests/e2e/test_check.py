@@ -162,7 +162,10 @@ def _snapshot(home: Path) -> dict[str, object]:
     return seen
 
 
-def test_a_home_after_a_normal_run_is_sound(sound_home: Path, check: Invoke) -> None:
+def test_a_home_after_a_normal_run_is_sound(
+    sound_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _environment(monkeypatch)
     invoke = _invoker(sound_home)
     found = json.loads(invoke("check", "--json").stdout)
     assert found["sound"] is True and found["problems"] == []

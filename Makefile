@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean openssh-server
+.PHONY: demo test lint format bench soak clean openssh-server
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("edi-engine needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -34,6 +34,14 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python bench/pivot_flow.py
 	$(BIN)/python -m bench.ceiling
+
+# the crash harness at length (tests/crash/soak.py): thousands of flows, hundreds of kills
+# of the engine's processes, then everything verified and `edi-engine check`; e.g.
+# `make soak DURATION=2h SOAK_ARGS='--database postgresql'`
+DURATION ?= 30m
+SOAK_ARGS ?=
+soak: $(STAMP) openssh-server
+	$(BIN)/python -m tests.crash.soak --duration $(DURATION) $(SOAK_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -24,9 +24,11 @@ openssh-server:
 	  || echo "openssh-server could not be installed: the SFTP tests will skip"; \
 	fi
 
+# one test process per core (pytest-xdist), each test file whole in one of them: a file's
+# module fixtures (one engine run for many tests) are set up once
 test: $(STAMP) openssh-server
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --numprocesses auto --dist loadfile
 
 # speed and memory, never timed tests (docs/performance.md): a mix of 5,000 invoices
 # against the floor, then one large pivot flow

@@ -149,3 +149,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         write(f"  {label} ({count})")
     if share > MAX_SKIPPED_SHARE:
         write(f"  more than {MAX_SKIPPED_SHARE:.0f} % of the tests skipped", yellow=True)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    """Captured output as text any process can send: a hostile file name read with
+    surrogates (os.fsdecode) in a log line stopped pytest-xdist's worker that sent it."""
+    outcome = yield
+    report = outcome.get_result()
+    report.sections = [(title, _sendable(text)) for title, text in report.sections]
+
+
+def _sendable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -51,8 +51,7 @@ COLUMNS = (
 )
 RESTORE = (
     "restore {path} from a backup of the archive (an original is named by its SHA-256: "
-    "any copy with that hash is the very file); until then the flow cannot be processed "
-    "or re-run"
+    "any copy with that hash is the very file); until then `flows rerun` refuses the flow"
 )
 
 

@@ -202,12 +202,12 @@ def test_an_altered_and_a_lost_original_are_named_and_the_check_changes_nothing(
         f"archive/{altered}, has SHA-256 {new_hash} ({len(rotten)} bytes), not {content_hash} "
         f"({len(rotten)} bytes) as recorded when it was received: it was changed after. Mend: "
         f"restore archive/{altered} from a backup of the archive (an original is named by its "
-        "SHA-256: any copy with that hash is the very file); until then the flow cannot be "
-        "processed or re-run; the archive is written once, never modified.",
+        "SHA-256: any copy with that hash is the very file); until then `flows rerun` refuses "
+        "the flow; the archive is written once, never modified.",
         f"original_missing: FL0000000002: the original of xsd-invalid.xml from partner FOUR01, "
         f"archive/{lost}, is missing from the archive. Mend: restore archive/{lost} from a "
         "backup of the archive (an original is named by its SHA-256: any copy with that hash "
-        "is the very file); until then the flow cannot be processed or re-run.",
+        "is the very file); until then `flows rerun` refuses the flow.",
     ]
 
 

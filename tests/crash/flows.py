@@ -33,6 +33,7 @@ INTEGRATED, REJECTED = "IN_INTEGRE", "IN_REJETE"
 # kinds of suppliers' flows and their weights (by files)
 MIX = {"ubl": 30, "cii": 25, "pivot": 15, "zip": 12, "refused": 8, "resend": 10}
 SERVICE_FAIT = "07"
+RESENDABLE = 100  # a partner's latest accepted flows, among which a file is sent again
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,9 @@ class Suppliers:
             kind, stem = "ubl", f"ubl-{self.made:06d}"
         dropped = self._fresh(partner, kind, stem)
         if dropped.outcome == INTEGRATED:
-            self.sent.setdefault(partner, []).append(dropped)
+            sent = self.sent.setdefault(partner, [])
+            sent.append(dropped)
+            del sent[:-RESENDABLE]  # a soak's thousands of flows are not all kept in memory
         return dropped
 
     def _fresh(self, partner: str, kind: str, stem: str) -> Dropped:

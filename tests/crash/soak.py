@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench.engine import Unreachable, postgresql_database
 
-from .harness import Harness, Plan, cycle, settle
+from .harness import Harness, Plan, cycle, settle, tidy
 from .sshd import Server, SshdUnavailable, serving
 from .verify import Verdict, summary, verify
 
@@ -136,6 +136,7 @@ def _soak(
             if cycles % max(1, options.verify_every) == 0:
                 verdict = _verified(h, started)
         settle(h)
+        tidy(h)
         h.stop_draining()
         if verdict.sound:
             verdict = verify(h)
@@ -147,6 +148,7 @@ def _verified(h: Harness, started: float) -> Verdict:
     """Let the work finish, give the partners' systems a moment to take the last files,
     and verify everything so far."""
     settle(h)
+    tidy(h)
     time.sleep(1)  # the drainer sweeps every 10 ms: nothing is left to publish
     verdict = verify(h)
     minutes = (time.monotonic() - started) / 60

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from edi_engine import failpoints
-from tests.crash.harness import Harness, Plan, cycle, settle
+from tests.crash.harness import Harness, Plan, cycle, settle, tidy
 from tests.crash.verify import summary, verify
 
 from .conftest import SshServer
@@ -37,6 +37,7 @@ def test_the_engine_killed_at_random_and_at_each_named_point_loses_nothing_and_d
     with Harness(tmp_path / "crash", PLAN, sshd) as h:
         cycle(h)
         settle(h)
+        tidy(h)
         h.stop_draining()  # the partners' systems take what is left
         verdict = verify(h)
     told = "\n".join(summary(h, verdict, time.monotonic() - started))

@@ -53,8 +53,10 @@ def _on_a_terminal(home: Home, *args: str) -> tuple[subprocess.CompletedProcess[
     finally:
         os.close(device)
     shown = b""
+    ready = select.poll()  # not select.select: a test process may hold over 1,024 files
+    ready.register(terminal, select.POLLIN)
     try:
-        while select.select([terminal], [], [], 0)[0]:
+        while ready.poll(0):
             chunk = os.read(terminal, 65536)
             if not chunk:
                 break

@@ -352,6 +352,35 @@ def leftovers(folder: Path, kept: set[str], older_than: float) -> list[Path]:
     return found
 
 
+def orphan_locks(root: Path, quiet_seconds: float) -> Iterator[Path]:
+    """Remove the lock files left without their staging folder (a process killed between
+    its lock and its folder, as it made it or as a folder was removed), untouched for
+    `quiet_seconds` and held by no process; yields each removed. A process making its
+    folder holds its lock, and a lock file just made is young: neither is taken."""
+    try:
+        names = [e.name for e in os.scandir(root) if e.name.endswith(LOCK_SUFFIX)]
+    except FileNotFoundError:
+        return
+    for name in names:
+        path, folder = root / name, root / name.removesuffix(LOCK_SUFFIX)
+        if folder.exists() or not untouched(path, quiet_seconds):
+            continue
+        try:
+            handle = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # its process lives
+        else:
+            if not folder.exists():
+                path.unlink(missing_ok=True)
+                yield path
+        finally:
+            os.close(handle)
+
+
 def remove_folder(root: Path, name: str) -> bool:
     """Remove an abandoned staging folder once empty, and its lock file; False if not empty."""
     try:

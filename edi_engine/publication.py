@@ -381,7 +381,8 @@ def finish(settings: Settings, session: Session) -> None:
     stopped between its commit and its publication, or held back by what a partner left
     under their names. A live process's folder is left to it; a dead one's is taken over.
     Staged files no committed output refers to (a transaction that never committed, an
-    output purged before it was published) are removed once older than a lease."""
+    output purged before it was published) are removed once older than a lease, and so
+    are the lock files of staging folders that are gone (a process killed in between)."""
     top = root(settings)
     top.mkdir(parents=True, exist_ok=True)
     mine = outgoing.Stager.mine(top)
@@ -408,6 +409,8 @@ def finish(settings: Settings, session: Session) -> None:
             _tidy(session, top / name, quiet)
             if old and outgoing.remove_folder(top, name):
                 _tidied.pop(top / name, None)
+    for lock in outgoing.orphan_locks(top, quiet):
+        log.info("removed %s, the lock of a staging folder that is gone", lock)
     held.log()
 
 

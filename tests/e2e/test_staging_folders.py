@@ -6,6 +6,7 @@ ledger gives it when it is published, never under an older one."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -187,3 +188,23 @@ def test_a_held_back_cr_is_published_under_the_name_the_ledger_gives_it_now(
     assert _code(cr) == "90"  # the re-run's CR, not replaced
     assert _code(cr.with_name("CR_FOUR01_FL0000000001_1.xml")) == "93"
     assert _ledger(home, "select count(*) from outputs where staged is not null") == [(0,)]
+
+
+def test_a_lock_file_left_without_its_folder_is_removed_once_old_and_free(home: Home) -> None:
+    """A process killed between its lock file and its folder (as it makes its folder, or
+    as it or another process removes it) leaves the lock alone: a later run removes it
+    once a lease old and held by no one. One just made, or held by a process making its
+    folder, stays. Found by the crash harness (tests/crash/): nothing removed such a lock,
+    and `edi-engine check` said so at every check after."""
+    root = _outgoing(home)
+    root.mkdir(parents=True, exist_ok=True)
+    dead, young, held = (root / f"{outgoing.host()}.99999{n}.0badf00d.lock" for n in range(3))
+    for lock in (dead, young, held):
+        lock.touch()
+    _age(dead)
+    _age(held)
+    with open(held) as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # its process lives, about to make its folder
+        home.run()
+    assert not dead.exists()
+    assert young.exists() and held.exists()

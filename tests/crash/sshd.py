@@ -37,7 +37,8 @@ class Server:
     known_hosts: Path
 
 
-def _keygen(path: Path) -> Path:
+def keygen(path: Path) -> Path:
+    """An ed25519 key pair without passphrase: `path` and `path.pub`."""
     subprocess.run(
         [SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", path],
         check=True,
@@ -46,10 +47,16 @@ def _keygen(path: Path) -> Path:
     return path
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((HOST, 0))
         return probe.getsockname()[1]
+
+
+def known_hosts_line(port: int, public_key: Path) -> str:
+    """A known_hosts entry as OpenSSH writes it for a port other than 22."""
+    key_type, blob = public_key.read_text().split()[:2]
+    return f"[{HOST}]:{port} {key_type} {blob}\n"
 
 
 @contextmanager
@@ -64,10 +71,10 @@ def serving(folder: Path) -> Iterator[Server]:
     except OSError as exc:
         raise SshdUnavailable(f"sshd needs its folder {PRIVSEP_DIR}: {exc.strerror}") from exc
     folder.mkdir(parents=True, exist_ok=True)
-    host_key, client_key = _keygen(folder / "host_ed25519"), _keygen(folder / "client_ed25519")
+    host_key, client_key = keygen(folder / "host_ed25519"), keygen(folder / "client_ed25519")
     authorized = folder / "authorized_keys"
     authorized.write_text(client_key.with_suffix(".pub").read_text())
-    port, user = _free_port(), getpass.getuser()
+    port, user = free_port(), getpass.getuser()
     config = folder / "sshd_config"
     config.write_text(
         f"ListenAddress {HOST}\nPort {port}\nHostKey {host_key}\n"
@@ -82,8 +89,7 @@ def serving(folder: Path) -> Iterator[Server]:
     if checked.returncode != 0:
         raise SshdUnavailable(f"sshd refuses its configuration here: {checked.stderr.strip()}")
     known_hosts = folder / "known_hosts"
-    key_type, blob = host_key.with_suffix(".pub").read_text().split()[:2]
-    known_hosts.write_text(f"[{HOST}]:{port} {key_type} {blob}\n")
+    known_hosts.write_text(known_hosts_line(port, host_key.with_suffix(".pub")))
     log = folder / "sshd.log"
     process = subprocess.Popen(
         [SSHD, "-D", "-e", "-f", config, "-E", log],

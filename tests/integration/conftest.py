@@ -26,6 +26,9 @@ import pytest
 
 import config
 from connectors.sftp import SftpEndpoint
+from tests.crash.sshd import free_port as _free_port
+from tests.crash.sshd import keygen as _keygen
+from tests.crash.sshd import known_hosts_line
 
 SSHD = Path("/usr/sbin/sshd")
 SSH_KEYGEN = Path(os.environ.get("SSH_KEYGEN", "/usr/bin/ssh-keygen"))
@@ -81,27 +84,6 @@ class SftpSite:
     remote_out: Path
     remote_done: Path
     endpoint: Callable[..., SftpEndpoint]
-
-
-def _keygen(path: Path) -> Path:
-    subprocess.run(
-        [SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", path],
-        check=True,
-        capture_output=True,
-    )
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def known_hosts_line(port: int, public_key: Path) -> str:
-    """A known_hosts entry as OpenSSH writes it for a port other than 22."""
-    key_type, blob = public_key.read_text().split()[:2]
-    return f"[{HOST}]:{port} {key_type} {blob}\n"
 
 
 def _config(home: Path, port: int, host_key: Path, authorized: Path, subsystem: str) -> Path:

@@ -14,7 +14,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -468,3 +471,158 @@ def test_a_check_that_cannot_read_the_ledger_fails_with_a_whole_json_document(
     found = json.loads(said.stdout)
     assert (found["problems"], found["error"]) == ([], "ledger_missing")
     assert found["message"].startswith(f"No ledger at {home / 'ledger.db'}")
+
+
+# -- the status flows, a first pivot the ledger lost, and the kinds the docs list ------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_status_flow_numbered_by_an_emission_killed_before_its_file(
+    home: Path, check: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoice = sample("ubl-invoice.xml").replace(b"F01-2026-000101", b"F01-2026-000400")
+    _drop(home, (SUPPLIER_1, "new.xml", invoice))  # FL0000000008: its changes to tell FOUR01
+    check("run", "--once", code=3)  # the SFTP partner's server still cannot be reached
+    emit = [sys.executable, "-m", "cli", "--home", str(home), "statuses", "emit"]
+    killed = subprocess.run(
+        [*emit, "--partner", SUPPLIER_1],
+        cwd=REPO, env={**os.environ, "EDI_ENGINE_FAILPOINT": "mid-status-flow"},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr  # numbered, then killed
+    name = "STATUT_FOUR01_3.xml"
+    assert not (home / "outbox" / SUPPLIER_1 / name).exists()
+    with _ledger(home) as ledger:
+        numbered, changes = ledger.execute(
+            "SELECT created_at, changes FROM status_flows "
+            "WHERE file_name = ? AND written_at IS NULL",
+            (name,),
+        ).fetchone()
+    said = check("check")  # an emission may be between its two steps: not a problem yet
+    assert said.stdout == "" and said.stderr.startswith("Sound:")
+
+    later = clock.now() + timedelta(hours=2)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    (line,) = check("check", code=1).stdout.splitlines()
+    (problem,) = _problems(check)
+
+    at = f"{datetime.fromisoformat(numbered):%Y-%m-%d %H:%M:%S}"
+    assert problem == {
+        "kind": "status_flow_unwritten",
+        "where": name,
+        "message": f"status flow 3 of partner FOUR01 ({name}) was numbered at {at} UTC with "
+        "its changes, and never written: the partner has not been told them.",
+        "mend": "run `edi-engine statuses emit --partner FOUR01`: it writes the status flows "
+        "numbered and not yet written.",
+        "partner": SUPPLIER_1,
+    }
+    assert line == f"status_flow_unwritten: {name}: {problem['message']} Mend: {problem['mend']}"
+    # --repair-outputs writes again the outputs the ledger knows: this one was never written
+    repaired = json.loads(check("check", "--repair-outputs", "--json", code=1).stdout)
+    assert repaired["repaired"] == [] and repaired["problems"] == [problem]
+
+    emitted = json.loads(check("statuses", "emit", "--partner", SUPPLIER_1, "--json").stdout)
+
+    assert emitted == [{"partner": SUPPLIER_1, "file_name": name, "changes": changes}]
+    assert (home / "outbox" / SUPPLIER_1 / name).is_file()
+    assert json.loads(check("check", "--json").stdout)["sound"] is True
+
+
+def _without_its_unique_constraint(ledger: sqlite3.Connection, table: str) -> None:
+    """The table made again as a copy tool moving a ledger makes it: its columns, its rows,
+    not its UNIQUE constraint."""
+    (made,) = ledger.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+    lines = [line for line in made.splitlines() if not line.strip().startswith("UNIQUE")]
+    without = "\n".join(lines).replace(f"CREATE TABLE {table}", f"CREATE TABLE {table}_copy")
+    without = without.replace("REFERENCES partners (code), ", "REFERENCES partners (code)")
+    assert "UNIQUE" not in without, without
+    ledger.executescript(
+        f"PRAGMA foreign_keys = OFF; BEGIN; {without};"
+        f"INSERT INTO {table}_copy SELECT * FROM {table}; DROP TABLE {table};"
+        f"ALTER TABLE {table}_copy RENAME TO {table}; COMMIT;"
+    )
+
+
+def test_a_status_flow_number_given_twice(home: Path, check: Invoke) -> None:
+    with _ledger(home) as ledger:
+        # the ledger moved by a tool that left out the constraint; then two emitters, on two
+        # hosts, both numbered FOUR01's next status flow 2
+        _without_its_unique_constraint(ledger, "status_flows")
+        ledger.execute(
+            "INSERT INTO status_flows (partner_code, sequence, file_name, created_at, "
+            "written_at, changes) SELECT partner_code, sequence, file_name, created_at, "
+            "written_at, 1 FROM status_flows WHERE partner_code = 'FOUR01' AND sequence = 2"
+        )
+
+    lines = check("check", code=1).stdout.splitlines()
+    (problem,) = _problems(check)
+
+    assert problem == {
+        "kind": "status_sequence_duplicate",
+        "where": "partner FOUR01",
+        "message": "status flow number 2 of partner FOUR01 was given twice.",
+        "mend": "keep the one whose file the partner received (`STATUT_…` in its outbox, its "
+        "written_at) and number the other after the partner's last: two files under one name "
+        "overwrite each other.",
+        "partner": SUPPLIER_1,
+    }
+    said = f"{problem['message']} Mend: {problem['mend']}"
+    assert lines == [f"status_sequence_duplicate: partner FOUR01: {said}"]
+    again = json.loads(check("check", "--repair-outputs", "--json", code=1).stdout)
+    assert again["repaired"] == [] and again["problems"] == [problem]  # a row: no file to write
+
+
+def test_an_accepted_invoice_whose_first_pivot_the_ledger_lost(home: Path, check: Invoke) -> None:
+    pivot = "PIVOT_DEST01_FL0000000003_1.xml"
+    (home / "outbox" / RECIPIENT / pivot).unlink()  # taken by the recipient's software
+    with _ledger(home) as ledger:
+        # an operator removed its row, believing the engine would then send it again
+        ledger.execute("DELETE FROM outputs WHERE file_name = ?", (pivot,))
+        (invoice,) = ledger.execute(
+            "SELECT id FROM invoices WHERE number = 'F02-2026-000501'"
+        ).fetchone()
+
+    lines = check("check", code=1).stdout.splitlines()
+    problems = _problems(check)
+
+    assert [(p["kind"], p["where"]) for p in problems] == [
+        ("first_delivery_missing", f"invoice {invoice}"),
+        ("counter_mismatch", "monthly_counters DEST01 PIVOT"),  # one pivot fewer recorded
+    ]
+    lost = problems[0]
+    assert lost == {
+        "kind": "first_delivery_missing",
+        "where": f"invoice {invoice}",
+        "message": f"invoice F02-2026-000501 (id {invoice}, flow FL0000000003, position 1) "
+        f"is accepted, but no first pivot ({pivot}) is recorded for it.",
+        "mend": "`edi-engine flows rerun FL0000000003 --force` writes the pivots of its "
+        "accepted invoices again; find first how the ledger lost the output (a restore?).",
+        "flow": "FL0000000003",
+        "partner": RECIPIENT,
+    }
+    said = f"{lost['message']} Mend: {lost['mend']}"
+    assert lines[0] == f"first_delivery_missing: invoice {invoice}: {said}"
+    again = json.loads(check("check", "--repair-outputs", "--json", code=1).stdout)
+    assert again["repaired"] == [] and again["problems"] == problems  # no row: nothing to write
+
+
+def _documented_kinds() -> list[str]:
+    """The first column of the table of kinds in docs/reliability.md."""
+    text = (REPO / "docs" / "reliability.md").read_text()
+    table = text.split("## What it verifies, and how to mend each problem", 1)[1]
+    table = table.split("\n\n", 2)[1]  # the paragraph after the heading
+    return [line.split("|")[1].strip().strip("`") for line in table.splitlines()[2:]]
+
+
+def test_the_docs_list_exactly_the_kinds_the_check_reports() -> None:
+    from edi_engine import integrity
+    from edi_engine.integrity import findings
+
+    constants = {k: v for k, v in vars(findings).items() if k.isupper() and isinstance(v, str)}
+    source = "".join(p.read_text() for p in Path(integrity.__file__).parent.glob("*.py"))
+    reported = sorted(v for k, v in constants.items() if f"kinds.{k}," in source)
+    assert reported == sorted(constants.values())  # each kind is reported somewhere
+    documented = _documented_kinds()
+    assert len(documented) == len(set(documented)) == 13
+    assert sorted(documented) == reported

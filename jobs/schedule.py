@@ -29,6 +29,8 @@ from edi_engine import clock, cron, db, jobruns, leasing, monthly, retention, st
 from edi_engine.models import FlowEvent
 from edi_engine.settings import Settings
 
+from .outage import Outage, SchedulerLog, unreachable
+
 log = logging.getLogger("edi_engine.jobs")
 
 JOBSTORE_TABLE = "apscheduler_jobs"
@@ -41,6 +43,7 @@ ONE_TICK = timedelta(microseconds=1)
 LOOK_BACK = timedelta(days=1500)  # how far a fire time is looked for: February 29th's
 STARTING_LOCK = 0x6564692D6A6F6273  # "edi-jobs": one daemon at a time sets the store up
 _running: Settings  # the settings of the daemon this process is, set by `start`
+_outage = Outage(0)  # whether its ledger can be reached, set by `start`
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,18 @@ def fire_time(schedule: str, now: datetime, zone: tzinfo) -> datetime:
 def run_job(job_id: str, schedule: str) -> None:
     """What the job store calls. Its arguments are plain text, and name no home: with one
     ledger shared by several hosts, each daemon runs a job with its own settings."""
-    run(_running, job_id, schedule)
+    try:
+        run(_running, job_id, schedule)
+    except Exception as exc:
+        if (lost := unreachable(exc)) is None:
+            raise
+        _outage.lost(lost)  # once per outage, not a traceback per job
+        log.error(
+            "job %s did not run to its end: the ledger cannot be reached; it runs at its "
+            "next fire time",
+            job_id,
+            extra={"job": job_id},
+        )
 
 
 def run(settings: Settings, job_id: str, schedule: str) -> None:
@@ -124,7 +138,7 @@ def run(settings: Settings, job_id: str, schedule: str) -> None:
             outcome = f"ok: {task(settings, session, argument)}"
         except Exception as exc:  # reported in `jobs list`; the next run tries again
             session.rollback()
-            log.exception("job %s failed", job_id)
+            log.error("job %s failed", job_id, exc_info=unreachable(exc) is None)
             outcome = f"failed: {type(exc).__name__}: {getattr(exc, 'message', exc)}"
         jobruns.finish(session, run_id, outcome)
         log.info("job %s: %s", job_id, outcome, extra={"job": job_id, "outcome": outcome})
@@ -138,8 +152,9 @@ def start(settings: Settings) -> BackgroundScheduler:
     # lock at BEGIN makes a second daemon wait its turn instead of failing at once
     engine = db.engine_for(settings.database_url).execution_options(**{db.IMMEDIATE: True})
     store = SQLAlchemyJobStore(engine=engine, tablename=JOBSTORE_TABLE)
-    global _running
-    _running = settings
+    poll = settings.processing.daemon_poll_seconds
+    global _running, _outage
+    _running, _outage = settings, Outage(poll)
     scheduler = BackgroundScheduler(
         jobstores={"default": store, LOCAL: MemoryJobStore()},
         executors={"default": ThreadPoolExecutor(4)},
@@ -147,13 +162,13 @@ def start(settings: Settings) -> BackgroundScheduler:
         # as soon as one is, once however many were missed
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=settings.zone,
+        logger=SchedulerLog(_outage),
     )
     syncing = Sync(scheduler, settings)
     with _alone(engine):
         scheduler.start(paused=True)  # creates the job store's table when it is missing
-        syncing()
-    poll = settings.processing.daemon_poll_seconds
-    scheduler.add_job(syncing, "interval", seconds=poll, jobstore=LOCAL, id="sync")
+        syncing()  # a ledger that cannot be reached at start stops the daemon
+    scheduler.add_job(syncing.poll, "interval", seconds=poll, jobstore=LOCAL, id="sync")
     scheduler.resume()
     return scheduler
 
@@ -193,6 +208,18 @@ class Sync:
                 self.partners = jobruns.refresh_partners(session, self.partners)
         if full or self.partners.changed:
             apply(self.scheduler, self.settings, definitions(self.settings, self.partners))
+
+    def poll(self) -> None:
+        """Every poll: while the ledger cannot be reached, one line says so (not a traceback
+        each time), and one when it is back."""
+        try:
+            self()
+        except Exception as exc:
+            if (lost := unreachable(exc)) is None:
+                raise
+            _outage.lost(lost)
+        else:
+            _outage.back()
 
 
 def apply(scheduler: BackgroundScheduler, settings: Settings, jobs: list[JobDefinition]) -> None:

@@ -261,7 +261,9 @@ def test_a_daemon_rides_out_the_ledger_server_stopped_and_ends_the_work_once_it_
 ) -> None:
     """The daemon's run fails while the server is down; it tries again, waiting longer each
     time, and once the server is back it takes back the flows it had leased itself at once
-    (not after processing.lease_seconds, ten minutes by default) and processes each once."""
+    (not after processing.lease_seconds, ten minutes by default) and processes each once.
+    Its scheduler, which looks at the ledger every poll, says once that the ledger cannot
+    be reached and once that it is back: no traceback at each poll of the outage."""
     server, home = ledger_server, tmp_path / "home"
     env = _home_on(server.url, home)
     env["EDI_ENGINE_PROCESSING_DAEMON_POLL_SECONDS"] = "0.2"
@@ -280,9 +282,11 @@ def test_a_daemon_rides_out_the_ledger_server_stopped_and_ends_the_work_once_it_
         reached(daemon, "between")
         server.crash()
         release(daemon)
-        _wait_for(lambda: "run failed (1 in a row)" in log.read_text(), daemon)
+        # down for a few polls: the run fails twice, the scheduler tries at each poll
+        _wait_for(lambda: TWICE in log.read_text(), daemon)
         server.start()
         _wait_for(lambda: _settled(server, FLOWS), daemon)
+        _wait_for(lambda: any(s in log.read_text() for s in (BACK, "Traceback")), daemon)
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.communicate(timeout=60)
@@ -291,6 +295,14 @@ def test_a_daemon_rides_out_the_ledger_server_stopped_and_ends_the_work_once_it_
     assert daemon.returncode == 0, err[-3000:]
     (failed,) = [line for line in err.splitlines() if "run failed (1 in a row)" in line]
     assert "retrying: The ledger failed: OperationalError" in failed, failed
+    assert "Traceback" not in err, err[-3000:]
+    lines = err.splitlines()
+    (lost,) = [n for n, line in enumerate(lines) if LOST in line]  # once for the outage
+    (back,) = [n for n, line in enumerate(lines) if BACK in line]
+    assert '"level": "error"' in lines[lost] and "OperationalError: " in lines[lost], lines[lost]
+    assert "the daemon tries again every 0.2s" in lines[lost], lines[lost]
+    polls = [line for line in lines[lost:back] if 'Running job \\"Sync' in line]
+    assert len(polls) >= 2, lines[lost:back]  # the scheduler tried more than once meanwhile
     numbers = server.query("select number from invoices order by number")
     assert [n for (n,) in numbers] == [f"F-PGDAEMON-{n:02}" for n in range(FLOWS)]
     assert len(list((home / "outbox" / RECIPIENT).iterdir())) == FLOWS
@@ -300,6 +312,11 @@ def test_a_daemon_rides_out_the_ledger_server_stopped_and_ends_the_work_once_it_
         f"select count(distinct flow_id) from flow_events where detail = '{leasing.TAKEN_BACK}'"
     )[0][0]
     assert taken_back == FLOWS - 5  # those it held when its run stopped, none blamed
+
+
+TWICE = "run failed (2 in a row)"
+LOST = "the ledger cannot be reached ("
+BACK = "the ledger can be reached again"
 
 
 def _wait_for(condition: Callable[[], bool], process: subprocess.Popen) -> None:

@@ -190,6 +190,11 @@ def _in_progress(name: str) -> bool:
     return name.startswith(".") or name.endswith((TEMP_SUFFIX, ".part", ".filepart"))
 
 
+def _temporary_name(remote_name: str) -> str:
+    """Where an upload's bytes go before its rename: hidden, never taken as a file."""
+    return f".{remote_name}{TEMP_SUFFIX}"
+
+
 def _check_name(name: str) -> None:
     if not name or "/" in name or _in_progress(name) or name.endswith(MARKER_SUFFIX):
         raise ValueError(f"{name!r} cannot be the name of an uploaded file")
@@ -276,17 +281,40 @@ class SftpConnection:
         self._run(where, lambda sftp: self._acknowledge(sftp, remote_file))
 
     def upload(
-        self, local: Path, remote_name: str, sent: Callable[[int, int], None] | None = None
+        self,
+        local: Path,
+        remote_name: str,
+        sent: Callable[[int, int], None] | None = None,
+        renaming: Callable[[], None] | None = None,
     ) -> None:
         """Put ``local`` in the remote out folder as ``remote_name``, replacing any file there.
 
         The bytes go to `.<name>.tmp`, their size is checked, then the file is renamed: the
         final name never shows a partial file. `sent(bytes so far, total)` is told as the
-        bytes go (the crash tests die there).
+        bytes go (the crash tests die there). `renaming()` is called once the temporary is
+        whole, just before the rename: the caller records there that the rename may happen,
+        so that one killed past it finishes with `rename_upload`, never uploads again. A
+        failure before `renaming` removes the temporary when the connection still can; from
+        `renaming` on, it is never removed: its absence then means the rename happened.
         """
         _check_name(remote_name)
         where = f"upload of {remote_name}"
-        self._run(where, lambda sftp: self._upload(sftp, local, remote_name, sent))
+        self._run(where, lambda sftp: self._put(sftp, local, remote_name, sent))
+        if renaming is not None:
+            renaming()
+        self.rename_upload(remote_name, remote_name)
+
+    def rename_upload(self, uploaded_as: str, remote_name: str) -> bool:
+        """Rename the temporary of an upload made as ``uploaded_as`` to ``remote_name``.
+
+        False when no temporary is there: the rename happened already (asked by a process
+        that died, or by a try whose answer was lost), and nothing is done. The temporary
+        is never removed: a rename that fails leaves it for the next try.
+        """
+        _check_name(uploaded_as)
+        _check_name(remote_name)
+        where = f"rename of {_temporary_name(uploaded_as)} to {remote_name}"
+        return self._run(where, lambda sftp: self._rename_upload(sftp, uploaded_as, remote_name))
 
     # -- connecting and errors -----------------------------------------------------
 
@@ -507,16 +535,16 @@ class SftpConnection:
                 f"on SFTP server {e.address}: that folder does not exist"
             ) from exc
 
-    def _upload(
+    def _put(
         self,
         sftp: paramiko.SFTPClient,
         local: Path,
         remote_name: str,
         sent: Callable[[int, int], None] | None = None,
     ) -> None:
+        """The bytes to the temporary, whole, or the temporary removed (best effort)."""
         e = self.endpoint
-        final = posixpath.join(e.remote_out, remote_name)
-        temp = posixpath.join(e.remote_out, f".{remote_name}{TEMP_SUFFIX}")
+        temp = posixpath.join(e.remote_out, _temporary_name(remote_name))
         try:
             with open(local, "rb") as handle:
                 size = os.fstat(handle.fileno()).st_size
@@ -527,11 +555,18 @@ class SftpConnection:
                     f"partner {e.partner}: upload of {remote_name} to SFTP server {e.address} "
                     f"left {written} bytes instead of {size}; not renamed"
                 )
-            _replace(sftp, temp, final)
         except BaseException:
             if self._active():  # else the next upload of this name overwrites the temporary file
                 _discard(sftp, temp)
             raise
+
+    def _rename_upload(self, sftp: paramiko.SFTPClient, uploaded_as: str, name: str) -> bool:
+        out = self.endpoint.remote_out
+        temp = posixpath.join(out, _temporary_name(uploaded_as))
+        if not _exists(sftp, temp):
+            return False
+        _replace(sftp, temp, posixpath.join(out, name))
+        return True
 
 
 class _EarlyAnswers(dict):

@@ -7,11 +7,14 @@ landing file keeps the remote mtime, so a file fetched again after a crash is re
 
 Delivery: a CR or pivot for an SFTP partner is published to its local outbox first (once
 the commit that records it is made: edi_engine/publication.py); that file is the queue.
-It is uploaded under a temporary name and renamed, then marked
-delivered; a failure leaves it queued for the next run, and an upload that is repeated
-(a crash between the upload and its commit) replaces the same name instead of
-duplicating it. One process at a time uploads to a partner, whatever the hosts sharing
-the ledger (edi_engine/exclusion.py): two never upload the same output.
+It is uploaded under a temporary name (`.<name>.tmp`), the name recorded (`uploaded_as`,
+committed), then the temporary renamed and the output marked delivered. A failure before
+the record leaves it queued for the next run. One recorded and not delivered (a crash, a
+rename refused) is never uploaded again: the next run renames its temporary if it is
+still there, else the rename happened (the partner may have taken the file) and it is only
+marked delivered. So a partner receives each output once. One process at a time uploads
+to a partner, whatever the hosts sharing the ledger (edi_engine/exclusion.py): two never
+upload the same output.
 """
 
 from __future__ import annotations
@@ -193,17 +196,22 @@ def _deliver_to(
     queued meanwhile, until nothing new is."""
     last = 0
     while pending := _queued(session, partner.code, last):
+        last = pending[-1].id
+        # those a run left renaming first: what they left on the server is theirs alone
+        pending.sort(key=lambda output: output.uploaded_as is None)
         session.commit()  # no ledger lock is held while talking to a server
         try:
             with sftp.SftpConnection(endpoint(settings, partner)) as connection:
                 for output in pending:
-                    report.delivered += _upload(settings, session, connection, output)
+                    if output.uploaded_as is not None:
+                        report.delivered += _finish(session, connection, output)
+                    else:
+                        report.delivered += _upload(settings, session, connection, output)
         except Exception as exc:  # reported, and the run goes on
             session.rollback()
             _note_failure(session, partner.code, str(exc))
             report.failed(partner.code, exc)
             return
-        last = pending[-1].id
 
 
 def _queued(session: Session, code: str, after: int) -> list[Output]:
@@ -229,28 +237,81 @@ def _upload(
         log.error("partner %s: %s", output.partner_code, output.delivery_error)
         session.commit()
         return 0
-    connection.upload(local, output.file_name, sent=failpoints.progress("mid-upload"))
+    queued = Queued(output.id, output.kind, output.partner_code, output.file_name)
+    written_at = output.written_at
+
+    def renaming() -> None:
+        """From this commit on, it is never uploaded again; unless a re-run wrote it again
+        since it was read (its new bytes are then still to upload)."""
+        session.execute(
+            update(Output)
+            .where(Output.id == queued.id, Output.written_at == written_at)
+            .values(uploaded_as=queued.name)
+            .execution_options(synchronize_session=False)  # the rows are read again anyway
+        )
+        session.commit()
+        failpoints.reached("before-remote-rename")
+
+    connection.upload(local, queued.name, failpoints.progress("mid-upload"), renaming)
+    failpoints.reached("after-remote-rename")
+    return _delivered(session, queued, queued.name)
+
+
+def _finish(session: Session, connection: sftp.SftpConnection, output: Output) -> int:
+    """An output whose upload's rename may have happened (a run stopped, a rename failed):
+    its temporary renamed if it is there, else the rename was made; delivered either way,
+    never uploaded again. Its local copy is not read."""
+    queued = Queued(output.id, output.kind, output.partner_code, output.file_name)
+    uploaded_as = output.uploaded_as or queued.name
+    if not connection.rename_upload(uploaded_as, queued.name):
+        log.warning(  # said: had the partner removed the temporary, it never got the file
+            "partner %s: %s was renamed on its SFTP server by a run that stopped before "
+            "recording it; recorded as delivered, not uploaded again",
+            queued.partner,
+            uploaded_as,
+        )
+    return _delivered(session, queued, uploaded_as)
+
+
+@dataclass(frozen=True)
+class Queued:
+    """An output being delivered, as read before its upload (the row may change meanwhile)."""
+
+    id: int
+    kind: str
+    partner: str
+    name: str
+
+
+def _delivered(session: Session, queued: Queued, uploaded_as: str) -> int:
+    """Mark it delivered, unless it was queued again meanwhile (a re-run wrote it again:
+    its new bytes are still to upload); 1 when marked."""
     at = clock.now()
-    output.delivered_at = at
-    output.delivery_error = None
-    if output.kind == "PIVOT":
-        _made_available(session, output, at)
+    marked = session.execute(
+        update(Output)
+        .where(Output.id == queued.id, Output.uploaded_as == uploaded_as)
+        .where(Output.delivered_at.is_(None))
+        .values(delivered_at=at, delivery_error=None, uploaded_as=None)
+        .execution_options(synchronize_session=False)  # the rows are read again anyway
+    ).rowcount
+    if marked and queued.kind == "PIVOT":
+        _made_available(session, queued, at)
     session.commit()
-    return 1
+    return marked
 
 
-def _made_available(session: Session, output: Output, at: datetime) -> None:
+def _made_available(session: Session, queued: Queued, at: datetime) -> None:
     """The invoice reaches MISE_A_DISPOSITION when its pivot is on the recipient's server."""
     state = InvoiceState.MISE_A_DISPOSITION
     invoices = session.scalars(
         select(Invoice).where(
-            Invoice.pivot_file == output.file_name,
-            Invoice.recipient_partner == output.partner_code,
+            Invoice.pivot_file == queued.name,
+            Invoice.recipient_partner == queued.partner,
             Invoice.status == InvoiceState.EN_COURS_ACHEMINEMENT,
         )
     )
     for invoice in invoices.all():  # each record() queries the invoice's history
-        detail = f"pivot {output.file_name} uploaded to partner {output.partner_code}"
+        detail = f"pivot {queued.name} uploaded to partner {queued.partner}"
         statuses_in.record(session, invoice, state, "engine", detail, at=at)
 
 

@@ -20,6 +20,10 @@ reaches the point NAME. The points, each one line in the code:
   its file not yet written
 - ``mid-upload``: an output being uploaded to an SFTP partner, some bytes sent, not yet
   renamed to its name on the server
+- ``before-remote-rename``: an upload whole under its temporary name on the server and
+  recorded as renaming (committed), the rename not yet asked
+- ``after-remote-rename``: an upload renamed to its name on the server, the ledger not
+  yet told that it was delivered
 
 The variable is read once, when this module is imported: unset (always, outside tests),
 `reached` is one comparison and nothing else. A name that is no point is refused at
@@ -41,6 +45,8 @@ POINTS = frozenset(
         "mid-publication",
         "mid-status-flow",
         "mid-upload",
+        "before-remote-rename",
+        "after-remote-rename",
     }
 )
 

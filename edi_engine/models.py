@@ -382,6 +382,11 @@ class Output(Base):
     written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # SFTP partners: the local outbox file is the queue; delivered once uploaded
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # SFTP: the name its bytes went to the partner's server under (`.<uploaded_as>.tmp`),
+    # committed just before that temporary is renamed; NULL once delivered or queued again.
+    # Set and not delivered: the rename may have happened, so it is never uploaded again
+    # (edi_engine/channels.py)
+    uploaded_as: Mapped[str | None] = mapped_column(String(255))
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     delivery_error: Mapped[str | None] = mapped_column(Text)
     # staged in run/outgoing/<staged> until the commit that records it, then renamed into

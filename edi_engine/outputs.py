@@ -260,7 +260,8 @@ def deliver(
         counters.count_output(session, kind, partner, at, settings.zone)
         return
     # the same file written again (a re-run replacing its outputs): one file, counted once
-    values |= {"delivery_attempts": 0, "delivery_error": None}
+    # its new bytes are to upload: an earlier upload's rename is no longer this one's
+    values |= {"delivery_attempts": 0, "delivery_error": None, "uploaded_as": None}
     session.execute(
         update(Output).where(Output.id == replaced.id).values(flow_id=flow_id, **values)
     )

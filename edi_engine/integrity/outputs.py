@@ -5,7 +5,8 @@ on its road (docs/reliability.md):
 - staged (committed, not yet published): its file in the engine's staging area
   (`run/outgoing/`), with the size and hash recorded when it was staged;
 - published for a partner reached over SFTP and not yet uploaded: its local copy in
-  `outbox/<PARTNER>/`, which the upload reads;
+  `outbox/<PARTNER>/`, which the upload reads (not one whose upload waits only for its
+  rename on the server, `uploaded_as`: judged as delivered);
 - delivered (into a local partner's folder, or uploaded): the partner may have taken it,
   so absent is fine; present with other bytes, it was altered after publication.
 An output recorded before the ledger kept sizes and hashes (migration 0020) is checked for
@@ -37,6 +38,7 @@ COLUMNS = (
     Output.file_name,
     Output.written_at,
     Output.delivered_at,
+    Output.uploaded_as,
     Output.staged,
     Output.size,
     Output.sha256,
@@ -64,7 +66,9 @@ def place(roots: Roots, row: Row[Any], channels: dict[str, str]) -> Place:
     if row.staged is not None:
         return Place(*Roots.file(roots.outgoing, row.staged), STAGED, True)
     local = Roots.file(roots.outbox, row.partner_code, row.file_name)
-    if channels.get(row.partner_code) == "sftp" and row.delivered_at is None:
+    # one whose bytes are on the server, to be renamed (uploaded_as), is not read again
+    waiting = row.delivered_at is None and row.uploaded_as is None
+    if channels.get(row.partner_code) == "sftp" and waiting:
         return Place(*local, QUEUED, True)
     return Place(*local, DELIVERED, False)
 

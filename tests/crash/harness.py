@@ -52,6 +52,7 @@ LEASE_SECONDS = 2  # a killed worker's flows are taken again this soon
 DEADLINE = 600  # seconds a process is given to end on its own; never a measure of speed
 STOP_SECONDS = 120  # given to a daemon to stop after SIGTERM (the current flow finishes)
 INTAKE_POINTS = ("after-archive", "after-record")
+UPLOAD_POINTS = ("mid-upload", "before-remote-rename", "after-remote-rename")  # SFTP only
 MAX_TRIES = 8  # runs armed with a point before it counts as never reached
 SETTLE_ROUNDS = 60  # clean rounds given to finish the work once the kills are over
 UNWRITTEN = "status flow(s) numbered, not written"
@@ -507,7 +508,7 @@ def cycle(h: Harness) -> None:
     without reaching the point; up to MAX_TRIES runs)."""
     plan, rng = h.plan, h.rng
     waves = _split(plan.flows, plan.waves)
-    points = [point for point in plan.points if h.server or point != "mid-upload"]
+    points = [point for point in plan.points if h.server or point not in UPLOAD_POINTS]
     kills = [Kill(point, _count(point, rng)) for point in points]
     kills += [Kill() for _ in range(plan.random_kills)]
     rng.shuffle(kills)
@@ -532,7 +533,7 @@ def cycle(h: Harness) -> None:
 def _work_for(h: Harness, kill: Kill) -> None:
     """Something for the process to be killed in: files to receive (over SFTP, for an
     upload to die in), and for a status flow to die in, changes not yet told."""
-    if kill.point == "mid-upload":  # its CRs are uploaded to it, at least `count`
+    if kill.point in UPLOAD_POINTS:  # its CRs are uploaded to it, at least `count`
         h.drop_suppliers(2, SFTP_SUPPLIER)
     elif not h.files_waiting():
         h.drop_suppliers(2)
@@ -588,13 +589,15 @@ def _split(total: int, parts: int) -> list[int]:
 
 def _count(point: str, rng: random.Random) -> int:
     """Which time the point kills: past the first, the middle of a batch of outputs."""
-    return {"mid-publication": rng.randint(1, 3), "mid-upload": rng.randint(1, 2)}.get(point, 1)
+    if point in UPLOAD_POINTS:
+        return rng.randint(1, 2)
+    return {"mid-publication": rng.randint(1, 3)}.get(point, 1)
 
 
 def _mode(kill: Kill | None, rng: random.Random) -> str:
     """The process a round runs: one that reaches the kill's point."""
     point = None if kill is None else kill.point
-    if point in (*INTAKE_POINTS, "mid-publication", "mid-upload"):  # emit: one upload
+    if point in (*INTAKE_POINTS, "mid-publication", *UPLOAD_POINTS):  # emit: one upload
         return rng.choice(("once", "once", "daemon"))
     if point == "mid-status-flow":
         return rng.choice(("emit", "emit", "daemon"))

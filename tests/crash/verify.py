@@ -10,10 +10,9 @@ their systems received, the ledger only where a partner would read its CRs:
   received by its supplier, and each change of each invoice (01, 02, 03, and the
   recipient's 07) in exactly one of them; an invoice refused at reception in none;
 - every 07 a recipient sent applied once; nothing left in inboxes, on servers, staged;
-- a local partner receives each file exactly once; over SFTP an upload killed after its
-  remote rename and before the ledger recorded it is made again under the same name
-  (docs/scaling.md), so a server may hold the same file twice: counted, and allowed only
-  when both copies are the same bytes;
+- every partner receives each file exactly once, through a local folder or over SFTP (an
+  upload killed after its remote rename and before the ledger recorded it is recorded by
+  the next run, never made again);
 - `edi-engine check --json` finds the home sound.
 """
 
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .flows import SERVICE_FAIT, read_pivot, read_statuses
-from .harness import FINAL, REPO, SFTP_RECIPIENT, SFTP_SUPPLIER, Harness
+from .harness import FINAL, REPO, Harness
 
 TOLD_ON_DELIVERY = ("01", "02", "03")  # what every delivered invoice's supplier is told
 MADE_AVAILABLE = ("MISE_A_DISPOSITION", "SERVICE_FAIT")
@@ -117,7 +116,7 @@ def _pivots(h: Harness, verdict: Verdict, accepted: dict[str, str]) -> None:
     ):
         published[partner].add(name)
     for recipient in h.recipients:
-        files = _received(h, verdict, recipient, "PIVOT_", problems)
+        files = _received(h, recipient, "PIVOT_", problems)
         for name, path in files.items():
             for invoice in read_pivot(path.read_bytes()):
                 places[invoice.number].append(f"{recipient}/{name}")
@@ -145,7 +144,7 @@ def _reports(h: Harness, verdict: Verdict) -> None:
     for partner, number in h.ledger("select partner_code, number from flows"):
         expected[partner].add(f"CR_{partner}_{number}.xml")
     for partner in sorted({*h.recipients, *h.suppliers_codes}):
-        got = set(_received(h, verdict, partner, "CR_", problems))
+        got = set(_received(h, partner, "CR_", problems))
         if got != expected[partner]:
             problems.append(
                 f"{partner}: CRs never received {sorted(expected[partner] - got)[:5]}, "
@@ -185,7 +184,7 @@ def _status_flows(h: Harness, verdict: Verdict, applied: set[str]) -> None:
             problems.append(f"status flow {name} numbered, never written")
         written[partner].add(name)
     for supplier in h.suppliers_codes:
-        files = _received(h, verdict, supplier, "STATUT_", problems)
+        files = _received(h, supplier, "STATUT_", problems)
         if set(files) != written[supplier]:
             problems.append(
                 f"{supplier}: status flows written, never received "
@@ -209,12 +208,9 @@ def _status_flows(h: Harness, verdict: Verdict, applied: set[str]) -> None:
     _add(verdict, "status flows", problems)
 
 
-def _received(
-    h: Harness, verdict: Verdict, partner: str, prefix: str, problems: list[str]
-) -> dict[str, Path]:
-    """The files named `prefix…` that `partner` received, by name, one copy each. A local
-    partner must have received each once; an SFTP partner may hold an upload made again
-    (counted), never two different files under one name."""
+def _received(h: Harness, partner: str, prefix: str, problems: list[str]) -> dict[str, Path]:
+    """The files named `prefix…` that `partner` received, by name, one copy each: each
+    received once, whatever its channel."""
     folder = h.received / partner
     copies: dict[str, list[Path]] = defaultdict(list)
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
@@ -225,11 +221,8 @@ def _received(
         if len(paths) == 1:
             continue
         same = len({hashlib.sha256(p.read_bytes()).digest() for p in paths}) == 1
-        if partner in (SFTP_SUPPLIER, SFTP_RECIPIENT) and same:
-            verdict.figures["SFTP uploads made again (same name, same bytes)"] += len(paths) - 1
-        else:
-            kind = "the same bytes" if same else "different bytes"
-            problems.append(f"{partner} received {name} {len(paths)} times ({kind})")
+        kind = "the same bytes" if same else "different bytes"
+        problems.append(f"{partner} received {name} {len(paths)} times ({kind})")
     return {name: paths[0] for name, paths in copies.items()}
 
 

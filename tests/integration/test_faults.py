@@ -535,12 +535,12 @@ def test_a_partners_server_killed_mid_upload_shows_no_half_file_and_sends_each_o
         os.utime(inbox / f"f{n}.xml", (1_700_000_000 + n, 1_700_000_000 + n))
     upload = sftp.SftpConnection.upload
 
-    def cut_mid_upload(self, local, remote_name, sent=None):
+    def cut_mid_upload(self, local, remote_name, sent=None, renaming=None):
         def progress(done: int, total: int) -> None:
             if done > CUT_AFTER and total > BIG_PADDING and partner_server.killed == 0:
                 partner_server.kill()
 
-        return upload(self, local, remote_name, sent=progress)
+        return upload(self, local, remote_name, progress, renaming)
 
     monkeypatch.setattr(sftp.SftpConnection, "upload", cut_mid_upload)
     cut = hub("run", "--once", "--json", code=ENGINE_FAILED)

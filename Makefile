@@ -31,11 +31,13 @@ test: $(STAMP) openssh-server
 	$(BIN)/python -m pytest -q --numprocesses auto --dist loadfile
 
 # speed and memory, never timed tests (docs/performance.md): a mix of 5,000 invoices
-# against the floor, then one large pivot flow
+# against the floor, then one large pivot flow, the rules' ceilings, and `edi-engine check`
+# on a home of 100,000 flows (docs/reliability.md)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python bench/pivot_flow.py
 	$(BIN)/python -m bench.ceiling
+	$(BIN)/python -m bench.check --flows 100000
 
 # the crash harness at length (tests/crash/soak.py): thousands of flows, hundreds of kills
 # of the engine's processes, then everything verified and `edi-engine check`; e.g.

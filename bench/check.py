@@ -4,15 +4,18 @@ and how much memory, measured (docs/reliability.md#how-fast-and-how-much-memory)
 The home is built quickly, not by running the engine on each flow: its ledger rows are
 written by bulk INSERTs, as a run would have left them (a UBL flow of one invoice each,
 IN_INTEGRE, its CR and its pivot delivered to local partners, the invoice made available,
-the monthly counters that count them), and each flow gets a small original of its own in
-the archive. A share of the outputs is left in the outboxes (the rest were taken by their
-partners), so that the check hashes files there too. The home is sound: the check must
-say so, or the bench fails.
+a status flow written to the supplier every ten flows to tell it so, the monthly counters
+that count them), and each flow gets a small original of its own in the archive. A share
+of the outputs is left in the outboxes (the rest were taken by their partners), so that
+the check hashes files there too. The home is sound: the check must say so, or the bench
+fails.
 
 Then `edi-engine check --json` runs as a process, its time taken from start to exit and
 its resident memory sampled (bench/memory.py). Several sizes (`--flows 10000,100000`)
-show whether memory stays flat as the home grows: the check reads the ledger a page at a
-time and walks folders with os.scandir, so it should.
+show whether the time per flow and the memory stay flat as the home grows: the check
+reads the ledger a page at a time, each page and each row it looks up found through an
+index (never by reading again what came before: a query that did made a million flows
+take hours), and walks folders with os.scandir, so they should.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from edi_engine.models import (
     MonthlyCounter,
     Output,
     Partner,
+    StatusFlow,
     Structure,
 )
 
@@ -54,6 +58,14 @@ SUPPLIER, RECIPIENT = "FOUR01", "DEST01"
 SIRET = "21990101400015"
 BATCH = 5000  # rows per INSERT statement group
 MONTHS = 12  # the flows are spread over this many months before now
+TOLD = 10  # flows whose invoices one status flow tells of (BATCH is a multiple of it)
+
+
+EXAMPLES = """examples:
+  python -m bench.check --flows 10000,100000     two homes, built then removed
+  python -m bench.check --flows 200000 --keep /tmp/c200   build once, keep it
+  python -m bench.check --flows 200000 --keep /tmp/c200   check the kept home again
+"""
 
 
 class BenchFailed(Exception):
@@ -68,6 +80,7 @@ class Measured:
     check_seconds: float
     cpu_seconds: float
     flows_per_second: float
+    us_per_flow: float  # check's wall time per flow, in microseconds: flat if linear
     peak_rss_mib: float
     checked: dict[str, int]
 
@@ -123,6 +136,7 @@ def _batch(
     """The rows and files of the flows numbered `numbers`."""
     span = timedelta(days=30 * MONTHS)
     flow_rows, invoice_rows, output_rows, event_rows, flow_events = [], [], [], [], []
+    status_rows = []
     for n in numbers:
         number = f"FL{n:010d}"
         received = now - span + span * n / (flows + 1)
@@ -153,34 +167,54 @@ def _batch(
             {"invoice_id": n, "at": received, "produced_at": received,
              "status": "MISE_A_DISPOSITION", "status_code": "03", "actor": "engine",
              "detail": f"pivot {pivot} published to partner {RECIPIENT}",
-             "recipient_siret": SIRET, "to_supplier": True}
+             "recipient_siret": SIRET, "to_supplier": True,
+             "emitted_in": _told_in(n, flows)}
         )  # fmt: skip
         month = counters.month_of(received, loaded.zone)
         counted[(month, SUPPLIER, "IN_DP_E1_UBL_INVOICE", "inbound_flows")] += 1
         counted[(month, SUPPLIER, "IN_DP_E1_UBL_INVOICE", "invoices_received")] += 1
         counted[(month, SUPPLIER, "IN_DP_E1_UBL_INVOICE", "invoices_accepted")] += 1
-        for kind, partner, name in (
-            ("CR", SUPPLIER, f"CR_{SUPPLIER}_{number}.xml"),
-            ("PIVOT", RECIPIENT, pivot),
-        ):
+        written = [
+            ("CR", SUPPLIER, f"CR_{SUPPLIER}_{number}.xml", n),
+            ("PIVOT", RECIPIENT, pivot, n),
+        ]
+        if n % TOLD == 0:  # the status flow that tells of this flow and the nine before
+            sequence = n // TOLD
+            name = f"STATUT_{SUPPLIER}_{sequence}.xml"
+            status_rows.append(
+                {"id": sequence, "partner_code": SUPPLIER, "sequence": sequence,
+                 "file_name": name, "created_at": received, "written_at": received,
+                 "changes": TOLD}
+            )  # fmt: skip
+            written.append(("STATUT", SUPPLIER, name, sequence))
+        for kind, partner, name, nth in written:
             content = f"<{kind}>{number}</{kind}>\n".encode()
             output_rows.append(
-                {"flow_id": n, "kind": kind, "partner_code": partner, "file_name": name,
+                {"flow_id": None if kind == "STATUT" else n, "kind": kind,
+                 "partner_code": partner, "file_name": name,
                  "written_at": received, "published_at": received, "delivered_at": received,
                  "delivery_attempts": 0, "size": len(content),
                  "sha256": hashlib.sha256(content).hexdigest()}
             )  # fmt: skip
             counted[(month, partner, kind, "outbound_flows")] += 1
-            if every and n % every == 0:  # not yet taken by its partner
+            if every and nth % every == 0:  # not yet taken by its partner
                 (loaded.outbox / partner / name).write_bytes(content)
     for table, rows in (
         (Flow, flow_rows),
         (FlowEvent, flow_events),
         (Invoice, invoice_rows),
+        (StatusFlow, status_rows),
         (InvoiceEvent, event_rows),
         (Output, output_rows),
     ):
         session.execute(insert(table), rows)
+
+
+def _told_in(n: int, flows: int) -> int | None:
+    """The status flow that told the supplier of flow `n`'s invoice (none yet for the
+    last few, when `flows` is not a multiple of TOLD)."""
+    sequence = (n + TOLD - 1) // TOLD
+    return sequence if sequence * TOLD <= flows else None
 
 
 def measure(loaded: settings.Settings) -> tuple[float, float, float, dict]:
@@ -209,24 +243,50 @@ def measure(loaded: settings.Settings) -> tuple[float, float, float, dict]:
 
 
 def run(flows: int, present: float, keep: Path | None) -> Measured:
+    """Build a home of `flows` flows (in `keep`, kept, or in a temporary folder) and check
+    it; a home already built in `keep` is checked again as it is."""
     root = Path(tempfile.mkdtemp(prefix=f"bench-check-{flows}-")) if keep is None else keep
     try:
         started = time.perf_counter()
-        loaded = build(root / "home", flows, present)
-        built = time.perf_counter() - started
+        if keep is not None and (root / "home").exists():
+            loaded, built = settings.load(root / "home"), 0.0
+        else:
+            loaded = build(root / "home", flows, present)
+            built = time.perf_counter() - started
         seconds, cpu, rss, checked = measure(loaded)
     finally:
         if keep is None:
             shutil.rmtree(root, ignore_errors=True)
+    flows = checked["flows"]
     files = checked["originals"] + checked["outbox_files"]
     return Measured(flows, files, round(built, 1), round(seconds, 2), round(cpu, 2),
-                    round(flows / seconds), round(rss, 1), checked)  # fmt: skip
+                    round(flows / seconds), round(seconds / flows * 1e6, 1), round(rss, 1),
+                    checked)  # fmt: skip
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(n.replace("_", "")) for n in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers, e.g. 10000,100000") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: each size is 1 flow or more")
+    return sizes
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.check", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.check",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES,
+    )
     parser.add_argument(
-        "--flows", default="100000", help="home sizes, comma-separated (default 100000)"
+        "--flows",
+        type=_sizes,
+        default=[100_000],
+        metavar="N[,N…]",
+        help="home sizes, comma-separated; one home each (default 100000)",
     )
     parser.add_argument(
         "--present",
@@ -234,10 +294,20 @@ def main(argv: list[str] | None = None) -> int:
         default=0.1,
         help="share of the outputs left in the outboxes, not yet taken (default 0.1)",
     )
-    parser.add_argument("--keep", type=Path, help="build the home there and keep it (one size)")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="build the home in DIR/home and keep it (one size); when DIR/home exists, "
+        "check it again without building (build s: 0)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     options = parser.parse_args(argv)
-    sizes = [int(n) for n in options.flows.split(",")]
+    sizes = options.flows
+    if not 0 <= options.present <= 1:
+        parser.error(f"--present {options.present}: a share, from 0 to 1")
+    if options.keep is not None and len(sizes) > 1:
+        parser.error("--keep keeps one home: give one size to --flows")
     results = []
     for flows in sizes:
         print(f"building a home of {flows} flows and checking it…", file=sys.stderr)
@@ -251,12 +321,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(
         f"{'flows':>9} {'files':>9} {'build s':>8} {'check s':>8} {'CPU s':>7} "
-        f"{'flows/s':>8} {'peak MiB':>9}"
+        f"{'flows/s':>8} {'µs/flow':>8} {'peak MiB':>9}"
     )
     for r in results:
         print(
             f"{r.flows:>9} {r.files:>9} {r.build_seconds:>8} {r.check_seconds:>8} "
-            f"{r.cpu_seconds:>7} {r.flows_per_second:>8} {r.peak_rss_mib:>9}"
+            f"{r.cpu_seconds:>7} {r.flows_per_second:>8} {r.us_per_flow:>8} {r.peak_rss_mib:>9}"
         )
     last = results[-1]
     million = 1_000_000 / last.flows * last.check_seconds / 60

@@ -19,7 +19,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Row, select, tuple_
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from ..models import Flow, InvoiceEvent, Output
@@ -39,7 +39,6 @@ COLUMNS = (
     Flow.number.label("flow_number"),
     Flow.partner_code,
 )
-PAIRS = 250  # (partner, name) pairs per IN: two parameters each
 
 
 def check(session: Session, found: Findings) -> None:
@@ -95,14 +94,21 @@ def _candidates(row: Row[Any], details: list[str] | tuple[()]) -> set[tuple[str,
 
 
 def _recorded(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], bool]:
-    """Which of these outputs the ledger records, each with whether it was delivered."""
+    """Which of these outputs the ledger records, each with whether it was delivered.
+    Asked partner by partner, `file_name IN (…)`: the ledger's unique index on (partner,
+    name) answers each name at once, where a row-value `(partner, name) IN (…)` read all
+    the outputs on SQLite, once a page (a million flows: hours)."""
+    names: dict[str, list[str]] = defaultdict(list)
+    for partner, name in sorted(pairs):
+        names[partner].append(name)
     found: dict[tuple[str, str], bool] = {}
-    for chunk in chunks(sorted(pairs), PAIRS):
-        query = select(Output.partner_code, Output.file_name, Output.delivered_at).where(
-            tuple_(Output.partner_code, Output.file_name).in_(chunk)
-        )
-        for partner, name, delivered_at in session.execute(query):
-            found[(partner, name)] = delivered_at is not None
+    for partner, among in names.items():
+        for chunk in chunks(among):
+            query = select(Output.file_name, Output.delivered_at).where(
+                Output.partner_code == partner, Output.file_name.in_(chunk)
+            )
+            for name, delivered_at in session.execute(query):
+                found[(partner, name)] = delivered_at is not None
     session.rollback()
     return found
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -42,15 +42,9 @@ def check(settings: Settings, session: Session, found: Findings, purges: Purges)
             StatusFlow.created_at,
             StatusFlow.written_at,
         ).order_by(StatusFlow.partner_code, StatusFlow.sequence, StatusFlow.id)
-        if last is not None:
+        if last is not None:  # a row value: the index seeks it (an OR of terms read all)
             query = query.where(
-                (StatusFlow.partner_code > last[0])
-                | ((StatusFlow.partner_code == last[0]) & (StatusFlow.sequence > last[1]))
-                | (
-                    (StatusFlow.partner_code == last[0])
-                    & (StatusFlow.sequence == last[1])
-                    & (StatusFlow.id > last[2])
-                )
+                tuple_(StatusFlow.partner_code, StatusFlow.sequence, StatusFlow.id) > tuple_(*last)
             )
         rows = session.execute(query.limit(PAGE)).all()
         session.rollback()

@@ -562,10 +562,12 @@ class SftpConnection:
 
     def _rename_upload(self, sftp: paramiko.SFTPClient, uploaded_as: str, name: str) -> bool:
         out = self.endpoint.remote_out
-        temp = posixpath.join(out, _temporary_name(uploaded_as))
-        if not _exists(sftp, temp):
-            return False
-        _replace(sftp, temp, posixpath.join(out, name))
+        try:
+            _replace(
+                sftp, posixpath.join(out, _temporary_name(uploaded_as)), posixpath.join(out, name)
+            )
+        except FileNotFoundError:
+            return False  # no temporary: renamed already
         return True
 
 
@@ -718,7 +720,8 @@ def _discard(sftp: paramiko.SFTPClient, path: str) -> None:
 
 def _replace(sftp: paramiko.SFTPClient, source: str, target: str) -> None:
     """Rename over an existing target, as rename(2) does (a re-run replaces,
-    docs/architecture.md#data-safety)."""
+    docs/architecture.md#data-safety); FileNotFoundError when there is no source, and then
+    the target is left as it is."""
     try:
         sftp.posix_rename(source, target)
         return
@@ -727,7 +730,9 @@ def _replace(sftp: paramiko.SFTPClient, source: str, target: str) -> None:
         # or, when the request is denied (sftp-server -P), permission denied
         if exc.errno not in (None, errno.EACCES):
             raise
-    # a plain SFTP rename refuses an existing target: remove it first
+    # a plain SFTP rename refuses an existing target: remove it first, once the source is
+    # known to be there to take its place (a rename made already must not cost the target)
+    sftp_wire.status(sftp, source)
     _remove(sftp, target)
     sftp.rename(source, target)
 

@@ -24,9 +24,10 @@ from click.testing import CliRunner, Result
 
 import config
 from cli import main
+from connectors import sftp
 from edi_engine import failpoints
 
-from .conftest import SUPPLIER_SIRET, SshServer
+from .conftest import SUPPLIER_SIRET, SftpSite, SshServer
 
 REPO = Path(__file__).resolve().parents[2]
 STRUCTURES = config.path("demo/structures.csv")
@@ -248,3 +249,27 @@ def test_a_re_run_after_a_kill_before_the_rename_uploads_its_new_files_once(hub:
     for name in (cr, earlier, pivot):
         delivered_at, uploaded_as, _ = hub.output(name)
         assert delivered_at is not None and uploaded_as is None, name
+
+
+@pytest.mark.parametrize("server", ["sshd", "sshd_without_posix_rename"])
+def test_a_rename_asked_again_once_made_leaves_the_partners_file_as_it_is(
+    sftp_site: SftpSite, tmp_path: Path, request: pytest.FixtureRequest, server: str
+) -> None:
+    sshd: SshServer = request.getfixturevalue(server)
+    endpoint = sftp_site.endpoint(port=sshd.port, known_hosts=sshd.known_hosts)
+    local = tmp_path / "pivot.xml"
+    local.write_bytes(b"<pivot>first</pivot>")
+    name = "PIVOT_ABC001_20250101000001_1.xml"
+    seen: list[list[str]] = []
+
+    with sftp.SftpConnection(endpoint) as connection:
+        connection.upload(
+            local, name, renaming=lambda: seen.append(os.listdir(sftp_site.remote_out))
+        )
+        uploaded = (sftp_site.remote_out / name).stat().st_ino
+        # a run that died after the rename, finishing the upload: nothing to rename
+        assert connection.rename_upload(name, name) is False
+
+    assert seen == [[f".{name}.tmp"]]  # told once the temporary was whole, before the rename
+    assert os.listdir(sftp_site.remote_out) == [name]  # the partner's file was not removed
+    assert (sftp_site.remote_out / name).stat().st_ino == uploaded

@@ -135,6 +135,16 @@ class SshKeys:
     authorized: Path
 
 
+@pytest.fixture
+def quick_pickup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine as the SFTP tests run it: no EDI_ENGINE_ setting of the caller's, files
+    taken as soon as listed, no fsync."""
+    for name in [n for n in os.environ if n.startswith("EDI_ENGINE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("EDI_ENGINE_PICKUP_STABLE_SECONDS", "0")
+    monkeypatch.setenv("EDI_ENGINE_PROCESSING_FSYNC", "false")
+
+
 @pytest.fixture(scope="session")
 def ssh_keys(tmp_path_factory: pytest.TempPathFactory) -> SshKeys:
     for tool in (SSHD, SSH_KEYGEN):

@@ -11,7 +11,6 @@ accountants, recycling and a structure handed over: tests/e2e/test_partner_bound
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -34,11 +33,7 @@ INVOICE = config.path("demo/ubl-invoice.xml").read_bytes()  # FOUR01's, to Valbr
 
 
 @pytest.fixture(autouse=True)
-def quick_pickup(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [n for n in os.environ if n.startswith("EDI_ENGINE_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("EDI_ENGINE_PICKUP_STABLE_SECONDS", "0")
-    monkeypatch.setenv("EDI_ENGINE_PROCESSING_FSYNC", "false")
+def _quick(quick_pickup: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDI_ENGINE_RULES_EN16931", "false")  # about partners, not the norm
 
 

@@ -34,13 +34,7 @@ STRUCTURES = config.path("demo/structures.csv")
 SUPPLIER, RECIPIENT = "FOUR01", "DEST01"  # the recipient's pivot is uploaded first
 
 
-@pytest.fixture(autouse=True)
-def quick_pickup(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("EDI_ENGINE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("EDI_ENGINE_PICKUP_STABLE_SECONDS", "0")
-    monkeypatch.setenv("EDI_ENGINE_PROCESSING_FSYNC", "false")
+pytestmark = pytest.mark.usefixtures("quick_pickup")
 
 
 class Hub:

@@ -18,13 +18,7 @@ from .conftest import SUPPLIER_SIRET, SshServer
 STRUCTURES = config.path("demo/structures.csv")
 
 
-@pytest.fixture(autouse=True)
-def quick_pickup(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("EDI_ENGINE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("EDI_ENGINE_PICKUP_STABLE_SECONDS", "0")
-    monkeypatch.setenv("EDI_ENGINE_PROCESSING_FSYNC", "false")
+pytestmark = pytest.mark.usefixtures("quick_pickup")
 
 
 @pytest.fixture

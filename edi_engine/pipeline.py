@@ -9,7 +9,7 @@ attempt that dies reaches a partner, and a flow taken again writes them afresh.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -17,10 +17,10 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from pivot_format import pivot, statut
+from pivot_format import pivot
 from pivot_format.cpp import to_bytes
 from pivot_format.errors import ConversionError
-from pivot_format.model import Envelope, FlowStatus, Invoice, InvoiceStatus
+from pivot_format.model import Envelope, FlowStatus, Invoice
 
 from . import (
     acknowledgements,
@@ -31,6 +31,7 @@ from . import (
     deferred,
     documents,
     fields,
+    flow_parts,
     intake,
     outputs,
     partners,
@@ -39,7 +40,6 @@ from . import (
     redelivery,
     report,
     statuses_in,
-    streaming,
     validation,
 )
 from .controls.catalogue import graded, in_french
@@ -57,14 +57,13 @@ from .recording import Entry, InvoiceRecorder
 from .settings import Settings
 from .states import FlowState, Syntax
 
-if TYPE_CHECKING:  # preparing reads flows with this module's `parts`
+if TYPE_CHECKING:  # a flow prepared by a worker process
     from .preparing import Prepared
 
 FLOW_ERRORS = FlowError.__table__
 FLOW_EVENTS = FlowEvent.__table__
 # the flow's row once processed: the columns are those of the values given (`_keep`)
 FLOW_DONE = update(Flow.__table__).where(Flow.__table__.c.id == bindparam("flow_key"))
-FIRST_DELIVERY = "Non"  # Renvoi: not a new delivery of an invoice already made available
 
 
 @dataclass
@@ -201,7 +200,7 @@ def _take_flow(run: FlowRun, prepared: Prepared | None = None) -> None:
             )
         )
     settings = settings.for_rules(partners.rule_sets(run.session, flow.partner_code))
-    for part in prepared.replay(settings, flow) if prepared else parts(settings, flow):
+    for part in prepared.replay(settings, flow) if prepared else flow_parts.parts(settings, flow):
         run.syntaxes.append(part.syntax)
         run.problems.extend(part.problems)
         if part.statuses:
@@ -210,7 +209,7 @@ def _take_flow(run: FlowRun, prepared: Prepared | None = None) -> None:
             _take_reads(run, part.reads, part.name)
 
 
-def _take_statuses(run: FlowRun, part: Part) -> None:
+def _take_statuses(run: FlowRun, part: flow_parts.Part) -> None:
     """Recipients and accountants report on invoices, recipients acknowledge the pivots
     they received: each status applied or refused."""
 
@@ -229,62 +228,6 @@ def _take_statuses(run: FlowRun, part: Part) -> None:
             run.accepted += 1
         else:
             run.rejected += 1
-
-
-@dataclass
-class Part:
-    """One document of an archived flow: its syntax, what is wrong with it as a whole, and
-    its invoices, read one at a time."""
-
-    name: str
-    syntax: Syntax | None
-    problems: list[Problem]
-    reads: Iterable[reading.Read]
-    statuses: list[InvoiceStatus] | list[FlowStatus] | None = None  # a CPPStatut's statuses
-
-
-def parts(settings: Settings, flow: Flow) -> Iterator[Part]:
-    """The documents of a flow from its archived original, never from the inbox: the one
-    road for processing a flow and for finding one of its invoices again (recycling)."""
-    path = archive.path(settings.archive, flow.archive_path)
-    if streaming.applies(path, flow.size, settings.limits):
-        yield Part(
-            flow.file_name, Syntax.PIVOT, [], streaming.reads(path, flow.file_name, settings.limits)
-        )
-        return
-    for document in documents.unpacked(path, flow.file_name, settings).documents:
-        problems, reads, statuses = list(document.problems), (), None
-        if document.valid and document.syntax is Syntax.STATUT:
-            statuses = _statuses(document, problems)
-        elif document.valid:
-            reads = reading.invoices(document, settings.limits)
-        yield Part(document.name, document.syntax, problems, reads, statuses)
-
-
-def _statuses(
-    document: documents.Document, problems: list[Problem]
-) -> list[InvoiceStatus] | list[FlowStatus]:
-    """Invoice statuses (CPPFactureStatuts), or a recipient's acknowledgements of the pivots
-    it received (CPPFluxStatuts)."""
-    try:
-        _, statuses = statut.read_statut(document.tree.getroot())
-    except ConversionError as exc:
-        problems.append(
-            Problem(exc.code, exc.message, element=exc.element or None, document=document.name)
-        )
-        return []
-    return statuses
-
-
-def read_again(settings: Settings, flow: Flow, seq: int) -> reading.Read | None:
-    """The `seq`-th invoice of a flow (numbered as when the flow was processed)."""
-    counted = 0
-    for part in parts(settings.for_rules(()), flow):  # accepted once: the rules said so
-        for read in part.reads:
-            counted += 1
-            if counted == seq:
-                return read
-    return None
 
 
 def _take_reads(run: FlowRun, reads: Iterable[reading.Read], document_name: str) -> None:
@@ -381,7 +324,7 @@ def _deliver(run: FlowRun, entry: Entry) -> None:
         reception_date=run.reception.deposit_date,
         # the hub says whether a delivery is a first one, never the depositor: a supplier's
         # pivot cannot claim "Recyclée" (recycling and completion set it themselves)
-        renvoi=FIRST_DELIVERY,
+        renvoi=pivot.RENVOI_FIRST,
         id_cpro=entry.invoice_id,  # the hub's identifier, whatever a deposited pivot said
     )
     envelope = outputs.envelope(run.settings, flow.number, partner)

@@ -1,5 +1,5 @@
 """The pure work of flows, in worker processes: each flow unpacked, parsed, validated and
-read from its archived original (pipeline.parts) away from the writer, the one process
+read from its archived original (flow_parts.parts) away from the writer, the one process
 that touches the ledger and the folders.
 
 Workers are started with 'forkserver', never by a plain fork of the writer: the writer
@@ -45,7 +45,7 @@ from pivot_format import pivot
 from pivot_format.cpp import to_bytes
 from pivot_format.errors import ConversionError
 
-from . import archive, clock, outputs, pipeline, reading, streaming, validation
+from . import archive, clock, flow_parts, outputs, reading, streaming, validation
 from .errors import EngineError
 from .identify import PIVOT
 from .models import Flow
@@ -165,20 +165,20 @@ class Prepared:
     """A flow prepared: its parts with their invoices read, and how the reading ended."""
 
     flow_id: int
-    parts: tuple[pipeline.Part, ...] = ()  # reads as lists
+    parts: tuple[flow_parts.Part, ...] = ()  # reads as lists
     rejected: tuple[Problem, ...] = ()  # FlowRejected, raised after these parts
     failure: Failure | None = None  # prepare raised: a technical failure of the flow
-    # not read in the worker: the writer reads it as it always did (pipeline.parts), a
+    # not read in the worker: the writer reads it as it always did (flow_parts.parts), a
     # large pivot streamed in bounded memory, or a file it refuses unread (FILE_TOO_LARGE)
     unread: bool = False
     killed_workers: int = 0  # its preparation killed this many workers: given up
 
-    def replay(self, settings: Settings, flow: Flow) -> Iterator[pipeline.Part]:
-        """What pipeline.parts(settings, flow) gives, raises included, as prepared."""
+    def replay(self, settings: Settings, flow: Flow) -> Iterator[flow_parts.Part]:
+        """What flow_parts.parts(settings, flow) gives, raises included, as prepared."""
         if self.killed_workers:
             raise RuntimeError("a flow that killed its workers is answered, not replayed")
         if self.unread:
-            yield from pipeline.parts(settings, flow)
+            yield from flow_parts.parts(settings, flow)
             return
         if self.failure is not None:
             raise self.failure.exception()
@@ -205,9 +205,9 @@ def prepare(
     try:
         if _unread(settings, flow):
             return Prepared(flow_id, unread=True)
-        parts: list[pipeline.Part] = []
+        parts: list[flow_parts.Part] = []
         try:
-            for part in pipeline.parts(settings, flow):
+            for part in flow_parts.parts(settings, flow):
                 reads = list(part.reads)
                 if number and deposit_date is not None:
                     reads = [_ahead(settings, read, number, deposit_date) for read in reads]
@@ -225,7 +225,7 @@ def _ahead(settings: Settings, read: reading.Read, number: str, day: date) -> re
     recipient and ledger id (stand-ins, pivot.completed)."""
     if read.invoice is None:
         return read
-    invoice = replace(read.invoice, reception_date=day, renvoi=pipeline.FIRST_DELIVERY)
+    invoice = replace(read.invoice, reception_date=day, renvoi=pivot.RENVOI_FIRST)
     envelope = outputs.envelope(settings, number, pivot.RECEIVER_STANDIN)
     try:
         tree = pivot.written_ahead(invoice, envelope)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from pivot_format import pivot
 from pivot_format.model import Invoice
 
-from . import clock, outputs, pipeline, statuses_in
+from . import clock, flow_parts, outputs, statuses_in
 from .errors import EngineError
 from .identify import PIVOT
 from .models import Flow, InvoiceEvent, Output, Structure
@@ -24,14 +24,13 @@ from .models import Invoice as InvoiceRow
 from .settings import Settings
 from .states import InvoiceState
 
-RECYCLED = "Recyclée"
-COMPLETED = "Complétée"
+RECYCLED, COMPLETED = pivot.RENVOI_RECYCLED, pivot.RENVOI_COMPLETED
 
 
 def original(settings: Settings, session: Session, row: InvoiceRow) -> Invoice:
     """The invoice as its supplier deposited it, read again from the archive."""
     flow = session.get(Flow, row.flow_id)
-    read = pipeline.read_again(settings, flow, row.seq)
+    read = flow_parts.read_again(settings, flow, row.seq)
     if read is None or read.invoice is None:
         raise EngineError(
             f"Invoice {row.id} can no longer be read from the archived original of flow "
@@ -177,4 +176,4 @@ def _renvoi(session: Session, row: InvoiceRow) -> str:
     for renvoi in (RECYCLED, COMPLETED):
         if f"(Renvoi {renvoi})" in (last or ""):
             return renvoi
-    return pipeline.FIRST_DELIVERY
+    return pivot.RENVOI_FIRST

@@ -93,7 +93,9 @@ PIVOT_VERSION = "V2_02"
 INVOICE_TYPES = frozenset({INVOICE, CREDIT_NOTE})
 CADRES = frozenset(f"A{n}" for n in (*range(1, 11), *range(12, 26)))  # no A11 in V2_02
 PAYMENT_MEANS = frozenset({"10", "20", "30", "31", "42", "48", "49", "97"})
-RENVOIS = frozenset({"Non", "Complétée", "Recyclée"})
+# Renvoi: a first delivery, or one again after a completion or a recycling
+RENVOI_FIRST, RENVOI_COMPLETED, RENVOI_RECYCLED = "Non", "Complétée", "Recyclée"
+RENVOIS = frozenset({RENVOI_FIRST, RENVOI_COMPLETED, RENVOI_RECYCLED})
 ATTACHMENT_TYPES = frozenset({"01", "02"})
 BANK_REFERENCE_TYPES = frozenset({"IBAN", "RIB"})
 EMISSION_MODE = "flux"  # ModeEmission: the hub only ever receives invoices as data

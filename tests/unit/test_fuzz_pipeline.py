@@ -8,7 +8,7 @@ UBL and CII samples, a CPPStatut) mutated as a careless or hostile supplier woul
 value replaced (odd amounts, dates, codes, markup, bidi and zero-width characters), an
 element dropped or repeated, bytes flipped, cut or inserted (a DOCTYPE, an entity, a
 BOM), the document put in a zip or tar.gz under hostile member names; and random bytes.
-Each goes through identify -> validate -> read (pipeline.parts, the road of every flow:
+Each goes through identify -> validate -> read (flow_parts.parts, the road of every flow:
 documents, reading, and the streamed road of a large pivot) and each invoice read
 through the controls that need no ledger, then convert (pivot.write_pivot, checked
 against our schema as pipeline._deliver does).
@@ -45,7 +45,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 import config
-from edi_engine import outputs, pipeline, siret
+from edi_engine import flow_parts, outputs, siret
 from edi_engine import settings as engine_settings
 from edi_engine.controls import amounts, identifiers, numbers
 from edi_engine.controls.catalogue import CATALOGUE
@@ -95,7 +95,7 @@ def road(content: bytes, name: str = "flow.xml", streamed: bool = False) -> list
     loaded = _settings(streamed)
     accepted: list[Invoice] = []
     try:
-        for part in pipeline.parts(loaded, _archived(content, name)):
+        for part in flow_parts.parts(loaded, _archived(content, name)):
             _coded(part.problems)
             for read in part.reads:
                 if read.problem is not None:
@@ -430,7 +430,7 @@ def test_found_by_fuzzing_an_attachment_outside_ascii_is_invalid_base64() -> Non
     content.text = "\u00e9" + content.text
     changed = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     codes: list[str] = []
-    for part in pipeline.parts(_settings(False), _archived(changed, "pivot.xml")):
+    for part in flow_parts.parts(_settings(False), _archived(changed, "pivot.xml")):
         codes += [read.problem.code for read in part.reads if read.problem is not None]
     assert codes == ["INVALID_BASE64"]
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 import config
-from edi_engine import pipeline, preparing, runner, settings
+from edi_engine import flow_parts, preparing, runner, settings
 from edi_engine.errors import StorageError
 from edi_engine.models import Flow
 from edi_engine.preparing import Job, Prepared, Workers
@@ -142,7 +142,7 @@ def test_workers_prepare_every_kind_of_flow_as_the_writer_reads_it(home_settings
         raise failure.exception()
 
 
-def test_a_prepared_flow_replays_what_pipeline_parts_gives(home_settings: Settings):
+def test_a_prepared_flow_replays_what_flow_parts_gives(home_settings: Settings):
     jobs = {job.file_name: job for job in kinds(home_settings)}
     with Workers(home_settings, 2) as pool:
         found = {p.flow_id: p for p in pool.prepared(jobs.values())}
@@ -151,7 +151,7 @@ def test_a_prepared_flow_replays_what_pipeline_parts_gives(home_settings: Settin
         flow = Flow(id=job.flow_id, archive_path=name, file_name=name, size=job.size)
         replayed = found[job.flow_id].replay(home_settings, flow)
         replayed = [replace(p, reads=list(p.reads)) for p in replayed]
-        direct = [replace(p, reads=list(p.reads)) for p in pipeline.parts(home_settings, flow)]
+        direct = [replace(p, reads=list(p.reads)) for p in flow_parts.parts(home_settings, flow)]
         assert replayed == direct
     with pytest.raises(FlowRejected, match="is empty"):
         list(found[jobs["empty.xml"].flow_id].replay(home_settings, Flow()))

@@ -10,11 +10,13 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 
-from .test_sftp_partners import _drop, hub, quick_pickup, server_folders
+from .test_sftp_partners import _drop, hub, server_folders
 
-__all__ = ["hub", "quick_pickup", "server_folders"]  # the fixtures this module uses
+__all__ = ["hub", "server_folders"]  # the fixtures this module uses
+pytestmark = pytest.mark.usefixtures("quick_pickup")
 
 
 def _invoice_status(hub: Callable[..., Result], number: str) -> str:

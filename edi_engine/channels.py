@@ -167,11 +167,27 @@ def is_landed(settings: Settings, path: Path) -> bool:
     return path.parent.parent == settings.home / LANDING
 
 
+def finish_renames(settings: Settings, session: Session, report: ChannelReport) -> None:
+    """The uploads a stopped run left between their record and their rename, finished
+    before the run processes anything: a recipient that took such a pivot and answers it
+    (its status flow is processed in this run) finds its invoice made available (03), not
+    refused as not received yet. The end of the run uploads the rest, as always."""
+    waiting = session.scalars(  # ix_outputs_renaming holds these rows only
+        select(Output.partner_code).where(Output.uploaded_as.is_not(None)).distinct()
+    )
+    if partners := set(waiting):
+        deliver(settings, session, report, only=partners, renaming_only=True)
+
+
 def deliver(
-    settings: Settings, session: Session, report: ChannelReport, only: set[str] | None = None
+    settings: Settings,
+    session: Session,
+    report: ChannelReport,
+    only: set[str] | None = None,
+    renaming_only: bool = False,
 ) -> None:
-    """Upload every queued output of every SFTP partner (or of those `only`), oldest
-    first; commits each. One process at a time uploads a partner's outputs, whatever the
+    """Upload every queued output of every SFTP partner (or of those `only`; only those
+    left renaming with `renaming_only`), oldest first; commits each. One process at a time uploads a partner's outputs, whatever the
     hosts (exclusion.held): a partner another process is uploading to is left to it, which
     uploads what it finds queued until nothing new is (what it missed, the next run
     does). Two processes never upload the same output."""
@@ -186,16 +202,20 @@ def deliver(
             if own is None:
                 log.info("partner %s: another process is uploading its outputs", partner.code)
                 continue
-            _deliver_to(settings, own, partner, report)
+            _deliver_to(settings, own, partner, report, renaming_only)
 
 
 def _deliver_to(
-    settings: Settings, session: Session, partner: Partner, report: ChannelReport
+    settings: Settings,
+    session: Session,
+    partner: Partner,
+    report: ChannelReport,
+    renaming_only: bool = False,
 ) -> None:
     """What is queued for the partner, read with its upload lock held, then what was
     queued meanwhile, until nothing new is."""
     last = 0
-    while pending := _queued(session, partner.code, last):
+    while pending := _queued(session, partner.code, last, renaming_only):
         last = pending[-1].id
         # those a run left renaming first: what they left on the server is theirs alone
         pending.sort(key=lambda output: output.uploaded_as is None)
@@ -214,16 +234,17 @@ def _deliver_to(
             return
 
 
-def _queued(session: Session, code: str, after: int) -> list[Output]:
-    return list(
-        session.scalars(
-            select(Output)
-            .where(Output.partner_code == code, Output.delivered_at.is_(None))
-            .where(Output.staged.is_(None))  # published into the local outbox first
-            .where(Output.id > after)
-            .order_by(Output.id)
-        )
+def _queued(session: Session, code: str, after: int, renaming_only: bool) -> list[Output]:
+    query = (
+        select(Output)
+        .where(Output.partner_code == code, Output.delivered_at.is_(None))
+        .where(Output.staged.is_(None))  # published into the local outbox first
+        .where(Output.id > after)
+        .order_by(Output.id)
     )
+    if renaming_only:
+        query = query.where(Output.uploaded_as.is_not(None))
+    return list(session.scalars(query))
 
 
 def _upload(

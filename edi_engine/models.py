@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -372,7 +373,17 @@ class Output(Base):
     """A file the engine wrote for a flow (CR, PIVOT, STATUT)."""
 
     __tablename__ = "outputs"
-    __table_args__ = (UniqueConstraint("partner_code", "file_name"),)
+    __table_args__ = (
+        UniqueConstraint("partner_code", "file_name"),
+        # the uploads a stopped run left renaming, which every run looks for first: a few
+        # rows at most, whatever the outputs kept
+        Index(
+            "ix_outputs_renaming",
+            "partner_code",
+            sqlite_where=text("uploaded_as IS NOT NULL"),
+            postgresql_where=text("uploaded_as IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     flow_id: Mapped[int | None] = mapped_column(ForeignKey("flows.id"), index=True)

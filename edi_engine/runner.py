@@ -93,6 +93,7 @@ def run_once(
         report.unknown = taken.unknown
         report.unreadable = taken.unreadable
         report.sftp = taken.sftp
+        channels.finish_renames(settings, session, report.sftp)  # before their answers
         group = Group(settings, session, controls.Referential.load(session), worker, report)
         group.progress, group.pool = progress, pool
         lease_seconds = settings.processing.lease_seconds

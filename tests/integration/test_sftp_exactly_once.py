@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,8 @@ import config
 from cli import main
 from connectors import sftp
 from edi_engine import failpoints
+from pivot_format.model import Debiteur, Envelope, InvoiceStatus, Supplier
+from pivot_format.statut import write_invoice_statuses
 
 from .conftest import SUPPLIER_SIRET, SftpSite, SshServer
 
@@ -151,6 +154,41 @@ def test_killed_after_the_remote_rename_the_next_run_records_it_and_uploads_noth
     hub("run", "--once")
     assert os.listdir(hub.out(RECIPIENT)) == ([] if taken else [pivot])
     assert hub("check").exit_code == 0
+
+
+def test_a_recipient_answering_a_pivot_whose_rename_was_not_recorded_is_not_refused(
+    hub: Hub,
+) -> None:
+    """The recipient took the pivot a killed run renamed on its server, and says 07 at
+    once: the next run records the delivery (03) before it reads that status, so the
+    status is applied, never refused as 'not received yet' (found by the crash soak)."""
+    _deposit(hub)
+    hub.killed_at("after-remote-rename")
+    number = _flow(hub)
+    pivot = f"PIVOT_{RECIPIENT}_{number}_1.xml"
+    (hub.out(RECIPIENT) / pivot).unlink()  # taken by the recipient, which answers it
+    invoice = hub.invoice(number)
+    assert invoice["status"] == "EN_COURS_ACHEMINEMENT"
+    supplier = Supplier(invoice["supplier"], "1", "Supplier", "FR")
+    done = InvoiceStatus(
+        "07", supplier, Debiteur(invoice["recipient"]), invoice["number"],
+        datetime(2026, 11, 20, tzinfo=UTC),
+    )  # fmt: skip
+    envelope = Envelope("ST1", date(2026, 11, 20), RECIPIENT, "EDIHUB")
+    (hub.server / RECIPIENT / "in" / "statuts.xml").write_bytes(
+        write_invoice_statuses([done], envelope)
+    )
+
+    ran = json.loads(hub("run", "--once", "--json").stdout)
+
+    (answer,) = [flow for flow in ran if flow["partner"] == RECIPIENT]
+    detail = json.loads(hub("flows", "show", answer["number"], "--json").stdout)
+    assert [e["code"] for e in detail["errors"]] == ["STATUS_APPLIED"], detail
+    invoice = hub.invoice(number)
+    assert invoice["status"] == "SERVICE_FAIT"
+    statuses = [e["status"] for e in invoice["history"]]
+    assert statuses.index("MISE_A_DISPOSITION") < statuses.index("SERVICE_FAIT")
+    assert os.listdir(hub.out(RECIPIENT)) == [f"CR_{RECIPIENT}_{answer['number']}.xml"]
 
 
 def test_killed_before_the_rename_the_next_run_renames_what_the_server_holds(

@@ -27,8 +27,15 @@ depends_on = None
 def upgrade() -> None:
     # a plain ADD COLUMN: the outputs table keeps its rows and constraints as they are
     op.add_column('outputs', sa.Column('uploaded_as', sa.String(length=255), nullable=True))
+    # each run looks for the uploads a stopped run left renaming: only those rows indexed
+    renaming = sa.text('uploaded_as IS NOT NULL')
+    op.create_index(
+        'ix_outputs_renaming', 'outputs', ['partner_code'],
+        sqlite_where=renaming, postgresql_where=renaming,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index('ix_outputs_renaming', table_name='outputs')
     with op.batch_alter_table('outputs') as batch:
         batch.drop_column('uploaded_as')

@@ -187,10 +187,11 @@ def deliver(
     renaming_only: bool = False,
 ) -> None:
     """Upload every queued output of every SFTP partner (or of those `only`; only those
-    left renaming with `renaming_only`), oldest first; commits each. One process at a time uploads a partner's outputs, whatever the
-    hosts (exclusion.held): a partner another process is uploading to is left to it, which
-    uploads what it finds queued until nothing new is (what it missed, the next run
-    does). Two processes never upload the same output."""
+    left renaming with `renaming_only`), oldest first; commits each. One process at a time
+    uploads a partner's outputs, whatever the hosts (exclusion.held): a partner another
+    process is uploading to is left to it, which uploads what it finds queued until nothing
+    new is (what it missed, the next run does). Two processes never upload the same
+    output."""
     for partner in sftp_partners(session):
         if only is not None and partner.code not in only:
             continue
@@ -223,8 +224,8 @@ def _deliver_to(
         try:
             with sftp.SftpConnection(endpoint(settings, partner)) as connection:
                 for output in pending:
-                    if output.uploaded_as is not None:
-                        report.delivered += _finish(session, connection, output)
+                    if (uploaded_as := output.uploaded_as) is not None:
+                        report.delivered += _finish(session, connection, output, uploaded_as)
                     else:
                         report.delivered += _upload(settings, session, connection, output)
         except Exception as exc:  # reported, and the run goes on
@@ -278,12 +279,13 @@ def _upload(
     return _delivered(session, queued, queued.name)
 
 
-def _finish(session: Session, connection: sftp.SftpConnection, output: Output) -> int:
-    """An output whose upload's rename may have happened (a run stopped, a rename failed):
-    its temporary renamed if it is there, else the rename was made; delivered either way,
-    never uploaded again. Its local copy is not read."""
+def _finish(
+    session: Session, connection: sftp.SftpConnection, output: Output, uploaded_as: str
+) -> int:
+    """An output whose upload (as `uploaded_as`) may have been renamed (a run stopped, a
+    rename failed): its temporary renamed if it is there, else the rename was made;
+    delivered either way, never uploaded again. Its local copy is not read."""
     queued = Queued(output.id, output.kind, output.partner_code, output.file_name)
-    uploaded_as = output.uploaded_as or queued.name
     if not connection.rename_upload(uploaded_as, queued.name):
         log.warning(  # said: had the partner removed the temporary, it never got the file
             "partner %s: %s was renamed on its SFTP server by a run that stopped before "

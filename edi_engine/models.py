@@ -248,7 +248,7 @@ class Invoice(Base):
     flow_id: Mapped[int] = mapped_column(ForeignKey("flows.id"), index=True)
     seq: Mapped[int] = mapped_column(Integer)  # 1-based position in the flow
     number: Mapped[str] = mapped_column(String(40))
-    # what duplicates and statuses compare (controls.numbers.key): `number` is for display
+    # what duplicates and statuses compare (number_key.key): `number` is for display
     number_key: Mapped[str | None] = mapped_column(String(100))
     type_code: Mapped[str | None] = mapped_column(String(3))
     issue_date: Mapped[date | None] = mapped_column(Date)

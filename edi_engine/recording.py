@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from . import clock, deferred, fields
-from .controls import Recipient, numbers
+from . import clock, deferred, fields, number_key
+from .controls import Recipient
 from .models import Invoice as InvoiceRow
 from .models import InvoiceEvent, InvoiceFinding
 from .problems import Problem
@@ -198,7 +198,7 @@ class InvoiceRecorder:
             flow_id=self.flow_id,
             seq=entry.seq,
             number=read.number,
-            number_key=numbers.key(read.number[:40]),
+            number_key=number_key.key(read.number[:40]),
             status=state,
             status_code=code(state),
             status_date=entry.at,

@@ -23,8 +23,7 @@ from sqlalchemy.orm import Session
 
 from pivot_format.model import InvoiceStatus
 
-from . import clock, depositors, fields, siret
-from .controls import numbers
+from . import clock, depositors, fields, number_key, siret
 from .controls.catalogue import CATALOGUE, Control
 from .lifecycle import (
     ACCOUNTANT,
@@ -407,7 +406,7 @@ def _invoice(
     the answer is computed from those alone, so that it tells nothing of the others."""
     query = select(InvoiceRow).where(
         InvoiceRow.supplier_id == supplier,
-        InvoiceRow.number_key == numbers.key(number),  # a lookalike number is the same
+        InvoiceRow.number_key == number_key.key(number),  # a lookalike number is the same
         InvoiceRow.pivot_file.is_not(None),  # delivered: refused at reception, it is nobody's
         visible(partner),
     )

@@ -1,6 +1,6 @@
 """An invoice is unique by supplier identifier, number and year of issue
 (docs/architecture.md#business-controls); the number is compared by its key
-(`numbers.key`), so that a number that only looks different is the same number."""
+(`number_key.key`), so that a number that only looks different is the same number."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pivot_format.model import Invoice
 
 from ..models import Flow, InvoiceGuard
 from ..models import Invoice as InvoiceRow
+from ..number_key import key
 from ..problems import Problem
 from ..states import InvoiceState
 from . import numbers
@@ -58,7 +59,7 @@ class Duplicates:
 
     @staticmethod
     def _key(invoice: Invoice) -> tuple[str, str, int]:
-        number = numbers.key(invoice.number[:NUMBER_LENGTH])  # as recording stores it
+        number = key(invoice.number[:NUMBER_LENGTH])  # as recording stores it
         return invoice.supplier.identifier, number, invoice.year
 
     def check(

@@ -13,8 +13,7 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from edi_engine import db
-from edi_engine.controls import numbers
+from edi_engine import db, number_key
 from pivot_format.model import Debiteur, Envelope, InvoiceStatus, Supplier
 from pivot_format.statut import write_invoice_statuses
 
@@ -44,7 +43,9 @@ def test_workers_accept_one_invoice_of_its_lookalikes(
 
     found = json.loads(hub("invoices", "search", "--limit", "100", "--json").stdout)
     accepted = [i["number"] for i in found if i["status"] != "REFUSEE_RECEPTION"]
-    assert sorted(numbers.key(number) for number in accepted) == [f"DUP-{n:03}" for n in range(8)]
+    assert sorted(number_key.key(number) for number in accepted) == [
+        f"DUP-{n:03}" for n in range(8)
+    ]
     refused = [i for i in found if i["status"] == "REFUSEE_RECEPTION"]
     assert len(refused) == 16
     assert {e["code"] for i in refused for e in i["errors"]} == {"INVOICE_DUPLICATE"}

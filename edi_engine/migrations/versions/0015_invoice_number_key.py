@@ -5,7 +5,7 @@ Revises: 0014
 Create Date: 2026-12-04 17:30:00.000000
 
 `invoices.number_key`: the invoice number as the duplicate control and the statuses
-compare it (`edi_engine.controls.numbers.key`: NFKC, invisible characters removed, dashes
+compare it (`edi_engine.number_key.key`: NFKC, invisible characters removed, dashes
 and spaces folded), indexed with the supplier. Existing rows get it from the same function,
 a batch of rows at a time, so that a large ledger is never read whole. `number` keeps
 what the supplier wrote, for display. Downgrading drops the column: the previous release
@@ -15,7 +15,7 @@ compares `number` as it did.
 from alembic import op
 import sqlalchemy as sa
 
-from edi_engine.controls.numbers import key
+from edi_engine.number_key import key
 
 
 revision = '0015'

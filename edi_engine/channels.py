@@ -1,170 +1,34 @@
-"""Partners' SFTP channels: fetch their flows into a landing folder, push their outputs.
-
-Pickup: stable remote files are downloaded to ``landing/<PARTNER>/`` (complete, or not
-at all) and from there take the road of any inbox file; the remote file is acknowledged
-only after its archive copy and ledger row are committed (docs/architecture.md#data-safety). A
-landing file keeps the remote mtime, so a file fetched again after a crash is recognised.
-
-Delivery: a CR or pivot for an SFTP partner is published to its local outbox first (once
-the commit that records it is made: edi_engine/publication.py); that file is the queue.
-It is uploaded under a temporary name (`.<name>.tmp`), the name recorded (`uploaded_as`,
-committed), then the temporary renamed and the output marked delivered. A failure before
-the record leaves it queued for the next run. One recorded and not delivered (a crash, a
-rename refused) is never uploaded again: the next run renames its temporary if it is
-still there, else the rename happened (the partner may have taken the file) and it is only
-marked delivered. So a partner receives each output once. One process at a time uploads
-to a partner, whatever the hosts sharing the ledger (edi_engine/exclusion.py): two never
-upload the same output.
+"""Partners' SFTP servers, delivered to. A CR or pivot for an SFTP partner is published to
+its local outbox first (once the commit that records it is made: edi_engine/publication.py);
+that file is the queue. It is uploaded under a temporary name (`.<name>.tmp`), the name
+recorded (`uploaded_as`, committed), then the temporary renamed and the output marked
+delivered. A failure before the record leaves it queued for the next run. One recorded and
+not delivered (a crash, a rename refused) is never uploaded again: the next run renames its
+temporary if it is still there, else the rename happened (the partner may have taken the
+file) and it is only marked delivered. So a partner receives each output once. One process
+at a time uploads to a partner, whatever the hosts sharing the ledger
+(edi_engine/exclusion.py): two never upload the same output.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors import sftp
 
-from . import clock, exclusion, failpoints, sftp_refusals, statuses_in
+from . import clock, exclusion, failpoints, statuses_in
 from .models import Invoice, Output, Partner
+from .remote import ChannelReport, endpoint, sftp_partners
 from .settings import Settings
 from .states import InvoiceState
 
 log = logging.getLogger(__name__)
-LANDING = "landing"
 UPLOAD_LOCK = "upload-"  # + partner code + .lock: in run/, on SQLite
-
-
-@dataclass
-class ChannelReport:
-    fetched: int = 0
-    delivered: int = 0
-    problems: list[str] = field(default_factory=list)  # one sentence per failure
-    unreachable: set[str] = field(default_factory=set)  # partners not to be tried again now
-    # remote entries not taken, one coded sentence each, left on the server (sftp_refusals)
-    refused: list[str] = field(default_factory=list)
-    # what each landing file was fetched as: its acknowledgement compares the server's
-    # file with that, not with the bytes read (a server may announce any size)
-    listed: dict[Path, sftp.RemoteFile] = field(default_factory=dict)
-
-    def failed(self, code: str, exc: Exception, reachable: bool = False) -> None:
-        if isinstance(exc, sftp.SftpError):
-            self.problems.append(str(exc))
-        else:  # a bug or an unusable setting: keep the traceback, spare the other partners
-            log.exception("partner %s: SFTP channel failed unexpectedly", code)
-            self.problems.append(
-                f"partner {code}: SFTP channel failed: {type(exc).__name__}: {exc}"
-            )
-        if not reachable:
-            self.unreachable.add(code)
-
-
-def endpoint(settings: Settings, partner: Partner) -> sftp.SftpEndpoint:
-    timing = settings.sftp
-    return sftp.SftpEndpoint(
-        connect_timeout=timing.connect_timeout,
-        read_timeout=timing.read_timeout,
-        retry_attempts=timing.retry_attempts,
-        retry_backoff_seconds=timing.retry_backoff_seconds,
-        max_file_bytes=settings.limits.max_file_bytes,
-        partner=partner.code,
-        host=partner.sftp_host,
-        port=partner.sftp_port or 22,
-        user=partner.sftp_user,
-        key_file=Path(partner.sftp_key_file),
-        known_hosts=Path(partner.known_hosts_file),
-        remote_in=partner.remote_in,
-        remote_out=partner.remote_out,
-        remote_done=partner.remote_done,
-        markers=bool(partner.markers),
-    )
-
-
-def landing(settings: Settings, code: str) -> Path:
-    return settings.home / LANDING / code
-
-
-def sftp_partners(session: Session) -> list[Partner]:
-    return list(
-        session.scalars(select(Partner).where(Partner.channel == "sftp").order_by(Partner.code))
-    )
-
-
-def fetch(settings: Settings, partners: Iterable[Partner], report: ChannelReport) -> None:
-    """Download each partner's stable remote files; one partner's failure spares the others,
-    one file's failure spares the other files (it is looked at again next time)."""
-    for partner in partners:
-        folder = landing(settings, partner.code)
-        folder.mkdir(parents=True, exist_ok=True)
-        sftp.sweep(folder)  # temporaries of a fetch that was killed (we hold the intake lock)
-        refused = sftp_refusals.Fetch(partner.code)
-        try:
-            with sftp.SftpConnection(endpoint(settings, partner)) as connection:
-                limit = settings.pickup.batch_size
-                listed = connection.list_stable(settings.pickup.stable_seconds, limit)
-                refused.listed(connection.refused)
-                for remote in listed:
-                    _fetch_one(connection, remote, folder, report, refused)
-        except Exception as exc:  # reported, and the run goes on
-            report.failed(partner.code, exc)
-        report.refused += refused.told()
-
-
-def _fetch_one(
-    connection: sftp.SftpConnection,
-    remote: sftp.RemoteFile,
-    folder: Path,
-    report: ChannelReport,
-    refused: sftp_refusals.Fetch,
-) -> None:
-    """Only ever `folder / name` is written (a plain name: the connector checked it at
-    listing and checks it again), and the file is left on the server when refused."""
-    target = folder / remote.name
-    if target.parent != folder or refused.refused_before(remote):
-        return
-    try:
-        connection.download(remote, target)
-    except sftp.RemoteFileTooLarge as exc:
-        refused.refused_too_large(remote, exc.refusal)
-        return
-    except sftp.TransientSftpError:
-        raise  # the connection is gone: stop with this partner
-    except sftp.SftpError as exc:  # this file only (it changed after the listing, …)
-        log.warning("%s", exc)
-        return
-    os.utime(target, (remote.mtime, remote.mtime), follow_symlinks=False)
-    report.listed[target] = remote
-    report.fetched += 1
-
-
-def acknowledge(
-    settings: Settings, partners: dict[str, Partner], landed: Iterable[Path], report: ChannelReport
-) -> None:
-    """Remove fetched files at their source, then their landing copy (after the commit).
-    A failure leaves both: the file is fetched again and recognised as already recorded."""
-    by_partner: dict[str, list[Path]] = {}
-    for path in landed:
-        by_partner.setdefault(path.parent.name, []).append(path)
-    for code, paths in by_partner.items():
-        try:
-            with sftp.SftpConnection(endpoint(settings, partners[code])) as connection:
-                for path in paths:
-                    stat = path.stat()  # fetched by an earlier run: as it was written
-                    here = sftp.RemoteFile(path.name, stat.st_size, int(stat.st_mtime))
-                    connection.acknowledge(report.listed.get(path, here))
-                    path.unlink()
-        except Exception as exc:  # reported, and the run goes on
-            report.failed(code, exc, reachable=True)
-
-
-def is_landed(settings: Settings, path: Path) -> bool:
-    return path.parent.parent == settings.home / LANDING
 
 
 def finish_renames(settings: Settings, session: Session, report: ChannelReport) -> None:

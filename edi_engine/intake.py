@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session, aliased
 
 from connectors import local
 
-from . import archive, channels, clock, display, exclusion, failpoints, fields, home, originals
+from . import archive, clock, display, exclusion, failpoints, fields, home, originals, pickup
 from .models import Flow, FlowEvent, FlowNumber, Partner, PendingSource
+from .remote import ChannelReport
 from .settings import Settings
 from .states import FlowState
 
@@ -45,7 +46,7 @@ class IntakeResult:
     flow_ids: list[int] = field(default_factory=list)
     # inbox entries never taken: folders of no known partner, subfolders and links
     unknown: list[Path] = field(default_factory=list)
-    sftp: channels.ChannelReport = field(default_factory=lambda: channels.ChannelReport())
+    sftp: ChannelReport = field(default_factory=ChannelReport)
     # files the engine may not read (their permissions), left in their inbox: why, by file
     unreadable: dict[Path, str] = field(default_factory=dict)
 
@@ -96,8 +97,8 @@ def receive(settings: Settings, session: Session, ready: Iterable[Path] = ()) ->
         strays = local.strays(inboxes)
         _said_once(strays)
         result.unknown += strays
-        channels.fetch(settings, remote, result.sftp)
-        landed = [(p.code, channels.landing(settings, p.code)) for p in remote]
+        pickup.fetch(settings, remote, result.sftp)
+        landed = [(p.code, pickup.landing(settings, p.code)) for p in remote]
         ready = {*ready, *(f for _, folder in landed for f in _files(folder))}  # complete
         folders = [*inboxes.items(), *landed]
         files = local.stable_files(folders, settings.pickup.stable_seconds, ready)
@@ -173,8 +174,8 @@ def _receive_batch(
         taken = _record_batch(session, files, stored)
         session.commit()
     failpoints.reached("after-record")
-    landed = [f.path for f in files if channels.is_landed(settings, f.path)]
-    channels.acknowledge(settings, partners, landed, result.sftp)
+    landed = [f.path for f in files if pickup.is_landed(settings, f.path)]
+    pickup.acknowledge(settings, partners, landed, result.sftp)
     landed_set = set(landed)
 
     def remove(inbox_file: local.InboxFile) -> None:

@@ -37,6 +37,7 @@ from . import (
 from .errors import EngineError
 from .models import Flow, FlowError, FlowEvent
 from .problems import Problem
+from .remote import ChannelReport
 from .report import incident, incident_report
 from .settings import Settings
 from .states import FlowState
@@ -68,7 +69,7 @@ class RunReport:
     incidents: list[str] = field(default_factory=list)
     retrying: list[str] = field(default_factory=list)  # transient failure: taken again later
     # SFTP channels: files fetched and delivered, one sentence per failure
-    sftp: channels.ChannelReport = field(default_factory=lambda: channels.ChannelReport())
+    sftp: ChannelReport = field(default_factory=ChannelReport)
     unknown: list[Path] = field(default_factory=list)
     unreadable: dict[Path, str] = field(default_factory=dict)  # left in their inbox: why
 

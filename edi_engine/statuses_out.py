@@ -28,12 +28,12 @@ from pivot_format import statut
 from pivot_format.model import Debiteur, Envelope, InvoiceStatus, Supplier
 
 from . import channels, clock, failpoints, outputs, siret
-from .channels import ChannelReport
 from .errors import EngineError, RefusedError
 from .identify import STATUT
 from .lifecycle import ENGINE, SET_BY
 from .models import Flow, InvoiceEvent, Partner, Service, StatusFlow, Structure
 from .models import Invoice as InvoiceRow
+from .remote import ChannelReport
 from .settings import Settings
 
 KIND = "STATUT"

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from connectors import outgoing
 
-from .. import archive, channels, home, monthly
+from .. import archive, home, monthly, pickup
 from ..models import Output, Partner
 from ..settings import Settings
 from . import findings as kinds
@@ -60,7 +60,7 @@ def check(settings: Settings, session: Session, found: Findings) -> None:
     partners = list(session.scalars(select(Partner.code).order_by(Partner.code)))
     session.rollback()
     for code in partners:
-        for path in _entries(channels.landing(settings, code)):
+        for path in _entries(pickup.landing(settings, code)):
             if path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX):
                 found.count("temporaries")
                 if _older(path, old):

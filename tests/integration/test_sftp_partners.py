@@ -141,16 +141,16 @@ def test_a_new_version_uploaded_meanwhile_is_not_acknowledged_away(
     hub: Callable[..., Result], server_folders: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     remote = _drop(server_folders["four-in"], "facture.xml", "ubl-invoice.xml")
-    from edi_engine import channels
+    from edi_engine import pickup
 
-    real = channels.acknowledge
+    real = pickup.acknowledge
 
     def partner_sends_again(*args, **kwargs):
         remote.write_bytes(config.path("demo/ubl-creditnote.xml").read_bytes())
         os.utime(remote, (remote.stat().st_mtime + 5, remote.stat().st_mtime + 5))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(channels, "acknowledge", partner_sends_again)
+    monkeypatch.setattr(pickup, "acknowledge", partner_sends_again)
     hub("run", "--once")
     monkeypatch.undo()
 

@@ -25,36 +25,28 @@ from rich.table import Table
 from rich.text import Text
 
 import jobs.daemon
-from edi_engine import (
-    accounting,
+from edi_engine import display, logs, settings
+from edi_engine.controls import depositors, structures
+from edi_engine.delivery import outputs, statuses_out
+from edi_engine.errors import EngineError, UsageError
+from edi_engine.ledger import counters, db, home
+from edi_engine.ledger.states import FlowState, InvoiceState
+from edi_engine.lifecycle import accounting
+from edi_engine.operations import (
     checking,
     conversion,
-    counters,
-    db,
     demo,
-    depositors,
-    display,
     exports,
     flows,
-    home,
     integrity,
     invoices,
-    keyring,
-    logs,
-    outputs,
-    partners,
-    preparing,
-    rerun,
     retention,
-    rules,
     rules_report,
-    runner,
-    settings,
-    statuses_out,
-    structures,
 )
-from edi_engine.errors import EngineError, UsageError
-from edi_engine.states import FlowState, InvoiceState
+from edi_engine.partners import keyring
+from edi_engine.partners import registry as partners
+from edi_engine.processing import preparing, rerun, runner
+from edi_engine.reception import rules
 from jobs import schedule
 
 DAY = click.DateTime(formats=["%Y-%m-%d"])

@@ -28,8 +28,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from connectors import durable
-from edi_engine import archive, documents, home, outputs, reading, validation
-from edi_engine.identify import PIVOT
+from edi_engine.delivery import outputs
+from edi_engine.ledger import home
+from edi_engine.reception import archive, documents, reading, validation
+from edi_engine.reception.identify import PIVOT
 from pivot_format import pivot
 from pivot_format.cpp import to_bytes
 
@@ -37,7 +39,7 @@ from . import floor
 from .__main__ import _lines, _mix, _positive
 from .generate import Corpus, Options, generate
 
-GROUP = 50  # flows per group commit (edi_engine/runner.py, GROUP_FLOWS)
+GROUP = 50  # flows per group commit (edi_engine/processing/runner.py, GROUP_FLOWS)
 CR_BYTES = 2_000  # about the size of a one-invoice flow's CR
 
 
@@ -80,7 +82,7 @@ def files(corpus: Corpus, root: Path) -> float:
     start = time.perf_counter()
     for at in range(0, len(names), GROUP):
         group = names[at : at + GROUP]
-        with archive.Batch(store) as batch:  # the intake, as edi_engine/intake.py does it
+        with archive.Batch(store) as batch:  # the intake, as edi_engine/reception/intake.py does it
             archive.in_parallel(lambda name: archive.store(store, inbox / name, into=batch), group)
             batch.place()
         archive.in_parallel(lambda name: (inbox / name).unlink(), group)

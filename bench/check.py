@@ -37,8 +37,9 @@ from pathlib import Path
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
-from edi_engine import archive, counters, db, home, settings
-from edi_engine.models import (
+from edi_engine import settings
+from edi_engine.ledger import counters, db, home
+from edi_engine.ledger.models import (
     Flow,
     FlowEvent,
     FlowNumber,
@@ -50,6 +51,7 @@ from edi_engine.models import (
     StatusFlow,
     Structure,
 )
+from edi_engine.reception import archive
 
 from .engine import command
 from .memory import TreeMemory

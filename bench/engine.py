@@ -22,9 +22,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 import config
-from edi_engine import db, home, models, partners, structures
+from edi_engine.controls import structures
+from edi_engine.ledger import db, home, models
+from edi_engine.ledger.states import FlowState
+from edi_engine.partners import registry as partners
 from edi_engine.settings import Settings
-from edi_engine.states import FlowState
 
 from .generate import DEPOSITOR, Corpus
 from .memory import TreeMemory

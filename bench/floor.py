@@ -1,8 +1,8 @@
 """The floor: what reading, parsing and XSD-validating the files costs with lxml alone.
 
 One process, one file after the other, with the engine's own parser options
-(edi_engine/xmlsafe.py) and the very schemas it validates each document against
-(edi_engine/validation.py). The schemas are compiled before the clock starts, as a
+(edi_engine/reception/xmlsafe.py) and the very schemas it validates each document against
+(edi_engine/reception/validation.py). The schemas are compiled before the clock starts, as a
 long-running engine has them compiled already; the engine's time includes its start.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from edi_engine import validation, xmlsafe
+from edi_engine.reception import validation, xmlsafe
 from edi_engine.settings import LIBXML_TEXT_NODE
 
 from .generate import Corpus

@@ -62,7 +62,9 @@ PREPARE = """
 import sys
 from pathlib import Path
 import config
-from edi_engine import db, home, partners, structures
+from edi_engine.ledger import db, home
+from edi_engine.partners import registry as partners
+from edi_engine.controls import structures
 
 settings, _ = home.init(Path(sys.argv[1]))
 with db.session_scope(settings.database_url) as session:

@@ -156,13 +156,13 @@ class SchemaSettings:
     cii_dir: str = ""
 
 
-RULE_SETS = ("en16931", "br_fr")  # edi_engine/rules.py's SETS
+RULE_SETS = ("en16931", "br_fr")  # edi_engine/reception/rules.py's SETS
 
 
 @dataclass(frozen=True)
 class RuleSettings:
     # the official business rules every UBL and CII invoice is checked against after its
-    # XSD (edi_engine/rules.py, docs/errors.md#business-rules): EN 16931's, and the French
+    # XSD (edi_engine/reception/rules.py, docs/errors.md#business-rules): EN 16931's, and the French
     # reform's "Flux 2" rules; a partner may have its own (partners update --rules)
     en16931: bool = True
     br_fr: bool = False

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from edi_engine import db
+from edi_engine.ledger import db
 
 log = logging.getLogger("edi_engine.jobs")
 

@@ -25,8 +25,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from edi_engine import clock, cron, db, jobruns, leasing, monthly, retention, statuses_out
-from edi_engine.models import FlowEvent
+from edi_engine import clock, cron
+from edi_engine.delivery import statuses_out
+from edi_engine.ledger import db, jobruns, leasing
+from edi_engine.ledger.models import FlowEvent
+from edi_engine.operations import monthly, retention
 from edi_engine.settings import Settings
 
 from .outage import Outage, SchedulerLog, unreachable

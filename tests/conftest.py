@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from edi_engine import validation
-from edi_engine.identify import PIVOT, STATUT
+from edi_engine.reception import validation
+from edi_engine.reception.identify import PIVOT, STATUT
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EDI_SHARED_DIR", REPO.parent / "shared"))

@@ -66,7 +66,8 @@ FILES = (SLOW, "b.xml", "c.xml")
 # what it holds does expire)
 SLOW_WORKER = program(
     """
-from edi_engine import leasing, pipeline
+from edi_engine.ledger import leasing
+from edi_engine.processing import pipeline
 
 if how == "slow-flow":
     take = pipeline._take_flow
@@ -78,7 +79,7 @@ if how == "slow-flow":
 
     pipeline._take_flow = slow
 elif how == "slow-between":
-    from edi_engine import runner
+    from edi_engine.processing import runner
 
     runner.GROUP_FLOWS = 1  # a group commit of one flow each: the pause falls between two
     renew_all, groups = leasing.renew_all, []

@@ -33,7 +33,7 @@ from sqlalchemy import MetaData, create_engine, select
 
 import config
 from cli import main
-from edi_engine import partners
+from edi_engine.partners import registry as partners
 
 WINDOW = 16  # characters of a key's body that are recognisably that key
 REPO = Path(__file__).resolve().parents[1]

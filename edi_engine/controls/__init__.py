@@ -1,5 +1,8 @@
 """The hub's business controls on each invoice received or recycled
-(docs/architecture.md#business-controls).
+(docs/architecture.md#business-controls), and what they compare it with: the referential
+of structures, the depositors, and who may see an invoice (visibility). Exposes `check` and
+its inputs, the catalogue of codes, structures, depositors, visibility; uses reception's
+rules (their codes), partners and the ledger.
 
 `check` runs them all and returns every failure at once, so that a supplier fixes an
 invoice in one go; the catalogue says which refuse the invoice and which only warn, unless
@@ -23,7 +26,18 @@ from .depositor import Depositor
 from .duplicates import Duplicates
 from .referential import Recipient, Referential
 
-__all__ = ["CATALOGUE", "Duplicates", "Reception", "Recipient", "Referential", "check"]
+__all__ = [
+    "CATALOGUE",
+    "Duplicates",
+    "Reception",
+    "Recipient",
+    "Referential",
+    "catalogue",
+    "check",
+    "depositors",
+    "structures",
+    "visibility",
+]
 
 
 @dataclass

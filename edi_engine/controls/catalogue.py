@@ -13,8 +13,8 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .. import rules
 from ..problems import REJECT, WARNING, Problem
+from ..reception import rules
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session
 
 from pivot_format.model import Invoice
 
-from .. import depositors
-from ..models import Flow
+from ..ledger.models import Flow
 from ..problems import Problem
+from . import depositors
 from .catalogue import CATALOGUE
 
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from . import clock, csvfile, partners, siret
-from .errors import RefusedError, UsageError
-from .models import Partner, PartnerSupplier
-from .problems import shown
+from .. import clock, csvfile, siret
+from ..errors import RefusedError, UsageError
+from ..ledger.models import Partner, PartnerSupplier
+from ..partners import registry as partners
+from ..problems import shown
 
 SIRET, VAT, OTHER = "siret", "vat", "other"
 SCHEMES = (SIRET, VAT, OTHER)

@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 
 from pivot_format.model import Invoice
 
-from ..models import Flow, InvoiceGuard
-from ..models import Invoice as InvoiceRow
+from ..ledger.models import Flow, InvoiceGuard
+from ..ledger.models import Invoice as InvoiceRow
+from ..ledger.states import InvoiceState
 from ..number_key import key
 from ..problems import Problem
-from ..states import InvoiceState
 from . import numbers
 from .catalogue import CATALOGUE
 

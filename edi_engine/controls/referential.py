@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from pivot_format.model import Invoice
 
 from .. import siret as siret_rules
-from ..models import Engagement, Partner, Service, Structure
+from ..ledger.models import Engagement, Partner, Service, Structure
 from ..problems import Problem
 from .catalogue import CATALOGUE
 

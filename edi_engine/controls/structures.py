@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from . import clock, csvfile, siret
-from .errors import RefusedError
-from .models import Engagement, Partner, Service, Structure
+from .. import clock, csvfile, siret
+from ..errors import RefusedError
+from ..ledger.models import Engagement, Partner, Service, Structure
 
 REQUIRED = ("siret", "designation", "active", "partner")
 FLAGS = ("engagement_required", "service_code_required", "engagement_or_service_code")

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, or_, select
 
-from .models import Flow, Structure
-from .models import Invoice as InvoiceRow
+from ..ledger.models import Flow, Structure
+from ..ledger.models import Invoice as InvoiceRow
 
 
 def visible(partner: str) -> ColumnElement[bool]:

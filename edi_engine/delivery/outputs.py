@@ -16,11 +16,14 @@ from sqlalchemy.orm import Session
 from connectors import durable, outgoing
 from pivot_format.model import Envelope
 
-from . import clock, counters, deferred, failpoints, publication, validation
-from .errors import EngineError, StorageError
-from .models import Output
+from .. import clock, failpoints
+from ..errors import EngineError, StorageError
+from ..ledger import counters, deferred
+from ..ledger.models import Output
+from ..reception import validation
+from ..settings import Settings
+from . import publication
 from .publication import Pending
-from .settings import Settings
 
 CR = "CR"
 PIVOT = "PIVOT"
@@ -65,7 +68,7 @@ def withdraw(session: Session) -> list[Path]:
 @dataclass(frozen=True)
 class Mark:
     """What a transaction had staged when a savepoint began (`mark`, `back_to`): files,
-    and rows waiting for the commit (edi_engine/deferred.py)."""
+    and rows waiting for the commit (edi_engine/ledger/deferred.py)."""
 
     staged: int
     replaced: int
@@ -255,7 +258,7 @@ def deliver(
     values["previous_kept_as"] = keep_as
     # what the file holds: `edi-engine check` compares the file on disk with it
     values |= {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
-    if replaced is None:  # its row goes in with the commit (edi_engine/deferred.py)
+    if replaced is None:  # its row goes in with the commit (edi_engine/ledger/deferred.py)
         deferred.add(session, OUTPUTS, ({"flow_id": flow_id, **values},))
         counters.count_output(session, kind, partner, at, settings.zone)
         return

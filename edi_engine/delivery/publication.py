@@ -46,12 +46,13 @@ from sqlalchemy.orm import Session
 
 from connectors import local, outgoing
 
-from . import clock, display, failpoints, home
-from .lifecycle import DELIVERED_AT, MAIN_ROAD
-from .models import Invoice as InvoiceRow
-from .models import InvoiceEvent, Output, Partner
-from .settings import Settings, env_name
-from .states import InvoiceState
+from .. import clock, display, failpoints
+from ..ledger import home
+from ..ledger.models import Invoice as InvoiceRow
+from ..ledger.models import InvoiceEvent, Output, Partner
+from ..ledger.states import InvoiceState
+from ..lifecycle.transitions import DELIVERED_AT, MAIN_ROAD
+from ..settings import Settings, env_name
 
 log = logging.getLogger(__name__)
 PIVOT = "PIVOT"

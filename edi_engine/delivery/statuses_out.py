@@ -27,14 +27,15 @@ from sqlalchemy.orm import Session
 from pivot_format import statut
 from pivot_format.model import Debiteur, Envelope, InvoiceStatus, Supplier
 
-from . import channels, clock, failpoints, outputs, siret
-from .errors import EngineError, RefusedError
-from .identify import STATUT
-from .lifecycle import ENGINE, SET_BY
-from .models import Flow, InvoiceEvent, Partner, Service, StatusFlow, Structure
-from .models import Invoice as InvoiceRow
-from .remote import ChannelReport
-from .settings import Settings
+from .. import clock, failpoints, siret
+from ..errors import EngineError, RefusedError
+from ..ledger.models import Flow, InvoiceEvent, Partner, Service, StatusFlow, Structure
+from ..ledger.models import Invoice as InvoiceRow
+from ..lifecycle.transitions import ENGINE, SET_BY
+from ..partners.remote import ChannelReport
+from ..reception.identify import STATUT
+from ..settings import Settings
+from . import outputs, uploads
 
 KIND = "STATUT"
 HUB_STEPS = frozenset(state.code for state, by in SET_BY.items() if ENGINE in by)
@@ -229,5 +230,5 @@ def hand_over(settings: Settings, session: Session, emitted: list[Emitted]) -> C
     outbox file is already its delivery); a failure leaves them queued for the next run."""
     report = ChannelReport()
     if emitted:
-        channels.deliver(settings, session, report, only={e.partner for e in emitted})
+        uploads.deliver(settings, session, report, only={e.partner for e in emitted})
     return report

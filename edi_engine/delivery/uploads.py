@@ -1,5 +1,5 @@
 """Partners' SFTP servers, delivered to. A CR or pivot for an SFTP partner is published to
-its local outbox first (once the commit that records it is made: edi_engine/publication.py);
+its local outbox first (once the commit that records it is made: edi_engine/delivery/publication.py);
 that file is the queue. It is uploaded under a temporary name (`.<name>.tmp`), the name
 recorded (`uploaded_as`, committed), then the temporary renamed and the output marked
 delivered. A failure before the record leaves it queued for the next run. One recorded and
@@ -7,7 +7,7 @@ not delivered (a crash, a rename refused) is never uploaded again: the next run 
 temporary if it is still there, else the rename happened (the partner may have taken the
 file) and it is only marked delivered. So a partner receives each output once. One process
 at a time uploads to a partner, whatever the hosts sharing the ledger
-(edi_engine/exclusion.py): two never upload the same output.
+(edi_engine/ledger/exclusion.py): two never upload the same output.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from sqlalchemy.orm import Session
 
 from connectors import sftp
 
-from . import clock, exclusion, failpoints, statuses_in
-from .models import Invoice, Output, Partner
-from .remote import ChannelReport, endpoint, sftp_partners
-from .settings import Settings
-from .states import InvoiceState
+from .. import clock, failpoints
+from ..ledger import exclusion
+from ..ledger.models import Invoice, Output, Partner
+from ..ledger.states import InvoiceState
+from ..lifecycle import statuses_in
+from ..partners.remote import ChannelReport, endpoint, sftp_partners
+from ..settings import Settings
 
 log = logging.getLogger(__name__)
 UPLOAD_LOCK = "upload-"  # + partner code + .lock: in run/, on SQLite

@@ -24,8 +24,9 @@ from sqlalchemy import Insert, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from . import clock, csvfile, deferred
-from .errors import UsageError
+from .. import clock, csvfile
+from ..errors import UsageError
+from . import deferred
 from .models import Flow, MonthlyCounter, Output
 from .states import Syntax
 
@@ -41,7 +42,7 @@ UNKNOWN = "UNKNOWN"  # the syntax of a flow that could not be identified
 DEFAULT_MONTHS = 12  # `stats monthly` without --from: the last 12 months
 MONTH = re.compile(r"(\d{4})-(\d{2})")
 UPSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-PENDING = "edi_engine.counters"  # Session.info key: what the transaction counted so far
+PENDING = "edi_engine.ledger.counters"  # Session.info key: what the transaction counted so far
 
 
 class ChartUnavailable(UsageError):

@@ -15,7 +15,7 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import ConfigurationError, EngineError
+from ..errors import ConfigurationError, EngineError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

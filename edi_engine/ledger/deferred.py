@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Insert, Table, event, insert
 from sqlalchemy.orm import Session, SessionTransaction
 
-PENDING = "edi_engine.deferred"  # Session.info key: the current transaction's rows
+PENDING = "edi_engine.ledger.deferred"  # Session.info key: the current transaction's rows
 FLUSH_ROWS = 2000  # rows held at most before they are written
 _INSERTS: dict[Table, Insert] = {}
 

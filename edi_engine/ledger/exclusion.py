@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from connectors import local
 
-from .settings import Settings
+from ..settings import Settings
 
 UPLOADS = 0x65646955  # "ediU": the high half of the keys of partners' upload locks
 

@@ -30,7 +30,7 @@ from sqlalchemy.types import TypeDecorator
 from pivot_format.cpp import shorten
 from pivot_format.model import Invoice
 
-from .problems import Problem
+from ..problems import Problem
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def too_long(invoice: Invoice) -> list[Problem]:
     """What identifies an invoice and does not fit the ledger: its supplier's identifier
     (the duplicate key, who may deposit for whom) and its amounts (kept exactly as written).
     The pivot's own limits (number, engagement, service code) are checked by its writer."""
-    from .models import Invoice as InvoiceRow  # models imports this module
+    from .models import Invoice as InvoiceRow
 
     values = (
         (InvoiceRow.supplier_id, "Fournisseur/Identifiant", invoice.supplier.identifier),

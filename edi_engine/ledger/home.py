@@ -11,14 +11,15 @@ from pathlib import Path
 
 import config
 
-from . import db, settings
-from .errors import ConfigurationError, UsageError
+from .. import settings
+from ..errors import ConfigurationError, UsageError
+from . import db
 
 URL_VARIABLE = settings.env_name("database", "url")
 
 TEMP = "tmp"  # run/tmp: temporaries renamed into place once complete
 # run/outgoing: outputs staged until the commit that records them, then renamed into
-# outbox/<PARTNER>/ (edi_engine/publication.py)
+# outbox/<PARTNER>/ (edi_engine/delivery/publication.py)
 OUTGOING = "outgoing"
 # what versions before run/ left in partners' folders: the intake lock, output temporaries
 LEGACY_LOCK = ".intake.lock"

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import clock
+from .. import clock
 from .models import Flow, Invoice, JobRun, Partner, Structure
 
 

@@ -21,10 +21,10 @@ from datetime import timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from . import clock
-from .errors import EngineError
+from .. import clock
+from ..errors import EngineError
+from ..problems import Problem
 from .models import Flow, FlowEvent
-from .problems import Problem
 from .states import FlowState
 
 WORKER_LOST = "worker lost"  # how the event of a flow taken from a dead worker's hands begins

@@ -52,7 +52,7 @@ class Partner(Base):
     # an operator deposits for any supplier; any other partner for its suppliers only
     operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # the business rule sets its invoices are checked against, comma-separated ("" none);
-    # none: the hub's [rules] (edi_engine/rules.py)
+    # none: the hub's [rules] (edi_engine/reception/rules.py)
     rules: Mapped[str | None] = mapped_column(String(40))
 
     certificates: Mapped[list[Certificate]] = relationship(order_by="Certificate.id")
@@ -396,12 +396,12 @@ class Output(Base):
     # SFTP: the name its bytes went to the partner's server under (`.<uploaded_as>.tmp`),
     # committed just before that temporary is renamed; NULL once delivered or queued again.
     # Set and not delivered: the rename may have happened, so it is never uploaded again
-    # (edi_engine/channels.py)
+    # (edi_engine/delivery/uploads.py)
     uploaded_as: Mapped[str | None] = mapped_column(String(255))
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     delivery_error: Mapped[str | None] = mapped_column(Text)
     # staged in run/outgoing/<staged> until the commit that records it, then renamed into
-    # outbox/<partner>/ (edi_engine/publication.py): NULL once published
+    # outbox/<partner>/ (edi_engine/delivery/publication.py): NULL once published
     staged: Mapped[str | None] = mapped_column(String(255), unique=True, index=True)
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # the earlier output under this name is renamed so just before this one is published
@@ -417,7 +417,7 @@ class Output(Base):
 class MonthlyCounter(Base):
     """What a month counted, per partner and syntax (an outbound file's: its kind, CR,
     PIVOT or STATUT). Kept up to date in the transaction of what it counts, and never
-    purged: the monthly figures outlive the flows (edi_engine/counters.py)."""
+    purged: the monthly figures outlive the flows (edi_engine/ledger/counters.py)."""
 
     __tablename__ = "monthly_counters"
 

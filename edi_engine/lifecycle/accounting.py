@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from .errors import UsageError
-from .models import Invoice as InvoiceRow
-from .models import InvoiceEvent, ReceivedStatus
-from .states import InvoiceState
+from ..errors import UsageError
+from ..ledger.models import Invoice as InvoiceRow
+from ..ledger.models import InvoiceEvent, ReceivedStatus
+from ..ledger.states import InvoiceState
 from .statuses_in import CODES
 
 DELIVERED = InvoiceState.MISE_A_DISPOSITION.code  # 03: the pivot reached the recipient

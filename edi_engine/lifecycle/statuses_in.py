@@ -23,9 +23,16 @@ from sqlalchemy.orm import Session
 
 from pivot_format.model import InvoiceStatus
 
-from . import clock, depositors, fields, number_key, siret
-from .controls.catalogue import CATALOGUE, Control
-from .lifecycle import (
+from .. import clock, number_key, siret
+from ..controls import depositors
+from ..controls.catalogue import CATALOGUE, Control
+from ..controls.visibility import visible
+from ..ledger import fields
+from ..ledger.models import Flow, InvoiceEvent, ReceivedStatus, Structure
+from ..ledger.models import Invoice as InvoiceRow
+from ..ledger.states import InvoiceState
+from ..problems import INFO, REJECT, WARNING, Problem, shown
+from .transitions import (
     ACCOUNTANT,
     DELIVERED_AT,
     ENGINE,
@@ -36,11 +43,6 @@ from .lifecycle import (
     SUPPLIER,
     refusal,
 )
-from .models import Flow, InvoiceEvent, ReceivedStatus, Structure
-from .models import Invoice as InvoiceRow
-from .problems import INFO, REJECT, WARNING, Problem, shown
-from .states import InvoiceState
-from .visibility import visible
 
 APPLIED = "STATUS_APPLIED"
 STATUS = "DonneesStatut/IdStatut"

@@ -5,7 +5,7 @@ reason, never applied silently."""
 
 from __future__ import annotations
 
-from .states import InvoiceState
+from ..ledger.states import InvoiceState
 
 S = InvoiceState
 

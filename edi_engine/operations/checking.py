@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import documents, streaming, validation
-from .controls.catalogue import graded
-from .problems import FlowRejected, Problem
-from .settings import Settings
-from .states import Syntax
+from ..controls.catalogue import graded
+from ..ledger.states import Syntax
+from ..problems import FlowRejected, Problem
+from ..reception import documents, streaming, validation
+from ..settings import Settings
 
 
 def validate_file(path: Path, settings: Settings, explain: bool = False) -> dict[str, Any]:

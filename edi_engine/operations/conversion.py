@@ -7,11 +7,13 @@ from pathlib import Path
 
 from pivot_format import pivot
 
-from . import clock, documents, outputs, reading, siret
-from .errors import DocumentInvalid
-from .identify import PIVOT
-from .problems import FlowRejected
-from .settings import Settings
+from .. import clock, siret
+from ..delivery import outputs
+from ..errors import DocumentInvalid
+from ..problems import FlowRejected
+from ..reception import documents, reading
+from ..reception.identify import PIVOT
+from ..settings import Settings
 
 
 def convert_file(path: Path, settings: Settings, receiver: str) -> tuple[bytes, int]:

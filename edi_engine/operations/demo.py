@@ -12,10 +12,13 @@ from pathlib import Path
 
 import config
 
-from . import db, depositors, home, partners, runner, structures
-from .errors import UsageError
-from .runner import RunReport
-from .settings import Settings
+from ..controls import depositors, structures
+from ..errors import UsageError
+from ..ledger import db, home
+from ..partners import registry as partners
+from ..processing import runner
+from ..processing.runner import RunReport
+from ..settings import Settings
 
 MARKER = ".edi-engine-demo"
 PARTNERS = {

@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 
 from connectors.local import TEMP_SUFFIX, fsync_dir
 
-from . import clock, csvfile
-from .errors import UsageError
-from .models import Flow, Invoice
+from .. import clock, csvfile
+from ..errors import UsageError
+from ..ledger.models import Flow, Invoice
 
 BATCH = 1000  # invoices read, encoded and written at a time
 

@@ -13,12 +13,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from . import clock, outputs
-from .errors import FlowNotFound, UsageError
-from .intake import flow_number
-from .models import Flow, FlowError, Output
-from .problems import INFO, REJECT, WARNING
-from .states import InvoiceState, Syntax
+from .. import clock
+from ..delivery import outputs
+from ..errors import FlowNotFound, UsageError
+from ..ledger.models import Flow, FlowError, Output
+from ..ledger.states import InvoiceState, Syntax
+from ..problems import INFO, REJECT, WARNING
+from ..reception.intake import flow_number
 
 # how operators read a finding's severity, in run --once and flows show
 SEVERITY_WORDS = {REJECT: "rejected", WARNING: "warning", INFO: "info"}

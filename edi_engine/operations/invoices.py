@@ -16,15 +16,17 @@ from sqlalchemy.orm import Session, selectinload
 
 from pivot_format.errors import ConversionError
 
-from . import clock, controls, redelivery, siret, statuses_in
-from .errors import RefusedError, UsageError
-from .lifecycle import REASON_REQUIRED, operator_refusal
-from .models import Flow, InvoiceFinding, Output
-from .models import Invoice as InvoiceRow
-from .problems import REJECT
-from .recording import finding_row
-from .settings import Settings
-from .states import LIFECYCLE, InvoiceState
+from .. import clock, controls, siret
+from ..errors import RefusedError, UsageError
+from ..ledger.models import Flow, InvoiceFinding, Output
+from ..ledger.models import Invoice as InvoiceRow
+from ..ledger.states import LIFECYCLE, InvoiceState
+from ..lifecycle import statuses_in
+from ..lifecycle.transitions import REASON_REQUIRED, operator_refusal
+from ..problems import REJECT
+from ..processing import redelivery
+from ..processing.recording import finding_row
+from ..settings import Settings
 
 DEFAULT_LIMIT = 50
 # statuses an operator cannot record without the mandate number (IdMandatDP) they carry

@@ -1,6 +1,6 @@
 """The monthly report managers send on: inbound and outbound flows, invoices received,
 accepted and rejected, for one calendar month in the hub's time zone, read from the
-monthly counters (edi_engine/counters.py) so that it still adds up once flows are purged."""
+monthly counters (edi_engine/ledger/counters.py) so that it still adds up once flows are purged."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from connectors import local
 
-from . import counters
-from .settings import Settings
+from ..ledger import counters
+from ..settings import Settings
 
 REPORTS = "reports"
 

@@ -2,7 +2,7 @@
 invoices, archived originals and output files. Rows are deleted and committed first, files
 after: a crash in between leaves files nobody needs, never a ledger row without its file.
 An archived original is removed only when no flow refers to it, checked under the
-archive's guard (edi_engine/originals.py): a new file with the same bytes, received while
+archive's guard (edi_engine/reception/originals.py): a new file with the same bytes, received while
 a purge runs, keeps the original its flow refers to.
 
 The nightly job (jobs/schedule.py) and `edi-engine purge` apply it; a dry run counts what
@@ -21,9 +21,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from . import clock, display, jobruns, originals
-from .db import LedgerError
-from .models import (
+from .. import clock, display
+from ..ledger import jobruns
+from ..ledger.db import LedgerError
+from ..ledger.models import (
     Flow,
     FlowError,
     FlowEvent,
@@ -35,7 +36,8 @@ from .models import (
     ReceivedStatus,
     StatusFlow,
 )
-from .settings import Settings
+from ..reception import originals
+from ..settings import Settings
 
 BATCH = 500  # flows per transaction
 JOB_ID = "purge"  # an operator's purge in `job_runs`, beside the nightly job's `retention`

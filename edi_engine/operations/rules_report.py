@@ -1,5 +1,5 @@
 """`edi-engine validate --rules` and `edi-engine rules list`: the official business rules
-(edi_engine/rules.py) as a supplier's developer and an operator see them
+(edi_engine/reception/rules.py) as a supplier's developer and an operator see them
 (docs/errors.md#business-rules).
 
 `validate --rules` says the XSD's verdict and the rules' apart, and runs the rules even on
@@ -17,12 +17,13 @@ from typing import Any
 
 from lxml import etree
 
-from . import checking, documents, facturx_pdf, rules
-from .controls.catalogue import severity_of
-from .identify import Container
-from .problems import REJECT, FlowRejected, Problem
-from .settings import RuleSettings, Settings
-from .states import Syntax
+from ..controls.catalogue import severity_of
+from ..ledger.states import Syntax
+from ..problems import REJECT, FlowRejected, Problem
+from ..reception import documents, facturx_pdf, rules
+from ..reception.identify import Container
+from ..settings import RuleSettings, Settings
+from . import checking
 
 FATAL = "fatal"
 WARNING = "warning"

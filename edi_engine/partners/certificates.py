@@ -28,9 +28,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from .errors import RefusedError, UsageError
-from .partners import check_code
-from .problems import shown
+from ..errors import RefusedError, UsageError
+from ..problems import shown
+from .registry import check_code
 
 OPENSSH = "openssh"
 X509 = "x509"

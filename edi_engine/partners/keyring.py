@@ -10,11 +10,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import certificates, clock, fields, partners
+from .. import clock
+from ..errors import UsageError
+from ..ledger import fields
+from ..ledger.models import Certificate as CertificateRow
+from ..problems import shown
+from . import certificates
+from . import registry as partners
 from .certificates import Certificate
-from .errors import UsageError
-from .models import Certificate as CertificateRow
-from .problems import shown
 
 
 class DuplicateCertificate(certificates.CertificateRefused):

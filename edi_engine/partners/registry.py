@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from . import clock, cron
-from .errors import InvalidPartnerCode, PartnerExists, RefusedError, UsageError
-from .models import Partner
-from .settings import RULE_SETS, Settings
+from .. import clock, cron
+from ..errors import InvalidPartnerCode, PartnerExists, RefusedError, UsageError
+from ..ledger.models import Partner
+from ..settings import RULE_SETS, Settings
 
 # Recepteur/Emetteur Id of the pivot: 3 to 8 characters; no '_' (file names split on it)
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,7}$")
@@ -152,7 +152,7 @@ def update(
     (an empty status schedule goes back to `[jobs] statuses_cron`). An inactive partner's
     deposits are not taken: they stay in its inbox (or on its server) and each run
     reports them. An operator deposits for any supplier, any other partner for its own
-    (edi_engine/depositors.py)."""
+    (edi_engine/controls/depositors.py)."""
     partner = get(session, code)
     if rules is not None:
         partner.rules = parse_rules(rules)

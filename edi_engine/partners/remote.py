@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from connectors import sftp
 
-from .models import Partner
-from .settings import Settings
+from ..ledger.models import Partner
+from ..settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,14 @@ from sqlalchemy.orm import Session
 
 from pivot_format.model import FlowStatus
 
-from . import clock, publication, statuses_in
-from .models import Flow, ReceivedStatus
-from .models import Invoice as InvoiceRow
-from .problems import WARNING, Problem, shown
-from .states import InvoiceState
-from .statuses_in import APPLIED, CODES, Outcome
+from .. import clock
+from ..delivery import publication
+from ..ledger.models import Flow, ReceivedStatus
+from ..ledger.models import Invoice as InvoiceRow
+from ..ledger.states import InvoiceState
+from ..lifecycle import statuses_in
+from ..lifecycle.statuses_in import APPLIED, CODES, Outcome
+from ..problems import WARNING, Problem, shown
 
 RECEIVED = "92"
 NAMES = {

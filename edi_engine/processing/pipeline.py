@@ -3,7 +3,7 @@
 Each step is a plain function of the previous one's result
 (docs/architecture.md#the-road-of-a-flow). The
 caller owns the transaction: outputs are staged before the commit under deterministic
-names and published once it is made (edi_engine/publication.py), so that nothing of an
+names and published once it is made (edi_engine/delivery/publication.py), so that nothing of an
 attempt that dies reaches a partner, and a flow taken again writes them afresh.
 """
 
@@ -22,40 +22,21 @@ from pivot_format.cpp import to_bytes
 from pivot_format.errors import ConversionError
 from pivot_format.model import Envelope, FlowStatus, Invoice
 
-from . import (
-    acknowledgements,
-    archive,
-    clock,
-    controls,
-    counters,
-    deferred,
-    documents,
-    fields,
-    flow_parts,
-    intake,
-    outputs,
-    partners,
-    reading,
-    recording,
-    redelivery,
-    report,
-    statuses_in,
-    validation,
-)
-from .controls.catalogue import graded, in_french
-from .identify import PIVOT
-from .models import (
-    Flow,
-    FlowError,
-    FlowEvent,
-    InvoiceFinding,
-    ReceivedStatus,
-)
-from .models import Invoice as InvoiceRow
-from .problems import FlowRejected, Problem
+from .. import clock, controls
+from ..controls.catalogue import graded, in_french
+from ..delivery import outputs
+from ..ledger import counters, deferred, fields
+from ..ledger.models import Flow, FlowError, FlowEvent, InvoiceFinding, ReceivedStatus
+from ..ledger.models import Invoice as InvoiceRow
+from ..ledger.states import FlowState, Syntax
+from ..lifecycle import statuses_in
+from ..partners import registry as partners
+from ..problems import FlowRejected, Problem
+from ..reception import archive, documents, flow_parts, intake, reading, validation
+from ..reception.identify import PIVOT
+from ..settings import Settings
+from . import acknowledgements, recording, redelivery, report
 from .recording import Entry, InvoiceRecorder
-from .settings import Settings
-from .states import FlowState, Syntax
 
 if TYPE_CHECKING:  # a flow prepared by a worker process
     from .preparing import Prepared
@@ -121,7 +102,7 @@ def process_flow(
 ) -> FlowRun:
     """`rewrite`: a forced re-run writes the pivots of invoices already delivered again,
     under their names (lost downstream, say); otherwise they are left as they are.
-    `prepared`: the flow's documents as a worker process read them (edi_engine/preparing.py);
+    `prepared`: the flow's documents as a worker process read them (edi_engine/processing/preparing.py);
     without it they are read here."""
     run = FlowRun(settings, session, flow, referential, actor)
     run.rewrite = rewrite

@@ -45,12 +45,14 @@ from pivot_format import pivot
 from pivot_format.cpp import to_bytes
 from pivot_format.errors import ConversionError
 
-from . import archive, clock, flow_parts, outputs, reading, streaming, validation
-from .errors import EngineError
-from .identify import PIVOT
-from .models import Flow
-from .problems import FlowRejected, Problem, shown
-from .settings import Settings
+from .. import clock
+from ..delivery import outputs
+from ..errors import EngineError
+from ..ledger.models import Flow
+from ..problems import FlowRejected, Problem, shown
+from ..reception import archive, flow_parts, reading, streaming, validation
+from ..reception.identify import PIVOT
+from ..settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,14 @@ from typing import Any
 from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from . import clock, deferred, fields, number_key
-from .controls import Recipient
-from .models import Invoice as InvoiceRow
-from .models import InvoiceEvent, InvoiceFinding
-from .problems import Problem
-from .reading import Read
-from .states import InvoiceState
+from .. import clock, number_key
+from ..controls import Recipient
+from ..ledger import deferred, fields
+from ..ledger.models import Invoice as InvoiceRow
+from ..ledger.models import InvoiceEvent, InvoiceFinding
+from ..ledger.states import InvoiceState
+from ..problems import Problem
+from ..reception.reading import Read
 
 BATCH = 500
 # a batch's invoices wait for their pivots with their attachments (up to 120 MB each)
@@ -138,7 +139,7 @@ class InvoiceRecorder:
                     for entry in refused
                 ],
             )
-        # nothing reads them before the commit: they go in with it (edi_engine/deferred.py)
+        # nothing reads them before the commit: they go in with it (edi_engine/ledger/deferred.py)
         events = [event for entry in entries for event in self._events(entry)]
         deferred.add(self.session, InvoiceEvent.__table__, events)
         findings = [

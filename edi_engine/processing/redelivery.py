@@ -16,13 +16,16 @@ from sqlalchemy.orm import Session
 from pivot_format import pivot
 from pivot_format.model import Invoice
 
-from . import clock, flow_parts, outputs, statuses_in
-from .errors import EngineError
-from .identify import PIVOT
-from .models import Flow, InvoiceEvent, Output, Structure
-from .models import Invoice as InvoiceRow
-from .settings import Settings
-from .states import InvoiceState
+from .. import clock
+from ..delivery import outputs
+from ..errors import EngineError
+from ..ledger.models import Flow, InvoiceEvent, Output, Structure
+from ..ledger.models import Invoice as InvoiceRow
+from ..ledger.states import InvoiceState
+from ..lifecycle import statuses_in
+from ..reception import flow_parts
+from ..reception.identify import PIVOT
+from ..settings import Settings
 
 RECYCLED, COMPLETED = pivot.RENVOI_RECYCLED, pivot.RENVOI_COMPLETED
 

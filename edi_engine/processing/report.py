@@ -31,16 +31,18 @@ from sqlalchemy.orm import Session
 from pivot_format import statut
 from pivot_format.model import ErrorLine, FlowStatus
 
-from . import archive, clock, origin, outputs
-from .errors import StorageError
-from .identify import STATUT
-from .models import Flow, ReceivedStatus
-from .models import Invoice as InvoiceRow
-from .origin import NOBODY, Identity
-from .problems import INFO, REJECT, WARNING, Problem, shown
-from .settings import Settings
-from .states import CR_CODE, FlowState, Syntax
-from .statuses_in import APPLIED
+from .. import clock
+from ..delivery import outputs
+from ..errors import StorageError
+from ..ledger.models import Flow, ReceivedStatus
+from ..ledger.models import Invoice as InvoiceRow
+from ..ledger.states import CR_CODE, FlowState, Syntax
+from ..lifecycle.statuses_in import APPLIED
+from ..problems import INFO, REJECT, WARNING, Problem, shown
+from ..reception import archive, origin
+from ..reception.identify import STATUT
+from ..reception.origin import NOBODY, Identity
+from ..settings import Settings
 
 WARNING_NATURE = "Avertissement"  # the invoice was accepted; the supplier should still look
 INFO_NATURE = "Information"  # what was done, e.g. a status applied

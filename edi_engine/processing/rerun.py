@@ -17,11 +17,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from . import archive, clock, controls, leasing, runner
-from .errors import RefusedError
-from .models import Flow, FlowEvent
-from .settings import Settings
-from .states import FlowState
+from .. import clock, controls
+from ..errors import RefusedError
+from ..ledger import leasing
+from ..ledger.models import Flow, FlowEvent
+from ..ledger.states import FlowState
+from ..reception import archive
+from ..settings import Settings
+from . import runner
 
 WAITING = (FlowState.IN_RECU, FlowState.IN_EN_COURS_TRAITEMENT)
 TAKEN_MEANWHILE = (

@@ -19,28 +19,19 @@ from sqlalchemy.orm import Session
 
 from connectors.watch import InboxWatcher
 
-from . import (
-    channels,
-    clock,
-    controls,
-    counters,
-    db,
-    home,
-    intake,
-    leasing,
-    outputs,
-    partners,
-    pipeline,
-    preparing,
-    publication,
-)
-from .errors import EngineError
-from .models import Flow, FlowError, FlowEvent
-from .problems import Problem
-from .remote import ChannelReport
+from .. import clock, controls
+from ..delivery import outputs, publication, uploads
+from ..errors import EngineError
+from ..ledger import counters, db, home, leasing
+from ..ledger.models import Flow, FlowError, FlowEvent
+from ..ledger.states import FlowState
+from ..partners import registry as partners
+from ..partners.remote import ChannelReport
+from ..problems import Problem
+from ..reception import intake
+from ..settings import Settings
+from . import pipeline, preparing
 from .report import incident, incident_report
-from .settings import Settings
-from .states import FlowState
 
 log = logging.getLogger(__name__)
 MAX_DAEMON_PAUSE = 300.0  # seconds between two attempts after repeated failures
@@ -94,7 +85,7 @@ def run_once(
         report.unknown = taken.unknown
         report.unreadable = taken.unreadable
         report.sftp = taken.sftp
-        channels.finish_renames(settings, session, report.sftp)  # before their answers
+        uploads.finish_renames(settings, session, report.sftp)  # before their answers
         group = Group(settings, session, controls.Referential.load(session), worker, report)
         group.progress, group.pool = progress, pool
         lease_seconds = settings.processing.lease_seconds
@@ -117,7 +108,7 @@ def run_once(
                 leasing.release(session, flow, worker)
             outputs.published(session)  # the lease batch's outputs, in one transaction
         if not should_stop():
-            channels.deliver(settings, session, report.sftp)
+            uploads.deliver(settings, session, report.sftp)
     return report
 
 

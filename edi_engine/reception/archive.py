@@ -25,8 +25,8 @@ from typing import BinaryIO, TypeVar
 from connectors import durable
 from connectors.local import InboxFile, fsync_dir
 
-from .display import escaped
-from .errors import StorageError
+from ..display import escaped
+from ..errors import StorageError
 
 CHUNK = 1024 * 1024
 HEAD_BYTES = 64 * 1024  # what is kept of a file over limits.max_file_bytes

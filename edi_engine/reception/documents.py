@@ -13,11 +13,11 @@ from lxml import etree
 
 from pivot_format.model import Attachment
 
+from ..ledger.states import Syntax
+from ..problems import FlowRejected, Problem
+from ..settings import Settings
 from . import facturx_pdf, identify, origin, rules, unpack, validation, xmlsafe
 from .identify import Container
-from .problems import FlowRejected, Problem
-from .settings import Settings
-from .states import Syntax
 
 XML_MIME = "application/xml"
 PDF_MIME = "application/pdf"
@@ -32,7 +32,7 @@ class Document:
     tree: etree._ElementTree | None
     problems: tuple[Problem, ...]
     original: Attachment | None  # the document as deposited: PJ 01 of its pivot
-    # what the official business rules say of its invoice (edi_engine/rules.py): they
+    # what the official business rules say of its invoice (edi_engine/reception/rules.py): they
     # reject or warn about the invoice, the document itself is valid
     findings: tuple[Problem, ...] = ()
 

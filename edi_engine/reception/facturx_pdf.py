@@ -20,10 +20,10 @@ from lxml import etree
 
 from pivot_format.cpp import shorten
 
+from ..ledger.states import Syntax
+from ..problems import FlowRejected, Problem
+from ..settings import LimitSettings
 from . import identify, xmlsafe
-from .problems import FlowRejected, Problem
-from .settings import LimitSettings
-from .states import Syntax
 
 SHOWN = 80  # characters of an embedded file's name repeated in a message
 # pypdf's caps on what one stream decodes to, all set to the attachment limit (plus one

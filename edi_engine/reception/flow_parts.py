@@ -12,11 +12,11 @@ from pivot_format import statut
 from pivot_format.errors import ConversionError
 from pivot_format.model import FlowStatus, InvoiceStatus
 
+from ..ledger.models import Flow
+from ..ledger.states import Syntax
+from ..problems import Problem
+from ..settings import Settings
 from . import archive, documents, reading, streaming
-from .models import Flow
-from .problems import Problem
-from .settings import Settings
-from .states import Syntax
 
 
 @dataclass

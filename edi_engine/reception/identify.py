@@ -6,8 +6,8 @@ from enum import StrEnum
 
 from lxml import etree
 
-from .problems import FlowRejected, Problem
-from .states import Syntax
+from ..ledger.states import Syntax
+from ..problems import FlowRejected, Problem
 
 UBL_INVOICE = "{urn:oasis:names:specification:ubl:schema:xsd:Invoice-2}Invoice"
 UBL_CREDIT_NOTE = "{urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2}CreditNote"

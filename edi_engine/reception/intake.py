@@ -26,11 +26,13 @@ from sqlalchemy.orm import Session, aliased
 
 from connectors import local
 
-from . import archive, clock, display, exclusion, failpoints, fields, home, originals, pickup
-from .models import Flow, FlowEvent, FlowNumber, Partner, PendingSource
-from .remote import ChannelReport
-from .settings import Settings
-from .states import FlowState
+from .. import clock, display, failpoints
+from ..ledger import exclusion, fields, home
+from ..ledger.models import Flow, FlowEvent, FlowNumber, Partner, PendingSource
+from ..ledger.states import FlowState
+from ..partners.remote import ChannelReport
+from ..settings import Settings
+from . import archive, originals, pickup
 
 ENGINE_ACTOR = "engine"
 LOCK_FILE = "intake.lock"  # in the engine's run/ folder, on SQLite

@@ -14,9 +14,9 @@ from lxml import etree
 
 from pivot_format import cii, ubl
 
+from ..problems import Problem
 from . import identify, xmlsafe
 from .identify import Container
-from .problems import Problem
 
 HEAD_BYTES = 64 * 1024  # an envelope further in than this is not looked for
 MAX_PRODUCER_ID = 100  # flows.producer_flow_id

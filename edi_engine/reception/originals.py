@@ -20,8 +20,8 @@ from contextlib import contextmanager
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .models import Flow
-from .settings import Settings
+from ..ledger.models import Flow
+from ..settings import Settings
 
 ARCHIVE_LOCK = 0x6564692D61726368  # "edi-arch": PostgreSQL's advisory lock of the archive
 LOCK_FILE = "archive.lock"  # in the engine's run/ folder, on SQLite

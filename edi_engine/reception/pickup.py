@@ -14,10 +14,10 @@ from pathlib import Path
 
 from connectors import sftp
 
+from ..ledger.models import Partner
+from ..partners.remote import ChannelReport, endpoint
+from ..settings import Settings
 from . import sftp_refusals
-from .models import Partner
-from .remote import ChannelReport, endpoint
-from .settings import Settings
 
 log = logging.getLogger(__name__)
 LANDING = "landing"

@@ -12,10 +12,10 @@ from pivot_format.attachments import AttachmentRules, deposited_name
 from pivot_format.errors import ConversionError
 from pivot_format.model import Attachment, Invoice
 
+from ..ledger.states import Syntax
+from ..problems import Problem
+from ..settings import LimitSettings
 from .documents import Document
-from .problems import Problem
-from .settings import LimitSettings
-from .states import Syntax
 
 _NUMBER = {
     Syntax.UBL: etree.XPath("string(*[local-name()='ID'])"),

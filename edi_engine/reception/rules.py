@@ -23,9 +23,9 @@ from pathlib import Path
 import facturx
 from lxml import etree
 
-from .errors import EngineError
+from ..errors import EngineError
+from ..problems import REJECT, WARNING, Problem
 from .identify import CII, UBL_CREDIT_NOTE, UBL_INVOICE
-from .problems import REJECT, WARNING, Problem
 
 EN16931 = "en16931"
 BR_FR = "br_fr"

@@ -20,11 +20,11 @@ from lxml import etree
 
 from pivot_format import pivot
 
+from ..ledger.states import Syntax
+from ..problems import FlowRejected, Problem
+from ..settings import LimitSettings
 from . import identify, reading, validation, xmlsafe
 from .documents import Document
-from .problems import FlowRejected, Problem
-from .settings import LimitSettings
-from .states import Syntax
 
 UNIT = "CPPFacturePivotUnitaire"
 INVOICES = "CPPFactures"

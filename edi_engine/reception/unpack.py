@@ -20,8 +20,8 @@ from typing import IO
 
 from connectors.local import display_name
 
-from .problems import FlowRejected, Problem
-from .settings import LimitSettings
+from ..problems import FlowRejected, Problem
+from ..settings import LimitSettings
 
 MAX_NAME = 255  # characters of a member's name: what the ledger and the CR keep of it
 NAME_HEADER_MAX = 4096  # bytes of a GNU long name or long link (PATH_MAX)

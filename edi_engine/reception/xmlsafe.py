@@ -6,7 +6,7 @@ import threading
 
 from lxml import etree
 
-from .problems import FlowRejected, Problem
+from ..problems import FlowRejected, Problem
 
 _local = threading.local()  # lxml parsers are not safe to share between threads
 DTD_MESSAGE = "The document declares a DOCTYPE; DTDs and entities are not accepted."

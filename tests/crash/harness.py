@@ -37,7 +37,11 @@ from typing import Protocol
 
 from sqlalchemy import text
 
-from edi_engine import db, failpoints, home, partners, statuses_in, structures
+from edi_engine import failpoints
+from edi_engine.controls import structures
+from edi_engine.ledger import db, home
+from edi_engine.lifecycle import statuses_in
+from edi_engine.partners import registry as partners
 from edi_engine.settings import Settings
 from tests.paused_workers import draining
 

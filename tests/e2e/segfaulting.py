@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ctypes
 
-from edi_engine import preparing
+from edi_engine.processing import preparing
 from edi_engine.settings import Settings
 
 KILLER = "a-segfault.xml"

@@ -28,7 +28,9 @@ from click.testing import CliRunner, Result
 
 import config
 from cli import main
-from edi_engine import clock, db, intake, leasing, settings
+from edi_engine import clock, settings
+from edi_engine.ledger import db, leasing
+from edi_engine.reception import intake
 from pivot_format.model import Debiteur, Envelope, InvoiceStatus, Supplier
 from pivot_format.statut import write_invoice_statuses
 
@@ -616,8 +618,8 @@ def _documented_kinds() -> list[str]:
 
 
 def test_the_docs_list_exactly_the_kinds_the_check_reports() -> None:
-    from edi_engine import integrity
-    from edi_engine.integrity import findings
+    from edi_engine.operations import integrity
+    from edi_engine.operations.integrity import findings
 
     constants = {k: v for k, v in vars(findings).items() if k.isupper() and isinstance(v, str)}
     source = "".join(p.read_text() for p in Path(integrity.__file__).parent.glob("*.py"))

@@ -25,7 +25,7 @@ import pytest
 from lxml import etree
 
 from edi_engine.controls import CATALOGUE
-from edi_engine.report import parse
+from edi_engine.processing.report import parse
 
 from .conftest import (
     HAUT_VERNAY,

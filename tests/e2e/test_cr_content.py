@@ -22,7 +22,7 @@ from lxml import etree
 
 from connectors import outgoing
 from edi_engine.controls import CATALOGUE
-from edi_engine.report import parse
+from edi_engine.processing.report import parse
 from pivot_format.model import Debiteur, Envelope, InvoiceStatus, Supplier
 from pivot_format.statut import write_invoice_statuses
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 
-from edi_engine import db
+from edi_engine.ledger import db
 
 from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_1_SIRET, SUPPLIER_2, SUPPLIER_2_SIRET, Home
 from .test_controls import (

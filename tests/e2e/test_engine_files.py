@@ -265,7 +265,7 @@ def test_a_partners_folder_moved_elsewhere_after_the_start_holds_its_outputs_wit
 ) -> None:
     """The check at start cannot see a folder mounted later: publishing into it says why it
     cannot, and the pivot stays staged (its flow is integrated all the same)."""
-    from edi_engine import home as engine_home
+    from edi_engine.ledger import home as engine_home
 
     elsewhere = _second_file_system(home.path)
     elsewhere.mkdir()

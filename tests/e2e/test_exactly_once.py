@@ -209,7 +209,7 @@ def test_a_failure_after_pivots_were_staged_shows_nothing_to_the_recipient(
     enough for a drainer to take anything visible): the recipient receives nothing, the
     depositor the CR of the incident only."""
     hook = replacing(
-        "edi_engine.report.integration_report",
+        "edi_engine.processing.report.integration_report",
         "time.sleep(0.5)\nraise RuntimeError('bug in the CR')",
     )
     home.drop(SUPPLIER_2, "pivot-multi.xml", sample("pivot-multi.xml"))

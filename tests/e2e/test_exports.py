@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edi_engine import exports
+from edi_engine.operations import exports
 
 from .conftest import HAUT_VERNAY, MONTCLAIR, SUPPLIER_1, SUPPLIER_2, VALBRUNE, Home, sample
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from connectors import durable
-from edi_engine import pipeline
+from edi_engine.processing import pipeline
 
 from .conftest import RECIPIENT, SUPPLIER_1, Home, sample
 

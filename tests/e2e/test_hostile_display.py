@@ -21,7 +21,7 @@ from pathlib import Path
 from lxml import etree
 
 from edi_engine import logs
-from edi_engine.report import parse
+from edi_engine.processing.report import parse
 
 from .conftest import SUPPLIER_1, SUPPLIER_2, Home
 from .test_controls import ubl
@@ -304,7 +304,7 @@ class _Terminal(io.StringIO):
 def _logged(stream: io.StringIO, path: Path) -> str:
     logs.configure(logging.INFO, stream)
     try:  # the very line intake logs for a file still being uploaded
-        logging.getLogger("edi_engine.intake").warning(
+        logging.getLogger("edi_engine.reception.intake").warning(
             "%s is still being written; left for a later run", path
         )
     finally:

@@ -176,7 +176,7 @@ def test_a_link_left_in_an_inbox_is_logged_once_by_a_process(
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to("/dev/zero")
 
-    with caplog.at_level(logging.WARNING, logger="edi_engine.intake"):
+    with caplog.at_level(logging.WARNING, logger="edi_engine.reception.intake"):
         for _ in range(3):
             assert home.run() == []
 

@@ -18,7 +18,7 @@ import paused_workers
 import pytest
 from paused_workers import ended, program, start
 
-from edi_engine import archive
+from edi_engine.reception import archive
 
 from .conftest import SUPPLIER_1, Home, sample
 
@@ -28,7 +28,7 @@ from .conftest import SUPPLIER_1, Home, sample
 CHILD = program(
     """
 import os, signal
-from edi_engine import archive
+from edi_engine.reception import archive
 
 place = archive.Batch.place
 

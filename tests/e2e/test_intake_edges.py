@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from edi_engine import archive
+from edi_engine.reception import archive
 
 from .conftest import SUPPLIER_1, Home, sample
 

@@ -33,7 +33,7 @@ INCIDENT_EXIT = 3  # run --once's exit when a flow ended IN_INCIDENTE
 WORKER = """
 import os, signal, sys
 from cli import main
-from edi_engine import pipeline
+from edi_engine.processing import pipeline
 
 taken = pipeline._take_flow
 

@@ -9,7 +9,8 @@ import logging
 
 import pytest
 
-from edi_engine import logs, pipeline
+from edi_engine import logs
+from edi_engine.processing import pipeline
 
 from .conftest import SUPPLIER_1, Home
 
@@ -64,7 +65,7 @@ def test_a_terminal_gets_sentences() -> None:
     stream = Terminal()
     logs.configure(logging.INFO, stream)
     try:
-        logging.getLogger("edi_engine.runner").info(
+        logging.getLogger("edi_engine.processing.runner").info(
             "flow %s processed", "FL1", extra={"flow": "FL1", "partner": "P", "outcome": "X"}
         )
     finally:

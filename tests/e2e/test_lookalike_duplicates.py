@@ -16,9 +16,9 @@ import sqlite3
 import pytest
 from alembic import command
 
-from edi_engine import db
 from edi_engine.controls import numbers
-from edi_engine.report import parse
+from edi_engine.ledger import db
+from edi_engine.processing.report import parse
 
 from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_2, VALBRUNE, Home
 from .test_controls import (

@@ -285,7 +285,7 @@ def test_a_ledger_holding_an_output_back_is_not_downgraded_until_it_is_published
     one waits, names what to do, and goes through once it is published."""
     from alembic import command
 
-    from edi_engine import db
+    from edi_engine.ledger import db
 
     planted = home.path / "outbox" / RECIPIENT / "PIVOT_DEST01_FL0000000001_1.xml"
     planted.mkdir()
@@ -315,7 +315,7 @@ def test_a_run_logs_and_tries_a_bounded_number_of_held_back_outputs(
     """However many names a recipient plants, a run logs a line per output only for the
     first few it holds back, then one line for its partner, and tries a bounded number
     again (the bounds made small here: 1 and 1)."""
-    from edi_engine import publication
+    from edi_engine.delivery import publication
 
     outbox = home.path / "outbox" / RECIPIENT
     for n in (1, 2):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from edi_engine import db
+from edi_engine.ledger import db
 
 from .conftest import Home
 

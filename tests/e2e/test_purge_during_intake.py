@@ -23,7 +23,7 @@ NOW = datetime(2027, 1, 5, 9, 0, tzinfo=UTC)
 # it takes the guard
 CHILD = program(
     """
-from edi_engine import intake
+from edi_engine.reception import intake
 
 if how == "pause-archived":
     intake._archived = after(intake._archived, "archived")

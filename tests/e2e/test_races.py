@@ -26,7 +26,8 @@ CHILD = program(
     """
 import os, signal
 from connectors import local
-from edi_engine import intake, rerun
+from edi_engine.reception import intake
+from edi_engine.processing import rerun
 
 if how == "pause-rerun":
     choose = rerun.rerun
@@ -134,7 +135,7 @@ def test_a_purge_keeps_the_original_of_a_flow_recorded_after_its_rows_went(
 ) -> None:
     """The newcomer is committed between the purge's deletion and its removal of files."""
     home, original = purgeable
-    from edi_engine import originals
+    from edi_engine.reception import originals
 
     real_guard = originals.guard
 

@@ -13,7 +13,7 @@ import sqlite3
 from alembic import command
 from lxml import etree
 
-from edi_engine import db
+from edi_engine.ledger import db
 
 from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_1_SIRET, VALBRUNE, Home
 from .test_controls import UNKNOWN_SIRET, deposit, ubl

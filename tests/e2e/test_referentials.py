@@ -10,7 +10,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from click.testing import Result
 
-from edi_engine import db
+from edi_engine.ledger import db
 
 from .conftest import Home
 

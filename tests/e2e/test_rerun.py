@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from edi_engine import pipeline
+from edi_engine.processing import pipeline
 
 from .conftest import HAUT_VERNAY, RECIPIENT, SUPPLIER_1, SUPPLIER_2, Home
 

@@ -14,8 +14,11 @@ import pytest
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from edi_engine import controls, db, intake, leasing, runner, settings
-from edi_engine.models import Flow
+from edi_engine import controls, settings
+from edi_engine.ledger import db, leasing
+from edi_engine.ledger.models import Flow
+from edi_engine.processing import runner
+from edi_engine.reception import intake
 
 from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_1_SIRET, SUPPLIER_2, Home, sample
 from .test_controls import UNKNOWN_SIRET, delivered, ubl

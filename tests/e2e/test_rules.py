@@ -30,9 +30,9 @@ from lxml import etree
 
 import config
 from cli import main
-from edi_engine import documents, rules
 from edi_engine.problems import REJECT
-from edi_engine.report import parse
+from edi_engine.processing.report import parse
+from edi_engine.reception import documents, rules
 from edi_engine.settings import RuleSettings, Settings
 
 from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_1_SIRET, Home

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from edi_engine import archive
+from edi_engine.reception import archive
 
 from .conftest import RECIPIENT, SUPPLIER_1, Home
 
@@ -61,7 +61,7 @@ def test_technical_failure_withdraws_its_outputs_and_the_run_goes_on(
 ) -> None:
     home.drop(SUPPLIER_1, "a.xml", sample="ubl-invoice.xml")
     home.drop(SUPPLIER_1, "b.xml", sample="ubl-creditnote.xml")
-    from edi_engine import report
+    from edi_engine.processing import report
 
     real = report.integration_report
     calls = []
@@ -72,7 +72,7 @@ def test_technical_failure_withdraws_its_outputs_and_the_run_goes_on(
             raise RuntimeError("bug in the CR")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("edi_engine.pipeline.report.integration_report", cr_fails_once)
+    monkeypatch.setattr("edi_engine.processing.pipeline.report.integration_report", cr_fails_once)
     result = home.invoke("run", "--once", "--json", code=3)
 
     flows = {f["file_name"]: f for f in json.loads(result.stdout)}

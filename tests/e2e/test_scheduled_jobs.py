@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from edi_engine import cron, db, jobruns, retention
+from edi_engine import cron
+from edi_engine.ledger import db, jobruns
+from edi_engine.operations import retention
 from edi_engine.settings import load
 from jobs import schedule
 

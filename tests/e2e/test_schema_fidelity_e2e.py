@@ -17,8 +17,8 @@ import pytest
 from click.testing import Result
 from lxml import etree
 
-from edi_engine import validation
-from edi_engine.identify import PIVOT
+from edi_engine.reception import validation
+from edi_engine.reception.identify import PIVOT
 
 from .conftest import MONTCLAIR, RECIPIENT, SUPPLIER_2, VALBRUNE, Home
 

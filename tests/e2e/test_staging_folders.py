@@ -21,7 +21,9 @@ import pytest
 from lxml import etree
 
 from connectors import outgoing
-from edi_engine import db, publication, settings
+from edi_engine import settings
+from edi_engine.delivery import publication
+from edi_engine.ledger import db
 
 from .conftest import HAUT_VERNAY, RECIPIENT, SUPPLIER_1, Home, sample
 

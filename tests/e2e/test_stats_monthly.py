@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from edi_engine import clock, counters, db, retention, settings
-from edi_engine import monthly as monthly_report
+from edi_engine import clock, settings
+from edi_engine.ledger import counters, db
+from edi_engine.operations import monthly as monthly_report
+from edi_engine.operations import retention
 
 from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_2, Home
 
@@ -199,7 +201,7 @@ def test_a_flow_whose_first_attempt_failed_counts_once(
     at(monkeypatch, NOVEMBER)
     home.drop(SUPPLIER_1, "a.xml", sample="ubl-invoice.xml")
     with monkeypatch.context() as broken:
-        broken.setattr("edi_engine.report.integration_report", _fail)
+        broken.setattr("edi_engine.processing.report.integration_report", _fail)
         (failed,) = json.loads(home.invoke("run", "--once", "--json", code=3).stdout)
     assert monthly(home, "--from", "2026-11", "--to", "2026-11") == [
         {"month": "2026-11", **counts(1, 1)}  # rolled back; answered by its incident's CR

@@ -12,7 +12,7 @@ from alembic import command
 from lxml import etree
 from sqlalchemy import text
 
-from edi_engine import db
+from edi_engine.ledger import db
 
 from . import test_statuses_in
 from .conftest import MONTCLAIR, RECIPIENT, SUPPLIER_1, VALBRUNE, Home

@@ -98,7 +98,7 @@ def test_a_crash_before_the_file_is_written_writes_the_same_flow_next_time(
 ) -> None:
     home.drop(SUPPLIER_1, "facture.xml", sample="ubl-invoice.xml")
     home.run()
-    from edi_engine import statuses_out
+    from edi_engine.delivery import statuses_out
 
     def crash(*_args: object) -> None:
         raise KeyboardInterrupt  # the process dies between the two steps
@@ -137,7 +137,8 @@ def test_a_crash_after_the_file_is_written_rewrites_the_same_bytes(home: Home) -
 
 def test_of_two_emitters_one_writes_a_numbered_flow_and_the_other_leaves_it(home: Home) -> None:
     """A numbers the flow; B emits meanwhile (writing it); A's write must not undo B's."""
-    from edi_engine import db, statuses_out
+    from edi_engine.delivery import statuses_out
+    from edi_engine.ledger import db
     from edi_engine.settings import load
 
     home.drop(SUPPLIER_1, "facture.xml", sample="ubl-invoice.xml")

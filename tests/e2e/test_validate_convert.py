@@ -20,7 +20,7 @@ GOOD = [
 
 
 # Factur-X MINIMUM and BASIC WL carry no lines, which the EXTENDED schema the engine
-# checks every CII against does not allow (edi_engine/validation.py should take the
+# checks every CII against does not allow (edi_engine/reception/validation.py should take the
 # schema of the profile the guideline names)
 WITHOUT_LINES = ["cii-profile-minimum.xml", "cii-profile-basicwl.xml"]
 

@@ -26,7 +26,7 @@ INCIDENT_EXIT = 3  # run --once's exit when a flow ended IN_INCIDENTE
 RUN = """
 import sys
 from cli import main
-from edi_engine import preparing
+from edi_engine.processing import preparing
 from tests.e2e.segfaulting import segfaults_on_the_killer
 
 preparing.Workers.__init__.__defaults__ = (segfaults_on_the_killer,)

@@ -314,7 +314,7 @@ def _same(spec: Spec) -> Spec:
 @dataclass(frozen=True)
 class Breaker:
     """One rule broken on purpose: ``mended`` passes every rule, ``broken`` fails ``rule``
-    alone (the rule's identifier as edi_engine.rules reports it)."""
+    alone (the rule's identifier as edi_engine.reception.rules reports it)."""
 
     rule: str
     breaks: str  # what the broken invoice does wrong, in one line

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from edi_engine.validation import FACTURX_XSD
+from edi_engine.reception.validation import FACTURX_XSD
 
 from . import cii, ubl
 from .spec import (

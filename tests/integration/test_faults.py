@@ -28,7 +28,7 @@ from paused_workers import DEADLINE, ended, program, reached, release, start
 
 from cli import main
 from connectors import sftp
-from edi_engine import leasing
+from edi_engine.ledger import leasing
 
 from .conftest import (
     HOST,
@@ -181,7 +181,8 @@ def _home_on(url: str, home: Path) -> dict[str, str]:
 # (the first five committed, their outputs staged, not yet published)
 BETWEEN_GROUPS = program(
     """
-from edi_engine import leasing, runner
+from edi_engine.ledger import leasing
+from edi_engine.processing import runner
 
 runner.GROUP_FLOWS = 5
 renew_all, groups = leasing.renew_all, []

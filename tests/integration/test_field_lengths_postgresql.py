@@ -98,8 +98,9 @@ def test_the_net_cuts_a_value_no_rule_names_and_stores_a_nul(
     column matches nothing instead of failing."""
     from sqlalchemy import select
 
-    from edi_engine import clock, db
-    from edi_engine.models import JobRun
+    from edi_engine import clock
+    from edi_engine.ledger import db
+    from edi_engine.ledger.models import JobRun
 
     owner, now = "o" * 300, clock.now()
     try:

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 import config
-from edi_engine import db, intake, settings
+from edi_engine import settings
+from edi_engine.ledger import db
+from edi_engine.reception import intake
 
 from .conftest import PG_ADMIN, REPO, SUPPLIER
 
@@ -24,7 +26,9 @@ psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 # another host's intake: holds the lock until its standard input closes or it is killed
 HOLDER = """
 import sys
-from edi_engine import db, intake, settings
+from edi_engine.ledger import db
+from edi_engine.reception import intake
+from edi_engine import settings
 loaded = settings.load(settings.resolve_home(None))
 with db.session_scope(loaded.database_url) as session:
     with intake.exclusive(loaded, session) as held:

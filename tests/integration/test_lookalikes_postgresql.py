@@ -13,7 +13,8 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from edi_engine import db, number_key
+from edi_engine import number_key
+from edi_engine.ledger import db
 from pivot_format.model import Debiteur, Envelope, InvoiceStatus, Supplier
 from pivot_format.statut import write_invoice_statuses
 

@@ -9,7 +9,8 @@ from alembic import command
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from edi_engine import db, intake
+from edi_engine.ledger import db
+from edi_engine.reception import intake
 
 from .conftest import PG_ADMIN
 

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from cli import main
 from connectors import sftp
-from edi_engine import db
+from edi_engine.ledger import db
 
 from .conftest import SshKeys, _serve
 

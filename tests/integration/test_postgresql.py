@@ -21,7 +21,9 @@ from .conftest import RECIPIENT, REPO, SUPPLIER
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 
 RECEIVE_ONLY = """
-from edi_engine import db, intake, settings
+from edi_engine.ledger import db
+from edi_engine.reception import intake
+from edi_engine import settings
 loaded = settings.load(settings.resolve_home(None))
 with db.session_scope(loaded.database_url) as session:
     intake.receive(loaded, session, ())

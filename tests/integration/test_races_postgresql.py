@@ -15,7 +15,7 @@ import pytest
 from paused_workers import ended, program, reached, release, start, wait_while
 
 import config
-from edi_engine import originals
+from edi_engine.reception import originals
 
 from .conftest import PG_ADMIN, SUPPLIER
 
@@ -29,7 +29,8 @@ NOW = datetime(2027, 1, 5, 9, 0, tzinfo=UTC)
 # guard)
 CHILD = program(
     """
-from edi_engine import intake, rerun
+from edi_engine.reception import intake
+from edi_engine.processing import rerun
 
 if how == "pause-rerun":
     rerun.rerun = before(rerun.rerun, "chosen")

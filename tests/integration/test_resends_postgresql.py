@@ -12,8 +12,11 @@ from collections.abc import Callable
 
 import pytest
 
-from edi_engine import controls, db, intake, leasing, runner, settings
-from edi_engine.models import Flow
+from edi_engine import controls, settings
+from edi_engine.ledger import db, leasing
+from edi_engine.ledger.models import Flow
+from edi_engine.processing import runner
+from edi_engine.reception import intake
 
 from .conftest import RECIPIENT, SUPPLIER, SUPPLIER_SIRET
 from .test_postgresql import _invoice, _receive_only, _workers

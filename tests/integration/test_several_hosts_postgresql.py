@@ -27,7 +27,9 @@ import pytest
 from lxml import etree
 from paused_workers import draining
 
-from edi_engine import db, intake, leasing, settings
+from edi_engine import settings
+from edi_engine.ledger import db, leasing
+from edi_engine.reception import intake
 from jobs import schedule
 
 from .conftest import RECIPIENT, REPO, SUPPLIER, SshServer

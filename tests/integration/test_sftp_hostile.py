@@ -29,7 +29,9 @@ from click.testing import CliRunner, Result
 import config
 from cli import main
 from connectors import sftp
-from edi_engine import runner, settings, sftp_refusals
+from edi_engine import settings
+from edi_engine.processing import runner
+from edi_engine.reception import sftp_refusals
 
 from .conftest import SUPPLIER_SIRET
 from .hostile_sftp import (

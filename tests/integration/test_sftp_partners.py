@@ -141,7 +141,7 @@ def test_a_new_version_uploaded_meanwhile_is_not_acknowledged_away(
     hub: Callable[..., Result], server_folders: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     remote = _drop(server_folders["four-in"], "facture.xml", "ubl-invoice.xml")
-    from edi_engine import pickup
+    from edi_engine.reception import pickup
 
     real = pickup.acknowledge
 

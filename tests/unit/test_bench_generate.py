@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from edi_engine import validation, xmlsafe
+from edi_engine.reception import validation, xmlsafe
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACT = {

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from edi_engine import certificates
-from edi_engine.certificates import Certificate, CertificateRefused
 from edi_engine.errors import InvalidPartnerCode, RefusedError, UsageError
+from edi_engine.partners import certificates
+from edi_engine.partners.certificates import Certificate, CertificateRefused
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("ssh-keygen") and shutil.which("openssl")),

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from edi_engine import counters, db
 from edi_engine.errors import UsageError
+from edi_engine.ledger import counters, db
 
 PARIS = ZoneInfo("Europe/Paris")
 

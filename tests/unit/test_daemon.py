@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edi_engine import runner
-from edi_engine.db import LedgerError
+from edi_engine.ledger.db import LedgerError
+from edi_engine.processing import runner
 from edi_engine.settings import ProcessingSettings, Settings
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from edi_engine import db, home
 from edi_engine.errors import ConfigurationError, UsageError
+from edi_engine.ledger import db, home
 
 URLS = [
     "postgresql+psycopg://edi:UserPartSecret@db.example/ledger",

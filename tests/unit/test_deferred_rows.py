@@ -1,4 +1,4 @@
-"""Rows written at the commit (edi_engine/deferred.py), on a real SQLite ledger: they go
+"""Rows written at the commit (edi_engine/ledger/deferred.py), on a real SQLite ledger: they go
 in with the commit, once and in order; a rolled back savepoint or transaction takes its
 own with it and no one else's, even when a read within the savepoint wrote them early."""
 
@@ -12,8 +12,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from edi_engine import db, deferred
-from edi_engine.models import Output
+from edi_engine.ledger import db, deferred
+from edi_engine.ledger.models import Output
 
 OUTPUTS = Output.__table__
 AT = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)

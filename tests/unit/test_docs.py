@@ -14,9 +14,9 @@ import pytest
 
 from cli import main
 from edi_engine.controls import CATALOGUE
-from edi_engine.lifecycle import SET_BY, refusal
-from edi_engine.states import CR_CODE, LIFECYCLE, FlowState
-from edi_engine.statuses_in import CODES as STATUS_CODES
+from edi_engine.ledger.states import CR_CODE, LIFECYCLE, FlowState
+from edi_engine.lifecycle.statuses_in import CODES as STATUS_CODES
+from edi_engine.lifecycle.transitions import SET_BY, refusal
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
@@ -182,7 +182,7 @@ def test_architecture_lists_every_flow_state_with_its_cr_code() -> None:
 
 def test_architecture_lifecycle_table_is_the_code_s() -> None:
     """Every status with its code, who sets it, and exactly the statuses
-    edi_engine.lifecycle allows after it: the table cannot drift from the rules."""
+    edi_engine.lifecycle.transitions allows after it: the table cannot drift from the rules."""
     rows = _table(_section(ARCHITECTURE_DOC.read_text(), "The invoice lifecycle"))
     rows.pop("code", None)
     assert sorted(rows) == sorted(state.code for state in LIFECYCLE)

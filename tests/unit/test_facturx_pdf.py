@@ -10,9 +10,9 @@ from generated import hostile
 from generated.hostile import Embedded, MiB
 
 import config
-from edi_engine import facturx_pdf
-from edi_engine.documents import document
 from edi_engine.problems import FlowRejected
+from edi_engine.reception import facturx_pdf
+from edi_engine.reception.documents import document
 from edi_engine.settings import LimitSettings, Settings
 
 CII = config.path("demo/cii-invoice.xml").read_bytes()

@@ -45,14 +45,16 @@ from hypothesis import strategies as st
 from lxml import etree
 
 import config
-from edi_engine import flow_parts, outputs, siret
 from edi_engine import settings as engine_settings
+from edi_engine import siret
 from edi_engine.controls import amounts, identifiers, numbers
 from edi_engine.controls.catalogue import CATALOGUE
-from edi_engine.identify import PIVOT
-from edi_engine.models import Flow
+from edi_engine.delivery import outputs
+from edi_engine.ledger.models import Flow
+from edi_engine.lifecycle.statuses_in import CODES as STATUS_CODES
 from edi_engine.problems import FRENCH, REJECT, FlowRejected, Problem
-from edi_engine.statuses_in import CODES as STATUS_CODES
+from edi_engine.reception import flow_parts
+from edi_engine.reception.identify import PIVOT
 from pivot_format import pivot
 from pivot_format.errors import ConversionError
 from pivot_format.model import Debiteur, Envelope, Invoice, InvoiceStatus, Supplier

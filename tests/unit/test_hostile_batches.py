@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from generated import hostile
 
-from edi_engine import unpack
 from edi_engine.problems import FlowRejected
+from edi_engine.reception import unpack
 from edi_engine.settings import LimitSettings
 
 INVOICE = b"<Invoice/>"

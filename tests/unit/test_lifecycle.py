@@ -7,7 +7,9 @@ import itertools
 
 import pytest
 
-from edi_engine.lifecycle import (
+from edi_engine.ledger.states import LIFECYCLE
+from edi_engine.ledger.states import InvoiceState as S
+from edi_engine.lifecycle.transitions import (
     ACCOUNTANT,
     MAIN_ROAD,
     RECIPIENT,
@@ -15,8 +17,6 @@ from edi_engine.lifecycle import (
     operator_refusal,
     refusal,
 )
-from edi_engine.states import LIFECYCLE
-from edi_engine.states import InvoiceState as S
 
 
 def test_every_status_says_who_sets_it() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from alembic import command
 from sqlalchemy import inspect, text
 
-from edi_engine import db
+from edi_engine.ledger import db
 
 ROW = (
     "insert into outputs (kind, partner_code, file_name, written_at, delivery_attempts) "

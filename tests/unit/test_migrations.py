@@ -8,8 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from edi_engine import db
-from edi_engine.models import Base
+from edi_engine.ledger import db
+from edi_engine.ledger.models import Base
 
 
 def test_head_matches_the_models(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def _number_after_upgrade(url: str) -> str:
     """The flow number the engine gives first once the ledger is at head."""
     from sqlalchemy.orm import Session
 
-    from edi_engine import intake
+    from edi_engine.reception import intake
 
     db.migrate(url)
     with Session(db.engine_for(url)) as session, session.begin():
@@ -139,8 +139,8 @@ def test_a_flows_earlier_copy_is_looked_up_by_its_content_not_among_all_its_part
     index, SQLite read every earlier flow of the partner, each flow slower than the last."""
     from sqlalchemy import event
 
-    from edi_engine import intake
-    from edi_engine.models import Flow
+    from edi_engine.ledger.models import Flow
+    from edi_engine.reception import intake
 
     url = f"sqlite:///{tmp_path}/ledger.db"
     db.migrate(url)

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from lxml import etree
 
 import config
-from edi_engine import validation
-from edi_engine.identify import PIVOT
+from edi_engine.reception import validation
+from edi_engine.reception.identify import PIVOT
 from pivot_format import cii, pivot, ubl
 from pivot_format.cpp import to_bytes
 from pivot_format.errors import ConversionError

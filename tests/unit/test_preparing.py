@@ -27,11 +27,13 @@ from pathlib import Path
 import pytest
 
 import config
-from edi_engine import flow_parts, preparing, runner, settings
+from edi_engine import settings
 from edi_engine.errors import StorageError
-from edi_engine.models import Flow
-from edi_engine.preparing import Job, Prepared, Workers
+from edi_engine.ledger.models import Flow
 from edi_engine.problems import FlowRejected
+from edi_engine.processing import preparing, runner
+from edi_engine.processing.preparing import Job, Prepared, Workers
+from edi_engine.reception import flow_parts
 from edi_engine.settings import Settings
 
 DEADLINE = 120  # seconds a test waits for a worker to reach a flow; never a speed
@@ -324,7 +326,7 @@ ORPHAN = """
 import sys
 from pathlib import Path
 from edi_engine import settings
-from edi_engine.preparing import Workers
+from edi_engine.processing.preparing import Workers
 
 if __name__ == "__main__":
     pool = Workers(settings.load(Path(sys.argv[1]), require_file=False), 2)

@@ -11,12 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from edi_engine import origin
 from edi_engine.controls import CATALOGUE
 from edi_engine.display import escaped
+from edi_engine.lifecycle.statuses_in import CODES as STATUS_CODES
 from edi_engine.problems import FRENCH, Problem
-from edi_engine.report import Identity, error_line, items, parse
-from edi_engine.statuses_in import CODES as STATUS_CODES
+from edi_engine.processing.report import Identity, error_line, items, parse
+from edi_engine.reception import origin
 from pivot_format.model import Envelope, FlowStatus
 from pivot_format.statut import read_statut, write_flow_statuses
 

@@ -35,8 +35,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from edi_engine import validation
-from edi_engine.identify import PIVOT
+from edi_engine.reception import validation
+from edi_engine.reception.identify import PIVOT
 from edi_engine.siret import is_valid, luhn_ok
 from pivot_format import cii, ubl
 from pivot_format.model import (

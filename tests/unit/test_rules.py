@@ -1,4 +1,4 @@
-"""The official business rules as the engine runs them (edi_engine/rules.py): the
+"""The official business rules as the engine runs them (edi_engine/reception/rules.py): the
 stylesheet of the syntax and of the Factur-X profile an invoice declares, every failure
 at once with the rule's identifier, where it is, and its severity."""
 
@@ -8,8 +8,8 @@ import pytest
 from lxml import etree
 
 from bench.generate import Options, _Maker
-from edi_engine import rules
 from edi_engine.problems import REJECT
+from edi_engine.reception import rules
 from tests.generated import cii, ubl
 
 UBL_NS = {

@@ -25,7 +25,7 @@ CHILD = """
 import json, re, sys, tempfile, time
 from pathlib import Path
 from bench.generate import Options, generate
-from edi_engine import rules, xmlsafe
+from edi_engine.reception import rules, xmlsafe
 
 checks, warm_up, broken_every = map(int, sys.argv[1:4])
 

@@ -24,8 +24,8 @@ import pytest
 from lxml import etree
 
 import schemas
-from edi_engine import identify
 from edi_engine.problems import FlowRejected
+from edi_engine.reception import identify
 from pivot_format.cpp import read_envelope
 from pivot_format.errors import ConversionError
 from pivot_format.pivot import invoice_elements, read_invoice, write_pivot

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from lxml import etree
 
-from edi_engine.identify import syntax_of
 from edi_engine.problems import FlowRejected
+from edi_engine.reception.identify import syntax_of
 from pivot_format.errors import ConversionError
 from pivot_format.model import (
     Debiteur,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import config
-from edi_engine import streaming, validation, xmlsafe
+from edi_engine.reception import streaming, validation, xmlsafe
 from edi_engine.settings import LimitSettings
 
 PIVOT = config.path("demo/pivot-multi.xml").read_bytes()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from edi_engine import unpack
 from edi_engine.problems import FlowRejected
+from edi_engine.reception import unpack
 from edi_engine.settings import LimitSettings
 
 

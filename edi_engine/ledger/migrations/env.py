@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection the engine hands over (edi_engine.db)."""
+"""Alembic environment: runs on the connection the engine hands over (edi_engine.ledger.db)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
-from edi_engine.models import Base
+from edi_engine.ledger.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from ..settings import Settings
+from ...settings import Settings
 from . import (
     counters,
     deliveries,

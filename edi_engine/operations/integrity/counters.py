@@ -1,7 +1,7 @@
 """The monthly counters equal a recount of what the retention kept.
 
 The counters are kept in the transaction of what they count and never purged
-(edi_engine/counters.py): a flow counts once answered, in the month it was received at
+(edi_engine/ledger/counters.py): a flow counts once answered, in the month it was received at
 the hub, under its partner and syntax; an output in the month it was written, under its
 partner and kind. The recount reads the same from the ledger (the flows and outputs
 passes hand each row to `Recount`, which keeps one sum per month, partner and syntax:
@@ -33,10 +33,10 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from .. import clock
-from .. import counters as kept
-from ..models import Flow, FlowNumber, MonthlyCounter, Output
-from ..states import Syntax
+from ... import clock
+from ...ledger import counters as kept
+from ...ledger.models import Flow, FlowNumber, MonthlyCounter, Output
+from ...ledger.states import Syntax
 from . import findings as kinds
 from .findings import Findings, Problem
 from .purges import Purges

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from ..models import Flow, InvoiceEvent, Output
-from ..models import Invoice as InvoiceRow
-from ..states import InvoiceState
+from ...ledger.models import Flow, InvoiceEvent, Output
+from ...ledger.models import Invoice as InvoiceRow
+from ...ledger.states import InvoiceState
 from . import findings as kinds
 from .findings import Findings, Problem
 from .reading import chunks, pages

@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from .. import archive, clock
-from ..models import Flow, Output
-from ..settings import Settings
-from ..states import FlowState
+from ... import clock
+from ...ledger.models import Flow, Output
+from ...ledger.states import FlowState
+from ...reception import archive
+from ...settings import Settings
 from . import findings as kinds
 from .counters import Recount
 from .findings import Findings, Problem

@@ -15,8 +15,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import Output, Partner
-from ..settings import Settings
+from ...ledger.models import Output, Partner
+from ...settings import Settings
 from . import findings as kinds
 from .findings import Findings, Problem
 from .reading import IN_CHUNK, relative

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from .. import home
-from ..models import Flow, Output, Partner
-from ..settings import Settings
+from ...ledger import home
+from ...ledger.models import Flow, Output, Partner
+from ...settings import Settings
 from . import findings as kinds
 from .counters import Recount
 from .findings import Findings, Problem

@@ -14,9 +14,10 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import clock, retention
-from ..models import JobRun
-from ..settings import Settings
+from ... import clock
+from ...ledger.models import JobRun
+from ...settings import Settings
+from .. import retention
 
 JOBS = ("retention", retention.JOB_ID)  # the nightly job's id, and an operator's purge
 DONE = re.compile(

@@ -35,11 +35,14 @@ from sqlalchemy.orm import Session
 from connectors import local
 from pivot_format.errors import ConversionError
 
-from .. import clock, home, redelivery, statuses_out
-from ..errors import EngineError
-from ..models import Invoice as InvoiceRow
-from ..models import StatusFlow
-from ..settings import Settings
+from ... import clock
+from ...delivery import statuses_out
+from ...errors import EngineError
+from ...ledger import home
+from ...ledger.models import Invoice as InvoiceRow
+from ...ledger.models import StatusFlow
+from ...processing import redelivery
+from ...settings import Settings
 from . import outputs
 from .reading import look
 

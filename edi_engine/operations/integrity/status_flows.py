@@ -16,9 +16,9 @@ from datetime import timedelta
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from .. import clock
-from ..models import StatusFlow
-from ..settings import Settings
+from ... import clock
+from ...ledger.models import StatusFlow
+from ...settings import Settings
 from . import findings as kinds
 from .findings import Findings, Problem
 from .purges import Purges

@@ -29,9 +29,11 @@ from sqlalchemy.orm import Session
 
 from connectors import outgoing
 
-from .. import archive, home, monthly, pickup
-from ..models import Output, Partner
-from ..settings import Settings
+from ...ledger import home
+from ...ledger.models import Output, Partner
+from ...reception import archive, pickup
+from ...settings import Settings
+from .. import monthly
 from . import findings as kinds
 from .findings import Findings, Problem
 from .reading import IN_CHUNK, relative

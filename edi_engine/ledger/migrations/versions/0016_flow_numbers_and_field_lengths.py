@@ -25,7 +25,7 @@ inbox after recording it is taken as a new deposit (a duplicate of its flow, wit
 never removed unanswered.
 
 Field lengths need no change of the schema: every partner value is bounded to its
-column before the database sees it (edi_engine/fields.py).
+column before the database sees it (edi_engine/ledger/fields.py).
 """
 
 from alembic import op

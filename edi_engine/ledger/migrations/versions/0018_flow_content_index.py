@@ -5,7 +5,7 @@ Revises: 0017
 Create Date: 2026-12-04 23:40:00.000000
 
 Every flow processed asks whether an earlier flow of its partner had the same content
-(edi_engine/intake.py, original_of). With an index on the hash and another on the
+(edi_engine/reception/intake.py, original_of). With an index on the hash and another on the
 partner, SQLite chose the partner's and read every earlier flow of that partner: the
 longer a supplier had used the hub, the slower each of its flows. One index on both
 answers it from the rows with that content only.

@@ -5,7 +5,7 @@ Revises: 0018
 Create Date: 2026-12-05 00:30:00.000000
 
 Every UBL and CII invoice is checked against the official rules the hub turns on in
-[rules] (edi_engine/rules.py). A partner may have its own sets (`partners update CODE
+[rules] (edi_engine/reception/rules.py). A partner may have its own sets (`partners update CODE
 --rules en16931,br_fr`): a comma-separated list, empty for none; no value for the hub's.
 """
 

@@ -8,7 +8,7 @@ An output for an SFTP partner is uploaded to `.<name>.tmp` on the partner's serv
 renamed. The name is recorded (and committed) just before the rename, so that a process
 killed between the rename and the commit that records the delivery is not followed by a
 second upload: the next run renames the temporary if it is still there, and otherwise
-records the delivery (edi_engine/channels.py).
+records the delivery (edi_engine/delivery/uploads.py).
 
 Downgrading drops the column: an output caught between the two commits is then uploaded
 again by the older engine, as it was before this migration (a partner that had taken the

@@ -1,0 +1,17 @@
+"""What operators ask: flows and invoices views and recycling, exports, monthly figures,
+retention and purge, the ledger's check (integrity), validate, convert, the rules list and
+the demo. The face (cli.py, jobs/) calls it; it may use every other room.
+"""
+
+__all__ = [
+    "checking",
+    "conversion",
+    "demo",
+    "exports",
+    "flows",
+    "integrity",
+    "invoices",
+    "monthly",
+    "retention",
+    "rules_report",
+]

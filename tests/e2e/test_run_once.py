@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from lxml import etree
 
-import cli
+from edi_engine.cli import runs
 
 from .conftest import (
     HAUT_VERNAY,
@@ -396,7 +396,7 @@ def test_empty_batch_is_refused(home: Home) -> None:
 def test_a_large_run_lists_the_flows_needing_attention_and_counts_the_rest(
     home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "RUN_TABLE_ROWS", 2)  # a burst of thousands, in small
+    monkeypatch.setattr(runs, "RUN_TABLE_ROWS", 2)  # a burst of thousands, in small
     home.drop(SUPPLIER_1, "ubl-invoice.xml", sample="ubl-invoice.xml")
     home.drop(SUPPLIER_1, "broken.xml", b"<not closed")
     home.drop(SUPPLIER_1, "ubl-creditnote.xml", sample="ubl-creditnote.xml")

@@ -21,6 +21,7 @@ ROOMS = (
     "delivery",
     "processing",
     "operations",
+    "cli",
 )
 TOP = {
     "clock",

@@ -8,7 +8,7 @@ would act on, is shown as its code point (`<U+000A>`, `<U+001B>`, `<U+202E>`): t
 definition and notation of `connectors.visible`, which the CR, stored messages and stored
 file names use too. Escaping is idempotent, so a value escaped when it was stored is shown
 as stored, never escaped twice. Rich markup is no concern here: tables take
-`rich.text.Text`, never markup (cli.render). `--json` keeps every value exact: `json_safe`
+`rich.text.Text`, never markup (edi_engine/cli/shared.py, render). `--json` keeps every value exact: `json_safe`
 only writes those same characters as JSON escapes, which decode to the very value.
 """
 

@@ -1,4 +1,5 @@
-"""One exception tree; ``cli.py`` maps it to exit codes (README.md#commands).
+"""One exception tree; the command maps it to exit codes (edi_engine/cli/shared.py,
+EngineGroup; README.md#commands).
 
 The class docstring is the default message. Errors from lxml, SQLAlchemy or the
 file system are wrapped ``from exc`` where they arise.

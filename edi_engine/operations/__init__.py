@@ -1,6 +1,6 @@
 """What operators ask: flows and invoices views and recycling, exports, monthly figures,
 retention and purge, the ledger's check (integrity), validate, convert, the rules list and
-the demo. The face (cli.py, jobs/) calls it; it may use every other room.
+the demo. The command (the cli room) and jobs/ call it; it may use every other room.
 """
 
 __all__ = [

@@ -54,6 +54,9 @@ class Partner(Base):
     # the business rule sets its invoices are checked against, comma-separated ("" none);
     # none: the hub's [rules] (edi_engine/reception/rules.py)
     rules: Mapped[str | None] = mapped_column(String(40))
+    # its API clients' quotas: requests per second and per day; none: the [api] defaults
+    api_rate: Mapped[int | None] = mapped_column(Integer)
+    api_daily: Mapped[int | None] = mapped_column(Integer)
 
     certificates: Mapped[list[Certificate]] = relationship(order_by="Certificate.id")
     suppliers: Mapped[list[PartnerSupplier]] = relationship(
@@ -92,6 +95,49 @@ class Certificate(Base):
     not_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     public_text: Mapped[str] = mapped_column(Text)
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiClient(Base):
+    """OAuth2 client credentials of a partner's software (edi_engine/partners/api_clients.py).
+    The secret is kept as its argon2id hash only; `generation` grows with each rotation, and
+    a token issued for an earlier one is refused."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(40), unique=True)
+    partner_code: Mapped[str] = mapped_column(ForeignKey("partners.code"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # a client tied to a registered certificate of its partner must present it over TLS
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    certificate: Mapped[Certificate | None] = relationship()
+
+
+class ApiSigningKey(Base):
+    """A secret that signs API tokens (hex of 32 random bytes), made by edi_engine/api on
+    first use: every worker and host checks tokens with the same keys."""
+
+    __tablename__ = "api_signing_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiUsage(Base):
+    """Requests an API client made in a window (a second, a day): its quotas' counters,
+    shared by every worker and host."""
+
+    __tablename__ = "api_usage"
+
+    client_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    window: Mapped[str] = mapped_column(String(24), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class Structure(Base):

@@ -173,6 +173,21 @@ class RuleSettings:
         return tuple(name for name in RULE_SETS if getattr(self, name))
 
 
+@dataclass(frozen=True)
+class ApiSettings:
+    # `api serve`: where it listens and with how many processes (a reverse proxy in front
+    # may keep 127.0.0.1)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    # how long a bearer token from POST /oauth/token is valid
+    token_seconds: int = 3600
+    # each client's quotas, requests per second and per day; a partner may have its own
+    # (`partners update CODE --api-rate 20/second --api-daily 100000`)
+    rate_per_second: int = 20
+    daily: int = 100_000
+
+
 SECTIONS: dict[str, type] = {
     "hub": HubSettings,
     "database": DatabaseSettings,
@@ -186,6 +201,7 @@ SECTIONS: dict[str, type] = {
     "retention": RetentionSettings,
     "schemas": SchemaSettings,
     "rules": RuleSettings,
+    "api": ApiSettings,
 }
 
 
@@ -204,6 +220,7 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     schemas: SchemaSettings = field(default_factory=SchemaSettings)
     rules: RuleSettings = field(default_factory=RuleSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
     @property
     def inbox(self) -> Path:
@@ -356,6 +373,10 @@ def _check(loaded: Settings, config: Path) -> None:
         ("retention", "months"),
         ("processing", "retry_attempts"),
         ("processing", "max_attempts"),
+        ("api", "workers"),
+        ("api", "token_seconds"),
+        ("api", "rate_per_second"),
+        ("api", "daily"),
     ):
         if getattr(getattr(loaded, section), key) < 1:
             raise ConfigurationError(

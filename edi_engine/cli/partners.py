@@ -13,7 +13,7 @@ import click
 from .. import settings
 from ..controls import depositors
 from ..ledger import db
-from ..partners import keyring
+from ..partners import api_clients, keyring
 from ..partners import registry as partners
 from .shared import (
     INPUT_FILE,
@@ -143,6 +143,17 @@ def partners_add(
     help="The business rule sets its invoices are checked against: en16931, br_fr or both "
     "(comma-separated), none, or default (the hub's [rules]).",
 )
+@click.option(
+    "--api-rate",
+    metavar="N/second",
+    help="Requests per second each of its API clients may make (N/second or N/s), or "
+    "default (the hub's [api] rate_per_second).",
+)
+@click.option(
+    "--api-daily",
+    metavar="N",
+    help="Requests per day each of its API clients may make, or default (the hub's [api] daily).",
+)
 @sftp_options
 @pass_settings
 def partners_update(
@@ -153,22 +164,28 @@ def partners_update(
     active: bool | None,
     operator: bool | None,
     rules: str | None,
+    api_rate: str | None,
+    api_daily: str | None,
     **sftp: Any,
 ) -> None:
     """Change partner CODE's name, SFTP channel, status schedule, whether it is an operator,
-    its business rule sets, or deactivate it (its deposits are then left where they are
-    and reported); what is not given stays as it was."""
+    its business rule sets, its API quotas, or deactivate it (its deposits are then left
+    where they are and reported); what is not given stays as it was."""
     with db.session_scope(loaded.database_url) as session:
         updated = partners.update(
-            loaded, session, code, name, _channel(sftp), status_cron, active, operator, rules
-        )
+            loaded, session, code, name, _channel(sftp), status_cron, active, operator, rules,
+            api_rate, api_daily,
+        )  # fmt: skip
         session.commit()
     state = "active" if updated["active"] else "inactive: its deposits are not taken"
     deposits = "any supplier" if updated["operator"] else "its own suppliers"
     checked = ", ".join(updated["rules"]) or "none"
+    quotas = ""
+    if api_rate is not None or api_daily is not None:
+        quotas = f"; API {updated['api_rate']}/second, {updated['api_daily']} a day"
     say(
         f"Partner {updated['code']} updated (channel {updated['channel']}, {state}; "
-        f"deposits for {deposits}; rules {checked})."
+        f"deposits for {deposits}; rules {checked}{quotas})."
     )
 
 
@@ -183,7 +200,12 @@ def partners_show(loaded: settings.Settings, code: str, as_json: bool) -> None:
     if as_json:
         echo_json(shown)
         return
-    rows = [{"field": k, "value": v} for k, v in shown.items() if isinstance(v, str | bool)]
+    units = {"api_rate": "/second", "api_daily": " a day"}  # the API quotas
+    rows = [
+        {"field": k, "value": f"{v}{units[k]}" if k in units else v}
+        for k, v in shown.items()
+        if isinstance(v, str | int)  # a bool is an int
+    ]
     rows += [{"field": f"sftp.{k}", "value": v} for k, v in shown.get("sftp", {}).items()]
     rows += [
         {"field": f"certificate {c['kind']}", "value": f"{c['fingerprint']} {c['label'] or ''}"}
@@ -365,3 +387,86 @@ def partners_authorized_keys(loaded: settings.Settings, code: str | None, root: 
     """Print restricted authorized_keys lines, one block per partner (docs/sftp-landing.md)."""
     with db.session_scope(loaded.database_url, write=False) as session:
         click.echo(keyring.authorized_keys(session, code, root), nl=False)
+
+
+@group.group("api-client", cls=EngineGroup)
+def api_client_group() -> None:
+    """A partner's API clients: the OAuth2 client credentials its software logs in to the
+    API channel with (`edi-engine api serve`). A secret is shown once, and kept hashed."""
+
+
+def _said_secret(client: api_clients.ApiClient, secret: str, as_json: bool) -> None:
+    """A client's secret, printed once on stdout: the ledger keeps only its hash."""
+    if as_json:
+        shown = {"partner": client.partner_code, "client_id": client.client_id}
+        shown["client_secret"] = secret
+        if client.certificate_fingerprint:
+            shown["certificate"] = client.certificate_fingerprint
+        echo_json(shown)
+    else:
+        echo_line(f"client_id: {client.client_id}")
+        echo_line(f"client_secret: {secret}")
+    say(
+        f"Keep the secret of {client.client_id} (partner {client.partner_code}) now: it will "
+        "not be shown again, the hub keeps only its hash."
+    )
+
+
+@api_client_group.command("add")
+@click.argument("code")
+@click.option(
+    "--certificate",
+    metavar="FINGERPRINT",
+    help="Tie the client to this registered certificate of the partner (its fingerprint, as "
+    "`partners cert list` shows it): the client must then present it over TLS.",
+)
+@json_option
+@pass_settings
+def api_client_add(
+    loaded: settings.Settings, code: str, certificate: str | None, as_json: bool
+) -> None:
+    """Create API client credentials for partner CODE and print its client_id and secret,
+    once."""
+    with db.session_scope(loaded.database_url) as session:
+        client, secret = api_clients.add(session, code, certificate)
+        session.commit()
+    _said_secret(client, secret, as_json)
+
+
+@api_client_group.command("list")
+@click.argument("code", required=False)
+@json_option
+@pass_settings
+def api_client_list(loaded: settings.Settings, code: str | None, as_json: bool) -> None:
+    """List the API clients of every partner, or of partner CODE (never a secret)."""
+    with db.session_scope(loaded.database_url, write=False) as session:
+        rows = api_clients.listed(session, code)
+    columns = ["partner", "client_id", "created_at", "rotated_at", "revoked_at", "certificate"]
+    render(rows, columns, as_json)
+
+
+@api_client_group.command("rotate")
+@click.argument("client_id")
+@json_option
+@pass_settings
+def api_client_rotate(loaded: settings.Settings, client_id: str, as_json: bool) -> None:
+    """Give API client CLIENT_ID a new secret, printed once; the old one and the tokens
+    issued with it stop working."""
+    with db.session_scope(loaded.database_url) as session:
+        client, secret = api_clients.rotate(session, client_id)
+        session.commit()
+    _said_secret(client, secret, as_json)
+
+
+@api_client_group.command("revoke")
+@click.argument("client_id")
+@pass_settings
+def api_client_revoke(loaded: settings.Settings, client_id: str) -> None:
+    """Revoke API client CLIENT_ID for good: its secret and its tokens stop working."""
+    with db.session_scope(loaded.database_url) as session:
+        client = api_clients.revoke(session, client_id)
+        session.commit()
+    say(
+        f"API client {client.client_id} of partner {client.partner_code} is revoked: its "
+        "secret and its tokens no longer work."
+    )

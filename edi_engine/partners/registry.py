@@ -130,6 +130,49 @@ def parse_rules(given: str) -> str | None:
     return ",".join(name for name in RULE_SETS if name in names)
 
 
+# a quota fits the ledger's Integer column on every database
+MOST = 1_000_000_000
+COUNT = r"0*([0-9]{1,10})"  # ASCII digits, never so many that int() refuses them
+RATE = re.compile(COUNT + r"\s*/\s*(?:second|s)")
+DAILY = re.compile(COUNT)
+
+
+def parse_rate(given: str) -> int | None:
+    """`--api-rate 20/second` (or 20/s) as stored: requests per second; "default": none,
+    the [api] rate_per_second."""
+    text = given.strip().lower()
+    if text == "default":
+        return None
+    match = RATE.fullmatch(text)
+    if match is None or not 1 <= int(match.group(1)) <= MOST:
+        raise UsageError(
+            f"--api-rate {given!r}: give the requests per second as N/second (or N/s), N a "
+            f"whole number from 1 to {MOST:,}, or default (the hub's [api] rate_per_second)."
+        )
+    return int(match.group(1))
+
+
+def parse_daily(given: str) -> int | None:
+    """`--api-daily 100000` as stored: requests per day; "default": none, the [api] daily."""
+    text = given.strip().lower()
+    if text == "default":
+        return None
+    match = DAILY.fullmatch(text)
+    if match is None or not 1 <= int(match.group(1)) <= MOST:
+        raise UsageError(
+            f"--api-daily {given!r}: give the requests per day as a whole number from 1 to "
+            f"{MOST:,}, or default (the hub's [api] daily)."
+        )
+    return int(match.group(1))
+
+
+def quotas(settings: Settings, partner: Partner) -> tuple[int, int]:
+    """The requests per second and per day each API client of the partner may make."""
+    rate = partner.api_rate if partner.api_rate is not None else settings.api.rate_per_second
+    daily = partner.api_daily if partner.api_daily is not None else settings.api.daily
+    return rate, daily
+
+
 def make_folders(settings: Settings, code: str) -> None:
     """inbox/CODE/ and outbox/CODE/; a caller that may still refuse makes them after its commit."""
     for folder in (settings.inbox / code, settings.outbox / code):
@@ -146,9 +189,12 @@ def update(
     active: bool | None = None,
     operator: bool | None = None,
     rules: str | None = None,
+    api_rate: str | None = None,
+    api_daily: str | None = None,
 ) -> dict[str, Any]:
     """Change a partner's name, SFTP channel, status schedule, whether it is active or an
-    operator, its business rule sets (`parse_rules`); what is not given stays as it was
+    operator, its business rule sets (`parse_rules`), its API clients' quotas (`parse_rate`,
+    `parse_daily`); what is not given stays as it was
     (an empty status schedule goes back to `[jobs] statuses_cron`). An inactive partner's
     deposits are not taken: they stay in its inbox (or on its server) and each run
     reports them. An operator deposits for any supplier, any other partner for its own
@@ -156,6 +202,10 @@ def update(
     partner = get(session, code)
     if rules is not None:
         partner.rules = parse_rules(rules)
+    if api_rate is not None:
+        partner.api_rate = parse_rate(api_rate)
+    if api_daily is not None:
+        partner.api_daily = parse_daily(api_daily)
     if active is not None:
         partner.active = active
     if operator is not None:
@@ -208,6 +258,7 @@ def _readable_file(value: str, flag: str) -> str:
 
 def describe(settings: Settings, partner: Partner) -> dict[str, Any]:
     """What an operator may see of a partner: paths and settings, never a secret."""
+    rate, daily = quotas(settings, partner)
     described = {
         "code": partner.code,
         "name": partner.name,
@@ -221,6 +272,11 @@ def describe(settings: Settings, partner: Partner) -> dict[str, Any]:
         # the business rule sets its invoices are checked against, and whether the hub's
         "rules": list(_sets(partner.rules) if partner.rules is not None else settings.rules.sets),
         "rules_own": partner.rules is not None,
+        # its API clients' quotas, and whether they are its own or the hub's [api]
+        "api_rate": rate,
+        "api_rate_own": partner.api_rate is not None,
+        "api_daily": daily,
+        "api_daily_own": partner.api_daily is not None,
     }
     if partner.channel == "sftp":
         described["sftp"] = {key: getattr(partner, column) for key, column in COLUMNS.items()}

@@ -7,7 +7,14 @@ file system are wrapped ``from exc`` where they arise.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+
+
+def code_of(exc: BaseException) -> str:
+    """The short code of a refusal, in JSON answers: its exception's name in snake case
+    (FlowNotFound: flow_not_found, click's UsageError: usage_error)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
 
 
 class EngineError(Exception):

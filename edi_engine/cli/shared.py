@@ -8,7 +8,6 @@ import functools
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import display, settings
-from ..errors import EngineError, UsageError
+from ..errors import EngineError, UsageError, code_of
 from ..ledger.states import InvoiceState
 from ..operations import flows, invoices
 
@@ -78,10 +77,7 @@ JSON_ASKED = "json_asked"  # ctx.meta: --json was given, so a refusal is JSON on
 REFUSAL_SAID = "refusal_said"  # ctx.meta: an outer group must not say it again
 
 
-def error_code(exc: BaseException) -> str:
-    """The short code of a refusal: its exception's name in snake case (FlowNotFound:
-    flow_not_found, click's UsageError: usage_error)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+error_code = code_of  # the short code of a refusal, in JSON answers
 
 
 def refuse_in_json(ctx: click.Context, code: str, message: str) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, aliased
 from connectors import local
 
 from .. import clock, display, failpoints
+from ..errors import EngineError
 from ..ledger import exclusion, fields, home
 from ..ledger.models import Flow, FlowEvent, FlowNumber, Partner, PendingSource
 from ..ledger.states import FlowState
@@ -111,6 +112,40 @@ def receive(settings: Settings, session: Session, ready: Iterable[Path] = ()) ->
             result.flow_ids += _receive_batch(settings, own, batch, partners, result)
         _unreadable_once(result.unreadable)
     return result
+
+
+@dataclass(frozen=True)
+class Deposited:
+    flow_id: int
+    number: str
+
+
+def deposit(settings: Settings, session: Session, partner: str, path: Path) -> Deposited:
+    """A file a partner deposited by another door than its inbox (the API), whole at `path`
+    (a folder of the engine's own, named as the partner named it): archived and recorded
+    as an inbox file is, by the same steps (the same hash, duplicate-flow rule and limits),
+    and its flow's number returned once committed. No intake lock: that guards inboxes;
+    recording is serialised with every intake's by the archive's guard, under which the
+    duplicate-flow rule reads what stands. The caller removes `path`."""
+    found = path.lstat()
+    source = local.InboxFile(
+        partner, path, found.st_size, found.st_mtime_ns, found.st_dev, found.st_ino
+    )
+    unreadable: dict[Path, str] = {}
+    files, stored = _archived(settings, [source], unreadable)
+    with originals.guard(settings, session):
+        files, stored = _still_archived(settings, session, files, stored)
+        if not files:  # only a bug of the caller's (the file is its own): said plainly
+            raise EngineError(f"{display.escaped(path)} could not be archived.")
+        hashes = {archived.content_hash for archived in stored}
+        (flow_id,) = _recorded(
+            session, list(zip(files, stored, strict=True)), standing(session, hashes)
+        )
+        # no inbox file to acknowledge: the flow's source is pending no more at once
+        session.execute(delete(PendingSource).where(PendingSource.flow_id == flow_id))
+        number = session.scalar(select(Flow.number).where(Flow.id == flow_id))
+        session.commit()
+    return Deposited(flow_id, number)
 
 
 @contextmanager

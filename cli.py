@@ -17,6 +17,7 @@ import click
 import jobs.daemon
 from edi_engine import logs, settings
 from edi_engine.cli import (
+    api,
     documents,
     engine,
     flows,
@@ -129,6 +130,7 @@ for command in (
     jobs_group,
     engine.check_command,
     engine.purge_command,
+    api.group,
 ):
     main.add_command(command)
 

@@ -5,6 +5,7 @@ imports them (nor jobs/: the commands that drive it stay in cli.py).
 """
 
 __all__ = [
+    "api",
     "documents",
     "engine",
     "flows",

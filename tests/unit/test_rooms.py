@@ -21,6 +21,7 @@ ROOMS = (
     "delivery",
     "processing",
     "operations",
+    "api",
     "cli",
 )
 TOP = {

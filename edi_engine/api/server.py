@@ -1,0 +1,69 @@
+"""`edi-engine api serve`: the API application on uvicorn, over the home's ledger and
+folders. Several workers are processes of their own (uvicorn's), each loading the home
+named by EDI_ENGINE_HOME, which `serve` sets for them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from .. import logs, settings
+from . import app, peers
+
+try:  # the faster parser when installed, else the one uvicorn always has
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Http
+except ImportError:  # pragma: no cover - depends on what is installed
+    from uvicorn.protocols.http.h11_impl import H11Protocol as _Http  # type: ignore[assignment]
+
+HOME_VARIABLE = "EDI_ENGINE_HOME"
+LEVEL_VARIABLE = "_EDI_ENGINE_API_LOG_LEVEL"  # the command's --verbose/--quiet, for workers
+
+
+class Protocol(peers.NotingCertificates, _Http):  # type: ignore[misc, valid-type]
+    """uvicorn's HTTP protocol, noting the client certificate of each TLS connection."""
+
+
+def application() -> FastAPI:
+    """What each worker serves (uvicorn's factory): the home EDI_ENGINE_HOME names."""
+    loaded = settings.load(settings.resolve_home(None))
+    level = int(os.environ.get(LEVEL_VARIABLE, logging.WARNING))
+    if not logging.getLogger().handlers:  # a worker process of its own
+        logs.configure(level)
+    # each call is logged (with its client, route, status and duration) unless --quiet
+    logging.getLogger(app.log.name).setLevel(logging.INFO if level < logging.ERROR else level)
+    return app.create_app(loaded)
+
+
+def serve(
+    loaded: settings.Settings,
+    host: str,
+    port: int,
+    workers: int,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    client_ca: Path | None = None,
+    log_level: int = logging.WARNING,
+) -> None:
+    os.environ[HOME_VARIABLE] = str(loaded.home)
+    os.environ[LEVEL_VARIABLE] = str(log_level)
+    uvicorn.run(
+        f"{__name__}:application",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        http=Protocol,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        ssl_ca_certs=client_ca,
+        # a client certificate is asked for, not required: a client tied to none has none
+        ssl_cert_reqs=ssl.CERT_OPTIONAL if client_ca else ssl.CERT_NONE,
+        log_config=None,  # the engine's own logging (edi_engine/logs.py)
+        access_log=False,  # each call is logged by the application, with its client
+        server_header=False,
+    )

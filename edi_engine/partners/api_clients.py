@@ -25,7 +25,7 @@ from ..errors import RefusedError
 from ..ledger.models import ApiClient as ClientRow
 from ..ledger.models import Certificate as CertificateRow
 from . import registry as partners
-from .certificates import CertificateRefused
+from .certificates import X509, CertificateRefused
 
 PREFIX = "edi_"
 HASHER = PasswordHasher()  # argon2id, RFC 9106's second recommended parameters
@@ -106,6 +106,11 @@ def _certificate(session: Session, code: str, fingerprint: str) -> CertificateRo
             "shows the fingerprints)."
         )
     row = own[0]
+    if row.kind != X509:
+        raise CertificateRefused(
+            f"The credential {fingerprint} of partner {code} is an SSH key: an API client "
+            "presents an X.509 certificate over TLS; tie it to one of those."
+        )
     if row.not_after is not None and clock.aware(row.not_after) <= clock.now():
         raise CertificateRefused(
             f"The certificate {fingerprint} of partner {code} expired on "

@@ -9,9 +9,14 @@ import re
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -60,6 +65,27 @@ def _ssh_key(tmp_path: Path, name: str) -> tuple[Path, str]:
         ["ssh-keygen", "-lf", f"{key}.pub"], check=True, capture_output=True, text=True
     )
     return key.with_suffix(".pub"), printed.stdout.split()[1]
+
+
+def _x509(tmp_path: Path, name: str) -> tuple[Path, str]:
+    """A self-signed X.509 certificate (PEM) and its fingerprint as `partners cert list`
+    shows it: what an API client presents over TLS."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    path = tmp_path / f"{name}.pem"
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return path, certificate.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
 # -- add, list ----------------------------------------------------------------------------
@@ -209,7 +235,7 @@ def test_an_unknown_client_is_refused(partners_home: Home) -> None:
 def test_a_client_is_tied_to_a_certificate_of_its_own_partner(
     partners_home: Home, tmp_path: Path
 ) -> None:
-    public, fingerprint = _ssh_key(tmp_path, "abc-key")
+    public, fingerprint = _x509(tmp_path, "abc-key")
     partners_home.invoke("partners", "cert", "add", "ABC001", public)
 
     added = _add(partners_home, "ABC001", "--certificate", fingerprint)
@@ -225,7 +251,7 @@ def test_a_client_is_tied_to_a_certificate_of_its_own_partner(
 def test_another_partners_or_an_unknown_certificate_is_refused(
     partners_home: Home, tmp_path: Path
 ) -> None:
-    public, fingerprint = _ssh_key(tmp_path, "xyz-key")
+    public, fingerprint = _x509(tmp_path, "xyz-key")
     partners_home.invoke("partners", "cert", "add", "XYZ002", public)
 
     theirs = partners_home.invoke(
@@ -244,7 +270,7 @@ def test_another_partners_or_an_unknown_certificate_is_refused(
 
 
 def test_an_expired_certificate_is_refused(partners_home: Home, tmp_path: Path) -> None:
-    public, fingerprint = _ssh_key(tmp_path, "old-key")
+    public, fingerprint = _x509(tmp_path, "old-key")
     partners_home.invoke("partners", "cert", "add", "ABC001", public)
     with ledger(partners_home) as session:
         session.execute(text("update certificates set not_after = '2020-01-01 00:00:00'"))
@@ -255,6 +281,21 @@ def test_an_expired_certificate_is_refused(partners_home: Home, tmp_path: Path) 
     )
 
     assert "expired on 2020-01-01" in result.stderr
+
+
+def test_an_ssh_key_is_refused_since_a_client_presents_a_certificate_over_tls(
+    partners_home: Home, tmp_path: Path
+) -> None:
+    public, fingerprint = _ssh_key(tmp_path, "sftp-key")
+    partners_home.invoke("partners", "cert", "add", "ABC001", public)
+
+    result = partners_home.invoke(
+        "partners", "api-client", "add", "ABC001", "--certificate", fingerprint, code=1
+    )
+
+    assert f"The credential {fingerprint} of partner ABC001 is an SSH key" in result.stderr
+    with ledger(partners_home) as session:
+        assert api_clients.listed(session) == []
 
 
 # -- quotas -------------------------------------------------------------------------------

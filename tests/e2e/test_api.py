@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from edi_engine.api.app import uploads_dir
+from edi_engine.api.flows import uploads_dir
 from edi_engine.settings import load
 
 from .conftest import RECIPIENT, SUPPLIER_1, SUPPLIER_2, Home, sample

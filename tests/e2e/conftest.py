@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,3 +110,11 @@ def home(bare_home: Home) -> Home:
     bare_home.invoke("partners", "suppliers", "add", SUPPLIER_2, SUPPLIER_2_SIRET)
     bare_home.invoke("structures", "import", config.path("demo/structures.csv"))
     return bare_home
+
+
+@pytest.fixture
+def serve(home: Home, tmp_path: Path) -> Iterator[Callable[..., object]]:
+    """A real `edi-engine api serve` over `home` (tests/e2e/api_server.py)."""
+    from .api_server import serving
+
+    yield from serving(home, tmp_path)

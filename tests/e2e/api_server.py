@@ -1,0 +1,105 @@
+"""A real `edi-engine api serve` for the API tests, and a partner's software calling it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .conftest import Home
+
+REPO = Path(__file__).resolve().parents[2]
+UBL = "ubl-invoice.xml"
+COMMAND = (sys.executable, "-m", "cli")
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def logged(self) -> str:
+        return self.log.read_text()
+
+
+@dataclass
+class Credentials:
+    client_id: str
+    client_secret: str
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serving(home: Home, tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start servers over `home` (options of `api serve` given), each stopped at the end:
+    the `serve` fixture (tests/e2e/conftest.py)."""
+    started: list[tuple[subprocess.Popen, Any]] = []
+
+    def start(*options: str) -> Server:
+        port = free_port()
+        log = tmp_path / f"api-{port}.log"
+        written = log.open("wb")
+        process = subprocess.Popen(
+            [*COMMAND, "--home", str(home.path), "api", "serve", "--port", str(port), *options],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=written,
+        )
+        started.append((process, written))
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
+                    return Server(url, process, log)
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError(f"the API did not start: {log.read_text()}")
+
+    yield start
+    for process, written in started:
+        process.terminate()
+        process.wait(timeout=30)
+        written.close()
+
+
+def client_of(home: Home, partner: str) -> Credentials:
+    made = json.loads(home.invoke("partners", "api-client", "add", partner, "--json").stdout)
+    return Credentials(made["client_id"], made["client_secret"])
+
+
+def token(server: Server, credentials: Credentials) -> str:
+    with server.client() as http:
+        answer = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(credentials.client_id, credentials.client_secret),
+        )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["access_token"]
+
+
+def bearer(value: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value}"}
+
+
+def deposit(server: Server, value: str, name: str, content: bytes) -> httpx.Response:
+    with server.client() as http:
+        return http.post("/v1/flows", headers=bearer(value), files={"file": (name, content)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -26,9 +27,16 @@ class Server:
     url: str
     process: subprocess.Popen
     log: Path
+    trusted: Path | None = None  # the CA of its TLS certificate, when it serves HTTPS
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
+    def client(self, certificate: tuple[Path, Path] | None = None) -> httpx.Client:
+        """A partner's software calling it (over TLS with `certificate`, PEM and key)."""
+        if self.trusted is None:
+            return httpx.Client(base_url=self.url, timeout=30)
+        tls = ssl.create_default_context(cafile=str(self.trusted))
+        if certificate is not None:
+            tls.load_cert_chain(*certificate)
+        return httpx.Client(base_url=self.url, timeout=30, verify=tls)
 
     def logged(self) -> str:
         return self.log.read_text()
@@ -51,7 +59,7 @@ def serving(home: Home, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     the `serve` fixture (tests/e2e/conftest.py)."""
     started: list[tuple[subprocess.Popen, Any]] = []
 
-    def start(*options: str) -> Server:
+    def start(*options: str, trusted: Path | None = None) -> Server:
         port = free_port()
         log = tmp_path / f"api-{port}.log"
         written = log.open("wb")
@@ -62,13 +70,15 @@ def serving(home: Home, tmp_path: Path) -> Iterator[Callable[..., Server]]:
             stderr=written,
         )
         started.append((process, written))
-        url = f"http://127.0.0.1:{port}"
+        url = f"{'https' if trusted else 'http'}://127.0.0.1:{port}"
+        server = Server(url, process, log, trusted)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             assert process.poll() is None, log.read_text()
             try:
-                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
-                    return Server(url, process, log)
+                with server.client() as probe:
+                    if probe.get("/v1/health", timeout=1).status_code == 200:
+                        return server
             except httpx.TransportError:
                 time.sleep(0.1)
         raise AssertionError(f"the API did not start: {log.read_text()}")

@@ -32,12 +32,16 @@ test: $(STAMP) openssh-server
 
 # speed and memory, never timed tests (docs/performance.md): a mix of 5,000 invoices
 # against the floor, then one large pivot flow, the rules' ceilings, and `edi-engine check`
-# on a home of 100,000 flows (docs/reliability.md)
+# on a home of 100,000 flows (docs/reliability.md), and the API's lookups and deposits a
+# second under wrk (docs/api.md)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python bench/pivot_flow.py
 	$(BIN)/python -m bench.ceiling
 	$(BIN)/python -m bench.check --flows 100000
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get install -y -qq wrk >/dev/null; } || echo "wrk is missing: bench.api skipped"
+	@if command -v wrk >/dev/null; then $(BIN)/python -m bench.api; fi
 
 # the crash harness at length (tests/crash/soak.py): thousands of flows, hundreds of kills
 # of the engine's processes, then everything verified and `edi-engine check`; e.g.

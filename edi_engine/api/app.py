@@ -8,6 +8,7 @@ route, status and duration; never a secret nor a token."""
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from typing import Any
@@ -21,7 +22,7 @@ from starlette.exceptions import HTTPException
 from .. import __version__
 from ..errors import EngineError
 from ..settings import Settings
-from . import flows, oauth
+from . import flows, invoices, oauth, quotas, statuses
 from .access import NOT_FOUND, ApiError, Context, answer
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,12 @@ def create_app(settings: Settings) -> FastAPI:
     )
     context = Context(settings)
     app.state.context = context
+    app.state.quotas = quotas.Quotas(context)  # every authenticated call counted
     flows.sweep_uploads(settings)
     app.include_router(oauth.router)
     app.include_router(flows.router)
+    app.include_router(statuses.router)
+    app.include_router(invoices.router)
 
     @app.middleware("http")
     async def logged(request: Request, call_next: Any) -> Response:
@@ -58,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
                 getattr(route, "path", "(no route)"),  # the route's pattern, never the raw path
                 status,
                 (time.perf_counter() - start) * 1000,
+                extra={"pid": os.getpid()},  # which worker served it
             )
 
     @app.exception_handler(ApiError)

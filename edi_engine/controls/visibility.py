@@ -21,7 +21,11 @@ def visible(partner: str) -> ColumnElement[bool]:
     served = select(Structure.siret).where(
         or_(Structure.partner_code == partner, Structure.accountant_partner == partner)
     )
+    # correlated on the invoice only: a query joining flows itself keeps its own
     deposited = (
-        select(Flow.id).where(Flow.id == InvoiceRow.flow_id, Flow.partner_code == partner).exists()
+        select(Flow.id)
+        .where(Flow.id == InvoiceRow.flow_id, Flow.partner_code == partner)
+        .correlate(InvoiceRow)
+        .exists()
     )
     return or_(InvoiceRow.recipient_siret.in_(served), deposited)

@@ -8,7 +8,7 @@ import getpass
 import os
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from pivot_format.errors import ConversionError
 
 from .. import clock, controls, siret
+from ..controls.visibility import visible
 from ..errors import RefusedError, UsageError
 from ..ledger.models import Flow, InvoiceFinding, Output
 from ..ledger.models import Invoice as InvoiceRow
@@ -126,12 +127,16 @@ def search(
     supplier: str | None = None,
     flow: str | None = None,
     delivery_incident: bool = False,
+    since: datetime | None = None,
+    visible_to: str | None = None,
 ) -> list[dict[str, Any]]:
     """Invoices matching every filter given, oldest first; several SIRETs are alternatives.
     `supplier` is the supplier's identifier as the invoice gives it (a SIRET most often),
     `flow` the number of the flow that brought the invoice; `delivery_incident`: only those
     whose recipient reported their delivery failed (94, 95), to deliver again, and those
-    whose pivot is held back, not yet published (publication.NOT_PUBLISHED)."""
+    whose pivot is held back, not yet published (publication.NOT_PUBLISHED). `since`: whose
+    current status was set then or later; `visible_to`: only those this partner may know
+    of (controls.visibility: a partner's software over the API)."""
     query = (
         select(InvoiceRow, Flow.number)
         .join(Flow, Flow.id == InvoiceRow.flow_id)
@@ -154,6 +159,10 @@ def search(
         query = query.where(Flow.number == flow)
     if delivery_incident:
         query = query.where(InvoiceRow.delivery_incident.is_not(None))
+    if since is not None:
+        query = query.where(InvoiceRow.status_date >= since.astimezone(UTC))
+    if visible_to is not None:
+        query = query.where(visible(visible_to))
     return [as_dict(invoice, flow) for invoice, flow in session.execute(query)]
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.orm import Session
@@ -94,22 +95,29 @@ def _suppliers(session: Session, partner: str | None) -> list[str]:
     return list(session.scalars(query))
 
 
-def _pending(partner: str) -> Select:
-    """Changes of the partner's invoices that no status flow carries yet, oldest first."""
+def told(partner: str, *columns: Any) -> Select:
+    """Every change of the partner's invoices that a status flow tells it (or will), oldest
+    first, by `columns` (the change's id by default): what the API's GET /v1/statuses
+    answers too. Not a refusal at reception (told by the CR only) nor an acknowledgement,
+    nor a change of an invoice addressed to a structure the hub does not know."""
     return (
-        select(InvoiceEvent.id)
+        select(*(columns or (InvoiceEvent.id,)))
+        .select_from(InvoiceEvent)
         .join(InvoiceRow, InvoiceRow.id == InvoiceEvent.invoice_id)
         .join(Flow, Flow.id == InvoiceRow.flow_id)
         .join(Structure, Structure.siret == InvoiceEvent.recipient_siret)
         .where(
             Flow.partner_code == partner,
-            InvoiceEvent.emitted_in.is_(None),
-            # not a refusal at reception (told by the CR only) nor an acknowledgement
             InvoiceEvent.to_supplier.is_(True),
             InvoiceRow.supplier_id.is_not(None),
         )
         .order_by(InvoiceEvent.id)
     )
+
+
+def _pending(partner: str) -> Select:
+    """Changes of the partner's invoices that no status flow carries yet, oldest first."""
+    return told(partner).where(InvoiceEvent.emitted_in.is_(None))
 
 
 def _number(session: Session, partner: str) -> StatusFlow | None:

@@ -10,6 +10,8 @@ gives the reason a rejection or a suspension needs, and the lifecycle allows the
 The depositor's CR lists every status, applied or refused with its reason; each one is
 kept in `received_statuses`. The history keeps when the status was produced at its source
 (`Horodatage`) beside when the hub recorded it, and the recipient the invoice had then.
+A status set over the API (`set_status`) names its invoice by id, among the same invoices,
+and goes through the same rules, refusals and history; it has no CR, its answer says it.
 """
 
 from __future__ import annotations
@@ -220,20 +222,85 @@ def _apply(
     if isinstance(found, Outcome):
         return found
     invoice, new = found
-    refused = _not_for(session, partner, status, invoice, new)
+    asked = Asked(
+        status.code, status.comment or status.complement, status.mandate, _is_siret(status)
+    )
+    unknown = _unknown(
+        partner, status.supplier.identifier, status.invoice_number, status.invoice_date
+    )
+    return _change(session, partner, invoice, new, asked, actor, completed, unknown, status.at)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What a partner asks of one invoice, whichever door it came by: a status code, its
+    reason (Commentaire), a mandate, and whether the supplier is named by its SIRET."""
+
+    code: str
+    reason: str | None = None
+    mandate: str | None = None
+    supplier_is_siret: bool = True
+
+
+def set_status(
+    session: Session,
+    partner: str,
+    invoice_id: int,
+    code: str,
+    reason: str | None = None,
+    mandate: str | None = None,
+    completed: Callable[[InvoiceRow, str], None] | None = None,
+) -> Outcome:
+    """One status from a partner about one invoice named by its id (the API's door), under
+    the rules, refusals and history of a status flow's line; the caller commits. An invoice
+    the partner may not know of is STATUS_INVOICE_UNKNOWN, whether it exists or not."""
+    new = _state(code)
+    if new is None:
+        return Outcome([CODES["STATUS_CODE_UNKNOWN"].fails(code, **NOT_IN_LIFECYCLE)])
+    unknown = CODES["STATUS_INVOICE_UNKNOWN"].fails(
+        f"#{invoice_id}", supplier="-", year="", partner=partner
+    )
+    query = select(InvoiceRow).where(
+        InvoiceRow.id == invoice_id,
+        InvoiceRow.pivot_file.is_not(None),  # delivered, as a status flow's invoice
+        visible(partner),
+    )
+    invoice = session.scalars(query.with_for_update()).first()
+    if invoice is None:
+        return Outcome([unknown])
+    supplier_is_siret = invoice.supplier_id_type in (None, "1") and siret.is_valid(
+        invoice.supplier_id or ""
+    )
+    asked = Asked(code, reason, mandate, supplier_is_siret)
+    actor = f"partner:{partner}"  # as a status flow's: the history names who reported it
+    return _change(session, partner, invoice, new, asked, actor, completed, unknown)
+
+
+def _change(
+    session: Session,
+    partner: str,
+    invoice: InvoiceRow,
+    new: InvoiceState,
+    asked: Asked,
+    actor: str,
+    completed: Callable[[InvoiceRow, str], None] | None,
+    unknown: Problem,
+    produced_at: datetime | None = None,
+) -> Outcome:
+    """The status applied to the invoice found, or why not: the same for every door."""
+    refused = _not_for(session, partner, asked, invoice, new, unknown)
     if refused is not None:
         return refused
     problems = check_change(
-        session, invoice, new, _is_siret(status), status.mandate, partner=partner
+        session, invoice, new, asked.supplier_is_siret, asked.mandate, partner=partner
     )
     if any(p.rejects for p in problems):
         return Outcome(problems, invoice.id)
-    reason = status.comment or status.complement
-    record(session, invoice, new, actor, reason, status.mandate, produced_at=status.at)
+    record(session, invoice, new, actor, asked.reason, asked.mandate, produced_at=produced_at)
     if new is InvoiceState.COMPLETEE and completed is not None:
         completed(invoice, actor)  # delivered again now: the next status follows from there
     facts = {"status": new.value, "number": invoice.number, "partner": partner}
-    return Outcome([CODES[APPLIED].fails(status.code, **facts), *problems], invoice.id, new)
+    return Outcome([CODES[APPLIED].fails(asked.code, **facts), *problems], invoice.id, new)
 
 
 def _target(
@@ -255,7 +322,12 @@ def _target(
 
 
 def _not_for(
-    session: Session, partner: str, status: InvoiceStatus, invoice: InvoiceRow, new: InvoiceState
+    session: Session,
+    partner: str,
+    asked: Asked,
+    invoice: InvoiceRow,
+    new: InvoiceState,
+    unknown: Problem,
 ) -> Outcome | None:
     """Why this partner may not give this invoice this status (the invoice is not one it
     serves, the status is another role's, a rejection without its reason), or None."""
@@ -263,22 +335,20 @@ def _not_for(
     depositor = session.scalar(select(Flow.partner_code).where(Flow.id == invoice.flow_id))
     roles = _roles(partner, structure, depositor)
     if not roles:  # its structure changed hands since it was found: unknown to the partner
-        supplier, number = status.supplier.identifier, status.invoice_number
-        return Outcome([_unknown(partner, supplier, number, status.invoice_date)])
+        return Outcome([unknown])
     facts = {"status": new.value, "number": invoice.number, "partner": partner}
     why = _not_yours(new, roles)
     if why:
         refused = CODES["STATUS_NOT_YOURS_TO_SET"]
         return Outcome(
-            [refused.fails(status.code, why_fr=why[0], why_en=why[1], **facts)], invoice.id
+            [refused.fails(asked.code, why_fr=why[0], why_en=why[1], **facts)], invoice.id
         )
     # who may deposit for whom guards a supplier's 12 too
     if new is InvoiceState.COMPLETEE and depositors.refusal(session, partner, invoice.supplier_id):
         supplier = shown(invoice.supplier_id or "")
         return Outcome([CATALOGUE["SUPPLIER_NOT_ALLOWED"].fails(supplier, partner=partner)])
-    reason = status.comment or status.complement
-    if new in REASON_REQUIRED and not (reason or "").strip():
-        return Outcome([CODES["STATUS_REASON_MISSING"].fails(status.code, **facts)], invoice.id)
+    if new in REASON_REQUIRED and not (asked.reason or "").strip():
+        return Outcome([CODES["STATUS_REASON_MISSING"].fails(asked.code, **facts)], invoice.id)
     return None
 
 

@@ -21,7 +21,7 @@ from ..ledger.models import Output, Partner
 from ..operations import flows
 from ..reception import intake
 from ..settings import Settings
-from . import bodies
+from . import bodies, outbox
 from .access import NOT_FOUND, ApiError, Authenticated, Caller, Context, context_of
 
 UPLOADS = "api-uploads"  # in run/: each deposit's file, in a folder of its own, until recorded
@@ -116,10 +116,9 @@ def report(request: Request, number: str, who: Authenticated) -> Response:
     if found is None or found.staged is not None:
         raise ApiError(404, "report_not_ready", "The flow's CR is not written yet.")
     path = context.settings.outbox / who.partner / found.file_name
-    try:
-        content = path.read_bytes()
-    except OSError:
-        raise ApiError(410, "report_gone", "The flow's CR is no longer kept.") from None
+    content = outbox.recorded(path, found.size, found.sha256)
+    if content is None:  # taken, or something else left under its name: never served
+        raise ApiError(410, "report_gone", "The flow's CR is no longer kept in your outbox.")
     return Response(content, media_type="application/xml")
 
 

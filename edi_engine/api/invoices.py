@@ -6,13 +6,9 @@ found, exactly as an id that does not exist."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import stat
 from collections.abc import Callable
 from datetime import date, datetime, time
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -26,6 +22,7 @@ from ..ledger.models import Invoice as InvoiceRow
 from ..ledger.models import Output
 from ..ledger.states import InvoiceState
 from ..operations import invoices
+from . import outbox
 from .access import NOT_FOUND, ApiError, Authenticated, Caller, context_of
 
 MAX_LIMIT = 500
@@ -158,8 +155,10 @@ def pivot(request: Request, invoice_id: str, who: Authenticated, _known: NoParam
     gone = ApiError(410, "pivot_gone", "The invoice's pivot is no longer kept in your outbox.")
     if found is None or "/" in row.pivot_file:
         raise gone
-    content = _read(context.settings.outbox / who.partner / row.pivot_file, found.size)
-    if content is None or (found.sha256 and hashlib.sha256(content).hexdigest() != found.sha256):
+    content = outbox.recorded(
+        context.settings.outbox / who.partner / row.pivot_file, found.size, found.sha256
+    )
+    if content is None:
         raise gone  # taken, or something else left under its name: never served as the pivot
     return Response(
         content,
@@ -208,17 +207,3 @@ def _status(text: str) -> str:
             f"status: {text[:40]!r} is not an invoice status; one of {', '.join(STATUSES)}.",
         )
     return text
-
-
-def _read(path: Path, size: int | None) -> bytes | None:
-    """The file's bytes, if a plain file is there: a link is never followed, a pipe never
-    waited on (the partner owns its folder and may leave anything in it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as handle:
-        found = os.fstat(fd)
-        if not stat.S_ISREG(found.st_mode) or (size is not None and found.st_size != size):
-            return None
-        return handle.read()

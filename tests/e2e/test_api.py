@@ -253,3 +253,26 @@ def test_a_server_starting_removes_what_a_stopped_one_left_of_a_deposit_only(
         os.utime(path, (hour_ago, hour_ago))
     serve()
     assert not stale.exists() and (arriving / "facture.xml").is_file()
+
+
+def test_a_cr_replaced_in_the_partners_outbox_is_never_served(
+    home: Home, serve: Callable[..., Server]
+) -> None:
+    """The partner owns its outbox: a link left under its CR's name (to another partner's
+    pivot) or other bytes are not the CR the engine wrote, and are not served."""
+    server = serve()
+    value = token(server, client_of(home, SUPPLIER_1))
+    number = deposit(server, value, "mine.xml", sample(UBL)).json()["number"]
+    home.run()
+    cr = home.path / "outbox" / SUPPLIER_1 / f"CR_{SUPPLIER_1}_{number}.xml"
+    (pivot,) = home.outbox(RECIPIENT)
+    with server.client() as http:
+        assert http.get(f"/v1/flows/{number}/report", headers=bearer(value)).status_code == 200
+        cr.unlink()
+        cr.symlink_to(home.path / "outbox" / RECIPIENT / pivot)
+        linked = http.get(f"/v1/flows/{number}/report", headers=bearer(value))
+        cr.unlink()
+        cr.write_bytes(b"<CR>not the engine's</CR>")
+        rewritten = http.get(f"/v1/flows/{number}/report", headers=bearer(value))
+    for answer in (linked, rewritten):
+        assert answer.status_code == 410 and answer.json()["error"] == "report_gone"

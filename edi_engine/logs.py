@@ -16,7 +16,7 @@ from typing import TextIO
 
 from . import clock, display
 
-FIELDS = ("flow", "partner", "outcome", "job")  # `extra=` keys an event may carry
+FIELDS = ("flow", "partner", "outcome", "job", "pid")  # `extra=` keys an event may carry
 HANDLER_NAME = "edi-engine"
 
 

@@ -88,6 +88,7 @@ def caller(request: Request) -> Caller:
             {"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
     request.state.client_id = client.client_id
+    request.app.state.quotas.take(client.client_id, client.partner_code)  # api/quotas.py
     return Caller(client.client_id, client.partner_code)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -20,6 +21,9 @@ from .conftest import Home
 REPO = Path(__file__).resolve().parents[2]
 UBL = "ubl-invoice.xml"
 COMMAND = (sys.executable, "-m", "cli")
+# tests call faster than a partner's software may ([api] rate_per_second, 20): the servers
+# they start allow more a second by default; tests/e2e/test_api_quotas.py sets partners' own
+QUICK_CLIENTS = {"EDI_ENGINE_API_RATE_PER_SECOND": "1000"}
 
 
 @dataclass
@@ -66,6 +70,7 @@ def serving(home: Home, tmp_path: Path) -> Iterator[Callable[..., Server]]:
         process = subprocess.Popen(
             [*COMMAND, "--home", str(home.path), "api", "serve", "--port", str(port), *options],
             cwd=REPO,
+            env=os.environ | QUICK_CLIENTS,
             stdout=subprocess.DEVNULL,
             stderr=written,
         )

@@ -50,9 +50,14 @@ class Window:
     known: int = 0  # the ledger's total when last learnt (every process's calls)
     pending: int = 0  # this process's calls not yet added to the ledger
 
-    def at(self, key: str) -> None:
-        if key != self.key:  # a new second or day: the past one no longer matters
+    def at(self, key: str) -> tuple[str, int]:
+        """Move to the window `key`: the past one's key and calls not yet written, if any,
+        which no longer matter here and are still to be written."""
+        past = self.key, self.pending
+        if key != self.key:
             self.key, self.known, self.pending = key, 0, 0
+            return past
+        return "", 0
 
     def used(self) -> int:
         return self.known + self.pending
@@ -67,6 +72,7 @@ class Usage:
     second: Window = field(default_factory=Window)
     day: Window = field(default_factory=Window)
     synced: float = -math.inf  # time.monotonic() when the totals were last learnt
+    reading: bool = False  # a call is reading them again: the others need not
 
     def windows(self) -> tuple[Window, Window]:
         return self.second, self.day
@@ -115,6 +121,7 @@ class Quotas:
         self.zone = context.settings.zone
         self._lock = threading.Lock()
         self._usage: dict[str, Usage] = {}
+        self._past: dict[tuple[str, str], int] = {}  # calls of windows past, to be written
         self._limits: dict[str, tuple[float, tuple[int, int]]] = {}
         self._stopped = threading.Event()
         self._writer: threading.Thread | None = None
@@ -129,16 +136,26 @@ class Quotas:
             now = time.time()
             self._start()
             usage = self._usage.setdefault(client_id, Usage())
-            usage.second.at(second_key(now))
-            usage.day.at(day_key(self._day(now)))
+            for window, key in (
+                (usage.second, second_key(now)),
+                (usage.day, day_key(self._day(now))),
+            ):
+                self._later(client_id, *window.at(key))
             self._refuse_past(usage, rate, daily, now)
-            if time.monotonic() - usage.synced < FRESH and daily - usage.day.used() > rate:
+            near = daily - usage.day.used() <= rate
+            stale = time.monotonic() - usage.synced >= FRESH and not usage.reading
+            if not (near or stale):
                 usage.second.pending += 1
                 usage.day.pending += 1
                 return
+            usage.reading = True
             keys = usage.second.key, usage.day.key
             counts = self._taken(client_id, usage)
-        self._reserve(client_id, keys, counts, (rate, daily), now)
+        try:
+            self._reserve(client_id, keys, counts, (rate, daily), now)
+        finally:
+            with self._lock:
+                usage.reading = False
 
     def _day(self, now: float) -> date:
         return clock.local_date(datetime.fromtimestamp(now, UTC), self.zone)
@@ -173,9 +190,16 @@ class Quotas:
     def _give_back(self, counts: dict[tuple[str, str], int]) -> None:
         """Calls that could not be written, to be written with the next ones (under the lock)."""
         for (client_id, key), count in counts.items():
-            for window in self._usage[client_id].windows():
-                if window.key == key:
-                    window.pending += count
+            now = [w for w in self._usage[client_id].windows() if w.key == key]
+            if now:
+                now[0].pending += count
+            else:
+                self._later(client_id, key, count)
+
+    def _later(self, client_id: str, key: str, count: int) -> None:
+        """Calls of a window past, written with the next flush (under the lock)."""
+        if count:
+            self._past[(client_id, key)] = self._past.get((client_id, key), 0) + count
 
     def _reserve(
         self,
@@ -223,7 +247,7 @@ class Quotas:
         totals; now and then delete the windows past."""
         started = time.monotonic()
         with self._lock:
-            counts: dict[tuple[str, str], int] = {}
+            counts, self._past = self._past, {}
             for client_id, usage in self._usage.items():
                 if usage.second.pending or usage.day.pending:
                     counts.update(self._taken(client_id, usage))

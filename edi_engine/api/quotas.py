@@ -289,12 +289,14 @@ class Quotas:
             self._flush_logged()
 
     def _flush_logged(self, sweeping: bool = True) -> None:
-        """Flush; a ledger that fails is said once, and again once it answers."""
+        """Flush; a ledger that fails is said once, and again once it answers (the writer
+        thread goes on: the calls stay counted, to be written)."""
         try:
             self.flush(sweeping)
-        except EngineError as exc:
+        except Exception as exc:
             if not self._failing:
-                log.warning("api quotas: the calls counted cannot be written: %s", exc.headline)
+                said = exc.headline if isinstance(exc, EngineError) else repr(exc)
+                log.warning("api quotas: the calls counted cannot be written: %s", said)
             self._failing = True
         else:
             if self._failing:

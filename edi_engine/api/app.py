@@ -11,8 +11,11 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -26,10 +29,21 @@ from . import flows, invoices, oauth, quotas, statuses
 from .access import NOT_FOUND, ApiError, Context, answer
 
 log = logging.getLogger(__name__)
+LEDGER_THREADS = 4  # under the ledger's pool of 5 connections a process (SQLAlchemy's default)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Ledger work runs in threads, no more at once than the ledger's pool keeps
+    connections for: past that, each call would open and close a connection of its own
+    (SQLite's pragmas every time), and throughput would fall as load grows."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = LEDGER_THREADS
+    yield
 
 
 def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan,
         title="edi-engine API",
         version=__version__,
         description="Deposit flows and follow them, as a partner of the hub.",

@@ -6,17 +6,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -24,6 +18,8 @@ from edi_engine.ledger import db
 from edi_engine.partners import api_clients
 
 from .conftest import Home
+from .test_api_tls import Authority
+from .test_partner_certificates import _ssh_key
 
 CLIENT_ID = re.compile(r"edi_[0-9a-f]{24}")
 SECRET_KEYS = {"partner", "client_id", "client_secret"}
@@ -55,37 +51,12 @@ def _add(home: Home, code: str = "ABC001", *more: str) -> dict:
     return json.loads(home.invoke("partners", "api-client", "add", code, "--json", *more).stdout)
 
 
-def _ssh_key(tmp_path: Path, name: str) -> tuple[Path, str]:
-    """An OpenSSH public key and its fingerprint, as `partners cert list` shows it."""
-    key = tmp_path / name
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True
-    )
-    printed = subprocess.run(
-        ["ssh-keygen", "-lf", f"{key}.pub"], check=True, capture_output=True, text=True
-    )
-    return key.with_suffix(".pub"), printed.stdout.split()[1]
-
-
 def _x509(tmp_path: Path, name: str) -> tuple[Path, str]:
-    """A self-signed X.509 certificate (PEM) and its fingerprint as `partners cert list`
-    shows it: what an API client presents over TLS."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    path = tmp_path / f"{name}.pem"
-    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return path, certificate.fingerprint(hashes.SHA256()).hex(":").upper()
+    """An X.509 certificate (PEM) and its fingerprint as `partners cert list` shows it."""
+    folder = tmp_path / f"pki-{name}"
+    folder.mkdir()
+    issued = Authority(folder).issue(name)
+    return issued.certificate, issued.fingerprint
 
 
 # -- add, list ----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ cut or wrapped otherwise, is found as well.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import secrets
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+import httpx
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -330,7 +332,47 @@ def every_command(sweep: Sweep, folder: Path, key: Path, other_key: Path, public
     way("rules", "list")
     way("init", folder / "other-home")
     way("demo", folder / "demo-home")
+    api_server(sweep)
     sweep.run_the_rest()
+
+
+def api_server(sweep: Sweep) -> None:
+    """`api serve` as a real process (it serves until stopped): a client made, a token
+    asked for with a wrong secret and the right one, a deposit and its flow read; then
+    SIGTERM, and everything it said kept."""
+    sweep("partners", "api-client", "add", "FOUR01", "--json")
+    made = json.loads(sweep.said[-2][1])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    with subprocess.Popen(
+        [sys.executable, "-m", "cli", "--verbose", "--home", str(sweep.home), "api", "serve",
+         "--port", str(port)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as process:  # fmt: skip
+        try:
+            deadline = time.monotonic() + DEADLINE
+            while time.monotonic() < deadline:
+                try:
+                    httpx.get(f"{url}/v1/ready", timeout=1)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            grant = {"grant_type": "client_credentials"}
+            httpx.post(f"{url}/oauth/token", data=grant, auth=(made["client_id"], "wrong"))
+            value = httpx.post(
+                f"{url}/oauth/token", data=grant, auth=(made["client_id"], made["client_secret"])
+            ).json()["access_token"]
+            headers = {"Authorization": f"Bearer {value}"}
+            files = {"file": ("api.xml", config.path("demo/ubl-invoice.xml").read_bytes())}
+            number = httpx.post(f"{url}/v1/flows", headers=headers, files=files).json()["number"]
+            httpx.get(f"{url}/v1/flows/{number}", headers=headers)
+        finally:
+            process.terminate()
+            stdout, stderr = process.communicate(timeout=DEADLINE)
+    sweep.ran.add(("api", "serve"))
+    sweep.said += [("api serve: stdout", stdout), ("api serve: stderr", stderr)]
 
 
 def daemon(sweep: Sweep, env: dict[str, str] | None = None) -> None:

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from .. import __version__
 from ..errors import EngineError
 from ..settings import Settings
-from . import flows, invoices, oauth, quotas, statuses
+from . import deposits, flows, invoices, oauth, quotas, statuses
 from .access import NOT_FOUND, ApiError, Context, answer
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     context = Context(settings)
     app.state.context = context
+    app.state.depositor = deposits.Depositor(context)  # deposits recorded in groups
     app.state.quotas = quotas.Quotas(context)  # every authenticated call counted
     flows.sweep_uploads(settings)
     app.include_router(oauth.router)

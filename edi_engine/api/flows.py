@@ -4,6 +4,7 @@ the keys of `flows show --json`, and its CR. Another partner's flow is not found
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 import time
@@ -11,18 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import FlowNotFound, UsageError
-from ..ledger.models import Output, Partner
+from ..ledger.models import Output
 from ..operations import flows
-from ..reception import intake
 from ..settings import Settings
 from . import bodies, outbox
-from .access import NOT_FOUND, ApiError, Authenticated, Caller, Context, context_of
+from .access import NOT_FOUND, ApiError, Authenticated, Caller, context_of
 
 UPLOADS = "api-uploads"  # in run/: each deposit's file, in a folder of its own, until recorded
 STALE_UPLOAD_SECONDS = 3600.0
@@ -71,23 +70,10 @@ async def deposit(request: Request, who: Authenticated) -> dict[str, str]:
             raise ApiError(422, "invalid_request", f"{exc.field}: {exc.message}") from None
         except bodies.BodyTooLarge:
             raise too_large from None
-        deposited = await run_in_threadpool(_record, context_of(request), who.partner, path)
+        deposited = await asyncio.wrap_future(request.app.state.depositor.submit(who.partner, path))
     finally:
         shutil.rmtree(own, ignore_errors=True)
     return {"number": deposited.number, "status": "IN_RECU"}
-
-
-def _record(context: Context, partner: str, path: Path) -> intake.Deposited:
-    with context.ledger(write=True) as session:
-        active = session.scalar(select(Partner.active).where(Partner.code == partner))
-        if not active:
-            session.rollback()
-            raise ApiError(
-                409,
-                "partner_inactive",
-                "Your partner account is inactive: the hub takes no flow from it.",
-            )
-        return intake.deposit(context.settings, session, partner, path)
 
 
 @router.get("/v1/flows/{number}")

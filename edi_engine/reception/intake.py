@@ -15,7 +15,7 @@ flows are numbered and inserted by a few statements each (issue 14, item 2).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session, aliased
 from connectors import local
 
 from .. import clock, display, failpoints
-from ..errors import EngineError
 from ..ledger import exclusion, fields, home
 from ..ledger.models import Flow, FlowEvent, FlowNumber, Partner, PendingSource
 from ..ledger.states import FlowState
@@ -120,32 +119,41 @@ class Deposited:
     number: str
 
 
-def deposit(settings: Settings, session: Session, partner: str, path: Path) -> Deposited:
-    """A file a partner deposited by another door than its inbox (the API), whole at `path`
-    (a folder of the engine's own, named as the partner named it): archived and recorded
-    as an inbox file is, by the same steps (the same hash, duplicate-flow rule and limits),
-    and its flow's number returned once committed. No intake lock: that guards inboxes;
-    recording is serialised with every intake's by the archive's guard, under which the
-    duplicate-flow rule reads what stands. The caller removes `path`."""
-    found = path.lstat()
-    source = local.InboxFile(
-        partner, path, found.st_size, found.st_mtime_ns, found.st_dev, found.st_ino
-    )
-    unreadable: dict[Path, str] = {}
-    files, stored = _archived(settings, [source], unreadable)
+def deposit(
+    settings: Settings, session: Session, deposits: Sequence[tuple[str, Path]]
+) -> dict[Path, Deposited]:
+    """Files partners deposited by another door than their inboxes (the API), each whole
+    at its path (a folder of the engine's own, named as the partner named it): archived
+    and recorded as inbox files are, by the same steps (the same hash, duplicate-flow rule
+    and limits), together: one sync barrier for their copies, one commit. Their flows by
+    path, once committed; a file missing from the answer could not be archived. No intake
+    lock: that guards inboxes; recording is serialised with every intake's by the
+    archive's guard, under which the duplicate-flow rule reads what stands. `session`
+    holds no transaction (the archive is written first); the caller removes the files."""
+    sources = []
+    for partner, path in deposits:
+        found = path.lstat()
+        sources.append(
+            local.InboxFile(
+                partner, path, found.st_size, found.st_mtime_ns, found.st_dev, found.st_ino
+            )
+        )
+    files, stored = _archived(settings, sources, {})
     with originals.guard(settings, session):
         files, stored = _still_archived(settings, session, files, stored)
-        if not files:  # only a bug of the caller's (the file is its own): said plainly
-            raise EngineError(f"{display.escaped(path)} could not be archived.")
+        if not files:
+            session.commit()
+            return {}
         hashes = {archived.content_hash for archived in stored}
-        (flow_id,) = _recorded(
-            session, list(zip(files, stored, strict=True)), standing(session, hashes)
-        )
-        # no inbox file to acknowledge: the flow's source is pending no more at once
-        session.execute(delete(PendingSource).where(PendingSource.flow_id == flow_id))
-        number = session.scalar(select(Flow.number).where(Flow.id == flow_id))
+        ids = _recorded(session, list(zip(files, stored, strict=True)), standing(session, hashes))
+        # no inbox file to acknowledge: the flows' sources are pending no more at once
+        session.execute(delete(PendingSource).where(PendingSource.flow_id.in_(ids)))
+        numbers = dict(session.execute(select(Flow.id, Flow.number).where(Flow.id.in_(ids))).all())
         session.commit()
-    return Deposited(flow_id, number)
+    return {
+        source.path: Deposited(flow_id, numbers[flow_id])
+        for source, flow_id in zip(files, ids, strict=True)
+    }
 
 
 @contextmanager

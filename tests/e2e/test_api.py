@@ -8,6 +8,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -276,3 +277,26 @@ def test_a_cr_replaced_in_the_partners_outbox_is_never_served(
         rewritten = http.get(f"/v1/flows/{number}/report", headers=bearer(value))
     for answer in (linked, rewritten):
         assert answer.status_code == 410 and answer.json()["error"] == "report_gone"
+
+
+def test_deposits_arriving_together_are_each_recorded_once_and_answered_their_own(
+    home: Home, serve: Callable[..., Server]
+) -> None:
+    """Deposits made at once are recorded in groups (one commit for those waiting): each
+    gets its own flow, and the duplicate-flow rule holds inside a group as across them."""
+    server = serve()
+    value = token(server, client_of(home, SUPPLIER_1))
+    content = sample(UBL)
+    names = [f"together-{n:02}.xml" for n in range(24)]
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda name: deposit(server, value, name, content), names))
+    assert [a.status_code for a in answers] == [202] * len(names)
+    numbers = [a.json()["number"] for a in answers]
+    assert len(set(numbers)) == len(names)
+    flows = {f["number"]: f for f in json.loads(home.invoke("flows", "list", "--json").stdout)}
+    assert sorted(flows) == sorted(numbers)
+    assert {flows[n]["file_name"] for n in numbers} == set(names)  # each its own name
+    shown = [home.show(n) for n in sorted(numbers)]
+    first = shown[0]["number"]
+    assert first == min(numbers) and shown[0]["duplicate_of"] is None
+    assert all(s["duplicate_of"] == first for s in shown[1:])  # the same bytes: one flow stands

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from .. import settings
-from ..api import server
 from ..errors import UsageError
 from .shared import EngineGroup, pass_settings
 
@@ -51,6 +50,8 @@ def api_serve(
         raise UsageError("--tls-cert and --tls-key go together.")
     if client_ca is not None and tls_cert is None:
         raise UsageError("--client-ca asks for client certificates over TLS: give --tls-cert.")
+    from ..api import server  # FastAPI and uvicorn: loaded by this command only
+
     api = loaded.api
     server.serve(
         loaded,

@@ -106,6 +106,11 @@ def create_app(settings: Settings) -> FastAPI:
         log.error("api: %s", exc.headline)
         return answer(503, "engine_unavailable", "The engine could not answer; try again later.")
 
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> JSONResponse:
+        log.error("api: a call failed unexpectedly", exc_info=exc)  # the traceback, in the log
+        return answer(500, "internal_error", "The engine failed on this call; it is logged.")
+
     @app.get("/v1/health", tags=["service"])
     def health() -> dict[str, str]:
         """The process is up (no authentication)."""

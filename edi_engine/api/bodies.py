@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
+from python_multipart.exceptions import ParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 FIELD = "file"
@@ -76,6 +77,9 @@ async def receive_file(
         async for chunk in chunks:
             parser.write(chunk)
         parser.finalize()
+    except ParseError as exc:
+        why = f"the body is not multipart/form-data as announced: {exc}"
+        raise BodyRefused("multipart", why) from None
     finally:
         reading.close()
     if reading.path is None:

@@ -209,6 +209,11 @@ def test_bad_deposits_are_refused_naming_what_is_wrong_and_nothing_is_recorded(
             "slash": http.post(
                 "/v1/flows", headers=bearer(value), files={"file": ("../etc/passwd", small)}
             ),
+            "multipart": http.post(
+                "/v1/flows",
+                headers={**bearer(value), "Content-Type": "multipart/form-data; boundary=xyz"},
+                content=b"--xyz\r\nnot a header line at all\r\n\r\n" + small,
+            ),
         }
     for field, answer in cases.items():
         assert answer.status_code == 422, (field, answer.text)
@@ -216,6 +221,7 @@ def test_bad_deposits_are_refused_naming_what_is_wrong_and_nothing_is_recorded(
     assert cases["content-type"].json()["message"].startswith("content-type:")
     assert cases["unknown"].json()["message"].startswith("unknown:")
     assert cases["slash"].json()["message"].startswith("file:")
+    assert cases["multipart"].json()["message"].startswith("multipart:")
     too_large = deposit(server, value, "big.xml", b"<a>" + b" " * 30000 + b"</a>")
     assert too_large.status_code == 413 and too_large.json()["error"] == "file_too_large"
     assert json.loads(home.invoke("flows", "list", "--json").stdout) == []

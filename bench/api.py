@@ -6,8 +6,7 @@ by wrk (a C load generator, so that the client costs little of the cores it shar
 
 A home is made in a temporary folder (SQLite, fsync on as in production), `--invoices`
 one-invoice UBL flows run through the engine to give invoices to look up, then:
-- lookups: `GET /v1/invoices/{id}` of random invoices (`GET /v1/flows/{number}` when the
-  engine has no invoices endpoint yet, said in the report);
+- lookups: `GET /v1/invoices/{id}` of random invoices;
 - deposits: `POST /v1/flows` of one-invoice UBL files, each with its own invoice number;
   a deposit counts when answered 202, and the ledger is then asked how many were recorded
   (accepted and durable: the answer comes after the commit).
@@ -110,7 +109,7 @@ def main() -> None:
         try:
             url = f"http://127.0.0.1:{port}"
             token = _token(settings, url)
-            route = _lookup_route(url, token, ids[0])
+            route = "/v1/invoices/{id}"
             (root / "ids").write_text("\n".join(str(i) for i in ids))
             loads = [
                 _wrk(wrk, url, options, root, "lookups", route, LOOKUP_SCRIPT, LOOKUPS_TARGET,
@@ -187,11 +186,6 @@ def _token(settings: object, url: str) -> str:
                         auth=(client.client_id, secret))  # fmt: skip
     answer.raise_for_status()
     return answer.json()["access_token"]
-
-
-def _lookup_route(url: str, token: str, some_id: int) -> str:
-    answer = httpx.get(f"{url}/v1/invoices/{some_id}", headers={"Authorization": f"Bearer {token}"})
-    return "/v1/invoices/{id}" if answer.status_code == 200 else "/v1/flows/{id}"
 
 
 def _one_invoice(root: Path) -> tuple[Path, str]:

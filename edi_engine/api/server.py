@@ -11,20 +11,16 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .. import logs, settings
 from . import app, peers
-
-try:  # the faster parser when installed, else the one uvicorn always has
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Http
-except ImportError:  # pragma: no cover - depends on what is installed
-    from uvicorn.protocols.http.h11_impl import H11Protocol as _Http  # type: ignore[assignment]
 
 HOME_VARIABLE = "EDI_ENGINE_HOME"
 LEVEL_VARIABLE = "_EDI_ENGINE_API_LOG_LEVEL"  # the command's --verbose/--quiet, for workers
 
 
-class Protocol(peers.NotingCertificates, _Http):  # type: ignore[misc, valid-type]
+class Protocol(peers.NotingCertificates, HttpToolsProtocol):  # type: ignore[misc]
     """uvicorn's HTTP protocol, noting the client certificate of each TLS connection."""
 
 

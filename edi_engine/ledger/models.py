@@ -146,7 +146,9 @@ class Structure(Base):
     siret: Mapped[str] = mapped_column(String(14), primary_key=True)
     designation: Mapped[str] = mapped_column(String(300))
     active: Mapped[bool] = mapped_column(Boolean)
-    partner_code: Mapped[str] = mapped_column(ForeignKey("partners.code"))
+    # indexed, as accountant_partner: which invoices a partner may know of is asked by both
+    # at each API call (controls.visibility), over a referential of tens of thousands
+    partner_code: Mapped[str] = mapped_column(ForeignKey("partners.code"), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # what the structure requires on its invoices (docs/architecture.md#business-controls)
     engagement_required: Mapped[bool] = mapped_column(
@@ -159,7 +161,7 @@ class Structure(Base):
         Boolean, default=False, server_default=false()
     )
     # the partner of the structure's public accountant (Hélios), who returns statuses 09-11
-    accountant_partner: Mapped[str | None] = mapped_column(ForeignKey("partners.code"))
+    accountant_partner: Mapped[str | None] = mapped_column(ForeignKey("partners.code"), index=True)
 
     services: Mapped[list[Service]] = relationship(order_by="Service.code")
     engagements: Mapped[list[Engagement]] = relationship(order_by="Engagement.id")

@@ -164,3 +164,27 @@ def test_a_flows_earlier_copy_is_looked_up_by_its_content_not_among_all_its_part
     assert steps[0].startswith(
         "SEARCH flows USING INDEX ix_flows_content (content_hash=? AND partner_code=?"
     ), steps
+
+
+def test_which_invoices_a_partner_may_know_of_is_asked_of_the_structures_indexes(
+    tmp_path: Path,
+) -> None:
+    """Asked at every API call: without the indexes of migration 0023, SQLite read every
+    structure of the referential each time (a national one holds tens of thousands)."""
+    from sqlalchemy import select
+
+    from edi_engine.controls.visibility import visible
+    from edi_engine.ledger.models import Invoice
+
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    db.migrate(url)
+    query = select(Invoice.id).where(Invoice.id == 1, visible("DEST01"))
+    with db.session_scope(url) as session:
+        compiled = query.compile(session.bind, compile_kwargs={"literal_binds": True})
+        plan = [
+            row[-1]
+            for row in session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")
+        ]
+    assert not any(step.startswith("SCAN structures") for step in plan), plan
+    assert any("ix_structures_partner_code" in step for step in plan), plan
+    assert any("ix_structures_accountant_partner" in step for step in plan), plan

@@ -10,14 +10,15 @@ exist is. An operator acting through the CLI sees every invoice.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import BindParameter, ColumnElement, or_, select
 
 from ..ledger.models import Flow, Structure
 from ..ledger.models import Invoice as InvoiceRow
 
 
-def visible(partner: str) -> ColumnElement[bool]:
-    """A condition on `invoices`: the partner may know of the invoice."""
+def visible(partner: str | BindParameter[str]) -> ColumnElement[bool]:
+    """A condition on `invoices`: the partner may know of the invoice. The partner may be
+    a bound parameter, for a statement built once and run for every partner."""
     served = select(Structure.siret).where(
         or_(Structure.partner_code == partner, Structure.accountant_partner == partner)
     )

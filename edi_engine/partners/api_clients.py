@@ -17,7 +17,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -209,9 +209,22 @@ def authenticate(session: Session, client_id: str, secret: str) -> ApiClient | N
     return _client(row) if _verified(row.secret_hash, secret) else None
 
 
+# built once, as the check of every API call: a statement used again is not keyed again
+_CURRENT = (
+    select(
+        ClientRow.client_id,
+        ClientRow.partner_code,
+        ClientRow.generation,
+        CertificateRow.fingerprint,
+    )
+    .outerjoin(CertificateRow, CertificateRow.id == ClientRow.certificate_id)
+    .where(ClientRow.client_id == bindparam("client_id"), ClientRow.revoked_at.is_(None))
+)
+
+
 def current(session: Session, client_id: str) -> ApiClient | None:
     """The client as it stands now, for a token's check: None if unknown or revoked."""
-    row = _row(session, client_id)
-    if row is None or row.revoked_at is not None:
+    row = session.execute(_CURRENT, {"client_id": client_id}).first()
+    if row is None:
         return None
-    return _client(row)
+    return ApiClient(row.client_id, row.partner_code, row.generation, row.fingerprint, False)

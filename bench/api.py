@@ -166,10 +166,12 @@ def _serve(home: Path, port: int, workers: int, log: Path) -> subprocess.Popen:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/ready", timeout=1).status_code == 200:
-                return process
+            up = httpx.get(f"http://127.0.0.1:{port}/v1/ready", timeout=1).status_code == 200
+            if up and _listening(port) == workers:  # loaded before every worker listens,
+                return process  # the first would take every connection of the load
         except httpx.TransportError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     process.terminate()
     sys.exit(f"the API did not start: {log.read_text()}")
 
@@ -230,6 +232,16 @@ def _duration(text: str) -> float:
 def _percentile(out: str, which: str) -> float:
     value, unit = re.search(rf"\s{which}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _listening(port: int) -> int:
+    """How many sockets listen on the port (Linux): one a worker."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            count += state == "0A" and int(local.rsplit(":", 1)[1], 16) == port
+    return count
 
 
 def _free_port() -> int:

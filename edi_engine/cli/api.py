@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from pathlib import Path
 
 import click
@@ -50,6 +51,8 @@ def api_serve(
         raise UsageError("--tls-cert and --tls-key go together.")
     if client_ca is not None and tls_cert is None:
         raise UsageError("--client-ca asks for client certificates over TLS: give --tls-cert.")
+    if tls_cert is not None and tls_key is not None:
+        _check_tls(tls_cert, tls_key, client_ca)
     from ..api import server  # FastAPI and uvicorn: loaded by this command only
 
     api = loaded.api
@@ -63,3 +66,20 @@ def api_serve(
         client_ca,
         click.get_current_context().find_root().meta.get("log_level", logging.WARNING),
     )
+
+
+def _check_tls(cert: Path, key: Path, client_ca: Path | None) -> None:
+    """Refused here, told once: each worker loading them would fail alone."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise UsageError(
+            f"--tls-cert and --tls-key: cannot serve TLS with them ({exc}): give the PEM "
+            "certificate and its own private key, unencrypted."
+        ) from None
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(client_ca)
+        except (ssl.SSLError, OSError) as exc:
+            raise UsageError(f"--client-ca: not PEM CA certificates ({exc}).") from None

@@ -58,6 +58,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def listening(port: int) -> int:
+    """How many sockets listen on the port (Linux): with `--workers N`, one a worker."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            count += state == "0A" and int(local.rsplit(":", 1)[1], 16) == port
+    return count
+
+
 def serving(home: Home, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start servers over `home` (options of `api serve` given), each stopped at the end:
     the `serve` fixture (tests/e2e/conftest.py)."""
@@ -65,6 +75,7 @@ def serving(home: Home, tmp_path: Path) -> Iterator[Callable[..., Server]]:
 
     def start(*options: str, trusted: Path | None = None) -> Server:
         port = free_port()
+        workers = int(options[options.index("--workers") + 1]) if "--workers" in options else 1
         log = tmp_path / f"api-{port}.log"
         written = log.open("wb")
         process = subprocess.Popen(
@@ -82,10 +93,12 @@ def serving(home: Home, tmp_path: Path) -> Iterator[Callable[..., Server]]:
             assert process.poll() is None, log.read_text()
             try:
                 with server.client() as probe:
-                    if probe.get("/v1/health", timeout=1).status_code == 200:
-                        return server
+                    up = probe.get("/v1/health", timeout=1).status_code == 200
+                if up and listening(port) == workers:  # each worker takes its share
+                    return server
             except httpx.TransportError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         raise AssertionError(f"the API did not start: {log.read_text()}")
 
     yield start

@@ -346,6 +346,8 @@ class InvoiceEvent(Base):
     """Append-only lifecycle history of an invoice."""
 
     __tablename__ = "invoice_events"
+    # SQLite: a purged change's id is never given again (the API's cursor, migration 0024)
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)

@@ -250,7 +250,10 @@ class Quotas:
             counts, self._past = self._past, {}
             for client_id, usage in self._usage.items():
                 if usage.second.pending or usage.day.pending:
-                    counts.update(self._taken(client_id, usage))
+                    # added, not replaced: a clock stepped back may make a window past the
+                    # current one again, its calls in both
+                    for key, count in self._taken(client_id, usage).items():
+                        counts[key] = counts.get(key, 0) + count
         swept = sweeping and started - self._swept >= SWEEP_SECONDS
         if not counts and not swept:
             return

@@ -403,12 +403,6 @@ def test_calls_of_a_second_past_are_written_with_the_next_flush_despite_failures
     assert hub.counted() == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Quotas.flush merges the calls of windows past with a client's current ones by "
-    "dict.update: when the wall clock steps back into a second whose calls are still to "
-    "write, the current window's count replaces theirs instead of adding to it",
-)
 def test_calls_of_a_second_the_clock_steps_back_into_are_all_written(
     hub: Hub, monkeypatch: pytest.MonkeyPatch
 ) -> None:

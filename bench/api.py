@@ -3,8 +3,10 @@ their p50 and p99 latencies, against a real `edi-engine api serve` on this machi
 by wrk (a C load generator, so that the client costs little of the cores it shares).
 
     python -m bench.api [--workers 2] [--seconds 10] [--connections 32] [--invoices 2000]
+                        [--database sqlite|postgresql]
 
-A home is made in a temporary folder (SQLite, fsync on as in production), `--invoices`
+A home is made in a temporary folder (SQLite, fsync on as in production; or a PostgreSQL
+database made for the run on 127.0.0.1:5432 and dropped afterwards), `--invoices`
 one-invoice UBL flows run through the engine to give invoices to look up, then:
 - lookups: `GET /v1/invoices/{id}` of random invoices;
 - deposits: `POST /v1/flows` of one-invoice UBL files, each with its own invoice number;
@@ -16,6 +18,7 @@ Targets (issue 18): 1,200 lookups/s and 300 deposits/s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -96,14 +99,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--invoices", type=int, default=2000)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     options = parser.parse_args()
     wrk = shutil.which("wrk")
     if wrk is None:
         sys.exit("bench.api needs wrk (Debian: apt-get install wrk).")
-    with tempfile.TemporaryDirectory(prefix="bench-api-") as folder:
-        root = Path(folder)
-        settings, ids = _home(root, options.invoices)
+    with contextlib.ExitStack() as stack:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-api-")))
+        url = None
+        if options.database == "postgresql":
+            url = stack.enter_context(engine_bench.postgresql_database())
+        settings, ids = _home(root, options.invoices, url)
         port = _free_port()
         server = _serve(settings.home, port, options.workers, root / "api.log")
         try:
@@ -128,10 +135,10 @@ def main() -> None:
             server.wait(timeout=60)
     accepted = deposits.requests - deposits.failed
     if options.json:
-        print(json.dumps({"workers": options.workers, "loads": [asdict(x) for x in loads],
+        print(json.dumps({"workers": options.workers, "database": options.database, "loads": [asdict(x) for x in loads],
                           "deposits_recorded": recorded}, indent=2))  # fmt: skip
         return
-    print(f"API on {options.workers} worker(s), {options.connections} connections, "
+    print(f"API on {options.workers} worker(s), {options.database}, {options.connections} connections, "
           f"{options.seconds} s each, {os.cpu_count()} cores")  # fmt: skip
     for load in loads:
         mark = "meets" if load.per_second >= load.target else "below"
@@ -141,11 +148,12 @@ def main() -> None:
     print(f"  deposits answered 202: {accepted}; flows recorded in the ledger: {recorded}")
 
 
-def _home(root: Path, invoices: int) -> tuple[object, list[int]]:
-    """A home whose ledger holds `invoices` accepted one-invoice flows; their ids."""
+def _home(root: Path, invoices: int, url: str | None) -> tuple[object, list[int]]:
+    """A home whose ledger (at `url`, else SQLite) holds `invoices` accepted one-invoice
+    flows; their ids."""
     corpus = generate(root / "corpus", Options(invoices=invoices, mix={"ubl": 100},
                                                lines=(1, 5), attachments=0))  # fmt: skip
-    settings = engine_bench.prepare(root / "home", corpus, None)
+    settings = engine_bench.prepare(root / "home", corpus, url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDI_ENGINE_")}
     env["EDI_ENGINE_PICKUP_STABLE_SECONDS"] = "0"
     subprocess.run([*engine_bench.command(), "--home", str(settings.home), "run", "--once",
@@ -167,7 +175,7 @@ def _serve(home: Path, port: int, workers: int, log: Path) -> subprocess.Popen:
     while time.monotonic() < deadline:
         try:
             up = httpx.get(f"http://127.0.0.1:{port}/v1/ready", timeout=1).status_code == 200
-            if up and _listening(port) == workers:  # loaded before every worker listens,
+            if up and listening(port) == workers:  # loaded before every worker listens,
                 return process  # the first would take every connection of the load
         except httpx.TransportError:
             pass
@@ -234,7 +242,7 @@ def _percentile(out: str, which: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def _listening(port: int) -> int:
+def listening(port: int) -> int:
     """How many sockets listen on the port (Linux): one a worker."""
     count = 0
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):

@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from bench.api import listening
+
 from .conftest import Home
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,16 +58,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def listening(port: int) -> int:
-    """How many sockets listen on the port (Linux): with `--workers N`, one a worker."""
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            count += state == "0A" and int(local.rsplit(":", 1)[1], 16) == port
-    return count
 
 
 def serving(home: Home, tmp_path: Path) -> Iterator[Callable[..., Server]]:

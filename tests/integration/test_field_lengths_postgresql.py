@@ -19,7 +19,7 @@ from lxml import etree
 from pivot_format.model import Debiteur, Envelope, InvoiceStatus, Supplier
 from pivot_format.statut import write_invoice_statuses
 
-from .conftest import RECIPIENT, SUPPLIER, SUPPLIER_SIRET
+from .conftest import RECIPIENT, SUPPLIER, SUPPLIER_SIRET, read_in_process
 
 pytest.importorskip("psycopg", reason="psycopg is not installed")
 
@@ -37,9 +37,11 @@ def _cr_codes(hub: Hub, partner: str, number: str) -> list[str]:
 
 def _invoice(hub: Hub, flow: str) -> dict:
     (found,) = [
-        row for row in json.loads(hub("invoices", "search", "--json").stdout) if row["flow"] == flow
+        row
+        for row in json.loads(read_in_process(hub, "invoices", "search", "--json"))
+        if row["flow"] == flow
     ]
-    return json.loads(hub("invoices", "show", str(found["id"]), "--json").stdout)
+    return json.loads(read_in_process(hub, "invoices", "show", str(found["id"]), "--json"))
 
 
 def test_long_values_end_integrated_or_rejected_with_a_cr(hub: Hub) -> None:

@@ -22,7 +22,7 @@ from paused_workers import ended, program, reached, release, start, wait_while
 
 import config
 
-from .conftest import PG_ADMIN, SUPPLIER
+from .conftest import PG_ADMIN, SUPPLIER, read_in_process
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 
@@ -128,15 +128,19 @@ def test_a_flow_beyond_the_lock_table_is_integrated_once_and_guards_its_invoices
     code, _, err = ended(second)
     assert code == 0, err
 
-    flows = {f["file_name"]: f for f in json.loads(hub("flows", "list", "--json").stdout)}
+    flows = {f["file_name"]: f for f in json.loads(read_in_process(hub, "flows", "list", "--json"))}
     assert flows["large.xml"]["status"] == "IN_INTEGRE"
     assert flows["again.xml"]["status"] == "IN_INTEGRE_PARTIEL"
-    shown = json.loads(hub("flows", "show", flows["large.xml"]["number"], "--json").stdout)
+    shown = json.loads(
+        read_in_process(hub, "flows", "show", flows["large.xml"]["number"], "--json")
+    )
     assert [a["attempt"] for a in shown["attempts"]] == [1]  # never failed, never retried
     invoices = _invoices(pg_url)
     accepted = sorted(n for _, n, status in invoices if status != "REFUSEE_RECEPTION")
     assert accepted == sorted(large + again[SHARED:])  # each invoice once
     refused = sorted(n for f, n, status in invoices if status == "REFUSEE_RECEPTION")
     assert refused == large[:SHARED]
-    shown = json.loads(hub("flows", "show", flows["again.xml"]["number"], "--json").stdout)
+    shown = json.loads(
+        read_in_process(hub, "flows", "show", flows["again.xml"]["number"], "--json")
+    )
     assert {e["code"] for e in shown["errors"]} == {"INVOICE_DUPLICATE"}

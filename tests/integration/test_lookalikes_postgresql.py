@@ -18,7 +18,7 @@ from edi_engine.ledger import db
 from pivot_format.model import Debiteur, Envelope, InvoiceStatus, Supplier
 from pivot_format.statut import write_invoice_statuses
 
-from .conftest import RECIPIENT, SUPPLIER, SUPPLIER_SIRET
+from .conftest import RECIPIENT, SUPPLIER, SUPPLIER_SIRET, read_in_process
 from .test_postgresql import _invoice, _receive_only, _workers
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
@@ -42,7 +42,7 @@ def test_workers_accept_one_invoice_of_its_lookalikes(
 
     _workers(hub, 3)
 
-    found = json.loads(hub("invoices", "search", "--limit", "100", "--json").stdout)
+    found = json.loads(read_in_process(hub, "invoices", "search", "--limit", "100", "--json"))
     accepted = [i["number"] for i in found if i["status"] != "REFUSEE_RECEPTION"]
     assert sorted(number_key.key(number) for number in accepted) == [
         f"DUP-{n:03}" for n in range(8)
@@ -69,7 +69,7 @@ def test_migration_0015_keys_the_numbers_of_a_postgresql_ledger(
     assert keys == ["DUP-001"]
     (inbox / "b.xml").write_bytes(_invoice("DUP-001", "b"))
     hub("run", "--once")
-    found = json.loads(hub("invoices", "search", "--json").stdout)
+    found = json.loads(read_in_process(hub, "invoices", "search", "--json"))
     assert sorted(i["status"] for i in found) == ["MISE_A_DISPOSITION", "REFUSEE_RECEPTION"]
 
 
@@ -101,8 +101,10 @@ def test_a_status_finds_only_the_partners_own_invoice_by_its_key(
     flows = json.loads(hub("run", "--once", "--json").stdout)
 
     by_partner = {flow["partner"]: flow for flow in flows}
-    errors = json.loads(hub("flows", "show", by_partner["DEST02"]["number"], "--json").stdout)
+    errors = json.loads(
+        read_in_process(hub, "flows", "show", by_partner["DEST02"]["number"], "--json")
+    )
     assert [e["code"] for e in errors["errors"]] == ["STATUS_INVOICE_UNKNOWN"]
     assert by_partner[RECIPIENT]["status"] == "IN_INTEGRE"
-    (found,) = json.loads(hub("invoices", "search", "--json").stdout)
+    (found,) = json.loads(read_in_process(hub, "invoices", "search", "--json"))
     assert (found["number"], found["status"]) == ("DUP-001", "SERVICE_FAIT")

@@ -16,7 +16,7 @@ import pytest
 
 import config
 
-from .conftest import RECIPIENT, REPO, SUPPLIER
+from .conftest import RECIPIENT, REPO, SUPPLIER, read_in_process
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 
@@ -62,12 +62,12 @@ def test_the_whole_road_on_postgresql(hub: Callable[..., subprocess.CompletedPro
     (inbox / "facture.xml").write_bytes(_invoice("F-PG-1"))
     (flow,) = json.loads(hub("run", "--once", "--json").stdout)
     assert flow["status"] == "IN_INTEGRE"
-    (invoice,) = json.loads(hub("invoices", "search", "--json").stdout)
+    (invoice,) = json.loads(read_in_process(hub, "invoices", "search", "--json"))
     hub("invoices", "set-status", str(invoice["id"]), "A_RECYCLER", "--comment", "SIRET")
     hub("invoices", "recycle", str(invoice["id"]), "--siret", "26990202900017")
     (emitted,) = json.loads(hub("statuses", "emit", "--json").stdout)
     assert emitted["changes"] == 6  # 01 02 03, 04, then 02 03 again
-    (month,) = json.loads(hub("stats", "monthly", "--json").stdout)[-1:]
+    (month,) = json.loads(read_in_process(hub, "stats", "monthly", "--json"))[-1:]
     assert (month["inbound_flows"], month["invoices_accepted"]) == (1, 1)
 
 
@@ -79,7 +79,7 @@ def test_several_workers_take_each_flow_once(
         (inbox / f"f{n:03}.xml").write_bytes(_invoice(f"F-PG-{n:03}"))
     _receive_only(hub)
     _workers(hub, 4)
-    flows = json.loads(hub("flows", "list", "--limit", "100", "--json").stdout)
+    flows = json.loads(read_in_process(hub, "flows", "list", "--limit", "100", "--json"))
     assert len(flows) == 60 and all(f["status"] == "IN_INTEGRE" for f in flows)
     with psycopg.connect(pg_url.replace("postgresql+psycopg", "postgresql")) as ledger:
         leases = ledger.execute(
@@ -113,7 +113,7 @@ def test_two_workers_never_accept_one_invoice_twice(
             (inbox / f"{copy}{n:03}.xml").write_bytes(_invoice(f"F-DUP-{n:03}", copy))
     _receive_only(hub)
     _workers(hub, 4)
-    found = json.loads(hub("invoices", "search", "--limit", "100", "--json").stdout)
+    found = json.loads(read_in_process(hub, "invoices", "search", "--limit", "100", "--json"))
     accepted = [i["number"] for i in found if i["status"] != "REFUSEE_RECEPTION"]
     assert sorted(accepted) == [f"F-DUP-{n:03}" for n in range(20)]
     rejected = [i for i in found if i["status"] == "REFUSEE_RECEPTION"]

@@ -17,7 +17,7 @@ from paused_workers import ended, program, reached, release, start, wait_while
 import config
 from edi_engine.reception import originals
 
-from .conftest import PG_ADMIN, SUPPLIER
+from .conftest import PG_ADMIN, SUPPLIER, read_in_process
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 
@@ -57,7 +57,7 @@ def _drop(hub: Hub, name: str, sample: str) -> Path:
 
 
 def _flows(hub: Hub) -> list[dict]:
-    return json.loads(hub("flows", "list", "--json").stdout)
+    return json.loads(read_in_process(hub, "flows", "list", "--json"))
 
 
 def _waiters(url: str) -> int:
@@ -89,7 +89,7 @@ def test_two_reruns_of_one_flow_started_together_run_it_once(hub: Hub) -> None:
     assert sorted(code for code, _, _ in results) == [0, 1], results
     (loser,) = [err for code, _, err in results if code == 1]
     assert f"Flow {number} was not re-run: another process took it meanwhile" in loser
-    shown = json.loads(hub("flows", "show", number, "--json").stdout)
+    shown = json.loads(read_in_process(hub, "flows", "show", number, "--json"))
     assert shown["status"] == "IN_REJETE"  # never IN_INCIDENTE with a unique violation
     assert [a["attempt"] for a in shown["attempts"]] == [1, 2]
 

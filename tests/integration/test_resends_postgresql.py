@@ -18,7 +18,7 @@ from edi_engine.ledger.models import Flow
 from edi_engine.processing import runner
 from edi_engine.reception import intake
 
-from .conftest import RECIPIENT, SUPPLIER, SUPPLIER_SIRET
+from .conftest import RECIPIENT, SUPPLIER, SUPPLIER_SIRET, read_in_process
 from .test_postgresql import _invoice, _receive_only, _workers
 
 pytest.importorskip("psycopg", reason="psycopg is not installed")
@@ -42,13 +42,13 @@ def test_copies_raced_by_workers_are_integrated_once(
         (hub.home / "inbox" / OTHER / f"o{n:03}.xml").write_bytes(content)
     hub("run", "--once")
 
-    flows = json.loads(hub("flows", "list", "--limit", "100", "--json").stdout)
+    flows = json.loads(read_in_process(hub, "flows", "list", "--limit", "100", "--json"))
     mine = [f for f in flows if f["partner"] == SUPPLIER]
     assert sorted(f["status"] for f in mine) == ["IN_INTEGRE"] * 10 + ["IN_REJETE"] * 20
     originals = {f["number"] for f in mine if f["status"] == "IN_INTEGRE"}
     for flow in mine:
         if flow["status"] == "IN_REJETE":
-            detail = json.loads(hub("flows", "show", flow["number"], "--json").stdout)
+            detail = json.loads(read_in_process(hub, "flows", "show", flow["number"], "--json"))
             assert [e["code"] for e in detail["errors"]] == ["DUPLICATE_FLOW"]
             assert detail["duplicate_of"] in originals
     # the other connection's copies were compared with nothing of FOUR01's flows: each is
@@ -104,7 +104,7 @@ def test_a_copy_received_while_a_resend_is_processed_by_another_worker_is_its_du
         process(second, b, "worker-2")
         numbers = [a.number, b.number, c.number]
 
-    shown = [json.loads(hub("flows", "show", n, "--json").stdout) for n in numbers]
+    shown = [json.loads(read_in_process(hub, "flows", "show", n, "--json")) for n in numbers]
     assert [f["status"] for f in shown] == ["IN_REJETE", "IN_INTEGRE", "IN_REJETE"]
     assert [e["code"] for e in shown[2]["errors"]] == ["DUPLICATE_FLOW"]
     assert shown[2]["duplicate_of"] == numbers[1] and shown[1]["duplicate_of"] is None

@@ -17,7 +17,7 @@ import paused_workers
 import pytest
 from paused_workers import DEADLINE, FILES, SLOW, SLOW_WORKER, ended, reached, start
 
-from .conftest import RECIPIENT, REPO, SUPPLIER
+from .conftest import RECIPIENT, REPO, SUPPLIER, read_in_process
 from .test_postgresql import _invoice
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
@@ -63,7 +63,7 @@ def _deposit(hub: Hub) -> None:
 def _each_once(hub: Hub) -> dict[str, list[str]]:
     """Every flow integrated, its pivot and its CR published once; by file, the details of
     the flow's events."""
-    flows = json.loads(hub("flows", "list", "--json").stdout)
+    flows = json.loads(read_in_process(hub, "flows", "list", "--json"))
     assert sorted(f["file_name"] for f in flows) == sorted(FILES)
     assert {f["status"] for f in flows} == {"IN_INTEGRE"}
     numbers = sorted(f["number"] for f in flows)
@@ -75,7 +75,7 @@ def _each_once(hub: Hub) -> dict[str, list[str]]:
     assert pivots == [f"PIVOT_{RECIPIENT}_{n}_1.xml" for n in numbers]
     details = {}
     for flow in flows:
-        shown = json.loads(hub("flows", "show", flow["number"], "--json").stdout)
+        shown = json.loads(read_in_process(hub, "flows", "show", flow["number"], "--json"))
         assert len(shown["attempts"]) == 1  # answered once: one CR, one attempt
         details[flow["file_name"]] = [e["detail"] or "" for e in shown["events"]]
     return details

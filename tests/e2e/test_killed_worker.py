@@ -31,7 +31,7 @@ RUN = ("run", "--once", "--json")
 INCIDENT_EXIT = 3  # run --once's exit when a flow ended IN_INCIDENTE
 
 WORKER = """
-import os, signal, sys
+import os, signal, sys, time
 from cli import main
 from edi_engine.processing import pipeline
 
@@ -43,8 +43,11 @@ def dies_on_the_killer(run, *args):
     return taken(run, *args)
 
 pipeline._take_flow = dies_on_the_killer
-main(sys.argv[1:])
+time.sleep(max(0.0, float(sys.argv[1]) - time.time()))  # until a dead worker's lease ran out
+main(sys.argv[2:])
 """
+# by home: the wall-clock time past which the lease a killed worker held has run out
+_not_before: dict[Path, float] = {}
 
 
 @pytest.fixture(autouse=True)
@@ -54,15 +57,20 @@ def short_leases(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def worker(home: Home) -> int:
-    """One `run --once` whose processing of KILLER kills it; its exit code (-9 if killed)."""
+    """One `run --once` whose processing of KILLER kills it; its exit code (-9 if killed).
+    Once imported, it waits until the lease of the worker killed before it ran out (the
+    second its import takes counts in that wait)."""
+    not_before = str(_not_before.get(home.path, 0.0))
+    program = [sys.executable, "-c", WORKER.format(killer=KILLER), not_before]
     done = subprocess.run(
-        [sys.executable, "-c", WORKER.format(killer=KILLER), "--home", home.path, *RUN],
+        [*program, "--home", home.path, *RUN],
         cwd=REPO,
         env=dict(os.environ),
         capture_output=True,
     )
     assert done.returncode in (0, INCIDENT_EXIT, -signal.SIGKILL), done.stderr.decode()
-    time.sleep(LEASE_SECONDS + 0.1)  # what it held is someone else's to take now
+    if done.returncode == -signal.SIGKILL:  # what it held is someone else's to take then
+        _not_before[home.path] = time.time() + LEASE_SECONDS + 0.1
     return done.returncode
 
 

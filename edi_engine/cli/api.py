@@ -72,7 +72,8 @@ def _check_tls(cert: Path, key: Path, client_ca: Path | None) -> None:
     """Refused here, told once: each worker loading them would fail alone."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
-        context.load_cert_chain(cert, key)
+        # an empty password: a key encrypted is refused here, not asked for at a prompt
+        context.load_cert_chain(cert, key, password=b"")
     except (ssl.SSLError, OSError) as exc:
         raise UsageError(
             f"--tls-cert and --tls-key: cannot serve TLS with them ({exc}): give the PEM "

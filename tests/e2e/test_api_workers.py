@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from edi_engine.api import workers
 
@@ -104,7 +105,12 @@ def test_a_key_not_the_certificates_is_refused_before_serving(
     home: Home, authority: Authority
 ) -> None:
     host, other = authority.issue("api-host", server=True), authority.issue("other")
-    for count in ("1", "2"):
+    locked = host.key.with_name("locked.key")  # the host's own key, encrypted
+    key = serialization.load_pem_private_key(host.key.read_bytes(), None)
+    locked.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                         serialization.PrivateFormat.PKCS8,
+                                         serialization.BestAvailableEncryption(b"secret")))  # fmt: skip
+    for count, wrong in (("1", other.key), ("2", other.key), ("2", locked)):
         done = home.invoke("api", "serve", "--port", str(free_port()), "--workers", count,
-                           "--tls-cert", host.certificate, "--tls-key", other.key, code=2)  # fmt: skip
+                           "--tls-cert", host.certificate, "--tls-key", wrong, code=2)  # fmt: skip
         assert "--tls-cert and --tls-key: cannot serve TLS with them" in done.stderr

@@ -66,9 +66,10 @@ def run(options: dict[str, Any], workers: int) -> int:
         process.start()
         return process, ready
 
-    running = [start() for _ in range(workers)]
+    running: list[tuple[BaseProcess, Event]] = []
     status = 0
     try:
+        running += [start() for _ in range(workers)]
         while not stopping.wait(WATCH_SECONDS):
             for index, (process, ready) in enumerate(running):
                 if process.is_alive():

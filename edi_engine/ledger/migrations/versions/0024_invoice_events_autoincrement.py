@@ -2,7 +2,7 @@
 
 Revision ID: 0024
 Revises: 0023
-Create Date: 2026-12-06 06:00:00.000000
+Create Date: 2026-12-05 12:00:00.000000
 
 The API gives a supplier its status changes in `invoice_events.id` order, and its cursor
 (`next`, GET /v1/statuses) is the last id given. On SQLite a plain INTEGER PRIMARY KEY

@@ -41,6 +41,9 @@ LEDGER_THREADS = 2
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     anyio.to_thread.current_default_thread_limiter().total_tokens = LEDGER_THREADS
     yield
+    # the calls counted and not yet written, written now: uvicorn ends a worker stopped by
+    # SIGTERM with that signal again, so that what atexit would write is never written
+    app.state.quotas.close()
 
 
 class Logged:

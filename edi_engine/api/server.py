@@ -64,6 +64,8 @@ def serve(
         "log_config": None,  # the engine's own logging (edi_engine/logs.py)
         "access_log": False,  # each call is logged by the application, with its client
         "server_header": False,
+        # calls begun are finished within this at a stop, then cut (one worker or several)
+        "timeout_graceful_shutdown": api_workers.GRACE_SECONDS,
     }
     if workers > 1:  # processes of our own, each listening on a socket of its own
         status = api_workers.run(options, workers)

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 from edi_engine.api import workers
 
-from .api_server import Server, free_port, listening
+from .api_server import COMMAND, REPO, Server, free_port, listening
 from .conftest import Home
 from .test_api_tls import Authority
 
@@ -114,3 +115,30 @@ def test_a_key_not_the_certificates_is_refused_before_serving(
         done = home.invoke("api", "serve", "--port", str(free_port()), "--workers", count,
                            "--tls-cert", host.certificate, "--tls-key", wrong, code=2)  # fmt: skip
         assert "--tls-cert and --tls-key: cannot serve TLS with them" in done.stderr
+
+
+def test_a_second_server_on_the_port_of_one_serving_is_refused(
+    serve: Callable[..., Server], home: Home
+) -> None:
+    """Its workers would have shared the port with the first's (another home, maybe), and
+    partners' calls been split between the two."""
+    server = serve("--workers", "2")
+    port = server.url.rsplit(":", 1)[1]
+    second = subprocess.run(
+        [*COMMAND, "--home", str(home.path), "api", "serve", "--port", port, "--workers", "2"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert second.returncode == 3, second.stderr
+    assert f"cannot listen on 127.0.0.1 port {port}" in second.stderr
+    assert listening(int(port)) == 2  # the first's, serving on
+    assert len(pids_serving(server)) == 2
+
+
+def test_workers_stop_when_their_server_is_killed(serve: Callable[..., Server]) -> None:
+    server = serve("--workers", "2")
+    port = int(server.url.rsplit(":", 1)[1])
+    workers = pids_serving(server)
+    server.process.kill()  # SIGKILL: it cannot stop them itself
+    server.process.wait(timeout=10)
+    wait_for(lambda: listening(port) == 0)
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers))

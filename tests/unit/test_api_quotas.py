@@ -420,3 +420,18 @@ def test_calls_of_a_second_the_clock_steps_back_into_are_all_written(
     counters.flush()
     assert hub.counted() == 5
     assert sorted(hub.rows().values()) == [1, 4]  # T: 1 + 2 + 1; T+1: 1
+
+
+def test_the_calls_counted_are_written_when_the_application_stops(hub: Hub) -> None:
+    """uvicorn ends a worker stopped by SIGTERM with that signal again: what atexit would
+    have written was lost at each stop. The application's end writes it."""
+    hub.counters()  # the partner's quotas
+    app = create_app(hub.settings)
+
+    async def serve_and_stop() -> None:
+        async with app.router.lifespan_context(app):
+            take(app.state.quotas, 5)  # the first read the ledger; four counted in memory
+
+    anyio.run(serve_and_stop)
+    atexit.unregister(app.state.quotas.close)
+    assert hub.counted() == 5

@@ -268,10 +268,7 @@ def set_status(
     invoice = session.scalars(query.with_for_update()).first()
     if invoice is None:
         return Outcome([unknown])
-    supplier_is_siret = invoice.supplier_id_type in (None, "1") and siret.is_valid(
-        invoice.supplier_id or ""
-    )
-    asked = Asked(code, reason, mandate, supplier_is_siret)
+    asked = Asked(code, reason, mandate, supplier_is_siret(invoice))
     actor = f"partner:{partner}"  # as a status flow's: the history names who reported it
     return _change(session, partner, invoice, new, asked, actor, completed, unknown)
 
@@ -464,6 +461,12 @@ def _tells_the_supplier(session: Session, invoice: InvoiceRow, new: InvoiceState
 
 def _state(code: str) -> InvoiceState | None:
     return next((state for state in InvoiceState if state.code == code), None)
+
+
+def supplier_is_siret(invoice: InvoiceRow) -> bool:
+    """Whether the invoice names its supplier by a SIRET (no scheme given, or scheme 1):
+    what a status about it by id (an operator's, the API's) is checked against."""
+    return invoice.supplier_id_type in (None, "1") and siret.is_valid(invoice.supplier_id or "")
 
 
 def _is_siret(status: InvoiceStatus) -> bool:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from pivot_format.errors import ConversionError
 
-from .. import clock, controls, siret
+from .. import clock, controls
 from ..controls.visibility import visible
 from ..errors import RefusedError, UsageError
 from ..ledger.models import Flow, InvoiceEvent, InvoiceFinding, Output
@@ -279,10 +279,9 @@ def set_status(
             f"--comment is required for {named(status)} (STATUS_REASON_MISSING): a rejection "
             "or a suspension tells the supplier why."
         )
-    supplier_is_siret = invoice.supplier_id_type in (None, "1") and siret.is_valid(
-        invoice.supplier_id or ""
+    problems = statuses_in.check_change(
+        session, invoice, status, statuses_in.supplier_is_siret(invoice), mandate
     )
-    problems = statuses_in.check_change(session, invoice, status, supplier_is_siret, mandate)
     refused = [p for p in problems if p.rejects]
     if refused:
         raise StatusRefused(f"{refused[0].code}: {refused[0].message}")
